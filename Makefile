@@ -1,0 +1,36 @@
+# The two commands the README promises: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CONFIG ?= config.example.toml
+
+.PHONY: install run test test-full system-deps bench lint
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+## Install (once) and check the example config (becomes `run` once the processor lands).
+run: install
+	$(BIN)/ingest-agent --config $(CONFIG) check
+
+## Install what the tests need (Python packages and Debian servers) and run them.
+test: system-deps install
+	$(BIN)/python -m pytest -q
+
+## The long proofs too (full-size bursts and torture); see benchmarks/README.md.
+test-full: system-deps install
+	$(BIN)/python -m pytest -q --run-slow
+
+system-deps:
+	bash scripts/install-system-deps.sh
+
+lint: install
+	$(BIN)/ruff check agent tests benchmarks
+
+bench: install
+	$(BIN)/python benchmarks/queue_bench.py

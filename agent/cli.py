@@ -1,0 +1,247 @@
+"""The ``ingest-agent`` command: a thin layer over the library; heavy imports stay inside commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from agent import __version__
+from agent.errors import AgentError
+
+if TYPE_CHECKING:
+    from agent.config import Settings
+    from agent.queue import Job, JobQueue
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Context:
+    """What every command shares: the config path and the lazily loaded settings."""
+
+    def __init__(self, config_path: str | None) -> None:
+        self.config_path = config_path
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from agent.config import find_config_path, load_config
+
+            self._settings = load_config(find_config_path(self.config_path))
+        return self._settings
+
+    @contextmanager
+    def queue(self) -> Iterator[JobQueue]:
+        from agent.queue import open_queue
+
+        q = open_queue(self.settings)
+        try:
+            yield q
+        finally:
+            q.close()
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+class AgentGroup(click.Group):
+    """Turns every ``AgentError`` into one line on stderr and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AgentError as exc:
+            click.echo(f"ingest-agent: {exc}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=AgentGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config", "-c", "config_path", metavar="PATH", envvar="INGEST_AGENT_CONFIG",
+    help="TOML config file (default: $INGEST_AGENT_CONFIG, ./ingest-agent.toml, ./config.toml).",
+)
+@click.version_option(__version__, prog_name="ingest-agent")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None) -> None:
+    """Watch inbox folders, queue every file durably, embed it offline and make it searchable."""
+    ctx.obj = Context(config_path)
+
+
+def _print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = max(0.0, seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.1f}s"
+
+
+def _when(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
+
+
+@cli.command()
+@pass_ctx
+def check(ctx: Context) -> None:
+    """Validate the config, create missing folders and check permissions and databases."""
+    from agent.folders import build_inboxes
+    from agent.queue import open_queue
+
+    settings = ctx.settings
+    problems: list[str] = []
+    notes: list[str] = [f"config: {settings.source or 'built-in defaults'}"]
+    data_dir = settings.agent.data_dir
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        if not os.access(data_dir, os.W_OK | os.X_OK):
+            problems.append(f"data_dir {data_dir} is not writable")
+    except OSError as exc:
+        problems.append(f"data_dir: cannot create {data_dir}: {exc.strerror}")
+    if not settings.inbox:
+        problems.append("no [[inbox]] is configured: nothing would be watched")
+    for box in build_inboxes(settings):
+        found = box.ensure()
+        problems.extend(found)
+        if not found:
+            move = "rename" if box.same_filesystem() else "copy + fsync + unlink (other file system)"
+            notes.append(f"inbox {box.name}: {box.inbox} ok; moves by {move}")
+    if not problems:
+        try:
+            q = open_queue(settings)
+            q.close()
+            notes.append(f"queue: {settings.queue_path} ok")
+        except AgentError as exc:
+            problems.append(str(exc))
+    for line in notes:
+        click.echo(f"ok       {line}")
+    for line in problems:
+        click.echo(f"problem  {line}", err=True)
+    if problems:
+        raise AgentError(f"{len(problems)} problem(s) found")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@pass_ctx
+def status(ctx: Context, as_json: bool) -> None:
+    """Show jobs per status, the backlog and the age of the oldest queued job."""
+    with ctx.queue() as q:
+        stats = q.stats()
+    data = {
+        "counts": {str(k): v for k, v in stats.counts.items()},
+        "backlog": {"due": stats.due, "waiting_retry": stats.waiting_retry},
+        "oldest_queued_age_seconds": stats.oldest_queued_age,
+        "expired_leases": stats.expired_leases,
+    }
+    if as_json:
+        _print_json(data)
+        return
+    for name, n in data["counts"].items():
+        click.echo(f"{name:<12}{n:>10}")
+    click.echo(f"{'due':<12}{stats.due:>10}")
+    click.echo(f"{'retry-wait':<12}{stats.waiting_retry:>10}")
+    click.echo(f"oldest queued job: {_age(stats.oldest_queued_age)}")
+    if stats.expired_leases:
+        click.echo(f"jobs past their lease: {stats.expired_leases}")
+
+
+def _job_line(job: Job) -> str:
+    name = job.original_filename or Path(job.file_path).name
+    return (
+        f"{job.job_id}  {job.status:<10} {job.progress:>3}%  {job.inbox or '-':<10} "
+        f"{_when(job.updated_at)}  {name}  {job.message or ''}"
+    ).rstrip()
+
+
+@cli.command()
+@click.option("--status", "status_filter", type=click.Choice(
+    ["queued", "processing", "completed", "failed", "timeout"]), help="Only jobs in this status.")
+@click.option("--inbox", help="Only jobs of this inbox.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000),
+              help="How many jobs, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@pass_ctx
+def jobs(ctx: Context, status_filter: str | None, inbox: str | None, limit: int,
+         as_json: bool) -> None:
+    """List jobs, newest first."""
+    with ctx.queue() as q:
+        found = q.list_jobs(status=status_filter, limit=limit, inbox=inbox)
+    if as_json:
+        _print_json([j.to_dict() for j in found])
+        return
+    for job in found:
+        click.echo(_job_line(job))
+
+
+@cli.command()
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@pass_ctx
+def job(ctx: Context, job_id: str, as_json: bool) -> None:
+    """Show one job in full."""
+    with ctx.queue() as q:
+        found = q.get_job_status(job_id)
+    data = found.to_dict()
+    if as_json:
+        _print_json(data)
+        return
+    for key, value in data.items():
+        if key.endswith("_at") or key == "run_after":
+            value = _when(value)
+        elif key == "metadata":
+            value = json.dumps(value, ensure_ascii=False)
+        click.echo(f"{key:<18}{value}")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@pass_ctx
+def enqueue(ctx: Context, paths: tuple[Path, ...]) -> None:
+    """Queue files that already sit in a configured inbox (as if the watcher had seen them)."""
+    from agent.folders import build_inboxes, identify, is_regular_file, locate
+
+    inboxes = build_inboxes(ctx.settings)
+    failures = 0
+    with ctx.queue() as q:
+        for path in paths:
+            where = locate(path, inboxes)
+            if where is None:
+                click.echo(f"skipped  {path}: not inside a configured inbox", err=True)
+                failures += 1
+                continue
+            box, rel = where
+            try:
+                st = path.stat()
+            except OSError as exc:
+                click.echo(f"skipped  {path}: {exc.strerror}", err=True)
+                failures += 1
+                continue
+            if not is_regular_file(st):
+                click.echo(f"skipped  {path}: not a regular file", err=True)
+                failures += 1
+                continue
+            ident = identify(box.name, rel, st)
+            job = q.enqueue_job(
+                str(box.inbox / rel), Path(rel).name, {"source": "cli", "size": st.st_size},
+                inbox=box.name, content_key=ident.key,
+            )
+            click.echo(f"{job.job_id}  {job.status}  {path}")
+    if failures:
+        raise AgentError(f"{failures} of {len(paths)} path(s) not queued")
+
+
+def main() -> None:
+    cli(prog_name="ingest-agent")

@@ -1,0 +1,345 @@
+"""The agent's settings: one TOML file, validated by pydantic, overridable from the environment.
+
+Relative paths are resolved against the folder of the config file, so a config and its
+folders move together. ``INGEST_AGENT_<SECTION>__<KEY>`` overrides a key
+(``INGEST_AGENT_INBOX__0__SETTLE_SECONDS`` addresses the first ``[[inbox]]``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from agent.errors import ConfigError
+
+ENV_PREFIX = "INGEST_AGENT_"
+CONFIG_ENV = "INGEST_AGENT_CONFIG"
+DEFAULT_CONFIG_NAMES = ("ingest-agent.toml", "config.toml")
+
+DEFAULT_EXCLUDES = [
+    ".*", "*.tmp", "*.part", "*.crdownload", "*.filepart", "~$*", ".~lock.*",
+    "Thumbs.db", ".DS_Store", "@eaDir", "._*", "*.error.json",
+]
+DEFAULT_ALLOWED_TYPES = [
+    "text/plain", "text/markdown", "text/x-markdown", "text/html", "text/csv",
+    "application/json", "application/pdf",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AgentSettings(_Section):
+    data_dir: Path = Path("data")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "console", "auto"] = "auto"
+
+
+class InboxSettings(_Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    path: Path
+    processing_dir: Path | None = None
+    done_dir: Path | None = None
+    failed_dir: Path | None = None
+    recursive: bool = False
+    include: list[str] = Field(default_factory=lambda: ["*"])
+    exclude: list[str] = Field(default_factory=lambda: list(DEFAULT_EXCLUDES))
+    settle_seconds: float = Field(default=2.0, ge=0)
+    max_file_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
+    mode: Literal["auto", "inotify", "poll"] = "auto"
+    scan_interval_seconds: float = Field(default=60.0, gt=0)
+    allowed_types: list[str] = Field(default_factory=lambda: list(DEFAULT_ALLOWED_TYPES))
+
+    @model_validator(mode="after")
+    def _default_work_dirs(self) -> InboxSettings:
+        """Work folders default to siblings of the inbox: ``inbox/`` → ``processing/`` etc."""
+        parent = self.path.parent
+        if self.processing_dir is None:
+            self.processing_dir = parent / "processing"
+        if self.done_dir is None:
+            self.done_dir = parent / "done"
+        if self.failed_dir is None:
+            self.failed_dir = parent / "failed"
+        return self
+
+    def work_dirs(self) -> dict[str, Path]:
+        """Every folder this inbox owns, by role."""
+        assert self.processing_dir and self.done_dir and self.failed_dir
+        return {
+            "path": self.path,
+            "processing_dir": self.processing_dir,
+            "done_dir": self.done_dir,
+            "failed_dir": self.failed_dir,
+        }
+
+
+class QueueSettings(_Section):
+    backend: Literal["sqlite", "redis"] = "sqlite"
+    path: Path | None = None
+    redis_url: str | None = None
+    job_timeout_seconds: float = Field(default=600.0, gt=0)
+    max_retries: int = Field(default=3, ge=0)
+    retry_backoff_seconds: float = Field(default=10.0, ge=0)
+    retry_backoff_max_seconds: float = Field(default=600.0, ge=0)
+    retention_days: float = Field(default=30.0, ge=0)
+
+    @model_validator(mode="after")
+    def _check_backend(self) -> QueueSettings:
+        if self.backend == "redis" and not self.redis_url:
+            raise ValueError("backend 'redis' needs redis_url")
+        if self.retry_backoff_max_seconds < self.retry_backoff_seconds:
+            raise ValueError("retry_backoff_max_seconds must be ≥ retry_backoff_seconds")
+        return self
+
+
+class ProcessingSettings(_Section):
+    workers: int = Field(default=1, ge=1, le=64)
+    chunk_tokens: int = Field(default=200, ge=16, le=512)
+    chunk_overlap_tokens: int = Field(default=32, ge=0)
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+
+    @model_validator(mode="after")
+    def _overlap_smaller_than_chunk(self) -> ProcessingSettings:
+        if self.chunk_overlap_tokens >= self.chunk_tokens:
+            raise ValueError("chunk_overlap_tokens must be smaller than chunk_tokens")
+        return self
+
+
+class EmbeddingSettings(_Section):
+    model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    model_path: Path | None = None
+    batch_size: int = Field(default=16, ge=1, le=1024)
+    threads: int = Field(default=2, ge=1, le=256)
+
+
+class IndexSettings(_Section):
+    path: Path | None = None
+    on_duplicate: Literal["skip", "reindex"] = "skip"
+
+
+class MetricsSettings(_Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=9478, ge=1, le=65535)
+
+
+class ApiSettings(_Section):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=8478, ge=1, le=65535)
+    token: SecretStr | None = None
+    max_upload_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
+
+
+class Settings(_Section):
+    agent: AgentSettings = Field(default_factory=AgentSettings)
+    inbox: list[InboxSettings] = Field(default_factory=list)
+    queue: QueueSettings = Field(default_factory=QueueSettings)
+    processing: ProcessingSettings = Field(default_factory=ProcessingSettings)
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    index: IndexSettings = Field(default_factory=IndexSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    source: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _check_inboxes(self) -> Settings:
+        names = [box.name for box in self.inbox]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"inbox names must be unique: {', '.join(duplicates)}")
+        owners: dict[Path, str] = {}
+        for i, box in enumerate(self.inbox):
+            for role, folder in box.work_dirs().items():
+                key = Path(os.path.abspath(folder))
+                label = f"inbox[{i}].{role}"
+                if key in owners:
+                    raise ValueError(
+                        f"{label} ({folder}) is the same folder as {owners[key]}: "
+                        "give each inbox its own processing_dir, done_dir and failed_dir"
+                    )
+                owners[key] = label
+        inbox_roots = {Path(os.path.abspath(box.path)): f"inbox[{i}].path"
+                       for i, box in enumerate(self.inbox)}
+        for label_key, label in owners.items():
+            for root, root_label in inbox_roots.items():
+                if label_key != root and root in label_key.parents:
+                    raise ValueError(
+                        f"{label} ({label_key}) lies inside {root_label} ({root}): "
+                        "work folders inside an inbox would be ingested again"
+                    )
+        return self
+
+    @property
+    def queue_path(self) -> Path:
+        return self.queue.path or self.agent.data_dir / "queue.db"
+
+    @property
+    def index_path(self) -> Path:
+        return self.index.path or self.agent.data_dir / "index.db"
+
+    def inbox_by_name(self, name: str) -> InboxSettings:
+        for box in self.inbox:
+            if box.name == name:
+                return box
+        raise ConfigError(f"no inbox named {name!r} in {self.source or 'the config'}")
+
+
+def find_config_path(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """The file to load: ``--config``, else ``$INGEST_AGENT_CONFIG``, else a default name here."""
+    if explicit:
+        return Path(explicit)
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV])
+    for name in DEFAULT_CONFIG_NAMES:
+        if Path(name).is_file():
+            return Path(name)
+    return None
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read, override and validate the configuration; raise ``ConfigError`` naming key and reason."""
+    config_path = Path(path) if path is not None else None
+    raw: dict[str, Any] = {}
+    where = "defaults"
+    if config_path is not None:
+        where = str(config_path)
+        try:
+            with open(config_path, "rb") as fh:
+                raw = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(f"{config_path}: config file not found") from None
+        except IsADirectoryError:
+            raise ConfigError(f"{config_path}: is a folder, not a config file") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{config_path}: not valid TOML: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(f"{config_path}: cannot read: {exc.strerror}") from None
+    env = os.environ if environ is None else environ
+    overrides = _apply_env_overrides(raw, env)
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe_validation_error(where, exc, overrides)) from None
+    base = config_path.resolve().parent if config_path is not None else Path.cwd()
+    return _resolve_paths(settings, base, config_path)
+
+
+def _apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[str, str]:
+    """Write overrides into ``raw``; return {key path: variable name} for error messages."""
+    applied: dict[str, str] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+            continue
+        parts = [p.lower() for p in name[len(ENV_PREFIX):].split("__")]
+        if len(parts) < 2 or not all(parts):
+            raise ConfigError(
+                f"{name}: environment overrides take the form {ENV_PREFIX}<SECTION>__<KEY>"
+            )
+        node: Any = raw
+        for i, part in enumerate(parts[:-1]):
+            following_is_index = parts[i + 1].isdigit()
+            node = _descend(node, part, list if following_is_index else dict, name)
+        leaf = parts[-1]
+        if isinstance(node, list):
+            raise ConfigError(f"{name}: a list item needs a key after its index")
+        node[leaf] = _parse_env_value(value)
+        applied[_key_path(tuple(int(p) if p.isdigit() else p for p in parts))] = name
+    return applied
+
+
+def _descend(node: Any, part: str, kind: type, env_name: str) -> Any:
+    if isinstance(node, list):
+        if not part.isdigit():
+            raise ConfigError(f"{env_name}: {part!r} is not a list index")
+        index = int(part)
+        while len(node) <= index:
+            node.append({})
+        return node[index]
+    child = node.setdefault(part, kind())
+    if not isinstance(child, (dict, list)):
+        raise ConfigError(f"{env_name}: {part!r} is a value, not a section")
+    return child
+
+
+def _parse_env_value(value: str) -> Any:
+    """JSON where it parses (numbers, booleans, lists), the plain string otherwise."""
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+_MESSAGES = {
+    "greater_than_equal": "must be ≥ {ge}",
+    "greater_than": "must be > {gt}",
+    "less_than_equal": "must be ≤ {le}",
+    "less_than": "must be < {lt}",
+    "extra_forbidden": "unknown key (check its spelling and section)",
+    "missing": "is required",
+    "string_pattern_mismatch": "must match {pattern}",
+    "literal_error": "must be one of {expected}",
+}
+
+
+def _describe_validation_error(
+    where: str, exc: ValidationError, overrides: Mapping[str, str]
+) -> str:
+    lines = []
+    for err in exc.errors():
+        key = _key_path(err["loc"])
+        template = _MESSAGES.get(err["type"])
+        ctx = {k: f"{v:g}" if isinstance(v, float) else v for k, v in (err.get("ctx") or {}).items()}
+        try:
+            reason = template.format(**ctx) if template else err["msg"]
+        except KeyError:
+            reason = err["msg"]
+        reason = reason.removeprefix("Value error, ")
+        if key in overrides:
+            reason += f" (set by {overrides[key]})"
+        lines.append(f"{where}: {key}: {reason}" if key else f"{where}: {reason}")
+    return "\n".join(lines)
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _resolve_paths(settings: Settings, base: Path, source: Path | None) -> Settings:
+    def resolve(p: Path | None) -> Path | None:
+        if p is None:
+            return None
+        p = p.expanduser()
+        return p if p.is_absolute() else base / p
+
+    data_dir = resolve(settings.agent.data_dir)
+    assert data_dir is not None
+    settings.agent.data_dir = data_dir
+    settings.queue.path = resolve(settings.queue.path)
+    settings.index.path = resolve(settings.index.path)
+    settings.embedding.model_path = resolve(settings.embedding.model_path)
+    for box in settings.inbox:
+        path = resolve(box.path)
+        assert path is not None
+        box.path = path
+        box.processing_dir = resolve(box.processing_dir)
+        box.done_dir = resolve(box.done_dir)
+        box.failed_dir = resolve(box.failed_dir)
+    settings.source = source
+    return settings

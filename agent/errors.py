@@ -1,0 +1,50 @@
+"""One exception hierarchy, so callers catch ``AgentError`` and print one clear line."""
+
+from __future__ import annotations
+
+
+class AgentError(Exception):
+    """Base of every error the agent raises on purpose."""
+
+
+class ConfigError(AgentError):
+    """The configuration file or an override is invalid; the message names file, key and reason."""
+
+
+class QueueError(AgentError):
+    """A job-queue operation could not be done."""
+
+
+class JobNotFoundError(QueueError, KeyError):
+    """No job has the given id."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else "job not found"
+
+
+class InvalidJobUpdateError(QueueError, ValueError):
+    """A status transition, progress value or argument that the queue refuses."""
+
+
+class LeaseLostError(QueueError):
+    """The caller's lease on a job expired or was taken over; its update was not applied."""
+
+
+class QueueDatabaseError(QueueError):
+    """The queue's database file is unusable (not SQLite, corrupt, or from a newer version)."""
+
+
+class ProcessingError(AgentError):
+    """A job's file could not be ingested; ``stage`` says where it failed."""
+
+    def __init__(self, message: str, *, stage: str = "") -> None:
+        super().__init__(message)
+        self.stage = stage
+
+
+class PermanentError(ProcessingError):
+    """Retrying cannot help: unsupported type, empty text, corrupt file, too large."""
+
+
+class TransientError(ProcessingError):
+    """Retrying may help: I/O error, busy database, full disk, crashed worker."""

@@ -1,0 +1,176 @@
+"""The job-queue contract every backend implements, and the types it speaks in."""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+
+class JobStatus(enum.StrEnum):
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.TIMEOUT})
+ACTIVE_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.PROCESSING})
+
+# Transitions a caller may ask for with update_job_status; claiming (queued → processing)
+# happens only through get_next_job, and reclaiming leases only through cleanup_expired_jobs.
+ALLOWED_TRANSITIONS: Mapping[JobStatus, frozenset[JobStatus]] = {
+    JobStatus.QUEUED: frozenset({JobStatus.FAILED}),
+    JobStatus.PROCESSING: frozenset(
+        {JobStatus.PROCESSING, JobStatus.QUEUED, JobStatus.COMPLETED, JobStatus.FAILED,
+         JobStatus.TIMEOUT}
+    ),
+    JobStatus.COMPLETED: frozenset(),
+    JobStatus.FAILED: frozenset({JobStatus.QUEUED}),
+    JobStatus.TIMEOUT: frozenset({JobStatus.QUEUED}),
+}
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential backoff: ``base * 2**retries`` seconds, capped at ``max_delay``."""
+
+    max_retries: int = 3
+    base_delay: float = 10.0
+    max_delay: float = 600.0
+
+    def delay(self, retries_so_far: int) -> float:
+        return float(min(self.max_delay, self.base_delay * (2 ** max(0, retries_so_far))))
+
+
+@dataclass(slots=True)
+class Job:
+    """A snapshot of one job row. ``lease_token`` is set only on the holder's copy."""
+
+    job_id: str
+    file_path: str
+    status: JobStatus
+    original_filename: str | None = None
+    inbox: str | None = None
+    content_key: str | None = None
+    progress: int = 0
+    message: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    retries: int = 0
+    attempts: int = 0
+    run_after: float = 0.0
+    timeout_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    claimed_by: str | None = None
+    lease_token: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready view; the lease token stays private to its holder."""
+        return {
+            "job_id": self.job_id,
+            "status": str(self.status),
+            "file_path": self.file_path,
+            "original_filename": self.original_filename,
+            "inbox": self.inbox,
+            "progress": self.progress,
+            "message": self.message,
+            "metadata": self.metadata,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "retries": self.retries,
+            "attempts": self.attempts,
+            "run_after": self.run_after,
+            "timeout_at": self.timeout_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "claimed_by": self.claimed_by,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """What status, health checks and metrics read at a glance."""
+
+    counts: Mapping[JobStatus, int]
+    due: int
+    waiting_retry: int
+    oldest_queued_age: float | None
+    expired_leases: int
+
+
+@runtime_checkable
+class JobQueue(Protocol):
+    """A durable queue of file jobs with leases.
+
+    Every change to a claimed job is fenced by the ``lease_token`` returned with it, so a
+    worker whose lease was reclaimed cannot complete or fail a job someone else now holds.
+    """
+
+    def enqueue_job(
+        self,
+        file_path: str,
+        original_filename: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        inbox: str | None = None,
+        content_key: str | None = None,
+        delay: float = 0.0,
+    ) -> Job: ...
+
+    def get_next_job(
+        self, worker_id: str | None = None, lease_seconds: float | None = None
+    ) -> Job | None: ...
+
+    def update_job_status(
+        self,
+        job_id: str,
+        status: JobStatus | str,
+        progress: int | None = None,
+        message: str | None = None,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        lease_token: str | None = None,
+    ) -> Job: ...
+
+    def get_job_status(self, job_id: str) -> Job: ...
+
+    def cleanup_expired_jobs(self) -> int: ...
+
+    def get_pending_jobs_count(self) -> int: ...
+
+    def extend_lease(self, job: Job, lease_seconds: float | None = None) -> None: ...
+
+    def retry_or_fail(
+        self, job: Job, message: str, *, final_status: JobStatus = JobStatus.FAILED,
+        metadata: Mapping[str, Any] | None = None, count_attempt: bool = True,
+    ) -> Job: ...
+
+    def retry_job(self, job_id: str) -> Job: ...
+
+    def find_job_by_key(self, content_key: str) -> Job | None: ...
+
+    def list_jobs(
+        self, status: JobStatus | str | None = None, limit: int = 100, inbox: str | None = None
+    ) -> list[Job]: ...
+
+    def stats(self) -> QueueStats: ...
+
+    def purge(self, older_than_seconds: float) -> int: ...
+
+    def close(self) -> None: ...
+
+
+def now_clock() -> float:
+    return time.time()

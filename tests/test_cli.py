@@ -1,0 +1,128 @@
+"""The ingest-agent command: help everywhere, one-line errors, and commands over real files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from agent.cli import cli
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "agent.toml"
+    path.write_text('[agent]\ndata_dir = "data"\n[[inbox]]\nname = "docs"\npath = "inbox"\n')
+    return path
+
+
+def run(*args: str) -> click.testing.Result:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def _commands() -> list[str]:
+    return sorted(cli.commands)
+
+
+@pytest.mark.parametrize("command", _commands())
+def test_every_command_has_help_text(command: str) -> None:
+    """`ingest-agent COMMAND --help` works and says what the command does."""
+    result = run(command, "--help")
+    assert result.exit_code == 0
+    assert cli.commands[command].help, f"{command} has no docstring"
+    assert cli.commands[command].help.split("\n")[0] in " ".join(result.output.split())
+
+
+def test_top_level_help_lists_commands() -> None:
+    """`ingest-agent --help` names every command."""
+    result = run("--help")
+    assert result.exit_code == 0
+    for command in _commands():
+        assert command in result.output
+
+
+def test_check_creates_folders_and_database(config: Path) -> None:
+    """check creates the inbox's four folders and the queue, and reports ok."""
+    result = run("--config", str(config), "check")
+    assert result.exit_code == 0, result.output
+    base = config.parent
+    for folder in ("inbox", "processing", "done", "failed", "data"):
+        assert (base / folder).is_dir()
+    assert (base / "data" / "queue.db").is_file()
+    assert "moves by rename" in result.output
+
+
+def test_check_reports_unwritable_folder(config: Path) -> None:
+    """A folder that cannot be created is named, and check exits 1."""
+    (config.parent / "done").write_text("a file where a folder should be")
+    result = CliRunner().invoke(cli, ["--config", str(config), "check"])
+    assert result.exit_code == 1
+    assert "done" in result.output and "problem" in result.output
+
+
+def test_bad_config_is_one_line_without_traceback(tmp_path: Path) -> None:
+    """A config error prints 'ingest-agent: file: key: reason' and exits 1."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[queue]\nmax_retries = -1\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "agent", "--config", str(bad), "status"],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == f"ingest-agent: {bad}: queue.max_retries: must be ≥ 0"
+    assert "Traceback" not in proc.stderr
+
+
+def test_enqueue_jobs_job_and_status(config: Path) -> None:
+    """A file in the inbox is queued once; jobs, job and status show it."""
+    run("--config", str(config), "check")
+    dropped = config.parent / "inbox" / "report.txt"
+    dropped.write_text("hello")
+    first = run("--config", str(config), "enqueue", str(dropped))
+    again = run("--config", str(config), "enqueue", str(dropped))
+    job_id = first.output.split()[0]
+    assert again.output.split()[0] == job_id, "same file, same job"
+    listed = json.loads(run("--config", str(config), "jobs", "--json").output)
+    assert [j["job_id"] for j in listed] == [job_id]
+    assert listed[0]["inbox"] == "docs" and listed[0]["original_filename"] == "report.txt"
+    shown = json.loads(run("--config", str(config), "job", job_id, "--json").output)
+    assert shown["status"] == "queued" and "lease_token" not in shown
+    status = json.loads(run("--config", str(config), "status", "--json").output)
+    assert status["counts"]["queued"] == 1 and status["backlog"]["due"] == 1
+    human = run("--config", str(config), "status").output
+    assert "queued" in human and "oldest queued job" in human
+
+
+def test_enqueue_refuses_paths_outside_inboxes(config: Path, tmp_path: Path) -> None:
+    """A file outside every inbox (or a link escaping it) is not queued."""
+    run("--config", str(config), "check")
+    outside = tmp_path / "secret.txt"
+    outside.write_text("x")
+    link = config.parent / "inbox" / "link.txt"
+    link.symlink_to(outside)
+    result = CliRunner().invoke(cli, ["--config", str(config), "enqueue", str(outside), str(link)])
+    assert result.exit_code == 1
+    assert result.output.count("not inside a configured inbox") == 2
+
+
+def test_unknown_job_is_one_line(config: Path) -> None:
+    """`job` with an unknown id exits 1 with the id named."""
+    result = CliRunner().invoke(cli, ["--config", str(config), "job", "nope"])
+    assert result.exit_code == 1
+    assert "no job with id 'nope'" in result.output
+
+
+def test_cli_does_not_import_heavy_libraries() -> None:
+    """status/check/--help stay fast: fastembed and onnxruntime are not imported by the CLI."""
+    code = (
+        "import sys; from agent.cli import cli; import agent.queue.sqlite, agent.folders;"
+        "heavy = [m for m in ('fastembed', 'onnxruntime', 'pypdfium2', 'docx', 'magic') "
+        "if m in sys.modules]; print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,138 @@
+"""Config loading: the example file, overrides, and errors that name the key and the reason."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from agent.config import Settings, load_config
+from agent.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "config.example.toml"
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "agent.toml"
+    path.write_text(text)
+    return path
+
+
+def test_example_config_loads_with_paths_beside_it() -> None:
+    """config.example.toml is valid and its relative paths resolve next to it."""
+    settings = load_config(EXAMPLE, environ={})
+    assert settings.agent.data_dir == ROOT / "data"
+    assert settings.inbox[0].path == ROOT / "inbox"
+    assert settings.inbox[0].done_dir == ROOT / "done"
+    assert settings.queue_path == ROOT / "data" / "queue.db"
+
+
+def test_every_key_is_documented_in_the_example() -> None:
+    """Each settings field appears (set or commented) in the example with a comment."""
+    text = EXAMPLE.read_text()
+    sections = {
+        "agent": Settings.model_fields["agent"], "queue": None, "processing": None,
+        "embedding": None, "index": None, "metrics": None, "api": None, "inbox": None,
+    }
+    for section in sections:
+        model = Settings.model_fields[section].annotation
+        fields = (model.__args__[0] if section == "inbox" else model).model_fields
+        for key in fields:
+            same_line = rf"^#? ?{key} = .*# \S"
+            line_above = rf"^# \S.*\n#? ?{key} = "
+            assert re.search(same_line, text, re.MULTILINE) or re.search(
+                line_above, text, re.MULTILINE
+            ), f"[{section}] {key} is not documented"
+
+
+def test_example_values_equal_the_defaults() -> None:
+    """What the example shows is what the agent uses when a key is left out."""
+    example = tomllib.loads(EXAMPLE.read_text())
+    defaults = Settings()
+    for section in ("agent", "queue", "processing", "embedding", "index", "metrics", "api"):
+        for key, value in example.get(section, {}).items():
+            default = getattr(getattr(defaults, section), key)
+            assert str(default) == str(value) or default == value, f"{section}.{key}"
+
+
+def test_missing_file_and_bad_toml_are_clear(tmp_path: Path) -> None:
+    """A missing file or a TOML syntax error names the file."""
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.toml", environ={})
+    path = _write(tmp_path, "[agent\nlog_level = 'info'")
+    with pytest.raises(ConfigError, match=r"agent\.toml: not valid TOML"):
+        load_config(path, environ={})
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[[inbox]]\nname='a'\npath='in'\n[[inbox]]\nname='b'\npath='in2'\nsettle_seconds=-1",
+         "inbox[1].settle_seconds: must be ≥ 0"),
+        ("[queue]\nmax_retriez = 3", "queue.max_retriez: unknown key"),
+        ("[agent]\nlog_level = 'loud'", "agent.log_level: must be one of"),
+        ("[processing]\nchunk_tokens = 100\nchunk_overlap_tokens = 100",
+         "processing: chunk_overlap_tokens must be smaller than chunk_tokens"),
+        ("[[inbox]]\npath='in'", "inbox[0].name: is required"),
+        ("[[inbox]]\nname='../x'\npath='in'", "inbox[0].name: must match"),
+        ("[metrics]\nport = 70000", "metrics.port: must be ≤ 65535"),
+        ("[queue]\nbackend = 'redis'", "queue: backend 'redis' needs redis_url"),
+        ("[queue]\njob_timeout_seconds = 'soon'", "queue.job_timeout_seconds: Input should be a valid number"),
+    ],
+)
+def test_invalid_values_name_file_key_and_reason(tmp_path: Path, text: str, message: str) -> None:
+    """Every validation error reads 'file: key: reason'."""
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path, environ={})
+    assert str(err.value).startswith(str(path))
+    assert message in str(err.value)
+
+
+def test_colliding_work_folders_are_rejected(tmp_path: Path) -> None:
+    """Two inboxes in one parent folder would share processing/: refused with a fix."""
+    path = _write(tmp_path, "[[inbox]]\nname='a'\npath='a'\n[[inbox]]\nname='b'\npath='b'\n")
+    with pytest.raises(ConfigError, match=r"inbox\[1\]\.processing_dir .* same folder as inbox\[0\]"):
+        load_config(path, environ={})
+
+
+def test_work_folder_inside_an_inbox_is_rejected(tmp_path: Path) -> None:
+    """done/ inside the inbox would be ingested again."""
+    path = _write(tmp_path, "[[inbox]]\nname='a'\npath='in'\ndone_dir='in/done'\n")
+    with pytest.raises(ConfigError, match="lies inside inbox"):
+        load_config(path, environ={})
+
+
+def test_duplicate_inbox_names_are_rejected(tmp_path: Path) -> None:
+    """Inbox names label jobs and metrics, so they must be unique."""
+    path = _write(tmp_path, "[[inbox]]\nname='a'\npath='x/in'\n[[inbox]]\nname='a'\npath='y/in'\n")
+    with pytest.raises(ConfigError, match="inbox names must be unique: a"):
+        load_config(path, environ={})
+
+
+def test_environment_overrides_keys_and_inbox_items(tmp_path: Path) -> None:
+    """INGEST_AGENT_<SECTION>__<KEY> wins over the file; list items by index."""
+    path = _write(tmp_path, "[queue]\nmax_retries = 1\n[[inbox]]\nname='a'\npath='in'\n")
+    settings = load_config(path, environ={
+        "INGEST_AGENT_QUEUE__MAX_RETRIES": "5",
+        "INGEST_AGENT_INBOX__0__SETTLE_SECONDS": "0.5",
+        "INGEST_AGENT_METRICS__ENABLED": "false",
+        "INGEST_AGENT_AGENT__DATA_DIR": "/srv/agent",
+        "INGEST_AGENT_CONFIG": str(path),
+        "UNRELATED": "1",
+    })
+    assert settings.queue.max_retries == 5
+    assert settings.inbox[0].settle_seconds == 0.5
+    assert settings.metrics.enabled is False
+    assert settings.agent.data_dir == Path("/srv/agent")
+
+
+def test_bad_override_names_the_variable(tmp_path: Path) -> None:
+    """An invalid value from the environment says which variable set it."""
+    with pytest.raises(ConfigError, match=r"\(set by INGEST_AGENT_QUEUE__MAX_RETRIES\)"):
+        load_config(None, environ={"INGEST_AGENT_QUEUE__MAX_RETRIES": "-2"})
+    with pytest.raises(ConfigError, match="take the form"):
+        load_config(None, environ={"INGEST_AGENT_QUEUE": "x"})

@@ -1,0 +1,489 @@
+"""The SQLite job queue on real database files: every method, leases, migrations, bad input."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from agent.errors import (
+    AgentError,
+    InvalidJobUpdateError,
+    JobNotFoundError,
+    LeaseLostError,
+    QueueDatabaseError,
+)
+from agent.queue.base import JobQueue, JobStatus, RetryPolicy
+from agent.queue.schema import SCHEMA_VERSION
+from agent.queue.sqlite import SQLiteJobQueue
+from tests.conftest import ManualClock
+
+
+def test_queue_implements_the_contract(queue: SQLiteJobQueue) -> None:
+    """SQLiteJobQueue satisfies the JobQueue protocol that other backends implement."""
+    assert isinstance(queue, JobQueue)
+
+
+def test_enqueue_returns_a_queued_job_with_its_fields(queue: SQLiteJobQueue, clock: ManualClock) -> None:
+    """A new job is queued, due now, with metadata and inbox stored."""
+    job = queue.enqueue_job("/in/a.txt", "a.txt", {"size": 3}, inbox="docs", content_key="k1")
+    assert job.status is JobStatus.QUEUED
+    assert job.progress == 0 and job.retries == 0 and job.attempts == 0
+    assert job.metadata == {"size": 3}
+    assert job.inbox == "docs" and job.content_key == "k1"
+    assert job.created_at == clock.now == job.run_after
+    stored = queue.get_job_status(job.job_id)
+    assert stored.file_path == "/in/a.txt" and stored.original_filename == "a.txt"
+
+
+def test_enqueue_same_file_while_active_returns_existing_job(queue: SQLiteJobQueue) -> None:
+    """Queued or processing: a second enqueue of the same key is a no-op returning the first job."""
+    first = queue.enqueue_job("/in/a.txt", content_key="same")
+    again = queue.enqueue_job("/in/a.txt", content_key="same")
+    assert again.job_id == first.job_id
+    claimed = queue.get_next_job("w")
+    assert claimed is not None
+    while_processing = queue.enqueue_job("/in/a.txt", content_key="same")
+    assert while_processing.job_id == first.job_id
+    assert while_processing.lease_token is None, "the lease token must not leak to a non-holder"
+    assert queue.get_pending_jobs_count() == 1
+
+
+def test_enqueue_after_completion_makes_a_new_job(queue: SQLiteJobQueue) -> None:
+    """Once the job for a key has finished, the same key may be queued again."""
+    first = queue.enqueue_job("/in/a.txt", content_key="same")
+    claimed = queue.get_next_job()
+    assert claimed is not None
+    queue.update_job_status(first.job_id, "completed", 100, lease_token=claimed.lease_token)
+    second = queue.enqueue_job("/in/a.txt", content_key="same")
+    assert second.job_id != first.job_id
+    assert queue.find_job_by_key("same").job_id == second.job_id
+
+
+def test_default_key_is_the_file_path(queue: SQLiteJobQueue) -> None:
+    """Without a content key, the same path twice is deduplicated."""
+    assert queue.enqueue_job("/in/x").job_id == queue.enqueue_job("/in/x").job_id
+    assert queue.enqueue_job("/in/y").job_id != queue.enqueue_job("/in/x").job_id
+
+
+def test_claims_are_first_in_first_out(queue: SQLiteJobQueue, clock: ManualClock) -> None:
+    """Due jobs are claimed in the order they were queued."""
+    ids = []
+    for i in range(5):
+        ids.append(queue.enqueue_job(f"/in/{i}").job_id)
+        clock.advance(0.001)
+    claimed = [queue.get_next_job("w").job_id for _ in range(5)]
+    assert claimed == ids
+    assert queue.get_next_job("w") is None
+
+
+def test_claim_sets_lease_and_worker(queue: SQLiteJobQueue, clock: ManualClock) -> None:
+    """A claim sets status, attempt, worker, start time and lease expiry."""
+    queue.enqueue_job("/in/a")
+    job = queue.get_next_job("worker-7", lease_seconds=30)
+    assert job is not None and job.lease_token
+    assert job.status is JobStatus.PROCESSING
+    assert job.claimed_by == "worker-7" and job.attempts == 1
+    assert job.started_at == clock.now and job.timeout_at == clock.now + 30
+
+
+def test_delayed_job_is_not_claimed_before_it_is_due(queue: SQLiteJobQueue, clock: ManualClock) -> None:
+    """run_after holds a job back until its time comes."""
+    queue.enqueue_job("/in/later", delay=50)
+    assert queue.get_next_job() is None
+    clock.advance(50)
+    assert queue.get_next_job() is not None
+
+
+def test_progress_and_completion_with_lease(queue: SQLiteJobQueue, clock: ManualClock) -> None:
+    """The holder reports progress and completes; metadata patches merge."""
+    queue.enqueue_job("/in/a", metadata={"size": 1})
+    job = queue.get_next_job()
+    mid = queue.update_job_status(job.job_id, "processing", 40, "embedding",
+                                  metadata={"stage": "embed"}, lease_token=job.lease_token)
+    assert (mid.progress, mid.message, mid.status) == (40, "embedding", JobStatus.PROCESSING)
+    clock.advance(2)
+    done = queue.update_job_status(job.job_id, JobStatus.COMPLETED, 100, "ok",
+                                   metadata={"chunks": 3}, lease_token=job.lease_token)
+    assert done.status is JobStatus.COMPLETED and done.finished_at == clock.now
+    assert done.metadata == {"size": 1, "stage": "embed", "chunks": 3}
+    assert done.lease_token is None and done.timeout_at is None
+
+
+def test_processing_job_needs_the_lease_token(queue: SQLiteJobQueue) -> None:
+    """Updating a claimed job without its token is refused, with a wrong token too."""
+    queue.enqueue_job("/in/a")
+    job = queue.get_next_job()
+    with pytest.raises(InvalidJobUpdateError, match="lease_token"):
+        queue.update_job_status(job.job_id, "completed")
+    with pytest.raises(LeaseLostError):
+        queue.update_job_status(job.job_id, "completed", lease_token="not-the-token")
+    assert queue.get_job_status(job.job_id).status is JobStatus.PROCESSING
+
+
+def test_stale_holder_cannot_finish_a_reclaimed_job(queue: SQLiteJobQueue, clock: ManualClock) -> None:
+    """After its lease expired and another worker took the job, the old holder's update fails."""
+    queue.enqueue_job("/in/a")
+    old = queue.get_next_job("old", lease_seconds=10)
+    clock.advance(11)
+    assert queue.cleanup_expired_jobs() == 1
+    clock.advance(queue.retry_policy.delay(0))
+    new = queue.get_next_job("new")
+    assert new is not None and new.job_id == old.job_id and new.attempts == 2
+    with pytest.raises(LeaseLostError):
+        queue.update_job_status(old.job_id, "completed", lease_token=old.lease_token)
+    with pytest.raises(LeaseLostError):
+        queue.extend_lease(old)
+    with pytest.raises(LeaseLostError):
+        queue.retry_or_fail(old, "boom")
+    done = queue.update_job_status(new.job_id, "completed", lease_token=new.lease_token)
+    assert done.status is JobStatus.COMPLETED and done.claimed_by == "new"
+
+
+def test_expired_leases_requeue_with_backoff_then_time_out(queue: SQLiteJobQueue, clock: ManualClock) -> None:
+    """Reclaim retries while retries remain (backoff 10 s, 20 s) and then marks the job timeout."""
+    job = queue.enqueue_job("/in/a")
+    delays = []
+    for _ in range(queue.retry_policy.max_retries):
+        claimed = queue.get_next_job(lease_seconds=5)
+        assert claimed is not None
+        clock.advance(6)
+        reclaimed = queue.reclaim_expired_leases()
+        assert [j.job_id for j in reclaimed] == [job.job_id]
+        assert reclaimed[0].status is JobStatus.QUEUED
+        delays.append(reclaimed[0].run_after - clock.now)
+        assert queue.get_next_job() is None, "backoff must hold the job back"
+        clock.advance(delays[-1])
+    assert delays == [10, 20]
+    queue.get_next_job(lease_seconds=5)
+    clock.advance(6)
+    final = queue.reclaim_expired_leases()
+    assert final[0].status is JobStatus.TIMEOUT and final[0].finished_at == clock.now
+    assert "no retries left" in final[0].message
+
+
+def test_unexpired_leases_are_left_alone(queue: SQLiteJobQueue, clock: ManualClock) -> None:
+    """cleanup_expired_jobs never touches a job whose lease is still valid."""
+    queue.enqueue_job("/in/a")
+    queue.get_next_job(lease_seconds=60)
+    clock.advance(59)
+    assert queue.cleanup_expired_jobs() == 0
+
+
+def test_extend_lease_keeps_a_long_job(queue: SQLiteJobQueue, clock: ManualClock) -> None:
+    """A holder that extends its lease is not reclaimed."""
+    queue.enqueue_job("/in/a")
+    job = queue.get_next_job(lease_seconds=10)
+    clock.advance(8)
+    queue.extend_lease(job, 10)
+    clock.advance(8)
+    assert queue.cleanup_expired_jobs() == 0
+    assert job.timeout_at == clock.now + 2
+
+
+def test_retry_or_fail_backs_off_then_fails(queue: SQLiteJobQueue, clock: ManualClock) -> None:
+    """A transient failure is retried with capped exponential backoff, then failed for good."""
+    queue.enqueue_job("/in/a")
+    waits = []
+    for _ in range(2):
+        job = queue.get_next_job()
+        after = queue.retry_or_fail(job, "disk busy")
+        assert after.status is JobStatus.QUEUED
+        waits.append(after.run_after - clock.now)
+        clock.advance(after.run_after - clock.now)
+    job = queue.get_next_job()
+    final = queue.retry_or_fail(job, "disk busy", metadata={"stage": "index"})
+    assert waits == [10, 20]
+    assert final.status is JobStatus.FAILED and final.retries == 2
+    assert final.metadata["stage"] == "index" and final.message == "disk busy"
+
+
+def test_retry_or_fail_without_counting_keeps_the_budget(queue: SQLiteJobQueue, clock: ManualClock) -> None:
+    """Shutdown requeues at once without spending a retry."""
+    queue.enqueue_job("/in/a")
+    job = queue.get_next_job()
+    back = queue.retry_or_fail(job, "shutting down", count_attempt=False)
+    assert back.status is JobStatus.QUEUED and back.retries == 0 and back.run_after == clock.now
+    assert queue.get_next_job() is not None
+
+
+def test_backoff_is_capped() -> None:
+    """The retry delay doubles and stops at the configured maximum."""
+    policy = RetryPolicy(max_retries=10, base_delay=10, max_delay=25)
+    assert [policy.delay(n) for n in range(4)] == [10, 20, 25, 25]
+
+
+def test_operator_retry_requeues_failed_job(queue: SQLiteJobQueue) -> None:
+    """retry_job puts a failed job back with a fresh budget; a queued one cannot be retried."""
+    queue.enqueue_job("/in/a")
+    job = queue.get_next_job()
+    queue.update_job_status(job.job_id, "failed", message="corrupt", lease_token=job.lease_token)
+    again = queue.retry_job(job.job_id)
+    assert again.status is JobStatus.QUEUED and again.retries == 0 and again.finished_at is None
+    with pytest.raises(InvalidJobUpdateError, match="only failed or timed-out"):
+        queue.retry_job(job.job_id)
+
+
+@pytest.mark.parametrize(
+    ("start", "target"),
+    [("completed", "queued"), ("completed", "failed"), ("queued", "completed"),
+     ("queued", "processing"), ("failed", "completed")],
+)
+def test_invalid_transitions_are_refused(queue: SQLiteJobQueue, start: str, target: str) -> None:
+    """Transitions outside the lifecycle raise a clear error and change nothing."""
+    job = queue.enqueue_job("/in/a")
+    if start != "queued":
+        claimed = queue.get_next_job()
+        queue.update_job_status(job.job_id, start, lease_token=claimed.lease_token)
+    with pytest.raises(InvalidJobUpdateError, match="not allowed"):
+        queue.update_job_status(job.job_id, target)
+    assert queue.get_job_status(job.job_id).status == start
+
+
+def test_queued_job_can_be_cancelled_as_failed(queue: SQLiteJobQueue) -> None:
+    """An operator (or the watcher, for an oversize file) may fail a job that never ran."""
+    job = queue.enqueue_job("/in/a")
+    failed = queue.update_job_status(job.job_id, "failed", message="too large")
+    assert failed.status is JobStatus.FAILED and failed.finished_at is not None
+
+
+@pytest.mark.parametrize("progress", [-1, 101, 50.5, True, "50"])
+def test_bad_progress_is_refused(queue: SQLiteJobQueue, progress: object) -> None:
+    """Progress must be an integer 0–100."""
+    queue.enqueue_job("/in/a")
+    job = queue.get_next_job()
+    with pytest.raises(InvalidJobUpdateError, match="progress"):
+        queue.update_job_status(job.job_id, "processing", progress, lease_token=job.lease_token)
+
+
+def test_unknown_status_and_job_are_clear_errors(queue: SQLiteJobQueue) -> None:
+    """An unknown status names the allowed ones; an unknown id raises JobNotFoundError."""
+    job = queue.enqueue_job("/in/a")
+    with pytest.raises(InvalidJobUpdateError, match="unknown status 'done'"):
+        queue.update_job_status(job.job_id, "done")
+    with pytest.raises(JobNotFoundError, match="no job with id 'nope'"):
+        queue.get_job_status("nope")
+    with pytest.raises(JobNotFoundError):
+        queue.update_job_status("nope", "failed")
+    assert issubclass(JobNotFoundError, AgentError)
+
+
+def test_bad_enqueue_arguments(queue: SQLiteJobQueue) -> None:
+    """An empty path or a negative delay is refused."""
+    with pytest.raises(InvalidJobUpdateError):
+        queue.enqueue_job("")
+    with pytest.raises(InvalidJobUpdateError):
+        queue.enqueue_job("/in/a", delay=-1)
+
+
+def test_list_jobs_filters_and_orders_newest_first(queue: SQLiteJobQueue) -> None:
+    """list_jobs filters by status and inbox, newest first, honouring the limit."""
+    a = queue.enqueue_job("/in/a", inbox="one")
+    b = queue.enqueue_job("/in/b", inbox="two")
+    c = queue.enqueue_job("/in/c", inbox="one")
+    assert [j.job_id for j in queue.list_jobs()] == [c.job_id, b.job_id, a.job_id]
+    assert [j.job_id for j in queue.list_jobs(inbox="one", limit=1)] == [c.job_id]
+    queue.get_next_job()
+    assert [j.job_id for j in queue.list_jobs(status="processing")] == [a.job_id]
+    with pytest.raises(InvalidJobUpdateError):
+        queue.list_jobs(limit=0)
+
+
+def test_counts_and_stats_follow_every_transition(queue: SQLiteJobQueue, clock: ManualClock) -> None:
+    """Trigger-kept counts equal a real count(*) after every kind of transition and purge."""
+    for i in range(6):
+        queue.enqueue_job(f"/in/{i}")
+    clock.advance(5)
+    j1, j2, j3, j4 = (queue.get_next_job(lease_seconds=10) for _ in range(4))
+    queue.update_job_status(j1.job_id, "completed", lease_token=j1.lease_token)
+    queue.update_job_status(j2.job_id, "failed", lease_token=j2.lease_token)
+    queue.retry_or_fail(j3, "transient")
+    queue.retry_job(j2.job_id)
+
+    def real_counts() -> dict[str, int]:
+        conn = sqlite3.connect(queue.path)
+        rows = dict(conn.execute("SELECT status, count(*) FROM job_queue GROUP BY status"))
+        conn.close()
+        return {s.value: rows.get(s.value, 0) for s in JobStatus}
+
+    assert {k.value: v for k, v in queue.count_by_status().items()} == real_counts()
+    stats = queue.stats()
+    assert stats.counts[JobStatus.QUEUED] == 4 and stats.waiting_retry == 1 and stats.due == 3
+    assert stats.oldest_queued_age == pytest.approx(5)
+    assert stats.expired_leases == 0
+    clock.advance(11)
+    assert queue.stats().expired_leases == 1  # j4
+    assert queue.get_pending_jobs_count() == 5
+    clock.advance(1000)
+    assert queue.purge(older_than_seconds=10) == 1
+    assert {k.value: v for k, v in queue.count_by_status().items()} == real_counts()
+
+
+def test_purge_keeps_recent_and_unfinished_jobs(queue: SQLiteJobQueue, clock: ManualClock) -> None:
+    """Only finished jobs older than the cut-off are deleted, in batches."""
+    for i in range(7):
+        queue.enqueue_job(f"/in/{i}")
+    for _ in range(5):
+        j = queue.get_next_job()
+        queue.update_job_status(j.job_id, "completed", lease_token=j.lease_token)
+    clock.advance(100)
+    j = queue.get_next_job()
+    queue.update_job_status(j.job_id, "completed", lease_token=j.lease_token)
+    assert queue.purge(older_than_seconds=50, batch=2) == 5
+    remaining = {j.status for j in queue.list_jobs()}
+    assert remaining == {JobStatus.COMPLETED, JobStatus.QUEUED}
+    with pytest.raises(InvalidJobUpdateError):
+        queue.purge(-1)
+
+
+def test_backup_is_a_consistent_copy_and_vacuum_runs(queue: SQLiteJobQueue, tmp_path: Path) -> None:
+    """backup() writes a usable copy via the online backup API; it never overwrites."""
+    job = queue.enqueue_job("/in/a")
+    dest = queue.backup(tmp_path / "backups" / "q.db")
+    with SQLiteJobQueue(dest) as copy:
+        assert copy.get_job_status(job.job_id).file_path == "/in/a"
+    with pytest.raises(QueueDatabaseError, match="already exists"):
+        queue.backup(dest)
+    queue.vacuum()
+    assert queue.get_job_status(job.job_id).status is JobStatus.QUEUED
+
+
+def test_claim_uses_the_partial_index(queue: SQLiteJobQueue) -> None:
+    """The claim and reclaim queries search the partial active index, never the whole table."""
+    conn = sqlite3.connect(queue.path)
+    plan = " ".join(
+        row[3] for row in conn.execute(
+            "EXPLAIN QUERY PLAN SELECT id FROM job_queue INDEXED BY ix_job_queue_active "
+            "WHERE status = 'queued' AND run_after <= 1 ORDER BY run_after LIMIT 1"
+        )
+    )
+    assert "USING COVERING INDEX ix_job_queue_active" in plan and "TEMP B-TREE" not in plan
+    index_sql = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE name = 'ix_job_queue_active'"
+    ).fetchone()[0]
+    assert "WHERE status = 'queued' OR status = 'processing'" in index_sql
+    conn.close()
+
+
+def test_claim_stays_on_index_with_many_finished_rows(tmp_path: Path) -> None:
+    """With 50k finished rows, a claim reads a handful of index rows, not the table."""
+    q = SQLiteJobQueue(tmp_path / "q.db")
+    conn = sqlite3.connect(q.path)
+    conn.executemany(
+        "INSERT INTO job_queue (job_id, file_path, status, content_key, created_at, updated_at, "
+        "run_after, finished_at) VALUES (?, ?, 'completed', ?, 0, 0, 0, 0)",
+        ((f"old{i}", f"/o/{i}", f"/o/{i}") for i in range(50_000)),
+    )
+    conn.commit()
+    conn.close()
+    q.enqueue_job("/in/new")
+    steps = []
+    raw = sqlite3.connect(q.path)
+    raw.set_progress_handler(lambda: steps.append(1), 100)
+    raw.execute(
+        "SELECT id FROM job_queue INDEXED BY ix_job_queue_active WHERE status = 'queued' "
+        "AND run_after <= 1e12 ORDER BY run_after LIMIT 1"
+    ).fetchone()
+    raw.close()
+    assert len(steps) < 5, f"claim took {len(steps) * 100} VM steps"
+    assert q.get_next_job().file_path == "/in/new"
+    assert q.count_by_status()[JobStatus.COMPLETED] == 50_000
+    q.close()
+
+
+def test_new_database_is_versioned(queue: SQLiteJobQueue) -> None:
+    """A fresh file gets the current schema version and WAL mode."""
+    conn = sqlite3.connect(queue.path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
+
+
+def test_reopening_keeps_jobs(tmp_path: Path) -> None:
+    """Jobs survive closing and reopening: the queue is durable."""
+    path = tmp_path / "q.db"
+    with SQLiteJobQueue(path) as q:
+        job = q.enqueue_job("/in/a")
+    with SQLiteJobQueue(path) as q:
+        assert q.get_job_status(job.job_id).status is JobStatus.QUEUED
+
+
+def test_seed_database_is_upgraded_in_place(tmp_path: Path) -> None:
+    """The predecessor's job_queue table (DATETIME columns, user_version 0) is migrated, jobs kept."""
+    path = tmp_path / "seed.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        """CREATE TABLE job_queue (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT UNIQUE NOT NULL,
+            file_path TEXT NOT NULL, original_filename TEXT, status TEXT NOT NULL DEFAULT 'queued',
+            progress INTEGER DEFAULT 0, message TEXT, metadata TEXT,
+            created_at DATETIME DEFAULT CURRENT_TIMESTAMP, updated_at DATETIME DEFAULT CURRENT_TIMESTAMP,
+            retries INTEGER DEFAULT 0, timeout_at DATETIME);
+        INSERT INTO job_queue (job_id, file_path, original_filename, status, progress, metadata,
+            created_at, updated_at)
+            VALUES ('seed-1', '/old/a.pdf', 'a.pdf', 'queued', 0, '{"k": 1}',
+                    '2026-01-02 03:04:05', '2026-01-02 03:04:05');
+        INSERT INTO job_queue (job_id, file_path, status, progress, metadata, created_at, updated_at)
+            VALUES ('seed-2', '/old/b.pdf', 'completed', 100, NULL,
+                    '2026-01-02 03:04:05', '2026-01-02 03:05:05');
+        INSERT INTO job_queue (job_id, file_path, status, progress, created_at, updated_at)
+            VALUES ('seed-3', '/old/c.pdf', 'processing', 10, '2026-01-02 03:04:05',
+                    '2026-01-02 03:04:05');"""
+    )
+    conn.close()
+    with SQLiteJobQueue(path) as q:
+        first = q.get_job_status("seed-1")
+        assert first.created_at == 1767323045.0 and first.metadata == {"k": 1}
+        assert q.get_job_status("seed-2").finished_at == 1767323105.0
+        assert q.count_by_status()[JobStatus.COMPLETED] == 1
+        assert [j.job_id for j in q.reclaim_expired_leases()] == ["seed-3"]
+        assert q.get_next_job().job_id == "seed-1"
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    """A database from a newer release is not downgraded or touched."""
+    path = tmp_path / "q.db"
+    SQLiteJobQueue(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(QueueDatabaseError, match="newer ingest-agent"):
+        SQLiteJobQueue(path)
+
+
+def test_non_sqlite_file_is_refused_and_untouched(tmp_path: Path) -> None:
+    """A text file at the queue path gets an error naming it; its bytes stay the same."""
+    path = tmp_path / "notes.db"
+    path.write_bytes(b"my precious notes\n" * 100)
+    with pytest.raises(QueueDatabaseError, match="notes.db: is not an SQLite database"):
+        SQLiteJobQueue(path)
+    assert path.read_bytes() == b"my precious notes\n" * 100
+
+
+def test_corrupt_sqlite_file_is_a_clear_error(tmp_path: Path) -> None:
+    """A file with the SQLite header but garbage after it is reported, not overwritten."""
+    path = tmp_path / "q.db"
+    SQLiteJobQueue(path).close()
+    data = bytearray(path.read_bytes())
+    data[100:] = b"\xff" * (len(data) - 100)
+    path.write_bytes(bytes(data))
+    with pytest.raises(QueueDatabaseError, match="q.db"):
+        SQLiteJobQueue(path)
+    assert path.read_bytes() == bytes(data)
+
+
+def test_foreign_database_is_refused(tmp_path: Path) -> None:
+    """Another application's SQLite file is not adopted."""
+    path = tmp_path / "app.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE customers (id INTEGER)")
+    conn.close()
+    with pytest.raises(QueueDatabaseError, match="customers"):
+        SQLiteJobQueue(path)
+
+
+def test_folder_at_queue_path_is_refused(tmp_path: Path) -> None:
+    """A folder where the database should be is named in the error."""
+    with pytest.raises(QueueDatabaseError, match="is a folder"):
+        SQLiteJobQueue(tmp_path)
