@@ -56,6 +56,7 @@ class InboxSettings(_Section):
     max_file_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
     mode: Literal["auto", "inotify", "poll"] = "auto"
     scan_interval_seconds: float = Field(default=60.0, gt=0)
+    poll_interval_seconds: float = Field(default=1.0, gt=0)
     allowed_types: list[str] = Field(default_factory=lambda: list(DEFAULT_ALLOWED_TYPES))
 
     @model_validator(mode="after")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from agent.queue.base import Job, JobQueue, JobStatus, QueueStats, RetryPolicy
+from agent.queue.base import Job, JobQueue, JobStatus, NewJob, QueueStats, RetryPolicy
 
 if TYPE_CHECKING:
     from agent.config import Settings
 
-__all__ = ["Job", "JobQueue", "JobStatus", "QueueStats", "RetryPolicy", "open_queue"]
+__all__ = ["Job", "JobQueue", "JobStatus", "NewJob", "QueueStats", "RetryPolicy", "open_queue"]
 
 # Past the job timeout, so the agent's own kill fires before another worker may reclaim the job.
 LEASE_MARGIN_SECONDS = 60.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -100,6 +100,17 @@ class Job:
 
 
 @dataclass(frozen=True, slots=True)
+class NewJob:
+    """One file to queue with ``enqueue_many``."""
+
+    file_path: str
+    original_filename: str | None = None
+    metadata: Mapping[str, Any] | None = None
+    inbox: str | None = None
+    content_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class QueueStats:
     """What status, health checks and metrics read at a glance."""
 
@@ -128,6 +139,10 @@ class JobQueue(Protocol):
         content_key: str | None = None,
         delay: float = 0.0,
     ) -> Job: ...
+
+    def enqueue_many(self, items: Sequence[NewJob]) -> list[Job]: ...
+
+    def known_keys(self, keys: Iterable[str]) -> set[str]: ...
 
     def get_next_job(
         self, worker_id: str | None = None, lease_seconds: float | None = None

@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from agent.queue.base import (
     Clock,
     Job,
     JobStatus,
+    NewJob,
     QueueStats,
     RetryPolicy,
 )
@@ -221,6 +222,48 @@ class SQLiteJobQueue:
                  now + delay),
             ).fetchone()
         return _row_to_job(row)
+
+    def enqueue_many(self, items: Sequence[NewJob]) -> list[Job]:
+        """Queue several files in one transaction (a burst, a startup scan); dedupes like enqueue."""
+        out: list[Job] = []
+        if not items:
+            return out
+        with self._immediate() as conn:
+            for item in items:
+                key = item.content_key or item.file_path
+                existing = conn.execute(
+                    f"SELECT {COLUMNS} FROM job_queue INDEXED BY ix_job_queue_key "
+                    "WHERE content_key = ? AND status IN ('queued', 'processing')",
+                    (key,),
+                ).fetchone()
+                if existing is not None:
+                    out.append(_public(_row_to_job(existing)))
+                    continue
+                now = self.clock()
+                row = conn.execute(
+                    f"""INSERT INTO job_queue (job_id, file_path, original_filename, inbox,
+                            content_key, status, metadata, created_at, updated_at, run_after)
+                        VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?) RETURNING {COLUMNS}""",
+                    (uuid.uuid4().hex, item.file_path, item.original_filename, item.inbox, key,
+                     json.dumps(dict(item.metadata or {})), now, now, now),
+                ).fetchone()
+                out.append(_row_to_job(row))
+        return out
+
+    def known_keys(self, keys: Iterable[str]) -> set[str]:
+        """Which of these file identities already have a job, in any status."""
+        found: set[str] = set()
+        batch = list(keys)
+        conn = self._conn()
+        for start in range(0, len(batch), 500):
+            part = batch[start:start + 500]
+            marks = ",".join("?" * len(part))
+            found.update(
+                k for (k,) in conn.execute(
+                    f"SELECT content_key FROM job_queue WHERE content_key IN ({marks})", part
+                )
+            )
+        return found
 
     def get_next_job(
         self, worker_id: str | None = None, lease_seconds: float | None = None

@@ -1,0 +1,479 @@
+"""Finds every file dropped into an inbox and enqueues it exactly once.
+
+watchdog's events are hints: inotify drops events when its queue overflows, so the folder itself
+is the truth. Reconcile scans run at start-up, every ``scan_interval_seconds`` and at once after
+an overflow. A file is enqueued when its size, mtime and ctime have held still for
+``settle_seconds``, and is known by (inbox, relative path, device, inode, size, mtime).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import os
+import stat
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from agent.events import EventBus
+from agent.folders import InboxFolders, identify
+from agent.queue.base import JobQueue, NewJob
+
+log = structlog.get_logger("agent.watcher")
+
+NETWORK_FILESYSTEMS = frozenset(
+    {"nfs", "nfs4", "cifs", "smb", "smb3", "smbfs", "9p", "ceph", "glusterfs", "afs", "davfs",
+     "lustre", "gpfs", "beegfs", "ncpfs", "virtiofs", "vboxsf", "vmhgfs"}
+)
+CANDIDATE_EVENTS = frozenset({"created", "moved", "closed", "modified"})
+
+
+def filesystem_type(path: Path, mounts_file: str = "/proc/self/mounts") -> str:
+    """The type of the file system holding ``path`` ('' when the mount table cannot be read)."""
+    real = os.path.realpath(path)
+    best, best_type = "", ""
+    try:
+        with open(mounts_file, encoding="utf-8") as fh:
+            lines = fh.readlines()
+    except OSError:
+        return ""
+    for line in lines:
+        parts = line.split()
+        if len(parts) < 3:
+            continue
+        mount = parts[1].encode().decode("unicode_escape")  # \040 for spaces
+        inside = real == mount or real.startswith(mount.rstrip("/") + "/")
+        if inside and len(mount) >= len(best):
+            best, best_type = mount, parts[2]
+    return best_type
+
+
+def choose_mode(configured: str, inbox: Path, mounts_file: str = "/proc/self/mounts") -> str:
+    """``inotify`` or ``poll``: auto polls on network and FUSE mounts, where inotify is blind."""
+    if configured != "auto":
+        return configured
+    fstype = filesystem_type(inbox, mounts_file)
+    if fstype in NETWORK_FILESYSTEMS or fstype.startswith("fuse"):
+        return "poll"
+    return "inotify"
+
+
+class NameFilter:
+    """include/exclude globs applied to every part of a file's path inside the inbox."""
+
+    def __init__(self, include: list[str], exclude: list[str]) -> None:
+        self.include = include
+        self.exclude = exclude
+
+    def reason_to_skip(self, rel: str) -> str | None:
+        parts = rel.split("/")
+        for part in parts:
+            for pattern in self.exclude:
+                if fnmatch.fnmatchcase(part, pattern):
+                    return f"excluded by pattern {pattern!r}"
+        name = parts[-1]
+        if not any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(rel, p) for p in self.include):
+            return "matches no include pattern"
+        return None
+
+    def skips_dir(self, name: str) -> bool:
+        return any(fnmatch.fnmatchcase(name, p) for p in self.exclude)
+
+
+@dataclass(slots=True)
+class _Candidate:
+    signature: tuple[int, int, int]
+    stable_since: float
+    source: str
+
+
+class _OverflowHook(logging.Handler):
+    """watchdog only logs an inotify overflow; this turns the log line into a callback."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.callbacks: list[Callable[[], None]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "overflow" in record.getMessage().lower():
+            for callback in list(self.callbacks):
+                callback()
+
+
+_overflow_hook = _OverflowHook()
+for _name in ("watchdog.observers.inotify_c", "watchdog.observers.inotify"):
+    logging.getLogger(_name).addHandler(_overflow_hook)
+
+
+class InboxWatcher:
+    """Watches one inbox; ``step()`` does one round of work so tests can drive it directly."""
+
+    def __init__(
+        self,
+        box: InboxFolders,
+        queue: JobQueue,
+        events: EventBus | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        mounts_file: str = "/proc/self/mounts",
+    ) -> None:
+        self.box = box
+        self.settings = box.settings
+        self.queue = queue
+        self.events = events or EventBus()
+        self.clock = clock
+        self.mode = choose_mode(self.settings.mode, box.inbox, mounts_file)
+        self.name_filter = NameFilter(self.settings.include, self.settings.exclude)
+        self.up = False
+        self.last_scan_at: float | None = None
+        self._pending: set[str] = set()
+        self._dirs_to_scan: set[str] = set()
+        self._scan_reason: str | None = "startup"
+        self._lock = threading.Lock()
+        self._candidates: dict[str, _Candidate] = {}
+        self._enqueued: dict[str, tuple[int, int, int]] = {}
+        self._skipped: dict[str, str] = {}
+        self._observer: object | None = None
+        self._trust_ctime = self.mode == "inotify"
+        self._next_poll = 0.0
+        self._log = log.bind(inbox=box.name)
+
+    # -- watchdog side (runs in the observer's thread: record and return) -----------------------
+
+    def on_fs_event(self, path: str, is_directory: bool) -> None:
+        with self._lock:
+            (self._dirs_to_scan if is_directory else self._pending).add(path)
+
+    def request_scan(self, reason: str) -> None:
+        with self._lock:
+            if self._scan_reason is None:
+                self._scan_reason = reason
+
+    def _on_overflow(self) -> None:
+        self.events.emit("watcher.overflow", inbox=self.box.name)
+        self.request_scan("overflow")
+
+    def start(self) -> None:
+        """Create the inbox if needed, start the observer, and schedule the start-up scan."""
+        self.box.inbox.mkdir(parents=True, exist_ok=True)
+        _overflow_hook.callbacks.append(self._on_overflow)
+        self._start_observer()
+        self._log.info("watching inbox", path=str(self.box.inbox), mode=self.mode,
+                       recursive=self.settings.recursive)
+
+    def _start_observer(self) -> None:
+        if self.mode == "inotify":
+            from watchdog.observers.inotify import InotifyObserver
+
+            observer = InotifyObserver()
+            observer.schedule(_Handler(self), str(self.box.inbox), recursive=self.settings.recursive)
+            observer.daemon = True
+            observer.start()
+            self._observer = observer
+        self.up = True
+        self.events.emit("watcher.up", inbox=self.box.name, mode=self.mode)
+
+    def _stop_observer(self) -> None:
+        observer, self._observer = self._observer, None
+        if observer is not None:
+            observer.stop()  # type: ignore[attr-defined]
+            observer.join(timeout=10)  # type: ignore[attr-defined]
+
+    def stop(self) -> None:
+        if self._on_overflow in _overflow_hook.callbacks:
+            _overflow_hook.callbacks.remove(self._on_overflow)
+        self._stop_observer()
+        self.up = False
+
+    # -- one round of work ------------------------------------------------------------------
+
+    def step(self) -> int:
+        """Take in events, scan when due, enqueue the files that have settled; return how many."""
+        now = self.clock()
+        if not self._check_inbox_alive(now):
+            return 0
+        with self._lock:
+            pending, self._pending = self._pending, set()
+            dirs, self._dirs_to_scan = self._dirs_to_scan, set()
+            reason, self._scan_reason = self._scan_reason, None
+        for path in pending:
+            self._consider(path, "event", now)
+        for folder in dirs:
+            if self.settings.recursive and os.path.isdir(folder):
+                for path in self._walk(folder):
+                    self._consider(path, "event", now)
+        if reason is None:
+            if self.mode == "poll" and now >= self._next_poll:
+                reason = "poll"
+            elif self.last_scan_at is not None and (
+                now - self.last_scan_at >= self.settings.scan_interval_seconds
+            ):
+                reason = "interval"
+        if reason is not None:
+            self.scan(reason, now)
+        return self._enqueue_settled(now)
+
+    def _check_inbox_alive(self, now: float) -> bool:
+        inbox_there = self.box.inbox.is_dir()
+        observer_dead = (
+            self.mode == "inotify" and self._observer is not None
+            and not self._observer.is_alive()  # type: ignore[attr-defined]
+        )
+        if self.up and (not inbox_there or observer_dead):
+            self._log.error("inbox watch lost", path=str(self.box.inbox),
+                            reason="inbox folder is gone" if not inbox_there else "observer died")
+            self._stop_observer()
+            self.up = False
+            self.events.emit("watcher.down", inbox=self.box.name)
+        if not self.up and inbox_there:
+            self._log.warning("inbox is back; watching again", path=str(self.box.inbox))
+            self._start_observer()
+            self.request_scan("rewatch")
+        return self.up
+
+    def scan(self, reason: str, now: float | None = None) -> int:
+        """List the inbox and consider every file; returns the number of files seen."""
+        now = self.clock() if now is None else now
+        started = time.monotonic()
+        before = len(self._candidates)
+        seen: set[str] = set()
+        for path in self._walk(str(self.box.inbox), seen):
+            seen.add(self._rel(path))
+            self._consider(path, "scan" if reason != "startup" else "startup", now)
+        # forget what left the inbox, so memory follows the folder
+        for table in (self._enqueued, self._skipped, self._candidates):
+            for rel in [r for r in table if r not in seen]:
+                del table[rel]
+        self.last_scan_at = now
+        if self.mode == "poll":
+            self._next_poll = now + self.settings.poll_interval_seconds
+        self.events.emit(
+            "scan.finished", inbox=self.box.name, reason=reason, files=len(seen),
+            new_candidates=max(0, len(self._candidates) - before),
+            seconds=time.monotonic() - started,
+        )
+        return len(seen)
+
+    def _walk(self, top: str, seen: set[str] | None = None) -> Iterator[str]:
+        stack = [top]
+        while stack:
+            folder = stack.pop()
+            try:
+                with os.scandir(folder) as it:
+                    entries = list(it)
+            except OSError as exc:
+                if folder == top:
+                    self._log.warning("cannot list folder", path=folder, error=exc.strerror)
+                continue
+            for entry in entries:
+                try:
+                    is_dir = entry.is_dir(follow_symlinks=False)
+                except OSError:
+                    continue
+                if is_dir:
+                    if self.settings.recursive and not self.name_filter.skips_dir(entry.name):
+                        stack.append(entry.path)
+                    elif not self.settings.recursive:
+                        rel = self._rel(entry.path)
+                        if seen is not None:
+                            seen.add(rel)
+                        self._skip_once(rel, "a folder (recursive = false)")
+                    continue
+                yield entry.path
+
+    def _rel(self, path: str) -> str:
+        return os.path.relpath(path, self.box.inbox).replace(os.sep, "/")
+
+    def _skip_once(self, rel: str, reason: str, warn: bool = False) -> None:
+        if self._skipped.get(rel) == reason:
+            return
+        self._skipped[rel] = reason
+        (self._log.warning if warn else self._log.info)("file skipped", file=rel, reason=reason)
+        self.events.emit("file.ignored", inbox=self.box.name, reason=_reason_label(reason))
+
+    def _consider(self, path: str, source: str, now: float) -> None:
+        rel = self._rel(path)
+        if rel.startswith("../") or rel == "." or rel == "..":
+            return
+        if "/" in rel and not self.settings.recursive:
+            return
+        reason = self.name_filter.reason_to_skip(rel)
+        if reason is not None:
+            if source == "event":  # temp names of writers that rename: noise until a scan finds one staying
+                return
+            self._skip_once(rel, reason)
+            return
+        try:
+            st = os.lstat(path)
+        except OSError:
+            self._candidates.pop(rel, None)
+            return
+        mode = st.st_mode
+        if stat.S_ISLNK(mode):
+            target = os.path.realpath(path)
+            inbox_root = os.path.realpath(self.box.inbox)
+            if not target.startswith(inbox_root + os.sep):
+                self._skip_once(rel, f"symbolic link pointing outside the inbox ({target})",
+                                warn=True)
+            else:
+                self._skip_once(rel, "symbolic link (the file it points to is ingested itself)")
+            return
+        if stat.S_ISDIR(mode):
+            if self.settings.recursive and source == "event":
+                with self._lock:
+                    self._dirs_to_scan.add(path)
+            return
+        if not stat.S_ISREG(mode):
+            self._skip_once(rel, f"not a regular file ({_kind(mode)})", warn=True)
+            return
+        signature = (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        if self._enqueued.get(rel) == signature:
+            return
+        current = self._candidates.get(rel)
+        if current is not None and current.signature == signature:
+            return
+        since = now
+        if self._trust_ctime:
+            since = min(now, st.st_ctime_ns / 1e9)
+        self._candidates[rel] = _Candidate(
+            signature, since, current.source if current else source
+        )
+
+    def _enqueue_settled(self, now: float) -> int:
+        settle = self.settings.settle_seconds
+        ready: list[tuple[str, os.stat_result, str]] = []
+        for rel, cand in list(self._candidates.items()):
+            if now - cand.stable_since < settle:
+                continue
+            path = os.path.join(self.box.inbox, rel)
+            try:
+                st = os.lstat(path)
+            except OSError:
+                del self._candidates[rel]
+                continue
+            signature = (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+            if signature != cand.signature or not stat.S_ISREG(st.st_mode):
+                del self._candidates[rel]
+                self._consider(path, cand.source, now)
+                continue
+            ready.append((rel, st, cand.source))
+        if not ready:
+            return 0
+        idents = {rel: identify(self.box.name, rel, st) for rel, st, _ in ready}
+        known = self.queue.known_keys(i.key for i in idents.values())
+        new_jobs = []
+        sources = []
+        for rel, st, source in ready:
+            del self._candidates[rel]
+            self._enqueued[rel] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+            ident = idents[rel]
+            if ident.key in known:
+                continue
+            new_jobs.append(NewJob(
+                file_path=str(self.box.inbox / rel), original_filename=Path(rel).name,
+                metadata={"size": st.st_size, "source": source, "relpath": rel},
+                inbox=self.box.name, content_key=ident.key,
+            ))
+            sources.append(source)
+        if not new_jobs:
+            return 0
+        jobs = self.queue.enqueue_many(new_jobs)
+        for job, source in zip(jobs, sources, strict=True):
+            self._log.info("file queued", job_id=job.job_id, file=job.original_filename,
+                           source=source)
+            self.events.emit("file.detected", inbox=self.box.name, source=source,
+                             job_id=job.job_id, detected_at=now)
+        return len(jobs)
+
+    @property
+    def waiting(self) -> int:
+        """Files seen but not yet settled."""
+        return len(self._candidates)
+
+
+class _Handler:
+    """watchdog's handler: records candidate paths and returns; it must never block or raise."""
+
+    def __init__(self, watcher: InboxWatcher) -> None:
+        self.watcher = watcher
+
+    def dispatch(self, event: object) -> None:
+        try:
+            kind = event.event_type  # type: ignore[attr-defined]
+            if kind not in CANDIDATE_EVENTS:
+                return
+            path = event.dest_path if kind == "moved" else event.src_path  # type: ignore[attr-defined]
+            if isinstance(path, bytes):
+                path = os.fsdecode(path)
+            self.watcher.on_fs_event(path, event.is_directory)  # type: ignore[attr-defined]
+        except Exception:  # noqa: BLE001 - an exception here would end watchdog's dispatch thread
+            pass
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "FIFO"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    return "special file"
+
+
+def _reason_label(reason: str) -> str:
+    """Low-cardinality label for metrics."""
+    if reason.startswith("excluded"):
+        return "excluded"
+    if reason.startswith("matches no include"):
+        return "not_included"
+    if reason.startswith("symbolic link pointing outside"):
+        return "symlink_outside"
+    if reason.startswith("symbolic link"):
+        return "symlink"
+    if reason.startswith("a folder"):
+        return "folder"
+    return "not_regular"
+
+
+class WatchService:
+    """Runs every inbox's watcher from one thread, stepping them every ``interval`` seconds."""
+
+    def __init__(self, watchers: list[InboxWatcher], interval: float = 0.05) -> None:
+        self.watchers = watchers
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        for watcher in self.watchers:
+            watcher.start()
+        self._thread = threading.Thread(target=self._run, name="watch-service", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for watcher in self.watchers:
+                try:
+                    watcher.step()
+                except Exception:
+                    log.exception("watcher step failed; will retry", inbox=watcher.box.name)
+            self._stop.wait(self.interval)
+
+    def step_all(self) -> int:
+        return sum(w.step() for w in self.watchers)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        for watcher in self.watchers:
+            watcher.stop()
+
+    @property
+    def healthy(self) -> bool:
+        return bool(self._thread and self._thread.is_alive()) and all(w.up for w in self.watchers)
