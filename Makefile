@@ -14,9 +14,10 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-## Install (once) and check the example config (becomes `run` once the processor lands).
+## Install (once) and run the agent in the foreground on the example config.
 run: install
 	$(BIN)/ingest-agent --config $(CONFIG) check
+	$(BIN)/ingest-agent --config $(CONFIG) run
 
 ## Install what the tests need (Python packages and Debian servers) and run them.
 test: system-deps install

@@ -243,5 +243,70 @@ def enqueue(ctx: Context, paths: tuple[Path, ...]) -> None:
         raise AgentError(f"{failures} of {len(paths)} path(s) not queued")
 
 
+@cli.command()
+@click.option("--drain", is_flag=True,
+              help="Process what is in the inboxes and the queue, then exit.")
+@pass_ctx
+def run(ctx: Context, drain: bool) -> None:
+    """Run the agent in the foreground: watch the inboxes and process every file."""
+    from agent.logs import configure_logging
+    from agent.service import Agent
+
+    settings = ctx.settings
+    configure_logging(settings.agent.log_level, settings.agent.log_format)
+    agent = Agent(settings)
+    agent.install_signal_handlers()
+    sys.exit(agent.run(drain=drain))
+
+
+@cli.command()
+@click.argument("query")
+@click.option("-k", "k", default=5, show_default=True, type=click.IntRange(1, 1000),
+              help="How many chunks to return.")
+@click.option("--inbox", help="Only documents from this inbox.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@pass_ctx
+def search(ctx: Context, query: str, k: int, inbox: str | None, as_json: bool) -> None:
+    """Search the indexed chunks for the text closest in meaning to QUERY."""
+    from agent.search import Searcher
+
+    settings = ctx.settings
+    if inbox is not None:
+        settings.inbox_by_name(inbox)
+    hits = Searcher(settings).search(query, k=k, inbox=inbox)
+    if as_json:
+        _print_json([h.to_dict() for h in hits])
+        return
+    if not hits:
+        click.echo("no results (is anything indexed yet?)")
+    for rank, hit in enumerate(hits, 1):
+        where = hit.location or hit.source_name
+        page = f" p.{hit.page}" if hit.page else ""
+        click.echo(f"{rank}. {hit.score:.3f}  {hit.source_name}{page}  ({where})")
+        click.echo("   " + " ".join(hit.text.split())[:300])
+
+
+@cli.command()
+@click.argument("job_ids", nargs=-1)
+@click.option("--all-failed", is_flag=True, help="Retry every failed and timed-out job.")
+@pass_ctx
+def retry(ctx: Context, job_ids: tuple[str, ...], all_failed: bool) -> None:
+    """Move failed jobs' files back and queue them again with a fresh retry budget."""
+    from agent.folders import build_inboxes
+    from agent.retry import retry_failed_job
+
+    if not job_ids and not all_failed:
+        raise AgentError("name job ids or use --all-failed")
+    boxes = {b.name: b for b in build_inboxes(ctx.settings)}
+    with ctx.queue() as q:
+        ids = list(job_ids)
+        if all_failed:
+            ids += [j.job_id for status in ("failed", "timeout")
+                    for j in q.list_jobs(status=status, limit=1_000_000)]
+        for job_id in ids:
+            job = retry_failed_job(q, boxes, job_id)
+            click.echo(f"{job.job_id}  {job.status}  {job.original_filename or job.file_path}")
+
+
 def main() -> None:
     cli(prog_name="ingest-agent")

@@ -198,6 +198,10 @@ class InboxFolders:
     def move_to_processing(self, src: Path, job_id: str, original: str) -> Path:
         return move_no_clobber(src, self.processing, self.processing_name(job_id, original))
 
+    def move_to_inbox(self, src: Path, original: str) -> Path:
+        """Give a file back to the inbox (an orphan from processing/, or an operator's retry)."""
+        return move_no_clobber(src, self.inbox, safe_filename(original))
+
     def move_to_done(self, src: Path, original: str) -> Path:
         return move_no_clobber(src, self.done, safe_filename(original))
 

@@ -61,6 +61,7 @@ class IngestPipeline:
         self.chunker = Chunker(self.embedder.tokenizer_file, settings.processing.chunk_tokens,
                                settings.processing.chunk_overlap_tokens)
         self.index = SQLiteIndex(settings.index_path)
+        self.current_stage = ""
 
     def run(self, request: JobRequest, progress: Progress) -> dict[str, Any]:
         from agent.pipeline.detect import detect_type
@@ -69,6 +70,7 @@ class IngestPipeline:
         stages: dict[str, float] = {}
         path = Path(request.path)
         t = time.perf_counter()
+        self.current_stage = "read"
         sha = file_sha256(path)
         existing = self.index.find_by_hash(sha)
         if existing is not None:
@@ -77,17 +79,20 @@ class IngestPipeline:
                         "resumed": True, "stages": stages}
             if self.settings.index.on_duplicate == "skip":
                 return {"duplicate_of": existing.doc_id, "chunks": 0, "stages": stages}
+        self.current_stage = "detect"
         progress(5, "detecting type")
         mime = detect_type(path, request.allowed_types or None)
         stages["detect"] = time.perf_counter() - t
 
         t = time.perf_counter()
+        self.current_stage = "extract"
         progress(10, f"extracting text ({mime})")
         sections = list(extract(path, mime))
         pages = max((s.page or 0 for s in sections), default=0) or None
         stages["extract"] = time.perf_counter() - t
 
         t = time.perf_counter()
+        self.current_stage = "chunk"
         progress(20, "chunking")
         chunks = list(self.chunker.chunk(sections))
         del sections
@@ -97,6 +102,7 @@ class IngestPipeline:
                                  stage="extract")
 
         t = time.perf_counter()
+        self.current_stage = "embed"
         vectors = []
         step = max(self.settings.embedding.batch_size, 1) * 4
         for start in range(0, len(chunks), step):
@@ -110,6 +116,7 @@ class IngestPipeline:
         stages["embed"] = time.perf_counter() - t
 
         t = time.perf_counter()
+        self.current_stage = "index"
         progress(92, "indexing")
         record = self.index.add_document(
             sha256=sha, job_id=request.job_id, inbox=request.inbox,

@@ -89,9 +89,9 @@ def _read_all_text(path: Path) -> str:
 
 def extract_html(path: Path) -> Iterator[Section]:
     """Visible text only: scripts, styles and templates are dropped."""
-    from selectolax.parser import HTMLParser
+    from selectolax.lexbor import LexborHTMLParser
 
-    tree = HTMLParser(_read_all_text(path))
+    tree = LexborHTMLParser(_read_all_text(path))
     for tag in ("script", "style", "noscript", "template", "head"):
         for node in tree.css(tag):
             node.decompose()

@@ -446,6 +446,43 @@ class SQLiteJobQueue:
             self._raise_lost(job.job_id)
         return _row_to_job(row)
 
+    def release_abandoned(self, job_id: str, message: str) -> Job:
+        """Take back a processing job whose holder is known dead (a crashed run of this agent).
+
+        It counts as an attempt: the crash may have been the job's doing (an OOM kill, say).
+        """
+        now = self.clock()
+        with self._immediate() as conn:
+            current = self._fetch(conn, job_id)
+            if current.status is not JobStatus.PROCESSING:
+                return _public(current)
+            if current.retries < self.retry_policy.max_retries:
+                row = conn.execute(
+                    f"""UPDATE job_queue SET status = 'queued', retries = retries + 1,
+                            run_after = ?, lease_token = NULL, claimed_by = NULL,
+                            timeout_at = NULL, updated_at = ?, message = ?
+                        WHERE job_id = ? RETURNING {COLUMNS}""",
+                    (now, now, message + "; retrying", job_id),
+                ).fetchone()
+            else:
+                row = conn.execute(
+                    f"""UPDATE job_queue SET status = 'failed', lease_token = NULL,
+                            timeout_at = NULL, updated_at = ?, finished_at = ?, message = ?
+                        WHERE job_id = ? RETURNING {COLUMNS}""",
+                    (now, now, message + "; no retries left", job_id),
+                ).fetchone()
+        return _public(_row_to_job(row))
+
+    def annotate_job(self, job_id: str, metadata: Mapping[str, Any]) -> None:
+        """Merge facts into a job's metadata whatever its status (where its file went, say)."""
+        cur = self._conn().execute(
+            "UPDATE job_queue SET metadata = json_patch(metadata, ?), updated_at = ? "
+            "WHERE job_id = ?",
+            (json.dumps(dict(metadata)), self.clock(), job_id),
+        )
+        if cur.rowcount != 1:
+            raise JobNotFoundError(f"no job with id {job_id!r}")
+
     def retry_job(self, job_id: str) -> Job:
         """Operator's retry: a failed or timed-out job is queued again with a fresh budget."""
         with self._immediate() as conn:

@@ -1,0 +1,375 @@
+"""Claims one job at a time and carries its file inbox → processing → done | failed.
+
+A job's file lives in ``processing/<job_id>__<name>`` while it is worked on, so after a crash
+the file and its job find each other again. Order of writes for a success: index commit (worker)
+→ move to done/ → job completed; every step can be repeated safely after a crash.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from agent.config import Settings
+from agent.errors import LeaseLostError
+from agent.events import EventBus
+from agent.folders import InboxFolders, write_json_atomic
+from agent.pipeline import JobRequest
+from agent.queue.base import Job, JobQueue, JobStatus
+from agent.worker import DEFAULT_FACTORY, WorkerOutcome, WorkerProcess
+
+log = structlog.get_logger("agent.processor")
+
+PROGRESS_EVERY = 0.5  # seconds between progress writes to the queue
+
+
+def agent_id(data_dir: Path) -> str:
+    """Stable per host and data folder: jobs left by an earlier run of this agent are ours."""
+    return f"{socket.gethostname()}:{abs(hash(str(data_dir.resolve()))) % 10**8:08d}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Processor:
+    """The sequential processing loop; ``run_once`` is one job, for tests and ``--once``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        queue: JobQueue,
+        inboxes: Mapping[str, InboxFolders],
+        events: EventBus | None = None,
+        *,
+        factory: str = DEFAULT_FACTORY,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.queue = queue
+        self.inboxes = dict(inboxes)
+        self.events = events or EventBus()
+        self.factory = factory
+        self.clock = clock
+        self.agent_id = agent_id(settings.agent.data_dir)
+        self.worker_id = f"{self.agent_id}:{os.getpid()}"
+        self.worker = WorkerProcess(settings, factory)
+        self.current: Job | None = None
+        self._index: Any = None
+        self._abort = threading.Event()
+        self._last_housekeeping = 0.0
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Recover what a crash left behind, then start the worker (loads the model)."""
+        self.recover()
+        self._start_worker("start")
+
+    def _start_worker(self, reason: str) -> None:
+        started = time.monotonic()
+        self.worker.start()
+        self.events.emit("worker.started", reason=reason, pid=self.worker.pid,
+                         seconds=time.monotonic() - started)
+        if reason != "start":
+            self.events.emit("worker.restarted", reason=reason)
+
+    def stop(self) -> None:
+        self.worker.stop()
+        if self._index is not None:
+            self._index.close()
+
+    @property
+    def index(self) -> Any:
+        if self._index is None:
+            from agent.pipeline.index import SQLiteIndex
+
+            self._index = SQLiteIndex(self.settings.index_path)
+        return self._index
+
+    def run_forever(self, stop: threading.Event, idle_wait: float = 0.2) -> None:
+        """Process jobs until ``stop`` is set; the current job finishes first."""
+        while not stop.is_set():
+            self.housekeeping()
+            if not self.run_once():
+                stop.wait(idle_wait)
+
+    def housekeeping(self, every: float = 30.0) -> None:
+        now = self.clock()
+        if now - self._last_housekeeping < every:
+            return
+        self._last_housekeeping = now
+        for job in self.queue.reclaim_expired_leases():
+            self.events.emit("job.lease_expired", inbox=job.inbox, job_id=job.job_id,
+                             status=str(job.status))
+            if job.status is JobStatus.TIMEOUT:
+                self._file_failed_for_final(job, "lease", "lease expired, no retries left")
+        retention = self.settings.queue.retention_days
+        if retention > 0:
+            self.queue.purge(retention * 86400)
+
+    # -- crash recovery --------------------------------------------------------------------
+
+    def recover(self) -> None:
+        """Requeue our dead runs' jobs, and match files left in processing/ to their jobs."""
+        mine = [j for j in self.queue.list_jobs(status="processing", limit=100_000)
+                if (j.claimed_by or "").startswith(self.agent_id + ":")]
+        for job in mine:
+            pid = int((job.claimed_by or "0").rsplit(":", 1)[-1] or 0)
+            if pid == os.getpid() or not _pid_alive(pid):
+                self.queue.release_abandoned(job.job_id, "the agent stopped during the job")
+                log.warning("requeued a job left running by a stopped agent", job_id=job.job_id)
+        for box in self.inboxes.values():
+            if not box.processing.is_dir():
+                continue
+            for entry in sorted(box.processing.iterdir()):
+                self._recover_file(box, entry)
+
+    def _recover_file(self, box: InboxFolders, path: Path) -> None:
+        if not path.is_file() or path.name.startswith("."):
+            return
+        job_id, sep, original = path.name.partition("__")
+        job = None
+        if sep:
+            try:
+                job = self.queue.get_job_status(job_id)
+            except KeyError:
+                job = None
+        if job is None:
+            back = box.move_to_inbox(path, original or path.name)
+            log.warning("orphan file in processing/ returned to the inbox", file=str(back))
+            return
+        if job.status in (JobStatus.QUEUED, JobStatus.PROCESSING):
+            return  # the next claim resumes from processing/
+        if job.status is JobStatus.COMPLETED:
+            dest = box.move_to_done(path, job.original_filename or original)
+            log.warning("finished filing a completed job", job_id=job.job_id, file=str(dest))
+        else:
+            self._move_failed(box, path, job, job.metadata.get("stage", ""),
+                              job.message or "failed", "Recovered")
+
+    # -- one job ---------------------------------------------------------------------------
+
+    def run_once(self) -> bool:
+        """Claim and process one due job; False when there was none."""
+        job = self.queue.get_next_job(self.worker_id)
+        if job is None:
+            return False
+        self.current = job
+        try:
+            self._process(job)
+        finally:
+            self.current = None
+        return True
+
+    def _process(self, job: Job) -> None:
+        started = time.monotonic()
+        bound = log.bind(job_id=job.job_id, inbox=job.inbox, file=job.original_filename)
+        self.events.emit("job.started", inbox=job.inbox, job_id=job.job_id,
+                         waited=max(0.0, self.clock() - job.created_at))
+        box = self.inboxes.get(job.inbox or "")
+        if box is None:
+            self._finish(job, JobStatus.FAILED, f"inbox {job.inbox!r} is no longer configured; "
+                         "the file was left where it is", started, outcome="failed",
+                         metadata={"stage": "claim"})
+            return
+        original = job.original_filename or Path(job.file_path).name
+        path = self._claim_file(job, box, original, bound)
+        if path is None:
+            return
+        if path.stat().st_size > box.settings.max_file_bytes:
+            self._fail_permanently(job, box, path, "size",
+                                   f"file is {path.stat().st_size} bytes, over max_file_bytes "
+                                   f"({box.settings.max_file_bytes})", "TooLarge", started)
+            return
+        request = JobRequest(job.job_id, str(path), job.inbox, original,
+                             list(box.settings.allowed_types))
+        last = [0.0]
+
+        def on_progress(percent: int, message: str) -> None:
+            now = time.monotonic()
+            if now - last[0] >= PROGRESS_EVERY:
+                last[0] = now
+                try:
+                    self.queue.update_job_status(job.job_id, "processing", percent, message,
+                                                 lease_token=job.lease_token)
+                except LeaseLostError:
+                    bound.warning("lease lost while processing")
+                self.events.emit("job.progress", inbox=job.inbox, job_id=job.job_id,
+                                 percent=percent)
+
+        bound.info("processing job", attempt=job.attempts)
+        outcome = self._run_in_worker(request, on_progress)
+        if self._abort.is_set() and outcome.kind in ("died", "timeout"):
+            self.queue.retry_or_fail(job, "agent shut down during the job; it will resume",
+                                     count_attempt=False)
+            bound.warning("job interrupted by shutdown and requeued; its file stays in processing/")
+            return
+        self._settle_outcome(job, box, path, outcome, started, bound)
+
+    def _run_in_worker(self, request: JobRequest, on_progress: Callable[[int, str], None]
+                       ) -> WorkerOutcome:
+        if not self.worker.alive:
+            self._start_worker("dead")
+        outcome = self.worker.run(request, self.settings.queue.job_timeout_seconds, on_progress)
+        if outcome.kind in ("timeout", "died") and not self._abort.is_set():
+            self._start_worker(outcome.kind)
+        return outcome
+
+    def _claim_file(self, job: Job, box: InboxFolders, original: str, bound: Any) -> Path | None:
+        """Put the job's file in processing/ (it may be there already) and return its path."""
+        in_processing = box.processing / box.processing_name(job.job_id, original)
+        if in_processing.is_file():
+            return in_processing
+        source = Path(job.file_path)
+        try:
+            st = source.stat()
+        except FileNotFoundError:
+            document = self.index.find_by_job(job.job_id)
+            if document is not None:
+                self._finish(job, JobStatus.COMPLETED, "recovered after a crash: already indexed "
+                             "and filed", time.monotonic(), outcome="completed",
+                             metadata={"document_id": document.doc_id,
+                                       "chunks": document.chunk_count})
+                return None
+            bound.warning("file vanished before processing")
+            self._finish(job, JobStatus.FAILED, "file vanished before it could be processed",
+                         time.monotonic(), outcome="failed", metadata={"stage": "claim"})
+            return None
+        expected = job.metadata.get("size")
+        if expected is not None and st.st_size != expected:
+            bound.info("file changed since it was queued; reading its current content",
+                       queued_size=expected, size=st.st_size)
+        try:
+            return box.move_to_processing(source, job.job_id, original)
+        except OSError as exc:
+            self._retry(job, None, box, "claim", f"cannot move into processing/: {exc}",
+                        type(exc).__name__, time.monotonic())
+            return None
+
+    def _settle_outcome(self, job: Job, box: InboxFolders, path: Path, outcome: WorkerOutcome,
+                        started: float, bound: Any) -> None:
+        if outcome.kind == "ok":
+            result = outcome.result
+            for stage, seconds in result.get("stages", {}).items():
+                self.events.emit("stage.timed", inbox=job.inbox, stage=stage, seconds=seconds)
+            try:
+                dest = box.move_to_done(path, job.original_filename or path.name)
+            except OSError as exc:
+                self._retry(job, path, box, "done", f"cannot move to done/: {exc}",
+                            type(exc).__name__, started)
+                return
+            document_id = result.get("document_id") or result.get("duplicate_of")
+            if document_id and not result.get("duplicate_of"):
+                self.index.set_location(document_id, str(dest))
+            if result.get("duplicate_of"):
+                message, outcome_label = f"duplicate of {result['duplicate_of']}", "duplicate"
+            else:
+                message, outcome_label = f"indexed {result.get('chunks', 0)} chunks", "completed"
+            self._finish(job, JobStatus.COMPLETED, message, started, outcome=outcome_label,
+                         metadata={"document_id": document_id, "chunks": result.get("chunks", 0),
+                                   "done_path": str(dest), "mime": result.get("mime")},
+                         extra={"chunks": result.get("chunks", 0), "bytes": result.get("bytes", 0)})
+            bound.info("job completed", message=message, done=str(dest))
+        elif outcome.kind == "permanent":
+            self._fail_permanently(job, box, path, outcome.stage, outcome.message,
+                                   outcome.error_type, started)
+        elif outcome.kind == "timeout":
+            self.events.emit("job.timed_out", inbox=job.inbox, job_id=job.job_id)
+            self._retry(job, path, box, outcome.stage or "pipeline", outcome.message,
+                        "Timeout", started, final=JobStatus.TIMEOUT)
+        else:  # transient, died
+            self._retry(job, path, box, outcome.stage or "pipeline", outcome.message,
+                        outcome.error_type or "TransientError", started)
+
+    def _retry(self, job: Job, path: Path | None, box: InboxFolders, stage: str, message: str,
+               error_type: str, started: float, final: JobStatus = JobStatus.FAILED) -> None:
+        try:
+            after = self.queue.retry_or_fail(job, message, final_status=final,
+                                             metadata={"stage": stage, "error_type": error_type})
+        except LeaseLostError:
+            log.warning("lease lost; another worker owns the job now", job_id=job.job_id)
+            return
+        if after.status is JobStatus.QUEUED:
+            self.events.emit("job.retried", inbox=job.inbox, job_id=job.job_id,
+                             reason=error_type, delay=after.run_after - self.clock())
+            log.warning("job will be retried", job_id=job.job_id, inbox=job.inbox,
+                        error=message, retry_in=round(after.run_after - self.clock(), 1))
+            return
+        if path is not None:
+            self._move_failed(box, path, after, stage, message, error_type)
+        self._emit_finished(after, started, "timeout" if final is JobStatus.TIMEOUT else "failed")
+
+    def _fail_permanently(self, job: Job, box: InboxFolders, path: Path, stage: str,
+                          message: str, error_type: str, started: float) -> None:
+        try:
+            after = self.queue.update_job_status(
+                job.job_id, JobStatus.FAILED, message=message,
+                metadata={"stage": stage, "error_type": error_type}, lease_token=job.lease_token)
+        except LeaseLostError:
+            log.warning("lease lost; another worker owns the job now", job_id=job.job_id)
+            return
+        self._move_failed(box, path, after, stage, message, error_type)
+        log.warning("job failed", job_id=job.job_id, inbox=job.inbox, stage=stage, error=message)
+        self._emit_finished(after, started, "failed")
+
+    def _move_failed(self, box: InboxFolders, path: Path, job: Job, stage: str, message: str,
+                     error_type: str) -> None:
+        report = {
+            "job_id": job.job_id, "inbox": job.inbox, "file": job.original_filename,
+            "stage": stage, "error_type": error_type, "error": message,
+            "status": str(job.status), "attempts": job.attempts, "retries": job.retries,
+            "queued_at": _iso(job.created_at), "failed_at": _iso(self.clock()),
+        }
+        dest = box.move_to_failed(path, job.original_filename or path.name, report)
+        self.queue.annotate_job(job.job_id, {"failed_path": str(dest)})
+
+    def _file_failed_for_final(self, job: Job, stage: str, message: str) -> None:
+        box = self.inboxes.get(job.inbox or "")
+        if box is None:
+            return
+        original = job.original_filename or Path(job.file_path).name
+        path = box.processing / box.processing_name(job.job_id, original)
+        if path.is_file():
+            self._move_failed(box, path, job, stage, message, "Timeout")
+
+    def _finish(self, job: Job, status: JobStatus, message: str, started: float, *,
+                outcome: str, metadata: dict[str, Any], extra: dict[str, Any] | None = None
+                ) -> None:
+        try:
+            after = self.queue.update_job_status(job.job_id, status, 100 if status is
+                                                 JobStatus.COMPLETED else None, message,
+                                                 metadata=metadata, lease_token=job.lease_token)
+        except LeaseLostError:
+            log.warning("lease lost; another worker owns the job now", job_id=job.job_id)
+            return
+        self._emit_finished(after, started, outcome, extra)
+
+    def _emit_finished(self, job: Job, started: float, outcome: str,
+                       extra: dict[str, Any] | None = None) -> None:
+        self.events.emit("job.finished", inbox=job.inbox, job_id=job.job_id, outcome=outcome,
+                         seconds=time.monotonic() - started, **(extra or {}))
+
+    # -- shutdown ----------------------------------------------------------------------------
+
+    def abort_current(self) -> None:
+        """Kill the worker mid-job (shutdown past its grace); the job goes back uncounted."""
+        self._abort.set()
+        self.worker.kill()
+
+
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))

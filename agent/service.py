@@ -1,0 +1,117 @@
+"""Builds the whole agent from its settings and runs it until a signal says stop.
+
+SIGTERM/SIGINT: stop claiming, let the current job finish within
+``processing.shutdown_grace_seconds``, else kill it and requeue it uncounted; exit 0.
+A second signal kills the current job at once, still without losing its file.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+
+from agent.config import Settings
+from agent.errors import AgentError
+from agent.events import EventBus
+from agent.folders import InboxFolders, build_inboxes
+from agent.processor import Processor
+from agent.queue import open_queue
+from agent.watcher import InboxWatcher, WatchService
+from agent.worker import DEFAULT_FACTORY
+
+log = structlog.get_logger("agent.service")
+
+
+class Agent:
+    """The watcher, the processor and (later) the exporter, wired together."""
+
+    def __init__(self, settings: Settings, *, factory: str = DEFAULT_FACTORY,
+                 events: EventBus | None = None) -> None:
+        self.settings = settings
+        self.events = events or EventBus()
+        self.boxes: dict[str, InboxFolders] = {b.name: b for b in build_inboxes(settings)}
+        if not self.boxes:
+            raise AgentError(f"{settings.source or 'config'}: no [[inbox]] configured")
+        problems = [p for box in self.boxes.values() for p in box.ensure()]
+        if problems:
+            raise AgentError("; ".join(problems))
+        settings.agent.data_dir.mkdir(parents=True, exist_ok=True)
+        self.queue = open_queue(settings)
+        self.watchers = [InboxWatcher(b, self.queue, self.events) for b in self.boxes.values()]
+        self.watch_service = WatchService(self.watchers)
+        self.processor = Processor(settings, self.queue, self.boxes, self.events,
+                                   factory=factory)
+        self.stop_event = threading.Event()
+        self._signals = 0
+        self._grace_timer: threading.Timer | None = None
+        self.on_ready: list[Callable[[], None]] = []
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        self._signals += 1
+        name = signal.Signals(signum).name
+        if self._signals == 1:
+            log.info("stopping: finishing the current job", signal=name,
+                     grace_seconds=self.settings.processing.shutdown_grace_seconds)
+            self.request_stop()
+        else:
+            log.warning("second signal: interrupting the current job now", signal=name)
+            self.processor.abort_current()
+
+    def request_stop(self) -> None:
+        if self.stop_event.is_set():
+            return
+        self.stop_event.set()
+        self._grace_timer = threading.Timer(self.settings.processing.shutdown_grace_seconds,
+                                            self._grace_over)
+        self._grace_timer.daemon = True
+        self._grace_timer.start()
+
+    def _grace_over(self) -> None:
+        if self.processor.current is not None:
+            log.warning("grace period over: interrupting the current job")
+            self.processor.abort_current()
+
+    def run(self, *, drain: bool = False) -> int:
+        """Run in the foreground; with ``drain`` stop once nothing is waiting or queued."""
+        started = time.monotonic()
+        self.processor.start()
+        try:
+            self.watch_service.start()
+            log.info("agent ready", inboxes=list(self.boxes), queue=str(self.settings.queue_path),
+                     startup_seconds=round(time.monotonic() - started, 2))
+            for callback in self.on_ready:
+                callback()
+            if drain:
+                self._run_until_drained()
+            else:
+                self.processor.run_forever(self.stop_event)
+        finally:
+            if self._grace_timer is not None:
+                self._grace_timer.cancel()
+            self.watch_service.stop()
+            self.processor.stop()
+            self.queue.close()
+        log.info("agent stopped")
+        return 0
+
+    def _run_until_drained(self, quiet_rounds: int = 3) -> None:
+        quiet = 0
+        while not self.stop_event.is_set() and quiet < quiet_rounds:
+            self.processor.housekeeping()
+            if self.processor.run_once():
+                quiet = 0
+                continue
+            waiting = sum(w.waiting for w in self.watchers)
+            stats = self.queue.stats()
+            if waiting == 0 and stats.counts.get("queued", 0) == 0:
+                quiet += 1
+            self.stop_event.wait(0.3)

@@ -1,0 +1,197 @@
+"""The pipeline runs in a worker subprocess, so a hung or crashing parser can be killed.
+
+The worker loads the model once, then takes one request at a time over a pipe and answers
+with progress messages and one outcome. The parent enforces the hard timeout.
+"""
+
+from __future__ import annotations
+
+import importlib
+import multiprocessing as mp
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any
+
+from agent.config import Settings
+from agent.errors import AgentError, PermanentError, TransientError
+from agent.pipeline import JobRequest
+
+DEFAULT_FACTORY = "agent.pipeline:build_pipeline"
+
+
+@dataclass(slots=True)
+class WorkerOutcome:
+    """How one job went: ok, permanent, transient, timeout or died."""
+
+    kind: str
+    result: dict[str, Any] = field(default_factory=dict)
+    error_type: str = ""
+    stage: str = ""
+    message: str = ""
+
+
+class WorkerStartError(AgentError):
+    """The worker could not start (the model failed to load, say)."""
+
+
+def _load_factory(spec: str) -> Callable[[Settings], Any]:
+    module, _, attr = spec.partition(":")
+    return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+
+
+def _worker_main(conn: Connection, settings: Settings, factory: str) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    from agent.logs import configure_logging
+
+    configure_logging(settings.agent.log_level, "json")
+    try:
+        pipeline = _load_factory(factory)(settings)
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which exits clearly
+        conn.send(("fatal", f"{type(exc).__name__}: {exc}"))
+        return
+    conn.send(("ready", os.getpid()))
+    while True:
+        try:
+            request = conn.recv()
+        except EOFError:
+            return
+        if request is None:
+            return
+
+        def progress(percent: int, message: str) -> None:
+            conn.send(("progress", percent, message))
+
+        try:
+            result = pipeline.run(request, progress)
+            conn.send(("ok", result))
+        except PermanentError as exc:
+            conn.send(("permanent", type(exc).__name__, exc.stage, str(exc)))
+        except TransientError as exc:
+            conn.send(("transient", type(exc).__name__, exc.stage, str(exc)))
+        except (OSError, MemoryError) as exc:
+            stage = getattr(pipeline, "current_stage", "")
+            conn.send(("transient", type(exc).__name__, stage, str(exc) or type(exc).__name__))
+        except Exception as exc:  # noqa: BLE001 - a parser bug on this file: retrying won't help
+            stage = getattr(pipeline, "current_stage", "")
+            conn.send(("permanent", type(exc).__name__, stage, f"unexpected error: {exc}"))
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "still running"
+    if code < 0:
+        try:
+            return f"killed by signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+class WorkerProcess:
+    """One worker subprocess; restarted by the processor after a timeout or a crash."""
+
+    def __init__(self, settings: Settings, factory: str = DEFAULT_FACTORY,
+                 start_timeout: float = 300.0) -> None:
+        self.settings = settings
+        self.factory = factory
+        self.start_timeout = start_timeout
+        self._proc: Any = None
+        self._conn: Connection | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.is_alive()
+
+    def start(self) -> None:
+        ctx = mp.get_context("spawn")
+        parent, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_worker_main, args=(child, self.settings, self.factory),
+                                 name="ingest-worker", daemon=True)
+        self._proc.start()
+        child.close()
+        self._conn = parent
+        if not parent.poll(self.start_timeout):
+            self.kill()
+            raise WorkerStartError(f"the worker did not start within {self.start_timeout:.0f} s")
+        try:
+            message = parent.recv()
+        except EOFError:
+            code = self._exit_description()
+            self.kill()
+            raise WorkerStartError(f"the worker exited while starting ({code})") from None
+        if message[0] == "fatal":
+            self.kill()
+            raise WorkerStartError(f"the worker could not load the pipeline: {message[1]}")
+
+    def run(self, request: JobRequest, timeout: float,
+            on_progress: Callable[[int, str], None]) -> WorkerOutcome:
+        """Send one job and wait for its outcome, killing the worker past ``timeout``."""
+        proc, conn = self._proc, self._conn
+        assert proc is not None and conn is not None
+        deadline = time.monotonic() + timeout
+        try:
+            conn.send(request)
+        except (BrokenPipeError, OSError):
+            return WorkerOutcome("died", error_type="WorkerDied",
+                                 message=f"worker gone before the job ({self._exit_description()})")
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.kill()
+                return WorkerOutcome("timeout", message=f"killed after {timeout:g} s")
+            try:
+                if not conn.poll(min(remaining, 1.0)):
+                    if not proc.is_alive():
+                        raise EOFError
+                    continue
+                message = conn.recv()
+            except (EOFError, OSError):
+                proc.join(timeout=5)
+                description = _describe_exit(proc.exitcode)
+                self.kill()
+                return WorkerOutcome("died", error_type="WorkerDied",
+                                     message=f"the worker died ({description})")
+            kind = message[0]
+            if kind == "progress":
+                on_progress(message[1], message[2])
+            elif kind == "ok":
+                return WorkerOutcome("ok", result=message[1])
+            else:
+                return WorkerOutcome(kind, error_type=message[1], stage=message[2],
+                                     message=message[3])
+
+    def _exit_description(self) -> str:
+        return _describe_exit(self._proc.exitcode if self._proc is not None else None)
+
+    def kill(self) -> None:
+        """Terminate, then kill, the worker; wait for it."""
+        proc, conn = self._proc, self._conn
+        self._proc, self._conn = None, None
+        if proc is None:
+            return
+        if proc.is_alive():
+            proc.terminate()
+            proc.join(timeout=3)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(timeout=5)
+        if conn is not None:
+            conn.close()
+
+    def stop(self) -> None:
+        """Ask the worker to finish, then make sure it has."""
+        if self._conn is not None and self.alive:
+            try:
+                self._conn.send(None)
+            except OSError:
+                pass
+            self._proc.join(timeout=10)
+        self.kill()
