@@ -246,15 +246,17 @@ def enqueue(ctx: Context, paths: tuple[Path, ...]) -> None:
 @cli.command()
 @click.option("--drain", is_flag=True,
               help="Process what is in the inboxes and the queue, then exit.")
+@click.option("--pipeline", "factory", default="agent.pipeline:build_pipeline", hidden=True,
+              help="module:function building the pipeline (tests and benchmarks).")
 @pass_ctx
-def run(ctx: Context, drain: bool) -> None:
+def run(ctx: Context, drain: bool, factory: str) -> None:
     """Run the agent in the foreground: watch the inboxes and process every file."""
     from agent.logs import configure_logging
     from agent.service import Agent
 
     settings = ctx.settings
     configure_logging(settings.agent.log_level, settings.agent.log_format)
-    agent = Agent(settings)
+    agent = Agent(settings, factory=factory)
     agent.install_signal_handlers()
     sys.exit(agent.run(drain=drain))
 

@@ -7,6 +7,7 @@ the file and its job find each other again. Order of writes for a success: index
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import threading
@@ -32,7 +33,8 @@ PROGRESS_EVERY = 0.5  # seconds between progress writes to the queue
 
 def agent_id(data_dir: Path) -> str:
     """Stable per host and data folder: jobs left by an earlier run of this agent are ours."""
-    return f"{socket.gethostname()}:{abs(hash(str(data_dir.resolve()))) % 10**8:08d}"
+    digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:8]
+    return f"{socket.gethostname()}:{digest}"
 
 
 def _pid_alive(pid: int) -> bool:

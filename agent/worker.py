@@ -43,7 +43,19 @@ def _load_factory(spec: str) -> Callable[[Settings], Any]:
     return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
 
 
+def _die_with_parent() -> None:
+    """Linux: the kernel kills the worker if the agent dies (kill -9), so no orphan goes on."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _worker_main(conn: Connection, settings: Settings, factory: str) -> None:
+    _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     from agent.logs import configure_logging
 

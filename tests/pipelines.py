@@ -1,0 +1,43 @@
+"""A stand-in pipeline for processor tests: it hangs, crashes or fails when a file asks it to.
+
+A parser that hangs or segfaults on cue cannot be had otherwise; everything around it (worker
+subprocess, queue, folders, signals) is the real thing. The real pipeline has its own tests.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from agent.config import Settings
+from agent.errors import PermanentError, TransientError
+from agent.pipeline import JobRequest, Progress
+
+
+class ScriptedPipeline:
+    """Reads the file's first line as an instruction: SLEEP n, KILL, PERMANENT, TRANSIENT."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def run(self, request: JobRequest, progress: Progress) -> dict[str, Any]:
+        first = Path(request.path).read_text(errors="replace").split("\n", 1)[0].split()
+        command = first[0] if first else ""
+        progress(50, f"scripted: {command or 'echo'}")
+        if command == "SLEEP":
+            time.sleep(float(first[1]))
+        elif command == "KILL":
+            os.kill(os.getpid(), signal.SIGKILL)
+        elif command == "PERMANENT":
+            raise PermanentError("scripted permanent failure", stage="extract")
+        elif command == "TRANSIENT":
+            raise TransientError("scripted transient failure", stage="index")
+        return {"document_id": f"doc-{request.job_id[:8]}", "chunks": 1,
+                "stages": {"extract": 0.001}}
+
+
+def build(settings: Settings) -> ScriptedPipeline:
+    return ScriptedPipeline(settings)

@@ -1,0 +1,325 @@
+"""The processor on real folders, a real SQLite queue and a real worker subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.config import Settings, load_config
+from agent.events import EventBus, EventRecorder
+from agent.folders import build_inboxes, identify
+from agent.processor import Processor
+from agent.queue import open_queue
+from agent.queue.base import JobQueue, JobStatus
+from agent.retry import retry_failed_job
+
+SCRIPTED = "tests.pipelines:build"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write_config(tmp_path: Path, **queue: object) -> Path:
+    queue_lines = "\n".join(f"{k} = {json.dumps(v)}" for k, v in queue.items())
+    path = tmp_path / "agent.toml"
+    path.write_text(
+        f'[agent]\ndata_dir = "data"\nlog_format = "json"\n'
+        f'[[inbox]]\nname = "docs"\npath = "inbox"\nsettle_seconds = 0.2\n'
+        f"[queue]\n{queue_lines}\n[processing]\nshutdown_grace_seconds = 1.0\n"
+    )
+    return path
+
+
+class Rig:
+    """Settings, queue, folders and a processor with the scripted pipeline."""
+
+    def __init__(self, tmp_path: Path, **queue: object) -> None:
+        queue.setdefault("max_retries", 0)
+        queue.setdefault("retry_backoff_seconds", 0.0)
+        self.config = write_config(tmp_path, **queue)
+        self.settings: Settings = load_config(self.config, environ={})
+        self.boxes = {b.name: b for b in build_inboxes(self.settings)}
+        for box in self.boxes.values():
+            box.ensure()
+        self.box = self.boxes["docs"]
+        self.queue: JobQueue = open_queue(self.settings)
+        self.bus = EventBus()
+        self.events = EventRecorder()
+        self.bus.subscribe(self.events)
+        self.processor = Processor(self.settings, self.queue, self.boxes, self.bus,
+                                   factory=SCRIPTED)
+
+    def drop(self, name: str, content: str) -> str:
+        path = self.box.inbox / name
+        path.write_text(content)
+        st = path.stat()
+        job = self.queue.enqueue_job(str(path), name, {"size": st.st_size}, inbox="docs",
+                                     content_key=identify("docs", name, st).key)
+        return job.job_id
+
+    def status(self, job_id: str) -> JobStatus:
+        return self.queue.get_job_status(job_id).status
+
+    def listing(self, folder: str) -> list[str]:
+        return sorted(p.name for p in (self.box.inbox.parent / folder).iterdir())
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Callable[..., Rig]]:
+    made: list[Rig] = []
+
+    def make(**queue: object) -> Rig:
+        r = Rig(tmp_path, **queue)
+        r.processor.start()
+        made.append(r)
+        return r
+
+    yield make
+    for r in made:
+        r.processor.stop()
+        r.queue.close()
+
+
+def test_success_moves_file_to_done_and_completes(rig: Callable[..., Rig]) -> None:
+    """A good file ends in done/ under its own name, the job completed with its result."""
+    r = rig()
+    job_id = r.drop("report.txt", "hello")
+    assert r.processor.run_once()
+    job = r.queue.get_job_status(job_id)
+    assert job.status is JobStatus.COMPLETED and job.progress == 100
+    assert job.metadata["document_id"].startswith("doc-")
+    assert r.listing("done") == ["report.txt"]
+    assert r.listing("processing") == [] and r.listing("inbox") == []
+    finished = r.events.named("job.finished")
+    assert [e.fields["outcome"] for e in finished] == ["completed"]
+    assert r.events.named("stage.timed")[0].fields["stage"] == "extract"
+
+
+def test_permanent_error_goes_to_failed_with_sidecar(rig: Callable[..., Rig]) -> None:
+    """A permanent error fails at once: file in failed/, reason beside it, no retry."""
+    r = rig(max_retries=3)
+    job_id = r.drop("bad.txt", "PERMANENT")
+    r.processor.run_once()
+    job = r.queue.get_job_status(job_id)
+    assert job.status is JobStatus.FAILED and job.retries == 0
+    assert r.listing("failed") == ["bad.txt", "bad.txt.error.json"]
+    report = json.loads((r.box.failed / "bad.txt.error.json").read_text())
+    assert report["job_id"] == job_id and report["stage"] == "extract"
+    assert report["error_type"] == "PermanentError" and report["attempts"] == 1
+    assert report["error"] == "scripted permanent failure" and report["inbox"] == "docs"
+    assert job.metadata["failed_path"] == str(r.box.failed / "bad.txt")
+
+
+def test_transient_error_is_retried_then_failed(rig: Callable[..., Rig]) -> None:
+    """A transient error is retried up to max_retries; the file waits in processing/ meanwhile."""
+    r = rig(max_retries=1)
+    job_id = r.drop("flaky.txt", "TRANSIENT")
+    r.processor.run_once()
+    assert r.status(job_id) is JobStatus.QUEUED
+    assert len(r.listing("processing")) == 1
+    assert r.processor.run_once()
+    job = r.queue.get_job_status(job_id)
+    assert job.status is JobStatus.FAILED and job.attempts == 2 and job.retries == 1
+    assert r.listing("failed") == ["flaky.txt", "flaky.txt.error.json"]
+    assert [e.fields["reason"] for e in r.events.named("job.retried")] == ["TransientError"]
+
+
+def test_timeout_kills_the_job_and_the_next_one_runs(rig: Callable[..., Rig]) -> None:
+    """A job past job_timeout_seconds is killed and marked timeout; a fresh worker goes on."""
+    r = rig(job_timeout_seconds=1.0)
+    slow = r.drop("slow.txt", "SLEEP 60")
+    fine = r.drop("fine.txt", "ok")
+    started = time.monotonic()
+    r.processor.run_once()
+    assert time.monotonic() - started < 15
+    job = r.queue.get_job_status(slow)
+    assert job.status is JobStatus.TIMEOUT and "killed after 1 s" in job.message
+    assert "slow.txt" in r.listing("failed")
+    r.processor.run_once()
+    assert r.status(fine) is JobStatus.COMPLETED
+    assert [e.fields["reason"] for e in r.events.named("worker.restarted")] == ["timeout"]
+    assert len(r.events.named("job.timed_out")) == 1
+
+
+def test_worker_that_kills_itself_fails_only_its_job(rig: Callable[..., Rig]) -> None:
+    """A worker dying by SIGKILL fails its current job with the signal named; the agent goes on."""
+    r = rig()
+    doomed = r.drop("crash.txt", "KILL")
+    fine = r.drop("fine.txt", "ok")
+    r.processor.run_once()
+    job = r.queue.get_job_status(doomed)
+    assert job.status is JobStatus.FAILED and "SIGKILL" in job.message
+    r.processor.run_once()
+    assert r.status(fine) is JobStatus.COMPLETED
+    assert [e.fields["reason"] for e in r.events.named("worker.restarted")] == ["died"]
+
+
+def test_names_in_done_and_failed_never_overwrite(rig: Callable[..., Rig]) -> None:
+    """An existing done/a.txt is kept; the new one becomes 'a (2).txt'. Same in failed/."""
+    r = rig()
+    (r.box.done / "a.txt").write_text("older")
+    (r.box.failed / "b.txt").write_text("older failure")
+    r.drop("a.txt", "newer")
+    r.drop("b.txt", "PERMANENT")
+    r.processor.run_once()
+    r.processor.run_once()
+    assert (r.box.done / "a.txt").read_text() == "older"
+    assert (r.box.done / "a (2).txt").read_text() == "newer"
+    assert (r.box.failed / "b.txt").read_text() == "older failure"
+    assert (r.box.failed / "b (2).txt").read_text() == "PERMANENT"
+    assert (r.box.failed / "b (2).txt.error.json").is_file()
+
+
+def test_vanished_file_fails_with_a_clear_reason(rig: Callable[..., Rig]) -> None:
+    """A file deleted after it was queued fails the job as 'file vanished'; nothing crashes."""
+    r = rig()
+    job_id = r.drop("gone.txt", "x")
+    (r.box.inbox / "gone.txt").unlink()
+    r.processor.run_once()
+    job = r.queue.get_job_status(job_id)
+    assert job.status is JobStatus.FAILED and "vanished" in job.message
+
+
+def test_too_large_file_goes_to_failed(tmp_path: Path, rig: Callable[..., Rig]) -> None:
+    """A file over max_file_bytes goes to failed/ with the reason, without being read."""
+    r = rig()
+    r.box.settings.max_file_bytes = 10
+    job_id = r.drop("big.txt", "x" * 11)
+    r.processor.run_once()
+    assert r.status(job_id) is JobStatus.FAILED
+    report = json.loads((r.box.failed / "big.txt.error.json").read_text())
+    assert "over max_file_bytes" in report["error"] and report["error_type"] == "TooLarge"
+
+
+def test_orphan_in_processing_goes_back_to_the_inbox(rig: Callable[..., Rig]) -> None:
+    """A file in processing/ with no job is returned to the inbox, never deleted."""
+    r = rig()
+    (r.box.processing / "deadbeef__lost.txt").write_text("orphan")
+    (r.box.processing / "plain.txt").write_text("no prefix")
+    r.processor.recover()
+    assert r.listing("inbox") == ["lost.txt", "plain.txt"]
+    assert r.listing("processing") == []
+
+
+def test_operator_retry_brings_a_failed_file_back(rig: Callable[..., Rig]) -> None:
+    """retry moves the file out of failed/, removes the sidecar and the job completes."""
+    r = rig()
+    job_id = r.drop("fixme.txt", "PERMANENT")
+    r.processor.run_once()
+    (r.box.failed / "fixme.txt").write_text("fixed now")
+    retry_failed_job(r.queue, r.boxes, job_id)
+    assert r.listing("failed") == []
+    r.processor.run_once()
+    assert r.status(job_id) is JobStatus.COMPLETED
+    assert (r.box.done / "fixme.txt").read_text() == "fixed now"
+
+
+def _agent(config: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "agent", "--config", str(config), "run", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+    )
+
+
+def _wait_for(predicate: Callable[[], bool], timeout: float = 60) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _processing_jobs(config: Path) -> list[dict[str, object]]:
+    out = subprocess.run([sys.executable, "-m", "agent", "--config", str(config), "jobs",
+                          "--status", "processing", "--json"], capture_output=True, text=True,
+                         cwd=ROOT, check=True)
+    return json.loads(out.stdout)
+
+
+def test_sigterm_mid_job_requeues_it_uncounted(tmp_path: Path) -> None:
+    """Shutdown past the grace period kills the job, requeues it without spending a retry."""
+    config = write_config(tmp_path, max_retries=2)
+    (tmp_path / "inbox").mkdir()
+    (tmp_path / "inbox" / "long.txt").write_text("SLEEP 60")
+    proc = _agent(config, f"--pipeline={SCRIPTED}")
+    try:
+        assert _wait_for(lambda: bool(_processing_jobs(config)))
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        assert time.monotonic() - started < 10
+    finally:
+        proc.kill()
+    settings = load_config(config, environ={})
+    with open_queue(settings) as q:
+        (job,) = q.list_jobs()
+    assert job.status is JobStatus.QUEUED and job.retries == 0
+    assert [p.name for p in (tmp_path / "processing").iterdir()] == [f"{job.job_id}__long.txt"]
+
+
+def test_second_signal_exits_at_once_without_losing_the_file(tmp_path: Path) -> None:
+    """SIGINT twice: no waiting for the grace period, the job requeued, the file kept."""
+    config = write_config(tmp_path)
+    config.write_text(config.read_text().replace("shutdown_grace_seconds = 1.0",
+                                                 "shutdown_grace_seconds = 120"))
+    (tmp_path / "inbox").mkdir()
+    (tmp_path / "inbox" / "long.txt").write_text("SLEEP 60")
+    proc = _agent(config, f"--pipeline={SCRIPTED}")
+    try:
+        assert _wait_for(lambda: bool(_processing_jobs(config)))
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        proc.kill()
+    settings = load_config(config, environ={})
+    with open_queue(settings) as q:
+        (job,) = q.list_jobs()
+    assert job.status is JobStatus.QUEUED
+    assert len(list((tmp_path / "processing").iterdir())) == 1
+
+
+def test_kill_9_mid_embedding_then_restart_completes_once(tmp_path: Path) -> None:
+    """kill -9 of the whole agent during real embedding; on restart the job completes exactly
+    once, the file ends in done/, processing/ is empty and the index holds one document."""
+    config = write_config(tmp_path)
+    (tmp_path / "inbox").mkdir()
+    paragraphs = [f"Paragraph {i} about the history of lighthouse number {i}. " * 12
+                  for i in range(150)]
+    (tmp_path / "inbox" / "long.md").write_text("\n\n".join(paragraphs))
+    proc = _agent(config)
+    try:
+        assert _wait_for(lambda: bool(_processing_jobs(config)), timeout=120)
+        time.sleep(2.0)  # well into embedding (~300 chunks)
+        os.killpg(os.getpgid(proc.pid), 0)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        proc.kill()
+    time.sleep(0.5)  # let the orphaned worker notice its parent is gone
+    restarted = _agent(config, "--drain")
+    try:
+        assert restarted.wait(timeout=300) == 0, restarted.stdout.read() if restarted.stdout else ""
+    finally:
+        restarted.kill()
+    settings = load_config(config, environ={})
+    with open_queue(settings) as q:
+        jobs = q.list_jobs()
+    assert [j.status for j in jobs] == [JobStatus.COMPLETED]
+    assert jobs[0].attempts == 2
+    assert [p.name for p in (tmp_path / "done").iterdir()] == ["long.md"]
+    assert list((tmp_path / "processing").iterdir()) == []
+    from agent.pipeline.index import SQLiteIndex
+
+    index = SQLiteIndex(settings.index_path)
+    assert index.counts()["documents"] == 1
+    assert index.integrity_problems() == []
+    index.close()
