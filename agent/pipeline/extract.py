@@ -20,6 +20,9 @@ MAX_DOCX_RATIO = 200
 MAX_JSON_DEPTH = 200
 
 
+_TIE_PREFERENCE = ("cp1252", "latin_1", "iso8859_15")
+
+
 @dataclass(frozen=True, slots=True)
 class Section:
     text: str
@@ -45,8 +48,16 @@ def sniff_encoding(sample: bytes) -> str:
             return "utf-8"
     from charset_normalizer import from_bytes
 
-    best = from_bytes(sample).best()
-    return best.encoding if best is not None else "utf-8"
+    matches = list(from_bytes(sample))
+    if not matches:
+        return "utf-8"
+    best = matches[0]
+    tied = [m.encoding for m in matches
+            if m.chaos == best.chaos and m.coherence == best.coherence]
+    for preferred in _TIE_PREFERENCE:  # cp1250 and cp1252 often tie; Western text is likelier
+        if preferred in tied:
+            return preferred
+    return best.encoding
 
 
 def read_text_blocks(path: Path) -> Iterator[str]:
