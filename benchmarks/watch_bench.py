@@ -1,0 +1,213 @@
+"""Watcher: detection latency, 20k-file bursts (vs bare watchdog and watchfiles), big scans.
+
+    python benchmarks/watch_bench.py                    # 200 files, 20k bursts, 100k scan
+    python benchmarks/watch_bench.py --burst 2000 --scan 10000   # quick
+
+(a) latency from a file's close to its job in the queue, reported as settle + overhead
+    (goal: overhead p99 <= 100 ms);
+(b) each burst pattern, each mode: files lost (goal 0) and seconds from the writer's end to the
+    last job (goal <= settle + 2 s), beside bare watchdog's and watchfiles' event counts;
+(c) a reconcile scan of an inbox holding N files (goal <= 1 s) and the process RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from agent.config import InboxSettings  # noqa: E402
+from agent.folders import InboxFolders  # noqa: E402
+from agent.queue.sqlite import SQLiteJobQueue  # noqa: E402
+from agent.watcher import InboxWatcher, WatchService  # noqa: E402
+
+SETTLE = 0.5
+WRITERS = {
+    "write in place": """
+        for i in range(n):
+            with open(os.path.join(inbox, f"f{i}.txt"), "w") as fh:
+                fh.write("x" * 64)""",
+    "write elsewhere, rename in": """
+        stage = os.path.join(os.path.dirname(inbox), "staging")
+        os.makedirs(stage, exist_ok=True)
+        for i in range(n):
+            tmp = os.path.join(stage, f"f{i}.txt")
+            with open(tmp, "w") as fh:
+                fh.write("x" * 64)
+            os.rename(tmp, os.path.join(inbox, f"f{i}.txt"))""",
+    "temp name, rename inside": """
+        for i in range(n):
+            tmp = os.path.join(inbox, f"f{i}.txt.part")
+            with open(tmp, "w") as fh:
+                fh.write("x" * 64)
+            os.rename(tmp, os.path.join(inbox, f"f{i}.txt"))""",
+}
+
+
+def run_writer(pattern: str, inbox: Path, n: int) -> float:
+    code = "import os, sys\ninbox, n = sys.argv[1], int(sys.argv[2])\n" + textwrap.dedent(
+        WRITERS[pattern])
+    subprocess.run([sys.executable, "-c", code, str(inbox), str(n)], check=True)
+    return time.time()
+
+
+def agent_burst(pattern: str, mode: str, n: int) -> tuple[int, float]:
+    with tempfile.TemporaryDirectory(prefix="watch-bench-") as tmp:
+        base = Path(tmp)
+        box = InboxFolders(InboxSettings(name="b", path=base / "inbox", settle_seconds=SETTLE,
+                                         mode=mode, poll_interval_seconds=0.5))
+        queue = SQLiteJobQueue(base / "q.db")
+        service = WatchService([InboxWatcher(box, queue)])
+        service.start()
+        time.sleep(0.3)
+        writer_end = run_writer(pattern, box.inbox, n)
+        deadline = time.time() + 60
+        while queue.get_pending_jobs_count() < n and time.time() < deadline:
+            time.sleep(0.05)
+        last = max(j.created_at for j in queue.list_jobs(limit=n + 10))
+        count = queue.get_pending_jobs_count()
+        service.stop()
+        queue.close()
+    return n - count, max(0.0, last - writer_end)
+
+
+def watchdog_burst(pattern: str, n: int) -> int:
+    from watchdog.events import FileSystemEventHandler
+    from watchdog.observers.inotify import InotifyObserver
+
+    seen: set[str] = set()
+
+    class Recorder(FileSystemEventHandler):
+        def on_any_event(self, event: object) -> None:
+            path = getattr(event, "dest_path", "") or getattr(event, "src_path", "")
+            if str(path).endswith(".txt"):
+                seen.add(os.path.basename(path))
+
+    with tempfile.TemporaryDirectory(prefix="watchdog-bench-") as tmp:
+        inbox = Path(tmp) / "inbox"
+        inbox.mkdir()
+        observer = InotifyObserver()
+        observer.schedule(Recorder(), str(inbox))
+        observer.start()
+        run_writer(pattern, inbox, n)
+        time.sleep(2.0)
+        observer.stop()
+        observer.join()
+    return len(seen)
+
+
+def watchfiles_burst(pattern: str, n: int) -> int | None:
+    try:
+        import watchfiles
+    except ImportError:
+        return None
+    seen: set[str] = set()
+    stop = threading.Event()
+    with tempfile.TemporaryDirectory(prefix="watchfiles-bench-") as tmp:
+        inbox = Path(tmp) / "inbox"
+        inbox.mkdir()
+
+        def watch() -> None:
+            for changes in watchfiles.watch(inbox, stop_event=stop, debounce=200,
+                                            rust_timeout=100, yield_on_timeout=True):
+                for _, path in changes:
+                    if path.endswith(".txt"):
+                        seen.add(os.path.basename(path))
+
+        thread = threading.Thread(target=watch)
+        thread.start()
+        time.sleep(0.5)
+        run_writer(pattern, inbox, n)
+        time.sleep(2.0)
+        stop.set()
+        thread.join()
+    return len(seen)
+
+
+def latency(n: int) -> tuple[float, float]:
+    with tempfile.TemporaryDirectory(prefix="latency-bench-") as tmp:
+        base = Path(tmp)
+        box = InboxFolders(InboxSettings(name="b", path=base / "inbox", settle_seconds=SETTLE))
+        queue = SQLiteJobQueue(base / "q.db")
+        service = WatchService([InboxWatcher(box, queue)])
+        service.start()
+        closes = {}
+        for i in range(n):
+            path = box.inbox / f"l{i}.txt"
+            with open(path, "w") as fh:
+                fh.write("latency probe")
+            closes[path.name] = time.time()
+            time.sleep(0.02)
+        deadline = time.time() + 30
+        while queue.get_pending_jobs_count() < n and time.time() < deadline:
+            time.sleep(0.05)
+        jobs = queue.list_jobs(limit=n + 10)
+        service.stop()
+        queue.close()
+    delays = sorted(j.created_at - closes[j.original_filename] - SETTLE for j in jobs)
+    return statistics.median(delays) * 1000, delays[int(len(delays) * 0.99) - 1] * 1000
+
+
+def big_scan(n: int) -> tuple[float, float, float]:
+    with tempfile.TemporaryDirectory(prefix="scan-bench-") as tmp:
+        base = Path(tmp)
+        inbox = base / "inbox"
+        inbox.mkdir()
+        for i in range(n):
+            (inbox / f"s{i}.txt").write_bytes(b"x")
+        box = InboxFolders(InboxSettings(name="b", path=inbox, settle_seconds=0.0, mode="poll"))
+        queue = SQLiteJobQueue(base / "q.db")
+        watcher = InboxWatcher(box, queue)
+        watcher.start()
+        t0 = time.perf_counter()
+        watcher.scan("startup")
+        first = time.perf_counter() - t0
+        watcher.step()  # enqueue them all (settle 0)
+        t0 = time.perf_counter()
+        watcher.scan("interval")
+        again = time.perf_counter() - t0
+        watcher.stop()
+        queue.close()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return first, again, rss
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency-files", type=int, default=200)
+    parser.add_argument("--burst", type=int, default=20_000)
+    parser.add_argument("--scan", type=int, default=100_000)
+    args = parser.parse_args()
+    from agent.logs import configure_logging
+
+    configure_logging("warning", "console")
+    p50, p99 = latency(args.latency_files)
+    print(f"(a) close -> queued over {args.latency_files} files: settle {SETTLE} s + overhead "
+          f"p50 {p50:.0f} ms, p99 {p99:.0f} ms (goal p99 <= 100 ms)", flush=True)
+    for pattern in WRITERS:
+        bare = watchdog_burst(pattern, args.burst)
+        rust = watchfiles_burst(pattern, args.burst)
+        for mode in ("inotify", "poll"):
+            lost, drain = agent_burst(pattern, mode, args.burst)
+            print(f"(b) {pattern:28s} {mode:8s} agent lost {lost} of {args.burst}, last job "
+                  f"{drain:.2f} s after the writer ended (goal <= {SETTLE + 2:.1f} s)", flush=True)
+        print(f"    {pattern:28s} bare watchdog saw {bare} of {args.burst}; watchfiles saw "
+              f"{rust if rust is not None else 'n/a'} of {args.burst}", flush=True)
+    first, again, rss = big_scan(args.scan)
+    print(f"(c) reconcile scan of {args.scan:,} files: first (all new) {first:.2f} s, again "
+          f"(all known) {again:.2f} s (goal <= 1 s); max RSS {rss:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
