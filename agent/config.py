@@ -129,7 +129,7 @@ class IndexSettings(_Section):
 class MetricsSettings(_Section):
     enabled: bool = True
     host: str = "127.0.0.1"
-    port: int = Field(default=9478, ge=1, le=65535)
+    port: int = Field(default=9478, ge=0, le=65535)
 
 
 class ApiSettings(_Section):
@@ -138,6 +138,12 @@ class ApiSettings(_Section):
     port: int = Field(default=8478, ge=1, le=65535)
     token: SecretStr | None = None
     max_upload_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
+
+
+class HealthSettings(_Section):
+    min_free_disk_bytes: int = Field(default=1024**3, ge=0)
+    max_backlog: int = Field(default=10_000, ge=1)
+    max_oldest_queued_age_seconds: float = Field(default=3600.0, gt=0)
 
 
 class Settings(_Section):
@@ -149,6 +155,7 @@ class Settings(_Section):
     index: IndexSettings = Field(default_factory=IndexSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    health: HealthSettings = Field(default_factory=HealthSettings)
     source: Path | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")

@@ -46,10 +46,39 @@ class Agent:
         self.watch_service = WatchService(self.watchers)
         self.processor = Processor(settings, self.queue, self.boxes, self.events,
                                    factory=factory)
+        self.metrics_server: Any = None
+        if settings.metrics.enabled:
+            self._setup_metrics()
         self.stop_event = threading.Event()
         self._signals = 0
         self._grace_timer: threading.Timer | None = None
         self.on_ready: list[Callable[[], None]] = []
+
+    def _setup_metrics(self) -> None:
+        from prometheus_client import CollectorRegistry
+
+        from agent.health import HealthChecker
+        from agent.http_metrics import MetricsServer
+        from agent.metrics import AgentMetrics
+
+        self.registry = CollectorRegistry()
+        self.metrics = AgentMetrics(
+            self.registry, self.queue, list(self.boxes),
+            watcher_state=lambda: [(w.box.name, w.up, w.waiting, w.last_scan_at)
+                                   for w in self.watchers],
+            worker_alive=lambda: self.processor.worker.alive,
+        )
+        self.events.subscribe(self.metrics.on_event)
+        self.health = HealthChecker(
+            self.queue, self.settings.agent.data_dir, self.settings.health,
+            watchers=lambda: [(w.box.name, w.up) for w in self.watchers],
+            worker_alive=lambda: self.processor.worker.alive,
+        )
+        host, port = self.settings.metrics.host, self.settings.metrics.port
+        try:
+            self.metrics_server = MetricsServer(self.registry, self.health, host, port)
+        except OSError as exc:
+            raise AgentError(f"metrics: cannot listen on {host}:{port}: {exc.strerror}") from None
 
     def install_signal_handlers(self) -> None:
         signal.signal(signal.SIGTERM, self._on_signal)
@@ -83,7 +112,16 @@ class Agent:
     def run(self, *, drain: bool = False) -> int:
         """Run in the foreground; with ``drain`` stop once nothing is waiting or queued."""
         started = time.monotonic()
-        self.processor.start()
+        if self.metrics_server is not None:
+            self.metrics_server.start()
+            log.info("metrics and health served", url=f"http://{self.settings.metrics.host}:"
+                     f"{self.metrics_server.port}/metrics")
+        try:
+            self.processor.start()
+        except BaseException:
+            if self.metrics_server is not None:
+                self.metrics_server.stop()
+            raise
         try:
             self.watch_service.start()
             log.info("agent ready", inboxes=list(self.boxes), queue=str(self.settings.queue_path),
@@ -99,6 +137,8 @@ class Agent:
                 self._grace_timer.cancel()
             self.watch_service.stop()
             self.processor.stop()
+            if self.metrics_server is not None:
+                self.metrics_server.stop()
             self.queue.close()
         log.info("agent stopped")
         return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 import os
+import re
 import stat
 import threading
 import time
@@ -69,20 +70,21 @@ class NameFilter:
     def __init__(self, include: list[str], exclude: list[str]) -> None:
         self.include = include
         self.exclude = exclude
+        self._exclude = re.compile("|".join(fnmatch.translate(p) for p in exclude) or "(?!)")
+        self._include = re.compile("|".join(fnmatch.translate(p) for p in include) or "(?!)")
 
     def reason_to_skip(self, rel: str) -> str | None:
         parts = rel.split("/")
         for part in parts:
-            for pattern in self.exclude:
-                if fnmatch.fnmatchcase(part, pattern):
-                    return f"excluded by pattern {pattern!r}"
-        name = parts[-1]
-        if not any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(rel, p) for p in self.include):
+            if self._exclude.match(part):
+                pattern = next(p for p in self.exclude if fnmatch.fnmatchcase(part, p))
+                return f"excluded by pattern {pattern!r}"
+        if not (self._include.match(parts[-1]) or self._include.match(rel)):
             return "matches no include pattern"
         return None
 
     def skips_dir(self, name: str) -> bool:
-        return any(fnmatch.fnmatchcase(name, p) for p in self.exclude)
+        return bool(self._exclude.match(name))
 
 
 @dataclass(slots=True)
@@ -142,6 +144,7 @@ class InboxWatcher:
         self._trust_ctime = self.mode == "inotify"
         self._next_poll = 0.0
         self._log = log.bind(inbox=box.name)
+        self._root_prefix = str(box.inbox).rstrip("/") + "/"
 
     # -- watchdog side (runs in the observer's thread: record and return) -----------------------
 
@@ -287,6 +290,8 @@ class InboxWatcher:
                 yield entry.path
 
     def _rel(self, path: str) -> str:
+        if path.startswith(self._root_prefix):
+            return path[len(self._root_prefix):]
         return os.path.relpath(path, self.box.inbox).replace(os.sep, "/")
 
     def _skip_once(self, rel: str, reason: str, warn: bool = False) -> None:

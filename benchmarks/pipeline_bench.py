@@ -89,7 +89,8 @@ def make_corpus(folder: Path, n: int, seed: int = 7) -> dict[str, int]:
 def write_config(base: Path, **extra: str) -> Path:
     config = base / "agent.toml"
     lines = ['[agent]', 'data_dir = "data"', 'log_level = "warning"', '[[inbox]]',
-             'name = "bench"', 'path = "inbox"', 'settle_seconds = 0.2']
+             'name = "bench"', 'path = "inbox"', 'settle_seconds = 0.2', '[metrics]',
+             'port = 0']
     for section, body in extra.items():
         lines += [f"[{section}]", body]
     config.write_text("\n".join(lines) + "\n")

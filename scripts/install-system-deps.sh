@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Debian packages the agent and its tests need: libmagic for type detection. Installs only
+# Debian packages the agent and its tests need: libmagic for type detection, and Prometheus
+# (with promtool) for the observability tests. Installs only
 # what is missing, so a second run costs nothing.
 set -euo pipefail
 
-packages=(libmagic1)
+packages=(libmagic1 prometheus)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

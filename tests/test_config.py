@@ -36,6 +36,7 @@ def test_every_key_is_documented_in_the_example() -> None:
     sections = {
         "agent": Settings.model_fields["agent"], "queue": None, "processing": None,
         "embedding": None, "index": None, "metrics": None, "api": None, "inbox": None,
+        "health": None,
     }
     for section in sections:
         model = Settings.model_fields[section].annotation
@@ -52,7 +53,8 @@ def test_example_values_equal_the_defaults() -> None:
     """What the example shows is what the agent uses when a key is left out."""
     example = tomllib.loads(EXAMPLE.read_text())
     defaults = Settings()
-    for section in ("agent", "queue", "processing", "embedding", "index", "metrics", "api"):
+    for section in ("agent", "queue", "processing", "embedding", "index", "metrics", "api",
+                    "health"):
         for key, value in example.get(section, {}).items():
             default = getattr(getattr(defaults, section), key)
             assert str(default) == str(value) or default == value, f"{section}.{key}"

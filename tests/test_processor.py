@@ -32,6 +32,7 @@ def write_config(tmp_path: Path, **queue: object) -> Path:
         f'[agent]\ndata_dir = "data"\nlog_format = "json"\n'
         f'[[inbox]]\nname = "docs"\npath = "inbox"\nsettle_seconds = 0.2\n'
         f"[queue]\n{queue_lines}\n[processing]\nshutdown_grace_seconds = 1.0\n"
+        f"[metrics]\nport = 0\n"
     )
     return path
 

@@ -592,6 +592,11 @@ class SQLiteJobQueue:
             if cur.rowcount < batch:
                 return total
 
+    def check_writable(self) -> None:
+        """Take and release the write lock: proves the database file accepts writes now."""
+        with self._immediate():
+            pass
+
     def vacuum(self) -> None:
         """Give the space of purged rows back to the file system."""
         self._conn().execute("VACUUM")
