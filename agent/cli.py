@@ -137,14 +137,21 @@ def check(ctx: Context) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @pass_ctx
 def status(ctx: Context, as_json: bool) -> None:
-    """Show jobs per status, the backlog and the age of the oldest queued job."""
+    """Show jobs per status, the backlog, the oldest queued job and the health checks."""
+    from agent.health import HealthChecker
+
+    settings = ctx.settings
     with ctx.queue() as q:
         stats = q.stats()
+        checks = HealthChecker(q, settings.agent.data_dir, settings.health).checks()
+    agent = _running_agent_readiness(settings)
     data = {
         "counts": {str(k): v for k, v in stats.counts.items()},
         "backlog": {"due": stats.due, "waiting_retry": stats.waiting_retry},
         "oldest_queued_age_seconds": stats.oldest_queued_age,
         "expired_leases": stats.expired_leases,
+        "checks": [c.to_dict() for c in checks],
+        "agent": agent,
     }
     if as_json:
         _print_json(data)
@@ -156,6 +163,35 @@ def status(ctx: Context, as_json: bool) -> None:
     click.echo(f"oldest queued job: {_age(stats.oldest_queued_age)}")
     if stats.expired_leases:
         click.echo(f"jobs past their lease: {stats.expired_leases}")
+    click.echo("")
+    for check in checks:
+        click.echo(f"{'ok' if check.ok else 'FAIL':<5}{check.name:<14}{check.detail}")
+    if not agent["reachable"]:
+        click.echo(f"{'-':<5}{'agent':<14}{agent['detail']}")
+    for check in agent.get("checks", []):
+        if check["name"].startswith(("watcher", "worker")):
+            click.echo(f"{'ok' if check['ok'] else 'FAIL':<5}{check['name']:<14}{check['detail']}")
+
+
+def _running_agent_readiness(settings: Settings) -> dict[str, Any]:
+    """The running agent's own /readyz (watchers, worker), when its metrics server is on."""
+    import urllib.error
+    import urllib.request
+
+    if not settings.metrics.enabled:
+        return {"reachable": False, "detail": "metrics server disabled: watcher and worker "
+                "state unknown"}
+    host = settings.metrics.host if settings.metrics.host not in ("0.0.0.0", "::") else "127.0.0.1"
+    url = f"http://{host}:{settings.metrics.port}/readyz"
+    try:
+        with urllib.request.urlopen(url, timeout=1.0) as response:
+            body = json.load(response)
+    except urllib.error.HTTPError as err:
+        body = json.load(err)
+    except (OSError, ValueError):
+        return {"reachable": False, "detail": f"no agent answering at {url} (not running?)"}
+    return {"reachable": True, "ready": body.get("status") == "ready",
+            "checks": body.get("checks", [])}
 
 
 def _job_line(job: Job) -> str:

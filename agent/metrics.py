@@ -141,6 +141,7 @@ class AgentMetrics:
         for inbox in inboxes:  # series exist from the start, so rate() and alerts see zeros
             for outcome in OUTCOMES:
                 self.jobs_finished.labels(inbox, outcome)
+                self.job_duration.labels(inbox, outcome)
             for source in ("event", "scan", "startup"):
                 self.files_detected.labels(inbox, source)
             for counter in (self.job_timeouts, self.reconcile_found, self.overflows,

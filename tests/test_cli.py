@@ -17,8 +17,17 @@ from agent.cli import cli
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
     path = tmp_path / "agent.toml"
-    path.write_text('[agent]\ndata_dir = "data"\n[[inbox]]\nname = "docs"\npath = "inbox"\n')
+    path.write_text('[agent]\ndata_dir = "data"\n[[inbox]]\nname = "docs"\npath = "inbox"\n'
+                    f'[metrics]\nport = {_free_port()}\n')
     return path
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def run(*args: str) -> click.testing.Result:
@@ -94,8 +103,11 @@ def test_enqueue_jobs_job_and_status(config: Path) -> None:
     assert shown["status"] == "queued" and "lease_token" not in shown
     status = json.loads(run("--config", str(config), "status", "--json").output)
     assert status["counts"]["queued"] == 1 and status["backlog"]["due"] == 1
+    assert [c["name"] for c in status["checks"]] == ["database", "disk", "backlog", "oldest_job"]
+    assert status["agent"]["reachable"] is False
     human = run("--config", str(config), "status").output
     assert "queued" in human and "oldest queued job" in human
+    assert "ok   database" in human
 
 
 def test_enqueue_refuses_paths_outside_inboxes(config: Path, tmp_path: Path) -> None:
