@@ -35,3 +35,6 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/queue_bench.py
+	$(BIN)/python benchmarks/watch_bench.py
+	$(BIN)/python benchmarks/pipeline_bench.py
+	$(BIN)/python benchmarks/metrics_bench.py
