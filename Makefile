@@ -34,6 +34,7 @@ lint: install
 	$(BIN)/ruff check agent tests benchmarks
 
 bench: install
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python benchmarks/queue_bench.py
 	$(BIN)/python benchmarks/watch_bench.py
 	$(BIN)/python benchmarks/pipeline_bench.py
