@@ -6,6 +6,7 @@ Within one file system a move is a rename; across file systems it is copy, fsync
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -127,10 +128,8 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def _unlink_quietly(path: Path) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:

@@ -21,7 +21,7 @@ import structlog
 from agent.config import Settings
 from agent.errors import LeaseLostError
 from agent.events import EventBus
-from agent.folders import InboxFolders, write_json_atomic
+from agent.folders import InboxFolders
 from agent.pipeline import JobRequest
 from agent.queue.base import Job, JobQueue, JobStatus
 from agent.worker import DEFAULT_FACTORY, WorkerOutcome, WorkerProcess
@@ -171,15 +171,18 @@ class Processor:
         if job is None:
             return False
         self.current = job
-        try:
-            self._process(job)
-        finally:
-            self.current = None
+        with structlog.contextvars.bound_contextvars(
+            job_id=job.job_id, inbox=job.inbox, file=job.original_filename
+        ):
+            try:
+                self._process(job)
+            finally:
+                self.current = None
         return True
 
     def _process(self, job: Job) -> None:
         started = time.monotonic()
-        bound = log.bind(job_id=job.job_id, inbox=job.inbox, file=job.original_filename)
+        bound = log  # job_id, inbox and file are bound to every line by run_once
         self.events.emit("job.started", inbox=job.inbox, job_id=job.job_id,
                          waited=max(0.0, self.clock() - job.created_at))
         box = self.inboxes.get(job.inbox or "")
@@ -308,7 +311,7 @@ class Processor:
         if after.status is JobStatus.QUEUED:
             self.events.emit("job.retried", inbox=job.inbox, job_id=job.job_id,
                              reason=error_type, delay=after.run_after - self.clock())
-            log.warning("job will be retried", job_id=job.job_id, inbox=job.inbox,
+            log.warning("job will be retried",
                         error=message, retry_in=round(after.run_after - self.clock(), 1))
             return
         if path is not None:
@@ -325,7 +328,7 @@ class Processor:
             log.warning("lease lost; another worker owns the job now", job_id=job.job_id)
             return
         self._move_failed(box, path, after, stage, message, error_type)
-        log.warning("job failed", job_id=job.job_id, inbox=job.inbox, stage=stage, error=message)
+        log.warning("job failed", stage=stage, error=message)
         self._emit_finished(after, started, "failed")
 
     def _move_failed(self, box: InboxFolders, path: Path, job: Job, stage: str, message: str,

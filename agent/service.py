@@ -40,6 +40,10 @@ class Agent:
         problems = [p for box in self.boxes.values() for p in box.ensure()]
         if problems:
             raise AgentError("; ".join(problems))
+        for box in self.boxes.values():
+            if not box.same_filesystem():
+                log.warning("inbox and work folders are on different file systems: files are "
+                            "moved by copy + fsync + rename + unlink", inbox=box.name)
         settings.agent.data_dir.mkdir(parents=True, exist_ok=True)
         self.queue = open_queue(settings)
         self.watchers = [InboxWatcher(b, self.queue, self.events) for b in self.boxes.values()]

@@ -6,6 +6,7 @@ with progress messages and one outcome. The parent enforces the hard timeout.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import multiprocessing as mp
 import os
@@ -201,9 +202,7 @@ class WorkerProcess:
     def stop(self) -> None:
         """Ask the worker to finish, then make sure it has."""
         if self._conn is not None and self.alive:
-            try:
+            with contextlib.suppress(OSError):
                 self._conn.send(None)
-            except OSError:
-                pass
             self._proc.join(timeout=10)
         self.kill()

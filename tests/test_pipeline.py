@@ -19,7 +19,6 @@ from agent.pipeline.embed import bundled_tokenizer
 from agent.pipeline.extract import BLOCK_BYTES, Section, extract
 
 
-
 def make_pdf(path: Path, pages: list[str], password: str | None = None) -> Path:
     from fpdf import FPDF
 

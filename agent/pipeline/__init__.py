@@ -42,7 +42,7 @@ def file_sha256(path: Path) -> str:
             for block in iter(lambda: fh.read(1024 * 1024), b""):
                 digest.update(block)
     except PermissionError:
-        raise PermanentError(f"cannot read the file: permission denied", stage="read") from None
+        raise PermanentError("cannot read the file: permission denied", stage="read") from None
     except OSError as exc:
         raise TransientError(f"cannot read the file: {exc.strerror}", stage="read") from None
     return digest.hexdigest()

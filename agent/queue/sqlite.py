@@ -7,6 +7,7 @@ corrupted by that. Set ``synchronous="FULL"`` to fsync every commit at some thro
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -171,10 +172,8 @@ class SQLiteJobQueue:
         with self._lock:
             conns, self._all_connections = self._all_connections, []
         for conn in conns:
-            try:
+            with contextlib.suppress(sqlite3.ProgrammingError):
                 conn.close()
-            except sqlite3.ProgrammingError:
-                pass
         self._local = threading.local()
 
     def __enter__(self) -> SQLiteJobQueue:
