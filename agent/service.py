@@ -53,6 +53,9 @@ class Agent:
         self.metrics_server: Any = None
         if settings.metrics.enabled:
             self._setup_metrics()
+        self.api_server: Any = None
+        if settings.api.enabled:
+            self._setup_api()
         self.stop_event = threading.Event()
         self._signals = 0
         self._grace_timer: threading.Timer | None = None
@@ -83,6 +86,12 @@ class Agent:
             self.metrics_server = MetricsServer(self.registry, self.health, host, port)
         except OSError as exc:
             raise AgentError(f"metrics: cannot listen on {host}:{port}: {exc.strerror}") from None
+
+    def _setup_api(self) -> None:
+        from agent.api import ApiServer, create_app
+
+        app = create_app(self.settings, self.queue, self.boxes)
+        self.api_server = ApiServer(app, self.settings.api.host, self.settings.api.port)
 
     def install_signal_handlers(self) -> None:
         signal.signal(signal.SIGTERM, self._on_signal)
@@ -122,9 +131,14 @@ class Agent:
                      f"{self.metrics_server.port}/metrics")
         try:
             self.processor.start()
+            if self.api_server is not None:
+                self.api_server.start()
+                log.info("HTTP API served", url=f"http://{self.settings.api.host}:"
+                         f"{self.api_server.port}/docs")
         except BaseException:
             if self.metrics_server is not None:
                 self.metrics_server.stop()
+            self.processor.stop()
             raise
         try:
             self.watch_service.start()
@@ -141,6 +155,8 @@ class Agent:
                 self._grace_timer.cancel()
             self.watch_service.stop()
             self.processor.stop()
+            if self.api_server is not None:
+                self.api_server.stop()
             if self.metrics_server is not None:
                 self.metrics_server.stop()
             self.queue.close()

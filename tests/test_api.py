@@ -1,0 +1,178 @@
+"""The HTTP API over real HTTP (uvicorn on loopback), a real queue, inbox and index."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings as hypothesis_settings
+
+from agent.api import ApiServer, create_app
+from agent.config import Settings, load_config
+from agent.folders import InboxFolders, build_inboxes
+from agent.queue import open_queue
+from agent.queue.base import JobQueue, JobStatus
+
+TOKEN = "s3cret-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+class Api:
+    def __init__(self, base: Path) -> None:
+        self.settings: Settings = load_config(None, environ={
+            "INGEST_AGENT_AGENT__DATA_DIR": str(base / "data"),
+            "INGEST_AGENT_INBOX__0__NAME": "docs",
+            "INGEST_AGENT_INBOX__0__PATH": str(base / "inbox"),
+            "INGEST_AGENT_API__TOKEN": TOKEN,
+            "INGEST_AGENT_API__MAX_UPLOAD_BYTES": "1000",
+        })
+        self.boxes: dict[str, InboxFolders] = {b.name: b for b in build_inboxes(self.settings)}
+        for box in self.boxes.values():
+            box.ensure()
+        self.box = self.boxes["docs"]
+        self.queue: JobQueue = open_queue(self.settings)
+        self.server = ApiServer(create_app(self.settings, self.queue, self.boxes),
+                                "127.0.0.1", 0)
+        self.server.start()
+        self.url = f"http://127.0.0.1:{self.server.port}"
+        self.client = httpx.Client(base_url=self.url, timeout=30)
+
+    def upload(self, name: str, content: bytes, headers: dict[str, str] | None = None
+               ) -> httpx.Response:
+        return self.client.post("/api/v1/upload", files={"file": (name, content)},
+                                headers=AUTH if headers is None else headers)
+
+    def close(self) -> None:
+        self.client.close()
+        self.server.stop()
+        self.queue.close()
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    a = Api(tmp_path_factory.mktemp("api"))
+    yield a
+    a.close()
+    assert not a.server.thread.is_alive(), "the API server thread must stop with the fixture"
+
+
+def test_upload_lands_in_the_inbox_and_is_queued(api: Api) -> None:
+    """201 with a job id; the file is in the inbox under its name; the job is queued."""
+    response = api.upload("report.txt", b"quarterly figures")
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["inbox"] == "docs" and body["file"] == "report.txt"
+    assert (api.box.inbox / "report.txt").read_bytes() == b"quarterly figures"
+    job = api.client.get(f"/api/v1/jobs/{body['job_id']}", headers=AUTH).json()
+    assert job["status"] == "queued" and job["file"] == "report.txt"
+    assert [p.name for p in api.box.processing.iterdir()] == [], "no temp file left behind"
+
+
+def test_same_name_twice_never_overwrites(api: Api) -> None:
+    """A second upload with a taken name gets a numbered name; both files are kept."""
+    api.upload("twice.txt", b"first")
+    second = api.upload("twice.txt", b"second").json()
+    assert second["file"] == "twice (2).txt"
+    assert (api.box.inbox / "twice.txt").read_bytes() == b"first"
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("../../etc/passwd", "passwd"), ("..\\..\\boot.ini", "boot.ini"),
+     ("evil\nname\x00.txt", "evil"), ("", "upload"), ("..", "upload"),
+     ("a" * 300 + ".txt", "a" * 196 + ".txt")],
+)
+def test_client_file_names_are_sanitised(api: Api, name: str, expected: str) -> None:
+    """No path parts, no control characters, bounded length; the file stays in the inbox."""
+    response = api.upload(name, b"payload")
+    assert response.status_code == 201, response.text
+    stored = response.json()["file"]
+    assert stored.startswith(expected.rsplit(".", 1)[0][:20])
+    assert (api.box.inbox / stored).is_file()
+    assert "/" not in stored and len(stored.encode()) <= 200
+    assert not any(ord(ch) < 32 for ch in stored)
+
+
+def test_empty_upload_is_refused(api: Api) -> None:
+    """0 bytes: 400, nothing stored."""
+    before = set(api.box.inbox.iterdir())
+    response = api.upload("empty.txt", b"")
+    assert response.status_code == 400 and "empty" in response.json()["detail"]
+    assert set(api.box.inbox.iterdir()) == before
+
+
+def test_upload_over_the_limit_is_413(api: Api) -> None:
+    """Over api.max_upload_bytes: 413, no partial file anywhere."""
+    before = set(api.box.inbox.iterdir())
+    response = api.upload("big.bin", b"x" * 5000)
+    assert response.status_code == 413
+    assert set(api.box.inbox.iterdir()) == before
+    assert list(api.box.processing.iterdir()) == []
+
+
+def test_missing_or_wrong_token_is_401(api: Api) -> None:
+    """Every endpoint needs the bearer token when api.token is set."""
+    assert api.upload("x.txt", b"x", headers={}).status_code == 401
+    assert api.upload("x.txt", b"x", headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert api.client.get("/api/v1/jobs").status_code == 401
+    assert api.client.get("/api/v1/search", params={"q": "x"}).status_code == 401
+
+
+def test_wrong_content_type_and_missing_field(api: Api) -> None:
+    """A JSON body is 415; a multipart body without 'file' is 400."""
+    assert api.client.post("/api/v1/upload", json={"a": 1}, headers=AUTH).status_code == 415
+    response = api.client.post("/api/v1/upload", files={"other": ("a.txt", b"x")}, headers=AUTH)
+    assert response.status_code == 400
+
+
+def test_unknown_job_is_404_and_listing_filters(api: Api) -> None:
+    """GET /jobs/{id} 404s for unknown ids; /jobs filters by status."""
+    assert api.client.get("/api/v1/jobs/nope", headers=AUTH).status_code == 404
+    queued = api.client.get("/api/v1/jobs", params={"status": "queued", "limit": 500},
+                            headers=AUTH).json()
+    assert queued and all(j["status"] == "queued" for j in queued)
+    assert api.client.get("/api/v1/jobs", params={"status": "completed"},
+                          headers=AUTH).json() == []
+
+
+def test_search_returns_indexed_chunks(api: Api, tmp_path: Path) -> None:
+    """/search runs the pipeline's search over what was ingested."""
+    from agent.pipeline import IngestPipeline, JobRequest
+
+    doc = tmp_path / "owls.txt"
+    doc.write_text("Owls hunt at night and can turn their heads very far.")
+    pipeline = IngestPipeline(api.settings)
+    pipeline.run(JobRequest("j-owls", str(doc), "docs", "owls.txt"), lambda p, m: None)
+    pipeline.index.close()
+    hits = api.client.get("/api/v1/search", params={"q": "nocturnal birds", "k": 3},
+                          headers=AUTH).json()
+    assert hits[0]["file"] == "owls.txt" and hits[0]["score"] > 0.3
+
+
+def test_queue_state_matches_uploads(api: Api) -> None:
+    """Every accepted upload is exactly one queued job."""
+    jobs = api.queue.list_jobs(limit=1000)
+    files = {p.name for p in api.box.inbox.iterdir()}
+    assert {j.original_filename for j in jobs} == files
+    assert all(j.status is JobStatus.QUEUED for j in jobs)
+
+
+def test_fuzzed_requests_never_5xx_and_match_the_schema(api: Api) -> None:
+    """schemathesis generates requests for every operation from the OpenAPI schema: no server
+    errors, and every response conforms to the schema."""
+    from hypothesis import given
+
+    schema = schemathesis.openapi.from_url(f"{api.url}/openapi.json")
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) == 4
+    for operation in operations:
+        @given(case=operation.as_strategy())
+        @hypothesis_settings(max_examples=25, deadline=None, database=None,
+                             suppress_health_check=list(HealthCheck))
+        def check(case: object) -> None:
+            case.call_and_validate(headers=AUTH)  # type: ignore[attr-defined]
+
+        check()
