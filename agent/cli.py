@@ -346,5 +346,69 @@ def retry(ctx: Context, job_ids: tuple[str, ...], all_failed: bool) -> None:
             click.echo(f"{job.job_id}  {job.status}  {job.original_filename or job.file_path}")
 
 
+@cli.command()
+@click.option("--older-than", "older_than", default="30d", show_default=True,
+              help="Age of finished jobs to delete: 30d, 12h, 90m …")
+@click.option("--done-files", is_flag=True, help="Also delete those jobs' files in done/.")
+@pass_ctx
+def purge(ctx: Context, older_than: str, done_files: bool) -> None:
+    """Delete finished jobs older than a given age (and, if asked, their done/ files)."""
+    from agent.maintenance import parse_age
+    from agent.maintenance import purge as purge_jobs
+
+    seconds = parse_age(older_than)
+    with ctx.queue() as q:
+        jobs_deleted, files_deleted = purge_jobs(q, seconds, done_files=done_files)
+    click.echo(f"deleted {jobs_deleted} job(s)"
+               + (f" and {files_deleted} file(s) in done/" if done_files else ""))
+
+
+@cli.command()
+@pass_ctx
+def vacuum(ctx: Context) -> None:
+    """Give the space of deleted jobs back to the file system (VACUUM the queue)."""
+    with ctx.queue() as q:
+        before = ctx.settings.queue_path.stat().st_size
+        q.vacuum()  # type: ignore[attr-defined]
+        after = ctx.settings.queue_path.stat().st_size
+    click.echo(f"queue database {before / 2**20:.1f} MiB -> {after / 2**20:.1f} MiB")
+
+
+@cli.command()
+@click.argument("dest", type=click.Path(path_type=Path))
+@pass_ctx
+def backup(ctx: Context, dest: Path) -> None:
+    """Copy the queue and the index into the folder DEST while the agent runs."""
+    from agent.maintenance import backup as backup_databases
+
+    with ctx.queue() as q:
+        written = backup_databases(ctx.settings, q, dest)
+    for path in written:
+        click.echo(f"wrote {path}")
+
+
+@cli.command()
+@pass_ctx
+def reindex(ctx: Context) -> None:
+    """Re-embed every indexed document from its file in done/ (after a model change)."""
+    from tqdm import tqdm
+
+    from agent.maintenance import reindex as reindex_all
+
+    tqdm.monitor_interval = 0  # no monitor thread for a short command
+    bar = tqdm(unit="doc", disable=None)
+
+    def progress(n: int, total: int, name: str) -> None:
+        bar.total = total
+        bar.set_postfix_str(name[:40], refresh=False)
+        bar.update(1)
+
+    try:
+        done, skipped = reindex_all(ctx.settings, progress)
+    finally:
+        bar.close()
+    click.echo(f"re-embedded {done} document(s); {skipped} skipped (file no longer in done/)")
+
+
 def main() -> None:
     cli(prog_name="ingest-agent")

@@ -73,6 +73,7 @@ class Processor:
         self._index: Any = None
         self._abort = threading.Event()
         self._last_housekeeping = 0.0
+        self.last_tick = time.monotonic()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -105,9 +106,16 @@ class Processor:
     def run_forever(self, stop: threading.Event, idle_wait: float = 0.2) -> None:
         """Process jobs until ``stop`` is set; the current job finishes first."""
         while not stop.is_set():
+            self.tick()
+            if not self.worker.alive and not self._abort.is_set():
+                self._start_worker("dead")  # died while idle (OOM killer): heal before a job
             self.housekeeping()
             if not self.run_once():
                 stop.wait(idle_wait)
+
+    def tick(self) -> None:
+        """The loop is alive: the systemd watchdog reads this."""
+        self.last_tick = time.monotonic()
 
     def housekeeping(self, every: float = 30.0) -> None:
         now = self.clock()
@@ -229,7 +237,8 @@ class Processor:
                        ) -> WorkerOutcome:
         if not self.worker.alive:
             self._start_worker("dead")
-        outcome = self.worker.run(request, self.settings.queue.job_timeout_seconds, on_progress)
+        outcome = self.worker.run(request, self.settings.queue.job_timeout_seconds, on_progress,
+                                  on_wait=self.tick)
         if outcome.kind in ("timeout", "died") and not self._abort.is_set():
             self._start_worker(outcome.kind)
         return outcome

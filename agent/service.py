@@ -57,7 +57,11 @@ class Agent:
         if settings.api.enabled:
             self._setup_api()
         self.stop_event = threading.Event()
+        from agent.systemd import Notifier
+
+        self.notifier = Notifier()
         self._signals = 0
+        self._reload_lock = threading.Lock()
         self._grace_timer: threading.Timer | None = None
         self.on_ready: list[Callable[[], None]] = []
 
@@ -96,6 +100,66 @@ class Agent:
     def install_signal_handlers(self) -> None:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGHUP, lambda *_: threading.Thread(
+            target=self.reload, name="config-reload", daemon=True).start())
+
+    def reload(self) -> bool:
+        """Re-read the config file and apply what can change in place; keep it all if invalid."""
+        from agent.config import load_config
+        from agent.errors import ConfigError
+        from agent.logs import configure_logging
+        from agent.queue.base import RetryPolicy
+        from agent.reload import changed_keys, needs_restart
+
+        with self._reload_lock:
+            try:
+                new = load_config(self.settings.source)
+            except ConfigError as exc:
+                log.error("config reload rejected; the running config stays", error=str(exc))
+                return False
+            changes = changed_keys(self.settings, new)
+            restart = needs_restart(changes)
+            old_boxes = {b.name: b for b in self.settings.inbox}
+            new_boxes = {b.name: b for b in new.inbox}
+            changed_inboxes = [n for n in new_boxes if old_boxes.get(n) != new_boxes[n]]
+            removed = [n for n in old_boxes if n not in new_boxes]
+            from agent.folders import InboxFolders
+
+            replacements = {n: InboxFolders(new_boxes[n]) for n in changed_inboxes}
+            problems = [p for box in replacements.values() for p in box.ensure()]
+            if problems:
+                log.error("config reload rejected; the running config stays",
+                          error="; ".join(problems))
+                return False
+            configure_logging(new.agent.log_level, new.agent.log_format)
+            self.queue.retry_policy = RetryPolicy(  # type: ignore[attr-defined]
+                new.queue.max_retries, new.queue.retry_backoff_seconds,
+                new.queue.retry_backoff_max_seconds)
+            self.queue.lease_seconds = new.queue.job_timeout_seconds + 60  # type: ignore[attr-defined]
+            self.settings.agent.log_level = new.agent.log_level
+            self.settings.agent.log_format = new.agent.log_format
+            self.settings.queue = new.queue.model_copy(
+                update={"path": self.settings.queue.path, "backend": self.settings.queue.backend,
+                        "redis_url": self.settings.queue.redis_url})
+            self.settings.health = new.health
+            self.settings.processing.shutdown_grace_seconds = \
+                new.processing.shutdown_grace_seconds
+            self.settings.inbox = new.inbox
+            self.processor.settings = self.settings
+            if getattr(self, "health", None) is not None:
+                self.health.limits = new.health
+            for name, box in replacements.items():
+                self.boxes[name] = box
+                self.processor.inboxes[name] = box  # queued jobs of a removed inbox still finish
+            self.watch_service.replace(
+                {n: InboxWatcher(b, self.queue, self.events) for n, b in replacements.items()},
+                removed)
+            self.watchers = self.watch_service.watchers
+            log.info("config reloaded", applied=[k for k in changes if k not in restart],
+                     inboxes_rewatched=changed_inboxes, inboxes_removed=removed)
+            if restart:
+                log.warning("some changes need a restart to apply", keys=restart)
+            return True
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
         self._signals += 1
@@ -112,6 +176,7 @@ class Agent:
         if self.stop_event.is_set():
             return
         self.stop_event.set()
+        self.notifier.stopping()
         self._grace_timer = threading.Timer(self.settings.processing.shutdown_grace_seconds,
                                             self._grace_over)
         self._grace_timer.daemon = True
@@ -146,6 +211,8 @@ class Agent:
                      startup_seconds=round(time.monotonic() - started, 2))
             for callback in self.on_ready:
                 callback()
+            self.notifier.ready(self.status_line())
+            self.notifier.start_watchdog(self.healthy_for_watchdog, self.status_line)
             if drain:
                 self._run_until_drained()
             else:
@@ -153,6 +220,8 @@ class Agent:
         finally:
             if self._grace_timer is not None:
                 self._grace_timer.cancel()
+            self.notifier.stopping()
+            self.notifier.close()
             self.watch_service.stop()
             self.processor.stop()
             if self.api_server is not None:
@@ -162,6 +231,23 @@ class Agent:
             self.queue.close()
         log.info("agent stopped")
         return 0
+
+    def status_line(self) -> str:
+        """One line for systemctl status: backlog and the current job."""
+        try:
+            stats = self.queue.stats()
+        except Exception:  # noqa: BLE001 - a status line must never fail the agent
+            return "queue unreadable"
+        current = self.processor.current
+        doing = f"processing {current.original_filename}" if current else "idle"
+        return (f"{stats.due} due, {stats.waiting_retry} waiting to retry, "
+                f"{stats.counts.get('completed', 0)} completed; {doing}")
+
+    def healthy_for_watchdog(self, max_tick_age: float = 30.0) -> bool:
+        """The main loop ticked recently, the watch thread runs and the worker is up."""
+        loop_alive = time.monotonic() - self.processor.last_tick < max_tick_age
+        watch_alive = self.watch_service.thread_alive
+        return loop_alive and watch_alive and self.processor.worker.alive
 
     def _run_until_drained(self, quiet_rounds: int = 3) -> None:
         quiet = 0

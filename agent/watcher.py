@@ -451,6 +451,7 @@ class WatchService:
     def __init__(self, watchers: list[InboxWatcher], interval: float = 0.05) -> None:
         self.watchers = watchers
         self.interval = interval
+        self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -462,15 +463,29 @@ class WatchService:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            for watcher in self.watchers:
-                try:
-                    watcher.step()
-                except Exception:
-                    log.exception("watcher step failed; will retry", inbox=watcher.box.name)
+            with self._lock:
+                for watcher in self.watchers:
+                    try:
+                        watcher.step()
+                    except Exception:
+                        log.exception("watcher step failed; will retry", inbox=watcher.box.name)
             self._stop.wait(self.interval)
 
     def step_all(self) -> int:
-        return sum(w.step() for w in self.watchers)
+        with self._lock:
+            return sum(w.step() for w in self.watchers)
+
+    def replace(self, new: dict[str, InboxWatcher], removed: list[str]) -> None:
+        """Swap watchers in place (config reload): changed inboxes are re-watched from a scan."""
+        with self._lock:
+            keep = [w for w in self.watchers
+                    if w.box.name not in new and w.box.name not in removed]
+            for watcher in self.watchers:
+                if watcher not in keep:
+                    watcher.stop()
+            for watcher in new.values():
+                watcher.start()
+            self.watchers = keep + list(new.values())
 
     def stop(self) -> None:
         self._stop.set()
@@ -480,5 +495,5 @@ class WatchService:
             watcher.stop()
 
     @property
-    def healthy(self) -> bool:
-        return bool(self._thread and self._thread.is_alive()) and all(w.up for w in self.watchers)
+    def thread_alive(self) -> bool:
+        return bool(self._thread and self._thread.is_alive())

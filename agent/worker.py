@@ -145,7 +145,8 @@ class WorkerProcess:
             raise WorkerStartError(f"the worker could not load the pipeline: {message[1]}")
 
     def run(self, request: JobRequest, timeout: float,
-            on_progress: Callable[[int, str], None]) -> WorkerOutcome:
+            on_progress: Callable[[int, str], None],
+            on_wait: Callable[[], None] | None = None) -> WorkerOutcome:
         """Send one job and wait for its outcome, killing the worker past ``timeout``."""
         proc, conn = self._proc, self._conn
         assert proc is not None and conn is not None
@@ -160,6 +161,8 @@ class WorkerProcess:
             if remaining <= 0:
                 self.kill()
                 return WorkerOutcome("timeout", message=f"killed after {timeout:g} s")
+            if on_wait is not None:
+                on_wait()
             try:
                 if not conn.poll(min(remaining, 1.0)):
                     if not proc.is_alive():

@@ -29,6 +29,7 @@ class JobRequest:
     inbox: str | None
     original_filename: str
     allowed_types: list[str] = field(default_factory=list)
+    reindex: bool = False  # embed again even if this content is indexed (model change)
 
 
 class Pipeline(Protocol):
@@ -73,7 +74,7 @@ class IngestPipeline:
         self.current_stage = "read"
         sha = file_sha256(path)
         existing = self.index.find_by_hash(sha)
-        if existing is not None:
+        if existing is not None and not request.reindex:
             if existing.job_id == request.job_id:
                 return {"document_id": existing.doc_id, "chunks": existing.chunk_count,
                         "resumed": True, "stages": stages}
@@ -122,7 +123,7 @@ class IngestPipeline:
             sha256=sha, job_id=request.job_id, inbox=request.inbox,
             source_name=request.original_filename, mime=mime, size=path.stat().st_size,
             pages=pages, model=self.embedder.model_id, chunks=chunks, vectors=matrix,
-            replace=self.settings.index.on_duplicate == "reindex",
+            replace=request.reindex or self.settings.index.on_duplicate == "reindex",
         )
         stages["index"] = time.perf_counter() - t
         return {"document_id": record.doc_id, "chunks": len(chunks), "mime": mime,
