@@ -124,6 +124,7 @@ class EmbeddingSettings(_Section):
 class IndexSettings(_Section):
     path: Path | None = None
     on_duplicate: Literal["skip", "reindex"] = "skip"
+    busy_timeout_seconds: float = Field(default=30.0, gt=0)
 
 
 class MetricsSettings(_Section):

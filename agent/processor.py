@@ -70,6 +70,7 @@ class Processor:
         self.worker_id = f"{self.agent_id}:{os.getpid()}"
         self.worker = WorkerProcess(settings, factory)
         self.current: Job | None = None
+        self._stranded: list[Job] = []
         self._index: Any = None
         self._abort = threading.Event()
         self._last_housekeeping = 0.0
@@ -104,14 +105,39 @@ class Processor:
         return self._index
 
     def run_forever(self, stop: threading.Event, idle_wait: float = 0.2) -> None:
-        """Process jobs until ``stop`` is set; the current job finishes first."""
+        """Process jobs until ``stop`` is set; the current job finishes first.
+
+        An error of the loop itself (a full disk or a locked database under the queue) is
+        logged and retried: the agent keeps running and the job is handed back once the
+        queue accepts writes again.
+        """
         while not stop.is_set():
             self.tick()
-            if not self.worker.alive and not self._abort.is_set():
-                self._start_worker("dead")  # died while idle (OOM killer): heal before a job
-            self.housekeeping()
-            if not self.run_once():
+            try:
+                self._release_stranded()
+                if not self.worker.alive and not self._abort.is_set():
+                    self._start_worker("dead")  # died while idle (OOM killer): heal first
+                self.housekeeping()
+                busy = self.run_once()
+            except Exception as exc:  # noqa: BLE001 - the loop must outlive any one failure
+                log.exception("processing loop error; retrying shortly", error=str(exc))
+                if self.current is not None:
+                    self._stranded.append(self.current)
+                    self.current = None
+                stop.wait(1.0)
+                continue
+            if not busy:
                 stop.wait(idle_wait)
+
+    def _release_stranded(self) -> None:
+        """Give back jobs whose processing broke off on a queue error (file stays put)."""
+        while self._stranded:
+            job = self._stranded[0]
+            try:
+                self.queue.retry_or_fail(job, "interrupted by an internal error; retrying")
+            except LeaseLostError:
+                pass
+            self._stranded.pop(0)
 
     def tick(self) -> None:
         """The loop is alive: the systemd watchdog reads this."""
@@ -182,10 +208,8 @@ class Processor:
         with structlog.contextvars.bound_contextvars(
             job_id=job.job_id, inbox=job.inbox, file=job.original_filename
         ):
-            try:
-                self._process(job)
-            finally:
-                self.current = None
+            self._process(job)
+            self.current = None
         return True
 
     def _process(self, job: Job) -> None:

@@ -371,13 +371,16 @@ class InboxWatcher:
             return 0
         idents = {rel: identify(self.box.name, rel, st) for rel, st, _ in ready}
         known = self.queue.known_keys(i.key for i in idents.values())
+        unknown = [rel for rel, _, _ in ready if idents[rel].key not in known]
+        # A file changed while its job still waits: that job reads it as it is then.
+        waiting = self.queue.queued_paths(str(self.box.inbox / rel) for rel in unknown)
         new_jobs = []
         sources = []
         for rel, st, source in ready:
             del self._candidates[rel]
             self._enqueued[rel] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
             ident = idents[rel]
-            if ident.key in known:
+            if ident.key in known or str(self.box.inbox / rel) in waiting:
                 continue
             new_jobs.append(NewJob(
                 file_path=str(self.box.inbox / rel), original_filename=Path(rel).name,

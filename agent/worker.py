@@ -11,6 +11,7 @@ import importlib
 import multiprocessing as mp
 import os
 import signal
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -85,7 +86,7 @@ def _worker_main(conn: Connection, settings: Settings, factory: str) -> None:
             conn.send(("permanent", type(exc).__name__, exc.stage, str(exc)))
         except TransientError as exc:
             conn.send(("transient", type(exc).__name__, exc.stage, str(exc)))
-        except (OSError, MemoryError) as exc:
+        except (OSError, MemoryError, sqlite3.OperationalError) as exc:  # full disk, lock
             stage = getattr(pipeline, "current_stage", "")
             conn.send(("transient", type(exc).__name__, stage, str(exc) or type(exc).__name__))
         except Exception as exc:  # noqa: BLE001 - a parser bug on this file: retrying won't help

@@ -487,3 +487,26 @@ def test_folder_at_queue_path_is_refused(tmp_path: Path) -> None:
     """A folder where the database should be is named in the error."""
     with pytest.raises(QueueDatabaseError, match="is a folder"):
         SQLiteJobQueue(tmp_path)
+
+
+def test_version_1_database_is_upgraded_in_place(tmp_path: Path) -> None:
+    """A database at schema v1 gains v2's index on open; its jobs are untouched."""
+    from agent.queue.schema import MIGRATIONS
+
+    path = tmp_path / "v1.db"
+    conn = sqlite3.connect(path)
+    for sql in MIGRATIONS[0]:
+        conn.execute(sql)
+    conn.execute("INSERT INTO job_queue (job_id, file_path, content_key, created_at, updated_at, "
+                 "run_after) VALUES ('old', '/in/old.txt', 'k', 1, 1, 1)")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    with SQLiteJobQueue(path) as q:
+        assert q.get_job_status("old").file_path == "/in/old.txt"
+        assert q.queued_paths(["/in/old.txt", "/in/other.txt"]) == {"/in/old.txt"}
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'ix_job_queue_file'"
+                        ).fetchone()[0] == 1
+    conn.close()

@@ -326,3 +326,17 @@ def test_poll_mode_finds_files_without_events(harness: Callable[..., Harness]) -
     (h.inbox / "polled.txt").write_text("found by listing")
     assert h.pump(lambda: h.jobs() == 1)
     assert h.queue.list_jobs()[0].status is JobStatus.QUEUED
+
+
+def test_file_changed_while_its_job_waits_is_not_queued_twice(
+        harness: Callable[..., Harness]) -> None:
+    """The queued job reads the file as it is when claimed; a change before that adds no job."""
+    h = harness(settle_seconds=0.2)
+    path = h.inbox / "growing.txt"
+    path.write_text("first version")
+    assert h.pump(lambda: h.jobs() == 1)
+    path.write_text("second, longer version of the same file")
+    h.watcher.scan("interval")
+    h.settle(1.0)
+    assert h.jobs() == 1
+    assert len(h.queue.list_jobs()) == 1

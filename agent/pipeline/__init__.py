@@ -61,7 +61,8 @@ class IngestPipeline:
         self.embedder = Embedder(settings.embedding, settings.agent.data_dir)
         self.chunker = Chunker(self.embedder.tokenizer_file, settings.processing.chunk_tokens,
                                settings.processing.chunk_overlap_tokens)
-        self.index = SQLiteIndex(settings.index_path)
+        self.index = SQLiteIndex(settings.index_path,
+                                 busy_timeout=settings.index.busy_timeout_seconds)
         self.current_stage = ""
 
     def run(self, request: JobRequest, progress: Progress) -> dict[str, Any]:

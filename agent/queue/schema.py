@@ -62,7 +62,12 @@ _V1 = [
          BEGIN UPDATE job_counts SET n = n + 1 WHERE status = NEW.status; END""",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1]
+_V2 = [
+    # The watcher asks "is a job for this path still queued?" when a queued file changes.
+    "CREATE INDEX ix_job_queue_file ON job_queue (file_path)",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _SEED_COLUMNS = {

@@ -264,6 +264,22 @@ class SQLiteJobQueue:
             )
         return found
 
+    def queued_paths(self, paths: Iterable[str]) -> set[str]:
+        """Which of these files already wait in a queued job (that will read them as they are)."""
+        found: set[str] = set()
+        batch = list(paths)
+        conn = self._conn()
+        for start in range(0, len(batch), 500):
+            part = batch[start:start + 500]
+            marks = ",".join("?" * len(part))
+            found.update(
+                p for (p,) in conn.execute(
+                    f"SELECT file_path FROM job_queue INDEXED BY ix_job_queue_file "
+                    f"WHERE file_path IN ({marks}) AND status = 'queued'", part
+                )
+            )
+        return found
+
     def get_next_job(
         self, worker_id: str | None = None, lease_seconds: float | None = None
     ) -> Job | None:
