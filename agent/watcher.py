@@ -377,8 +377,6 @@ class InboxWatcher:
         new_jobs = []
         sources = []
         for rel, st, source in ready:
-            del self._candidates[rel]
-            self._enqueued[rel] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
             ident = idents[rel]
             if ident.key in known or str(self.box.inbox / rel) in waiting:
                 continue
@@ -388,9 +386,12 @@ class InboxWatcher:
                 inbox=self.box.name, content_key=ident.key,
             ))
             sources.append(source)
-        if not new_jobs:
-            return 0
-        jobs = self.queue.enqueue_many(new_jobs)
+        # Only once the queue has them are they forgotten as candidates: if this write fails
+        # (full disk, locked database) the next step tries again.
+        jobs = self.queue.enqueue_many(new_jobs) if new_jobs else []
+        for rel, st, _ in ready:
+            del self._candidates[rel]
+            self._enqueued[rel] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         for job, source in zip(jobs, sources, strict=True):
             self._log.info("file queued", job_id=job.job_id, file=job.original_filename,
                            source=source)

@@ -1,0 +1,243 @@
+"""Resource faults on real file systems: a full disk, a database locked by another process, a
+read-only done/ folder. Nothing may be lost; the agent keeps running.
+
+The full disk and the read-only folder are real tmpfs mounts, so these tests run as root (CI
+does; `make test` needs root for apt anyway).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.config import load_config
+from agent.queue import open_queue
+from agent.queue.base import JobStatus
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _require_root() -> None:
+    assert os.geteuid() == 0, "these fault tests mount tmpfs: run the suite as root (CI does)"
+
+
+@pytest.fixture
+def tmpfs() -> Iterator[Callable[[Path, str], Path]]:
+    mounted: list[Path] = []
+
+    def mount(where: Path, size: str) -> Path:
+        _require_root()
+        where.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+                       check=True)
+        mounted.append(where)
+        return where
+
+    yield mount
+    for where in reversed(mounted):
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def _config(base: Path, data_dir: Path, extra: str = "") -> Path:
+    config = base / "agent.toml"
+    config.write_text(textwrap.dedent(f"""
+        [agent]
+        data_dir = "{data_dir}"
+        log_format = "json"
+        [[inbox]]
+        name = "box"
+        path = "inbox"
+        settle_seconds = 0.2
+        [queue]
+        max_retries = 50
+        retry_backoff_seconds = 0.5
+        retry_backoff_max_seconds = 1
+        [health]
+        min_free_disk_bytes = 1048576
+    """) + extra)
+    return config
+
+
+def _start(config: Path, log: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "INGEST_AGENT_METRICS__PORT": str(port)}
+    with open(log, "ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "agent", "--config", str(config), "run"],
+                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _readyz(port: int) -> tuple[int, dict[str, object]]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as err:
+        return err.code, json.load(err)
+    except OSError:
+        return 0, {}
+
+
+def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _jobs(config: Path) -> list[dict[str, object]]:
+    out = subprocess.run([sys.executable, "-m", "agent", "--config", str(config), "jobs",
+                          "--json"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    return json.loads(out.stdout) if out.returncode == 0 else []
+
+
+def _fill(volume: Path) -> Path:
+    ballast = volume / "ballast"
+    with open(ballast, "wb") as fh:
+        try:
+            while True:
+                fh.write(b"\0" * (1024 * 1024))
+                fh.flush()
+        except OSError:
+            pass
+    try:
+        with open(ballast, "ab") as fh:  # the last few KiB too
+            while True:
+                fh.write(b"\0" * 4096)
+                fh.flush()
+    except OSError:
+        pass
+    return ballast
+
+
+def test_full_data_disk_retries_and_loses_nothing(tmp_path: Path, tmpfs: Callable) -> None:
+    """The data folder fills up: jobs retry, /readyz reports the disk, nothing is lost; once
+    space is freed the files are indexed and filed."""
+    volume = tmpfs(tmp_path / "vol", "64m")
+    config = _config(tmp_path, volume / "data")
+    (tmp_path / "inbox").mkdir()
+    port = _free_port()
+    log = tmp_path / "agent.log"
+    agent = _start(config, log, port)
+    try:
+        _wait(lambda: _readyz(port)[0] == 200, 120, "the agent to be ready")
+        ballast = _fill(volume)
+        for i in range(3):
+            (tmp_path / "inbox" / f"note{i}.txt").write_text(
+                f"Note {i}: the cellar flooded again; pumps are running. " * 40)
+        _wait(lambda: _readyz(port)[0] == 503, 30, "readiness to fail on the full disk")
+        failing = [c for c in _readyz(port)[1]["checks"] if not c["ok"]]  # type: ignore[index]
+        assert "disk" in [c["name"] for c in failing]
+        time.sleep(5)
+        assert agent.poll() is None, "the agent must keep running on a full disk"
+        assert not list((tmp_path / "done").glob("note*")), "nothing can be indexed yet"
+        ballast.unlink()
+        _wait(lambda: len(list((tmp_path / "done").glob("note*"))) == 3, 120,
+              "the files to be filed once space is back")
+        _wait(lambda: _readyz(port)[0] == 200, 30, "readiness to recover")
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(timeout=60)
+    jobs = _jobs(config)
+    assert sorted(j["status"] for j in jobs) == ["completed"] * 3
+    text = log.read_text()
+    assert "database or disk is full" in text or "No space left on device" in text
+    assert list((tmp_path / "processing").iterdir()) == []
+
+
+def test_index_locked_longer_than_busy_timeout_is_retried(tmp_path: Path) -> None:
+    """Another process holds the index's write lock for 4 s (busy timeout 0.5 s): the job is
+    retried, not failed, and completes when the lock goes."""
+    config = _config(tmp_path, tmp_path / "data", "[index]\nbusy_timeout_seconds = 0.5\n")
+    (tmp_path / "inbox").mkdir()
+    settings = load_config(config, environ={})
+    from agent.pipeline.index import SQLiteIndex
+
+    SQLiteIndex(settings.index_path).close()
+    port = _free_port()
+    agent = _start(config, tmp_path / "agent.log", port)
+    locker = sqlite3.connect(settings.index_path, isolation_level=None)
+    try:
+        _wait(lambda: _readyz(port)[0] == 200, 120, "the agent to be ready")
+        locker.execute("BEGIN EXCLUSIVE")
+        (tmp_path / "inbox" / "locked.txt").write_text("Waiting for the lock to go away. " * 20)
+        _wait(lambda: any(j["retries"] >= 1 for j in _jobs(config)), 60, "a retry")
+        locker.execute("COMMIT")
+        _wait(lambda: [j["status"] for j in _jobs(config)] == ["completed"], 60, "completion")
+    finally:
+        locker.close()
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(timeout=60)
+    (job,) = _jobs(config)
+    assert job["retries"] >= 1 and (tmp_path / "done" / "locked.txt").is_file()
+
+
+def test_queue_locked_by_another_process_loses_nothing(tmp_path: Path) -> None:
+    """The queue database is locked for 15 s (past its 10 s busy timeout): the agent logs,
+    keeps running and queues and processes the file once the lock is gone."""
+    config = _config(tmp_path, tmp_path / "data")
+    (tmp_path / "inbox").mkdir()
+    port = _free_port()
+    agent = _start(config, tmp_path / "agent.log", port)
+    settings = load_config(config, environ={})
+    _wait(lambda: _readyz(port)[0] == 200, 120, "the agent to be ready")
+    locker = sqlite3.connect(settings.queue_path, isolation_level=None)
+    try:
+        locker.execute("BEGIN EXCLUSIVE")
+        (tmp_path / "inbox" / "patient.txt").write_text("I can wait for the queue. " * 20)
+        time.sleep(15)
+        assert agent.poll() is None
+        locker.execute("COMMIT")
+        _wait(lambda: (tmp_path / "done" / "patient.txt").is_file(), 60, "the file in done/")
+    finally:
+        locker.close()
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(timeout=60)
+    with open_queue(settings) as q:
+        assert [j.status for j in q.list_jobs()] == [JobStatus.COMPLETED]
+    assert "database is locked" in (tmp_path / "agent.log").read_text()
+
+
+def test_read_only_done_folder_fails_the_job_without_losing_the_file(
+        tmp_path: Path, tmpfs: Callable) -> None:
+    """done/ turns read-only under a running agent: the move is retried, then the job fails with
+    the reason and the file waits in failed/ beside its .error.json."""
+    done = tmpfs(tmp_path / "done", "1m")
+    config = _config(tmp_path, tmp_path / "data")
+    config.write_text(config.read_text().replace("max_retries = 50", "max_retries = 1"))
+    (tmp_path / "inbox").mkdir()
+    port = _free_port()
+    agent = _start(config, tmp_path / "agent.log", port)
+    try:
+        _wait(lambda: _readyz(port)[0] == 200, 120, "the agent to be ready")
+        subprocess.run(["mount", "-o", "remount,ro", str(done)], check=True)
+        (tmp_path / "inbox" / "stuck.txt").write_text("Nowhere to go but failed/. " * 20)
+        _wait(lambda: [j["status"] for j in _jobs(config)] == ["failed"], 60, "the job to fail")
+        assert agent.poll() is None
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(timeout=60)
+    (job,) = _jobs(config)
+    assert "Read-only file system" in job["message"] and job["attempts"] == 2
+    assert (tmp_path / "failed" / "stuck.txt").read_text().startswith("Nowhere to go")
+    report = json.loads((tmp_path / "failed" / "stuck.txt.error.json").read_text())
+    assert report["stage"] == "done" and "Read-only" in report["error"]
