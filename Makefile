@@ -4,12 +4,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= config.example.toml
 
-.PHONY: install run test test-full system-deps bench lint
+.PHONY: install run test test-full system-deps bench torture lint
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -33,9 +33,10 @@ system-deps:
 lint: install
 	$(BIN)/ruff check agent tests benchmarks
 
+## Every benchmark, figures written into benchmarks/README.md (about 10 minutes).
 bench: install
-	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
-	$(BIN)/python benchmarks/queue_bench.py
-	$(BIN)/python benchmarks/watch_bench.py
-	$(BIN)/python benchmarks/pipeline_bench.py
-	$(BIN)/python benchmarks/metrics_bench.py
+	$(BIN)/python benchmarks/run_all.py
+
+## The full crash torture: 1,000 files, 20 SIGKILLs (a fixed seed replays a run).
+torture: install
+	$(BIN)/python -m tests.torture --files 1000 --kills 20 $(if $(SEED),--seed $(SEED))

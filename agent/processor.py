@@ -71,6 +71,7 @@ class Processor:
         self.worker = WorkerProcess(settings, factory)
         self.current: Job | None = None
         self._stranded: list[Job] = []
+        self.wake = threading.Event()
         self._index: Any = None
         self._abort = threading.Event()
         self._last_housekeeping = 0.0
@@ -127,7 +128,8 @@ class Processor:
                 stop.wait(1.0)
                 continue
             if not busy:
-                stop.wait(idle_wait)
+                self.wake.wait(idle_wait)  # set when a file is queued, so pickup is immediate
+                self.wake.clear()
 
     def _release_stranded(self) -> None:
         """Give back jobs whose processing broke off on a queue error (file stays put)."""

@@ -50,6 +50,8 @@ class Agent:
         self.watch_service = WatchService(self.watchers)
         self.processor = Processor(settings, self.queue, self.boxes, self.events,
                                    factory=factory)
+        self.events.subscribe(
+            lambda e: self.processor.wake.set() if e.name == "file.detected" else None)
         self.metrics_server: Any = None
         if settings.metrics.enabled:
             self._setup_metrics()
@@ -176,6 +178,7 @@ class Agent:
         if self.stop_event.is_set():
             return
         self.stop_event.set()
+        self.processor.wake.set()
         self.notifier.stopping()
         self._grace_timer = threading.Timer(self.settings.processing.shutdown_grace_seconds,
                                             self._grace_over)

@@ -1,0 +1,69 @@
+"""Run every benchmark and write their figures into benchmarks/README.md ("Latest run").
+
+    python benchmarks/run_all.py          # about 10 minutes on 2 cores
+    python benchmarks/run_all.py --quick  # smaller sizes, to check that they all still run
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+README = HERE / "README.md"
+START, END = "<!-- latest-run:start -->", "<!-- latest-run:end -->"
+
+FULL = {
+    "queue_bench.py": [],
+    "watch_bench.py": [],
+    "pipeline_bench.py": [],
+    "metrics_bench.py": [],
+    "latency_bench.py": [],
+}
+QUICK = {
+    "queue_bench.py": ["--n", "2000", "--big-rows", "20000"],
+    "watch_bench.py": ["--latency-files", "20", "--burst", "1000", "--scan", "5000"],
+    "pipeline_bench.py": ["--docs", "20", "--jobs", "200", "--chunks", "5000"],
+    "metrics_bench.py": ["--rows", "50000"],
+    "latency_bench.py": ["--files", "5"],
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args()
+    plan = QUICK if args.quick else FULL
+    sections = []
+    failed = False
+    for script, extra in plan.items():
+        print(f"== {script} {' '.join(extra)}", flush=True)
+        proc = subprocess.run([sys.executable, str(HERE / script), *extra], capture_output=True,
+                              text=True, cwd=HERE.parent)
+        lines = [line for line in proc.stdout.splitlines() if line.strip()]
+        print("\n".join(lines), flush=True)
+        if proc.returncode != 0:
+            failed = True
+            lines.append(f"(exit {proc.returncode}) {proc.stderr.strip().splitlines()[-1:]}")
+        sections.append(f"`{script} {' '.join(extra)}`".replace(" `", "`") + "\n\n```\n"
+                        + "\n".join(lines) + "\n```\n")
+    if not args.no_write:
+        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        body = (f"{START}\n## Latest run ({'quick' if args.quick else 'full'}, {stamp})\n\n"
+                + "\n".join(sections) + END)
+        text = README.read_text()
+        if START in text:
+            text = text[:text.index(START)] + body + text[text.index(END) + len(END):]
+        else:
+            text = text.rstrip() + "\n\n" + body + "\n"
+        README.write_text(text)
+        print(f"wrote {README}")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
