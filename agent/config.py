@@ -86,6 +86,7 @@ class QueueSettings(_Section):
     backend: Literal["sqlite", "redis"] = "sqlite"
     path: Path | None = None
     redis_url: str | None = None
+    redis_namespace: str = Field(default="ingest", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     job_timeout_seconds: float = Field(default=600.0, gt=0)
     max_retries: int = Field(default=3, ge=0)
     retry_backoff_seconds: float = Field(default=10.0, ge=0)

@@ -39,7 +39,8 @@ class FileIdentity:
 
     @property
     def key(self) -> str:
-        return f"{self.inbox}:{self.relpath}:{self.device}:{self.inode}:{self.size}:{self.mtime_ns}"
+        # No device: an NFS share has a different st_dev on each client, the same inode.
+        return f"{self.inbox}:{self.relpath}:{self.inode}:{self.size}:{self.mtime_ns}"
 
 
 def identify(inbox: str, relpath: str, st: os.stat_result) -> FileIdentity:

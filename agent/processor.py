@@ -145,8 +145,12 @@ class Processor:
         """The loop is alive: the systemd watchdog reads this."""
         self.last_tick = time.monotonic()
 
-    def housekeeping(self, every: float = 30.0) -> None:
+    def housekeeping(self, every: float | None = None) -> None:
+        from agent.queue import lease_seconds
+
         now = self.clock()
+        if every is None:  # often enough that an expired lease is reclaimed soon after
+            every = min(30.0, lease_seconds(self.settings.queue.job_timeout_seconds) / 4)
         if now - self._last_housekeeping < every:
             return
         self._last_housekeeping = now

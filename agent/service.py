@@ -137,7 +137,10 @@ class Agent:
             self.queue.retry_policy = RetryPolicy(  # type: ignore[attr-defined]
                 new.queue.max_retries, new.queue.retry_backoff_seconds,
                 new.queue.retry_backoff_max_seconds)
-            self.queue.lease_seconds = new.queue.job_timeout_seconds + 60  # type: ignore[attr-defined]
+            from agent.queue import lease_seconds
+
+            self.queue.lease_seconds = lease_seconds(  # type: ignore[attr-defined]
+                new.queue.job_timeout_seconds)
             self.settings.agent.log_level = new.agent.log_level
             self.settings.agent.log_format = new.agent.log_format
             self.settings.queue = new.queue.model_copy(

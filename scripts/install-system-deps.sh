@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Debian packages the agent and its tests need: libmagic for type detection, and Prometheus
-# (with promtool) for the observability tests. Installs only
+# (with promtool) for the observability tests, redis-server for the Redis queue backend's tests.
+# Installs only
 # what is missing, so a second run costs nothing.
 set -euo pipefail
 
-packages=(libmagic1 prometheus)
+packages=(libmagic1 prometheus redis-server)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

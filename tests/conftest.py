@@ -45,16 +45,56 @@ def clock() -> ManualClock:
     return ManualClock()
 
 
+POLICY = RetryPolicy(max_retries=2, base_delay=10, max_delay=25)
+
+
 @pytest.fixture
-def queue(tmp_path: Path, clock: ManualClock) -> Iterator[SQLiteJobQueue]:
-    q = SQLiteJobQueue(
-        tmp_path / "queue.db",
-        lease_seconds=60,
-        retry_policy=RetryPolicy(max_retries=2, base_delay=10, max_delay=25),
-        clock=clock,
-    )
+def sqlite_queue(tmp_path: Path, clock: ManualClock) -> Iterator[SQLiteJobQueue]:
+    q = SQLiteJobQueue(tmp_path / "queue.db", lease_seconds=60, retry_policy=POLICY, clock=clock)
     yield q
     q.close()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server (Debian's package, installed by `make test`) on a private socket."""
+    import shutil
+    import subprocess
+    import time
+
+    server = shutil.which("redis-server")
+    assert server, "redis-server is not installed: `make test` installs Debian's redis-server"
+    folder = tmp_path_factory.mktemp("redis")
+    sock = folder / "redis.sock"
+    proc = subprocess.Popen(
+        [server, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
+         "--save", "", "--appendonly", "no", "--dir", str(folder)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while not sock.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sock.exists(), "redis-server did not start"
+    yield f"unix://{sock}"
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def queue(request: pytest.FixtureRequest, tmp_path: Path, clock: ManualClock) -> Iterator[object]:
+    """Every contract test runs against both backends."""
+    if request.param == "sqlite":
+        q: object = SQLiteJobQueue(tmp_path / "queue.db", lease_seconds=60, retry_policy=POLICY,
+                                   clock=clock)
+    else:
+        import uuid
+
+        from agent.queue.redis_streams import RedisStreamsJobQueue
+
+        q = RedisStreamsJobQueue(request.getfixturevalue("redis_url"),
+                                 namespace=f"test-{uuid.uuid4().hex[:8]}", lease_seconds=60,
+                                 retry_policy=POLICY, clock=clock)
+    yield q
+    q.close()  # type: ignore[attr-defined]
 
 
 # Pooled by AnyIO for a module-scoped API server's sync endpoints; they end with that server,

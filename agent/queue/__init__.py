@@ -11,8 +11,12 @@ if TYPE_CHECKING:
 
 __all__ = ["Job", "JobQueue", "JobStatus", "NewJob", "QueueStats", "RetryPolicy", "open_queue"]
 
-# Past the job timeout, so the agent's own kill fires before another worker may reclaim the job.
-LEASE_MARGIN_SECONDS = 60.0
+
+
+def lease_seconds(job_timeout: float) -> float:
+    """Past the job timeout, so the agent's own kill fires before another may reclaim the job."""
+    return job_timeout + max(5.0, min(60.0, job_timeout / 2))
+
 
 
 def open_queue(settings: Settings) -> JobQueue:
@@ -22,11 +26,14 @@ def open_queue(settings: Settings) -> JobQueue:
         base_delay=settings.queue.retry_backoff_seconds,
         max_delay=settings.queue.retry_backoff_max_seconds,
     )
-    lease = settings.queue.job_timeout_seconds + LEASE_MARGIN_SECONDS
+    lease = lease_seconds(settings.queue.job_timeout_seconds)
     if settings.queue.backend == "redis":
-        from agent.errors import ConfigError
+        from agent.queue.redis_streams import RedisStreamsJobQueue
 
-        raise ConfigError("queue.backend: 'redis' is not available in this build yet; use 'sqlite'")
+        assert settings.queue.redis_url is not None
+        return RedisStreamsJobQueue(settings.queue.redis_url,
+                                    namespace=settings.queue.redis_namespace,
+                                    lease_seconds=lease, retry_policy=policy)
     from agent.queue.sqlite import SQLiteJobQueue
 
     return SQLiteJobQueue(settings.queue_path, lease_seconds=lease, retry_policy=policy)

@@ -1,4 +1,5 @@
-"""The SQLite job queue on real database files: every method, leases, migrations, bad input."""
+"""The job-queue contract on both backends (a real SQLite file, a real redis-server), plus the
+SQLite backend's own concerns: query plans, migrations, corrupt files, backup."""
 
 from __future__ import annotations
 
@@ -302,9 +303,9 @@ def test_counts_and_stats_follow_every_transition(queue: SQLiteJobQueue, clock: 
     queue.retry_job(j2.job_id)
 
     def real_counts() -> dict[str, int]:
-        conn = sqlite3.connect(queue.path)
-        rows = dict(conn.execute("SELECT status, count(*) FROM job_queue GROUP BY status"))
-        conn.close()
+        from collections import Counter
+
+        rows = Counter(j.status.value for j in queue.list_jobs(limit=1000))
         return {s.value: rows.get(s.value, 0) for s in JobStatus}
 
     assert {k.value: v for k, v in queue.count_by_status().items()} == real_counts()
@@ -337,8 +338,10 @@ def test_purge_keeps_recent_and_unfinished_jobs(queue: SQLiteJobQueue, clock: Ma
         queue.purge(-1)
 
 
-def test_backup_is_a_consistent_copy_and_vacuum_runs(queue: SQLiteJobQueue, tmp_path: Path) -> None:
+def test_backup_is_a_consistent_copy_and_vacuum_runs(sqlite_queue: SQLiteJobQueue,
+                                                    tmp_path: Path) -> None:
     """backup() writes a usable copy via the online backup API; it never overwrites."""
+    queue = sqlite_queue
     job = queue.enqueue_job("/in/a")
     dest = queue.backup(tmp_path / "backups" / "q.db")
     with SQLiteJobQueue(dest) as copy:
@@ -349,8 +352,9 @@ def test_backup_is_a_consistent_copy_and_vacuum_runs(queue: SQLiteJobQueue, tmp_
     assert queue.get_job_status(job.job_id).status is JobStatus.QUEUED
 
 
-def test_claim_uses_the_partial_index(queue: SQLiteJobQueue) -> None:
+def test_claim_uses_the_partial_index(sqlite_queue: SQLiteJobQueue) -> None:
     """The claim and reclaim queries search the partial active index, never the whole table."""
+    queue = sqlite_queue
     conn = sqlite3.connect(queue.path)
     plan = " ".join(
         row[3] for row in conn.execute(
@@ -392,8 +396,9 @@ def test_claim_stays_on_index_with_many_finished_rows(tmp_path: Path) -> None:
     q.close()
 
 
-def test_new_database_is_versioned(queue: SQLiteJobQueue) -> None:
+def test_new_database_is_versioned(sqlite_queue: SQLiteJobQueue) -> None:
     """A fresh file gets the current schema version and WAL mode."""
+    queue = sqlite_queue
     conn = sqlite3.connect(queue.path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -1,0 +1,559 @@
+"""The scale-out queue: Redis Streams, so several agents on several machines share one workload.
+
+Layout under one key prefix (``ns``): a stream of job ids read by one consumer group
+(``XREADGROUP``); a hash per job holding its state; a sorted set of delayed jobs (backoff) moved
+onto the stream atomically when due; a sorted set of leases; sorted sets per status for listing
+and counts; a dead-letter stream of failed jobs; ``SET NX`` on the file identity for enqueue
+dedupe across agents. Every change of a claimed job runs in one Lua script that checks the
+holder's lease token first, so a stale consumer cannot complete a job another now holds.
+Entries are acknowledged and deleted when their job leaves the stream, never trimmed unacked.
+
+Durability: run Redis with ``appendonly yes`` and ``appendfsync everysec`` — the same trade as
+SQLite's ``synchronous=NORMAL`` (a crash of Redis itself may lose about a second of writes).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from agent.errors import (
+    InvalidJobUpdateError,
+    JobNotFoundError,
+    LeaseLostError,
+    QueueDatabaseError,
+)
+from agent.queue.base import (
+    ALLOWED_TRANSITIONS,
+    Clock,
+    Job,
+    JobStatus,
+    NewJob,
+    QueueStats,
+    RetryPolicy,
+)
+
+MIN_REDIS = (7, 0)
+GROUP = "agents"
+
+# KEYS are built from the prefix inside the scripts (one prefix per deployment).
+_COMMON = """
+local ns = ARGV[1]
+local function k(name) return ns .. ':' .. name end
+local function jobkey(id) return ns .. ':job:' .. id end
+local function set_status(id, old, new, score)
+  if old then redis.call('ZREM', k('status:' .. old), id) end
+  redis.call('ZADD', k('status:' .. new), score, id)
+  redis.call('HSET', jobkey(id), 'status', new)
+end
+local function merge(id, patch)
+  if patch == nil or patch == '' then return end
+  local cur = cjson.decode(redis.call('HGET', jobkey(id), 'metadata') or '{}')
+  for key, value in pairs(cjson.decode(patch)) do cur[key] = value end
+  local text = cjson.encode(cur)
+  if text == '[]' then text = '{}' end
+  redis.call('HSET', jobkey(id), 'metadata', text)
+end
+local function leave_stream(id)
+  local entry = redis.call('HGET', jobkey(id), 'entry')
+  if entry and entry ~= '' then
+    redis.call('XACK', k('stream'), ARGV[2], entry)
+    redis.call('XDEL', k('stream'), entry)
+    redis.call('HSET', jobkey(id), 'entry', '')
+  end
+end
+local function to_queue(id, run_after, now)
+  if run_after > now then
+    redis.call('ZADD', k('delayed'), run_after, id)
+  else
+    local entry = redis.call('XADD', k('stream'), '*', 'job', id)
+    redis.call('HSET', jobkey(id), 'entry', entry)
+  end
+  redis.call('HSET', jobkey(id), 'run_after', run_after)
+  redis.call('HSET', k('queued_paths'), redis.call('HGET', jobkey(id), 'file_path'), id)
+end
+local function finish(id, status, now)
+  local h = jobkey(id)
+  redis.call('HSET', h, 'finished_at', now)
+  local ck = redis.call('HGET', h, 'content_key')
+  if redis.call('GET', k('active:' .. ck)) == id then redis.call('DEL', k('active:' .. ck)) end
+  if status ~= 'completed' then
+    redis.call('XADD', k('dead'), 'MAXLEN', '~', 100000, '*', 'job', id, 'status', status)
+  end
+end
+"""
+
+_ENQUEUE = _COMMON + """
+-- ARGV: ns group id file_path original inbox content_key metadata now run_after
+local id, ck, now, run_after = ARGV[3], ARGV[7], tonumber(ARGV[9]), tonumber(ARGV[10])
+local existing = redis.call('GET', k('active:' .. ck))
+if existing then return existing end
+redis.call('SET', k('active:' .. ck), id)
+redis.call('HSET', jobkey(id), 'job_id', id, 'file_path', ARGV[4], 'original_filename', ARGV[5],
+  'inbox', ARGV[6], 'content_key', ck, 'metadata', ARGV[8], 'created_at', now,
+  'updated_at', now, 'progress', 0, 'retries', 0, 'attempts', 0, 'message', '',
+  'lease_token', '', 'claimed_by', '', 'entry', '')
+redis.call('HSET', k('keys'), ck, id)
+local seq = redis.call('INCR', k('seq'))
+redis.call('HSET', jobkey(id), 'seq', seq)
+set_status(id, nil, 'queued', seq)
+to_queue(id, run_after, now)
+return id
+"""
+
+_PROMOTE = _COMMON + """
+-- ARGV: ns group now
+local due = redis.call('ZRANGEBYSCORE', k('delayed'), '-inf', ARGV[3], 'LIMIT', 0, 500)
+for _, id in ipairs(due) do
+  redis.call('ZREM', k('delayed'), id)
+  local entry = redis.call('XADD', k('stream'), '*', 'job', id)
+  redis.call('HSET', jobkey(id), 'entry', entry)
+end
+return #due
+"""
+
+_CLAIM = _COMMON + """
+-- ARGV: ns group id entry token worker now timeout_at
+local id, entry, now = ARGV[3], ARGV[4], tonumber(ARGV[7])
+local h = jobkey(id)
+if redis.call('HGET', h, 'status') ~= 'queued' or redis.call('HGET', h, 'entry') ~= entry then
+  redis.call('XACK', k('stream'), ARGV[2], entry)
+  redis.call('XDEL', k('stream'), entry)
+  return 0
+end
+redis.call('HSET', h, 'lease_token', ARGV[5], 'claimed_by', ARGV[6], 'started_at', now,
+  'updated_at', now, 'timeout_at', ARGV[8])
+redis.call('HINCRBY', h, 'attempts', 1)
+redis.call('HDEL', k('queued_paths'), redis.call('HGET', h, 'file_path'))
+set_status(id, 'queued', 'processing', tonumber(redis.call('HGET', h, 'seq')))
+redis.call('ZADD', k('leases'), ARGV[8], id)
+return 1
+"""
+
+_LEASED = _COMMON + """
+-- ARGV: ns group id token new progress message patch now run_after retries
+local id, new, now = ARGV[3], ARGV[5], tonumber(ARGV[9])
+local h = jobkey(id)
+if redis.call('EXISTS', h) == 0 then return 'missing' end
+if redis.call('HGET', h, 'status') ~= 'processing' or redis.call('HGET', h, 'lease_token') ~= ARGV[4]
+  then return 'lost' end
+if ARGV[6] ~= '' then redis.call('HSET', h, 'progress', ARGV[6]) end
+if ARGV[7] ~= '' then redis.call('HSET', h, 'message', ARGV[7]) end
+if ARGV[11] ~= '' then redis.call('HSET', h, 'retries', ARGV[11]) end
+merge(id, ARGV[8])
+redis.call('HSET', h, 'updated_at', now)
+if new == 'processing' then return 'ok' end
+redis.call('HSET', h, 'lease_token', '', 'timeout_at', '')
+redis.call('ZREM', k('leases'), id)
+leave_stream(id)
+local score = tonumber(redis.call('HGET', h, 'seq'))
+set_status(id, 'processing', new, score)
+if new == 'queued' then
+  redis.call('HSET', h, 'claimed_by', '')
+  to_queue(id, tonumber(ARGV[10]), now)
+else
+  finish(id, new, now)
+end
+return 'ok'
+"""
+
+_RECLAIM = _COMMON + """
+-- ARGV: ns group id now max_retries base max_delay message only_expired
+local id, now = ARGV[3], tonumber(ARGV[4])
+local h = jobkey(id)
+if redis.call('HGET', h, 'status') ~= 'processing' then return '' end
+if ARGV[9] == '1' and tonumber(redis.call('HGET', h, 'timeout_at') or '0') >= now then return '' end
+local retries = tonumber(redis.call('HGET', h, 'retries'))
+redis.call('HSET', h, 'lease_token', '', 'timeout_at', '', 'updated_at', now)
+redis.call('ZREM', k('leases'), id)
+leave_stream(id)
+local score = tonumber(redis.call('HGET', h, 'seq'))
+if retries < tonumber(ARGV[5]) then
+  local delay = math.min(tonumber(ARGV[7]), tonumber(ARGV[6]) * (2 ^ retries))
+  redis.call('HSET', h, 'retries', retries + 1, 'claimed_by', '', 'message', ARGV[8] .. '; retrying')
+  set_status(id, 'processing', 'queued', score)
+  to_queue(id, now + delay, now)
+  return 'queued'
+end
+local final = ARGV[10]
+redis.call('HSET', h, 'message', ARGV[8] .. '; no retries left')
+set_status(id, 'processing', final, score)
+finish(id, final, now)
+return final
+"""
+
+_ADMIN = _COMMON + """
+-- ARGV: ns group id expected_from(csv) new progress message patch now
+local id, new, now = ARGV[3], ARGV[5], tonumber(ARGV[9])
+local h = jobkey(id)
+if redis.call('EXISTS', h) == 0 then return 'missing' end
+local cur = redis.call('HGET', h, 'status')
+if not string.find(',' .. ARGV[4] .. ',', ',' .. cur .. ',', 1, true) then return 'bad:' .. cur end
+if ARGV[6] ~= '' then redis.call('HSET', h, 'progress', ARGV[6]) end
+if ARGV[7] ~= '' then redis.call('HSET', h, 'message', ARGV[7]) end
+merge(id, ARGV[8])
+redis.call('HSET', h, 'updated_at', now)
+local score = tonumber(redis.call('HGET', h, 'seq'))
+if new == cur then return 'ok' end
+if cur == 'queued' then
+  redis.call('ZREM', k('delayed'), id)
+  leave_stream(id)
+  redis.call('HDEL', k('queued_paths'), redis.call('HGET', h, 'file_path'))
+end
+set_status(id, cur, new, score)
+if new == 'queued' then
+  local ck = redis.call('HGET', h, 'content_key')
+  redis.call('SET', k('active:' .. ck), id)
+  redis.call('HSET', h, 'retries', 0, 'finished_at', '', 'progress', 0, 'claimed_by', '')
+  to_queue(id, now, now)
+else
+  finish(id, new, now)
+end
+return 'ok'
+"""
+
+
+def _num(value: Any, kind: type = float) -> Any:
+    if value is None or value == "":
+        return None
+    return kind(value)
+
+
+class RedisStreamsJobQueue:
+    """``JobQueue`` on Redis ≥ 7 Streams; safe for many agents on many machines."""
+
+    def __init__(self, url: str, *, namespace: str = "ingest", lease_seconds: float = 600.0,
+                 retry_policy: RetryPolicy | None = None, clock: Clock = time.time,
+                 client: Any = None) -> None:
+        import redis
+
+        self.url = url
+        self.ns = namespace
+        self.lease_seconds = lease_seconds
+        self.retry_policy = retry_policy or RetryPolicy()
+        self.clock = clock
+        self.consumer = f"{uuid.uuid4().hex[:12]}"
+        try:
+            self.r = client or redis.Redis.from_url(url, decode_responses=True)
+            version = self.r.info("server")["redis_version"]
+        except redis.RedisError as exc:
+            raise QueueDatabaseError(f"{url}: cannot reach Redis: {exc}") from None
+        if tuple(int(p) for p in version.split(".")[:2]) < MIN_REDIS:
+            raise QueueDatabaseError(f"{url}: Redis {version} is too old; 7.0 or newer needed")
+        try:
+            self.r.xgroup_create(self._k("stream"), GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._scripts = {name: self.r.register_script(src) for name, src in (
+            ("enqueue", _ENQUEUE), ("promote", _PROMOTE), ("claim", _CLAIM),
+            ("leased", _LEASED), ("reclaim", _RECLAIM), ("admin", _ADMIN))}
+
+    def _k(self, name: str) -> str:
+        return f"{self.ns}:{name}"
+
+    def _run(self, name: str, *args: Any) -> Any:
+        return self._scripts[name](args=[self.ns, GROUP, *args])
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _load(self, job_id: str) -> Job:
+        data = self.r.hgetall(self._k(f"job:{job_id}"))
+        if not data:
+            raise JobNotFoundError(f"no job with id {job_id!r}")
+        return Job(
+            job_id=data["job_id"], file_path=data["file_path"],
+            status=JobStatus(data["status"]),
+            original_filename=data.get("original_filename") or None,
+            inbox=data.get("inbox") or None, content_key=data.get("content_key") or None,
+            progress=int(data.get("progress") or 0), message=data.get("message") or None,
+            metadata=json.loads(data.get("metadata") or "{}"),
+            created_at=float(data["created_at"]), updated_at=float(data["updated_at"]),
+            retries=int(data.get("retries") or 0), attempts=int(data.get("attempts") or 0),
+            run_after=float(data.get("run_after") or 0), timeout_at=_num(data.get("timeout_at")),
+            started_at=_num(data.get("started_at")), finished_at=_num(data.get("finished_at")),
+            claimed_by=data.get("claimed_by") or None, lease_token=data.get("lease_token") or None,
+        )
+
+    def _public(self, job_id: str) -> Job:
+        job = self._load(job_id)
+        job.lease_token = None
+        return job
+
+    def get_job_status(self, job_id: str) -> Job:
+        return self._public(job_id)
+
+    # -- enqueue and claim ---------------------------------------------------------------------
+
+    def enqueue_job(self, file_path: str, original_filename: str | None = None,
+                    metadata: Mapping[str, Any] | None = None, *, inbox: str | None = None,
+                    content_key: str | None = None, delay: float = 0.0) -> Job:
+        if not file_path:
+            raise InvalidJobUpdateError("file_path must not be empty")
+        if delay < 0:
+            raise InvalidJobUpdateError(f"delay must be ≥ 0, not {delay}")
+        now = self.clock()
+        new_id = uuid.uuid4().hex
+        job_id = self._run("enqueue", new_id, str(file_path), original_filename or "",
+                           inbox or "", content_key or str(file_path),
+                           json.dumps(dict(metadata or {})), now, now + delay)
+        return self._load(job_id) if job_id == new_id else self._public(job_id)
+
+    def enqueue_many(self, items: Sequence[NewJob]) -> list[Job]:
+        return [self.enqueue_job(i.file_path, i.original_filename, i.metadata, inbox=i.inbox,
+                                 content_key=i.content_key) for i in items]
+
+    def get_next_job(self, worker_id: str | None = None,
+                     lease_seconds: float | None = None) -> Job | None:
+        now = self.clock()
+        lease = self.lease_seconds if lease_seconds is None else lease_seconds
+        self._run("promote", now)
+        while True:
+            entry = self._read_one()
+            if entry is None:
+                return None
+            entry_id, job_id = entry
+            token = secrets.token_hex(8)
+            if self._run("claim", job_id, entry_id, token, worker_id or self.consumer, now,
+                         now + lease):
+                return self._load(job_id)
+
+    def _read_one(self) -> tuple[str, str] | None:
+        stream = self._k("stream")
+        got = self.r.xreadgroup(GROUP, self.consumer, {stream: ">"}, count=1)
+        if not got:
+            # Entries delivered to a consumer that died before its claim script ran.
+            _, claimed, _ = self.r.xautoclaim(stream, GROUP, self.consumer,
+                                              min_idle_time=60_000, count=1)
+            if not claimed:
+                return None
+            entry_id, fields = claimed[0]
+            return entry_id, fields["job"]
+        entry_id, fields = got[0][1][0]
+        return entry_id, fields["job"]
+
+    # -- changes of a claimed job ------------------------------------------------------------
+
+    def _leased(self, job_id: str, token: str | None, new: JobStatus, *, progress: int | None = None,
+                message: str | None = None, patch: Mapping[str, Any] | None = None,
+                run_after: float | None = None, retries: int | None = None) -> Job:
+        now = self.clock()
+        result = self._run("leased", job_id, token or "", new.value,
+                           "" if progress is None else progress, message or "",
+                           json.dumps(dict(patch)) if patch else "", now,
+                           now if run_after is None else run_after,
+                           "" if retries is None else retries)
+        if result == "missing":
+            raise JobNotFoundError(f"no job with id {job_id!r}")
+        if result == "lost":
+            current = self._load(job_id)
+            raise LeaseLostError(
+                f"job {job_id}: the lease is no longer held by this worker "
+                f"(status {current.status}, attempt {current.attempts}); update not applied")
+        return self._load(job_id)
+
+    def update_job_status(self, job_id: str, status: JobStatus | str, progress: int | None = None,
+                          message: str | None = None, *, metadata: Mapping[str, Any] | None = None,
+                          lease_token: str | None = None) -> Job:
+        from agent.queue.sqlite import _as_status, _check_progress
+
+        new = _as_status(status)
+        _check_progress(progress)
+        if lease_token is not None:
+            if new not in ALLOWED_TRANSITIONS[JobStatus.PROCESSING]:
+                raise InvalidJobUpdateError(f"job {job_id}: processing → {new} is not allowed")
+            return self._leased(job_id, lease_token, new, progress=progress, message=message,
+                                patch=metadata)
+        current = self._load(job_id)
+        if current.status is JobStatus.PROCESSING:
+            raise InvalidJobUpdateError(
+                f"job {job_id} is processing: pass the lease_token returned by get_next_job")
+        if new not in ALLOWED_TRANSITIONS[current.status]:
+            raise InvalidJobUpdateError(f"job {job_id}: {current.status} → {new} is not allowed")
+        self._admin(job_id, [current.status], new, progress, message, metadata)
+        return self._public(job_id)
+
+    def _admin(self, job_id: str, allowed_from: Iterable[JobStatus], new: JobStatus,
+               progress: int | None = None, message: str | None = None,
+               patch: Mapping[str, Any] | None = None) -> None:
+        result = self._run("admin", job_id, ",".join(s.value for s in allowed_from), new.value,
+                           "" if progress is None else progress, message or "",
+                           json.dumps(dict(patch)) if patch else "", self.clock())
+        if result == "missing":
+            raise JobNotFoundError(f"no job with id {job_id!r}")
+        if str(result).startswith("bad:"):
+            raise InvalidJobUpdateError(f"job {job_id}: {result[4:]} → {new} is not allowed")
+
+    def extend_lease(self, job: Job, lease_seconds: float | None = None) -> None:
+        lease = self.lease_seconds if lease_seconds is None else lease_seconds
+        h = self._k(f"job:{job.job_id}")
+        now = self.clock()
+        with self.r.pipeline() as pipe:
+            import redis
+
+            try:
+                pipe.watch(h)
+                if pipe.hget(h, "status") != "processing" or pipe.hget(h, "lease_token") != \
+                        job.lease_token:
+                    raise LeaseLostError(f"job {job.job_id}: the lease is no longer held")
+                pipe.multi()
+                pipe.hset(h, mapping={"timeout_at": now + lease, "updated_at": now})
+                pipe.zadd(self._k("leases"), {job.job_id: now + lease})
+                pipe.execute()
+            except redis.WatchError:
+                raise LeaseLostError(f"job {job.job_id}: the lease changed meanwhile") from None
+        job.timeout_at = now + lease
+
+    def retry_or_fail(self, job: Job, message: str, *, final_status: JobStatus = JobStatus.FAILED,
+                      metadata: Mapping[str, Any] | None = None,
+                      count_attempt: bool = True) -> Job:
+        if final_status not in (JobStatus.FAILED, JobStatus.TIMEOUT):
+            raise InvalidJobUpdateError(f"final_status must be failed or timeout: {final_status}")
+        if job.lease_token is None:
+            raise InvalidJobUpdateError(f"job {job.job_id}: only the lease holder can retry it")
+        now = self.clock()
+        if not count_attempt:
+            return self._leased(job.job_id, job.lease_token, JobStatus.QUEUED, message=message,
+                                patch=metadata, run_after=now)
+        if job.retries < self.retry_policy.max_retries:
+            return self._leased(job.job_id, job.lease_token, JobStatus.QUEUED, message=message,
+                                patch=metadata, retries=job.retries + 1,
+                                run_after=now + self.retry_policy.delay(job.retries))
+        return self._leased(job.job_id, job.lease_token, final_status, message=message,
+                            patch=metadata)
+
+    def retry_job(self, job_id: str) -> Job:
+        current = self._load(job_id)
+        if current.status not in (JobStatus.FAILED, JobStatus.TIMEOUT):
+            raise InvalidJobUpdateError(
+                f"job {job_id} is {current.status}: only failed or timed-out jobs can be retried")
+        self._admin(job_id, [JobStatus.FAILED, JobStatus.TIMEOUT], JobStatus.QUEUED,
+                    message="retry requested")
+        return self._public(job_id)
+
+    def reclaim_expired_leases(self) -> list[Job]:
+        now = self.clock()
+        expired = self.r.zrangebyscore(self._k("leases"), "-inf", f"({now}")
+        out = []
+        for job_id in expired:
+            timeout_at = self.r.hget(self._k(f"job:{job_id}"), "timeout_at")
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(timeout_at or now)))
+            result = self._run("reclaim", job_id, now, self.retry_policy.max_retries,
+                               self.retry_policy.base_delay, self.retry_policy.max_delay,
+                               f"lease expired at {stamp}", "1", JobStatus.TIMEOUT.value)
+            if result:
+                out.append(self._public(job_id))
+        return out
+
+    def cleanup_expired_jobs(self) -> int:
+        return len(self.reclaim_expired_leases())
+
+    def release_abandoned(self, job_id: str, message: str) -> Job:
+        self._run("reclaim", job_id, self.clock(), self.retry_policy.max_retries, 0, 0, message,
+                  "0", JobStatus.FAILED.value)
+        return self._public(job_id)
+
+    def annotate_job(self, job_id: str, metadata: Mapping[str, Any]) -> None:
+        job = self._load(job_id)
+        self._admin(job_id, [job.status], job.status, patch=metadata)
+
+    # -- queries --------------------------------------------------------------------------
+
+    def find_job_by_key(self, content_key: str) -> Job | None:
+        job_id = self.r.hget(self._k("keys"), content_key)
+        if not job_id:
+            return None
+        try:
+            return self._public(job_id)
+        except JobNotFoundError:
+            return None
+
+    def known_keys(self, keys: Iterable[str]) -> set[str]:
+        batch = list(keys)
+        if not batch:
+            return set()
+        ids = self.r.hmget(self._k("keys"), batch)
+        return {key for key, job_id in zip(batch, ids, strict=True) if job_id}
+
+    def queued_paths(self, paths: Iterable[str]) -> set[str]:
+        batch = list(paths)
+        if not batch:
+            return set()
+        ids = self.r.hmget(self._k("queued_paths"), batch)
+        return {path for path, job_id in zip(batch, ids, strict=True) if job_id}
+
+    def list_jobs(self, status: JobStatus | str | None = None, limit: int = 100,
+                  inbox: str | None = None) -> list[Job]:
+        from agent.queue.sqlite import _as_status
+
+        if limit < 1:
+            raise InvalidJobUpdateError(f"limit must be ≥ 1, not {limit}")
+        statuses = [_as_status(status)] if status is not None else list(JobStatus)
+        scored: list[tuple[float, str]] = []
+        for s in statuses:
+            scored += [(score, job_id) for job_id, score in self.r.zrevrange(
+                self._k(f"status:{s.value}"), 0, limit * 4 - 1, withscores=True)]
+        scored.sort(reverse=True)
+        out = []
+        for _, job_id in scored:
+            job = self._public(job_id)
+            if inbox is None or job.inbox == inbox:
+                out.append(job)
+            if len(out) >= limit:
+                break
+        return out
+
+    def count_by_status(self) -> dict[JobStatus, int]:
+        return {s: int(self.r.zcard(self._k(f"status:{s.value}"))) for s in JobStatus}
+
+    def get_pending_jobs_count(self) -> int:
+        counts = self.count_by_status()
+        return counts[JobStatus.QUEUED] + counts[JobStatus.PROCESSING]
+
+    def stats(self) -> QueueStats:
+        now = self.clock()
+        counts = self.count_by_status()
+        waiting = int(self.r.zcount(self._k("delayed"), f"({now}", "+inf"))
+        first = self.r.zrange(self._k("status:queued"), 0, 0)
+        oldest = self.r.hget(self._k(f"job:{first[0]}"), "created_at") if first else None
+        return QueueStats(
+            counts=counts, due=counts[JobStatus.QUEUED] - waiting, waiting_retry=waiting,
+            oldest_queued_age=(now - float(oldest)) if oldest else None,
+            expired_leases=int(self.r.zcount(self._k("leases"), "-inf", f"({now}")),
+        )
+
+    def purge(self, older_than_seconds: float, batch: int = 5000) -> int:
+        if older_than_seconds < 0:
+            raise InvalidJobUpdateError(f"older_than must be ≥ 0, not {older_than_seconds}")
+        cutoff = self.clock() - older_than_seconds
+        removed = 0
+        for status in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.TIMEOUT):
+            key = self._k(f"status:{status.value}")
+            for job_id in self.r.zrange(key, 0, -1):
+                h = self._k(f"job:{job_id}")
+                finished, ck = self.r.hmget(h, ["finished_at", "content_key"])
+                if finished and float(finished) < cutoff:
+                    with self.r.pipeline() as pipe:
+                        pipe.delete(h)
+                        pipe.zrem(key, job_id)
+                        if ck and self.r.hget(self._k("keys"), ck) == job_id:
+                            pipe.hdel(self._k("keys"), ck)
+                        pipe.execute()
+                    removed += 1
+        return removed
+
+    def check_writable(self) -> None:
+        self.r.set(self._k("health"), str(self.clock()), px=60_000)
+
+    def close(self) -> None:
+        self.r.close()
+
+    def __enter__(self) -> RedisStreamsJobQueue:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,204 @@
+"""Several agents, one workload: a real redis-server queue shared by two agent processes that
+watch one inbox (poll mode, as on NFS). Each file is processed exactly once, by one of them."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class RedisServer:
+    """A private redis-server with AOF (everysec) on a unix socket; restartable."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.sock = folder / "redis.sock"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.sock}"
+
+    def start(self) -> None:
+        server = shutil.which("redis-server")
+        assert server, "redis-server is not installed: `make test` installs it"
+        self.proc = subprocess.Popen(
+            [server, "--port", "0", "--unixsocket", str(self.sock), "--unixsocketperm", "700",
+             "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
+             "--dir", str(self.folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while not self.sock.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert self.sock.exists(), "redis-server did not start"
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=20)
+            self.proc = None
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    folder = tmp_path / "redis"
+    folder.mkdir()
+    server = RedisServer(folder)
+    yield server
+    server.stop()
+
+
+def _agent_config(base: Path, name: str, redis_url: str, job_timeout: float = 30) -> Path:
+    config = base / f"{name}.toml"
+    config.write_text(textwrap.dedent(f"""
+        [agent]
+        data_dir = "{name}-data"
+        log_format = "json"
+        [[inbox]]
+        name = "shared"
+        path = "shared/inbox"
+        mode = "poll"
+        poll_interval_seconds = 0.3
+        settle_seconds = 0.3
+        [queue]
+        backend = "redis"
+        redis_url = "{redis_url}"
+        redis_namespace = "two-agents"
+        job_timeout_seconds = {job_timeout}
+        retry_backoff_seconds = 0.2
+        [metrics]
+        port = 0
+    """))
+    return config
+
+
+def _start(config: Path, *args: str) -> subprocess.Popen[bytes]:
+    log = config.with_suffix(".log")
+    with open(log, "ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "agent", "--config", str(config), "run",
+                                 *args], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
+def _jobs(config: Path) -> list[dict[str, object]]:
+    out = subprocess.run([sys.executable, "-m", "agent", "--config", str(config), "jobs",
+                          "--limit", "10000", "--json"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60)
+    return json.loads(out.stdout) if out.returncode == 0 else []
+
+
+def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _drop(inbox: Path, n: int, prefix: str = "doc", body: str = "") -> list[str]:
+    names = []
+    for i in range(n):
+        name = f"{prefix}{i:03d}.txt"
+        (inbox / name).write_text(body or f"Shared document {prefix} {i} about river ferries.\n")
+        names.append(name)
+    return names
+
+
+def test_two_agents_share_one_inbox_and_process_each_file_once(
+        tmp_path: Path, redis_server: RedisServer) -> None:
+    """Both agents see every file; each file gets one job and ends in done/ exactly once."""
+    inbox = tmp_path / "shared" / "inbox"
+    inbox.mkdir(parents=True)
+    a = _agent_config(tmp_path, "a", redis_server.url)
+    b = _agent_config(tmp_path, "b", redis_server.url)
+    agents = [_start(a), _start(b)]
+    try:
+        names = _drop(inbox, 40)
+        _wait(lambda: len(list((tmp_path / "shared" / "done").glob("*.txt"))) == 40, 180,
+              "all 40 files in done/")
+        time.sleep(1.5)  # a second job, had there been one, would show up now
+    finally:
+        for proc in agents:
+            _stop(proc)
+    done = sorted(p.name for p in (tmp_path / "shared" / "done").iterdir())
+    assert done == sorted(names), "each file exactly once, under its own name"
+    jobs = _jobs(a)
+    assert sorted(j["original_filename"] for j in jobs) == sorted(names)
+    assert {j["status"] for j in jobs} == {"completed"}
+    workers = {str(j["claimed_by"]).rsplit(":", 1)[0] for j in jobs}
+    print(f"jobs per agent: { {w: sum(1 for j in jobs if str(j['claimed_by']).startswith(w)) for w in workers} }")
+
+
+def test_killed_agent_job_is_finished_by_the_other(tmp_path: Path,
+                                                    redis_server: RedisServer) -> None:
+    """kill -9 of one agent mid-job: after its lease the other reclaims the job and finishes."""
+    inbox = tmp_path / "shared" / "inbox"
+    inbox.mkdir(parents=True)
+    a = _agent_config(tmp_path, "a", redis_server.url, job_timeout=6)
+    b = _agent_config(tmp_path, "b", redis_server.url, job_timeout=6)
+    victim = _start(a)
+    survivor = None
+    try:
+        big = " ".join(f"Paragraph {i} about the lighthouse keeper's logbook." for i in range(900))
+        (inbox / "long.txt").write_text(big)
+        _wait(lambda: any(j["status"] == "processing" for j in _jobs(a)), 120, "a job in progress")
+        os.killpg(victim.pid, signal.SIGKILL)
+        victim.wait(timeout=30)
+        survivor = _start(b)
+        _wait(lambda: (tmp_path / "shared" / "done" / "long.txt").is_file(), 180,
+              "the other agent to finish the job")
+    finally:
+        _stop(victim)
+        if survivor is not None:
+            _stop(survivor)
+    (job,) = _jobs(b)
+    assert job["status"] == "completed" and job["attempts"] == 2
+    assert list((tmp_path / "shared" / "processing").iterdir()) == []
+
+
+def test_redis_restart_mid_run_loses_nothing(tmp_path: Path, redis_server: RedisServer) -> None:
+    """redis-server stops and starts again (AOF everysec) while files arrive: all are filed."""
+    inbox = tmp_path / "shared" / "inbox"
+    inbox.mkdir(parents=True)
+    config = _agent_config(tmp_path, "a", redis_server.url)
+    agent = _start(config)
+    try:
+        first = _drop(inbox, 10, "before")
+        _wait(lambda: len(list((tmp_path / "shared" / "done").glob("before*"))) == 10, 120,
+              "the first files")
+        time.sleep(1.2)  # AOF everysec: what was acknowledged a second ago is on disk
+        redis_server.stop()
+        second = _drop(inbox, 10, "during")
+        time.sleep(3)
+        assert agent.poll() is None, "the agent must survive a Redis outage"
+        redis_server.start()
+        _wait(lambda: len(list((tmp_path / "shared" / "done").glob("during*"))) == 10, 180,
+              "the files dropped during the outage")
+    finally:
+        _stop(agent)
+    jobs = _jobs(config)
+    assert sorted(j["original_filename"] for j in jobs) == sorted(first + second)
+    assert {j["status"] for j in jobs} == {"completed"}
