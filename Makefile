@@ -9,7 +9,7 @@ CONFIG ?= config.example.toml
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[test,bench,postgres]'
 	touch $@
 
 install: $(VENV)/.installed

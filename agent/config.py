@@ -123,9 +123,17 @@ class EmbeddingSettings(_Section):
 
 
 class IndexSettings(_Section):
+    backend: Literal["sqlite", "postgres"] = "sqlite"
     path: Path | None = None
+    dsn: str | None = None
     on_duplicate: Literal["skip", "reindex"] = "skip"
     busy_timeout_seconds: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _check_backend(self) -> IndexSettings:
+        if self.backend == "postgres" and not self.dsn:
+            raise ValueError("backend 'postgres' needs dsn")
+        return self
 
 
 class MetricsSettings(_Section):

@@ -59,7 +59,7 @@ def backup(settings: Settings, queue: JobQueue, dest: Path) -> list[Path]:
         if target.exists():
             raise AgentError(f"{target}: already exists; choose an empty folder")
     written = [queue.backup(queue_copy)]  # type: ignore[attr-defined]
-    if settings.index_path.is_file():
+    if settings.index.backend == "sqlite" and settings.index_path.is_file():
         src = sqlite3.connect(settings.index_path)
         out = sqlite3.connect(index_copy)
         try:
@@ -77,12 +77,10 @@ def reindex(settings: Settings, progress: Callable[[int, int, str], None]) -> tu
     Returns (re-embedded, skipped because the file is gone).
     """
     from agent.pipeline import IngestPipeline, JobRequest, file_sha256
-    from agent.pipeline.index import SQLiteIndex
+    from agent.pipeline.index import open_index
 
-    index = SQLiteIndex(settings.index_path)
-    rows = index._conn().execute(
-        "SELECT doc_id, job_id, inbox, source_name, location, content_sha256 FROM documents "
-        "ORDER BY id").fetchall()
+    index = open_index(settings)
+    rows = index.documents()
     index.close()
     pipeline = IngestPipeline(settings)
     done = skipped = 0

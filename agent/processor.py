@@ -100,9 +100,9 @@ class Processor:
     @property
     def index(self) -> Any:
         if self._index is None:
-            from agent.pipeline.index import SQLiteIndex
+            from agent.pipeline.index import open_index
 
-            self._index = SQLiteIndex(self.settings.index_path)
+            self._index = open_index(self.settings)
         return self._index
 
     def run_forever(self, stop: threading.Event, idle_wait: float = 0.2) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from agent.config import Settings
-from agent.pipeline.index import SearchHit, SQLiteIndex
+from agent.pipeline.index import SearchHit, open_index
 
 
 class Searcher:
@@ -12,7 +12,7 @@ class Searcher:
     def __init__(self, settings: Settings) -> None:
         from agent.pipeline.embed import Embedder
 
-        self.index = SQLiteIndex(settings.index_path)
+        self.index = open_index(settings)
         self.embedder = Embedder(settings.embedding, settings.agent.data_dir)
 
     def search(self, query: str, k: int = 5, inbox: str | None = None) -> list[SearchHit]:

@@ -116,3 +116,27 @@ def no_leaked_threads() -> Iterator[None]:
             break
         deadline.wait(0.1)
     assert not leaked, f"threads left running: {[t.name for t in leaked]}"
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A real Postgres 16 with pgvector (PyPI's pgserver) in a temp folder, on a unix socket."""
+    import pgserver
+
+    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def pg_dsn(pg_server: object) -> str:
+    """A fresh database on the session's server, so tests do not see each other's rows."""
+    import uuid
+
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    base = pg_server.get_uri()  # type: ignore[attr-defined]
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return base.replace("/postgres?", f"/{name}?")

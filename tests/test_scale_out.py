@@ -60,8 +60,10 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server.stop()
 
 
-def _agent_config(base: Path, name: str, redis_url: str, job_timeout: float = 30) -> Path:
+def _agent_config(base: Path, name: str, redis_url: str, job_timeout: float = 30,
+                  pg_dsn: str | None = None) -> Path:
     config = base / f"{name}.toml"
+    index = f'[index]\nbackend = "postgres"\ndsn = "{pg_dsn}"\n' if pg_dsn else ""
     config.write_text(textwrap.dedent(f"""
         [agent]
         data_dir = "{name}-data"
@@ -80,7 +82,7 @@ def _agent_config(base: Path, name: str, redis_url: str, job_timeout: float = 30
         retry_backoff_seconds = 0.2
         [metrics]
         port = 0
-    """))
+    """) + index)
     return config
 
 
@@ -128,12 +130,13 @@ def _drop(inbox: Path, n: int, prefix: str = "doc", body: str = "") -> list[str]
 
 
 def test_two_agents_share_one_inbox_and_process_each_file_once(
-        tmp_path: Path, redis_server: RedisServer) -> None:
-    """Both agents see every file; each file gets one job and ends in done/ exactly once."""
+        tmp_path: Path, redis_server: RedisServer, pg_dsn: str) -> None:
+    """Both agents see every file; each file gets one job, ends in done/ exactly once, and lands
+    once in the shared Postgres index, searchable from either agent."""
     inbox = tmp_path / "shared" / "inbox"
     inbox.mkdir(parents=True)
-    a = _agent_config(tmp_path, "a", redis_server.url)
-    b = _agent_config(tmp_path, "b", redis_server.url)
+    a = _agent_config(tmp_path, "a", redis_server.url, pg_dsn=pg_dsn)
+    b = _agent_config(tmp_path, "b", redis_server.url, pg_dsn=pg_dsn)
     agents = [_start(a), _start(b)]
     try:
         names = _drop(inbox, 40)
@@ -150,6 +153,16 @@ def test_two_agents_share_one_inbox_and_process_each_file_once(
     assert {j["status"] for j in jobs} == {"completed"}
     workers = {str(j["claimed_by"]).rsplit(":", 1)[0] for j in jobs}
     print(f"jobs per agent: { {w: sum(1 for j in jobs if str(j['claimed_by']).startswith(w)) for w in workers} }")
+    from agent.pipeline.index_pg import PostgresIndex
+
+    index = PostgresIndex(pg_dsn)
+    assert index.counts()["documents"] == 40 and index.integrity_problems() == []
+    index.close()
+    found = subprocess.run([sys.executable, "-m", "agent", "--config", str(b), "search",
+                            "river ferries doc 7", "--json"], cwd=ROOT, capture_output=True,
+                           text=True, timeout=120)
+    assert found.returncode == 0, found.stderr
+    assert json.loads(found.stdout)[0]["file"].startswith("doc")
 
 
 def test_killed_agent_job_is_finished_by_the_other(tmp_path: Path,

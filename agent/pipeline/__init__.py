@@ -55,14 +55,13 @@ class IngestPipeline:
     def __init__(self, settings: Settings) -> None:
         from agent.pipeline.chunk import Chunker
         from agent.pipeline.embed import Embedder
-        from agent.pipeline.index import SQLiteIndex
+        from agent.pipeline.index import open_index
 
         self.settings = settings
         self.embedder = Embedder(settings.embedding, settings.agent.data_dir)
         self.chunker = Chunker(self.embedder.tokenizer_file, settings.processing.chunk_tokens,
                                settings.processing.chunk_overlap_tokens)
-        self.index = SQLiteIndex(settings.index_path,
-                                 busy_timeout=settings.index.busy_timeout_seconds)
+        self.index = open_index(settings)
         self.current_stage = ""
 
     def run(self, request: JobRequest, progress: Progress) -> dict[str, Any]:

@@ -217,6 +217,12 @@ class SQLiteIndex:
         assert found is not None
         return found
 
+    def documents(self) -> list[tuple[Any, ...]]:
+        """(doc_id, job_id, inbox, source_name, location, sha256) of every document."""
+        return self._conn().execute(
+            "SELECT doc_id, job_id, inbox, source_name, location, content_sha256 FROM documents "
+            "ORDER BY id").fetchall()
+
     def set_location(self, doc_id: str, location: str) -> None:
         """Where the original now lives (done/), so search results can point at it."""
         self._conn().execute("UPDATE documents SET location = ? WHERE doc_id = ?",
@@ -319,3 +325,12 @@ class _VectorCache:
                                                                   dtype=object)])
             self.last_id = int(rows[-1][0])
         return self.ids, self.matrix, self.inboxes
+
+
+def open_index(settings: Any) -> Any:
+    """The index the configuration names: SQLite (default) or Postgres + pgvector."""
+    if settings.index.backend == "postgres":
+        from agent.pipeline.index_pg import PostgresIndex
+
+        return PostgresIndex(settings.index.dsn)
+    return SQLiteIndex(settings.index_path, busy_timeout=settings.index.busy_timeout_seconds)

@@ -1,0 +1,171 @@
+"""The shared index: documents, chunks and vectors in Postgres with pgvector, so several agents
+write one index and any of them can search it.
+
+Same contract as ``SQLiteIndex``: one transaction per document, idempotent per content sha256
+(a unique constraint settles races between agents), exact cosine search (``<=>``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from agent.errors import TransientError
+from agent.pipeline.chunk import Chunk
+from agent.pipeline.index import DocumentRecord, IndexError_, SearchHit
+
+SCHEMA = [
+    "CREATE EXTENSION IF NOT EXISTS vector",
+    """CREATE TABLE IF NOT EXISTS documents (
+        id BIGSERIAL PRIMARY KEY,
+        doc_id TEXT UNIQUE NOT NULL,
+        content_sha256 TEXT UNIQUE NOT NULL,
+        job_id TEXT,
+        inbox TEXT,
+        source_name TEXT NOT NULL,
+        location TEXT,
+        mime TEXT NOT NULL,
+        bytes BIGINT NOT NULL,
+        pages INTEGER,
+        chunk_count INTEGER NOT NULL,
+        model TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS ix_documents_job ON documents (job_id)",
+    """CREATE TABLE IF NOT EXISTS chunks (
+        id BIGSERIAL PRIMARY KEY,
+        document_id BIGINT NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+        ordinal INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        char_start INTEGER NOT NULL,
+        char_end INTEGER NOT NULL,
+        page INTEGER,
+        tokens INTEGER NOT NULL,
+        embedding vector NOT NULL,
+        UNIQUE (document_id, ordinal)
+    )""",
+]
+_DOC_COLUMNS = ("doc_id, content_sha256, job_id, inbox, source_name, location, mime, bytes, "
+                "pages, chunk_count")
+
+
+def _vector(values: Any) -> str:
+    return "[" + ",".join(f"{float(v):.7g}" for v in values) + "]"
+
+
+class PostgresIndex:
+    """``SQLiteIndex``'s interface on Postgres + pgvector (``index.backend = "postgres"``)."""
+
+    def __init__(self, dsn: str) -> None:
+        import psycopg
+
+        self.dsn = dsn
+        self._local = threading.local()
+        try:
+            with self._conn().transaction():
+                self._conn().execute("SELECT pg_advisory_xact_lock(7345120)")
+                for sql in SCHEMA:
+                    self._conn().execute(sql)
+        except psycopg.Error as exc:
+            raise IndexError_(f"postgres index at {self._safe_dsn()}: {exc}") from None
+
+    def _safe_dsn(self) -> str:
+        return self.dsn.split("@")[-1]
+
+    def _conn(self) -> Any:
+        import psycopg
+
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = psycopg.connect(self.dsn, autocommit=True)
+            self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+        self._local = threading.local()
+
+    def find_by_hash(self, sha256: str) -> DocumentRecord | None:
+        row = self._conn().execute(
+            f"SELECT {_DOC_COLUMNS} FROM documents WHERE content_sha256 = %s", (sha256,)
+        ).fetchone()
+        return DocumentRecord(*row) if row else None
+
+    def find_by_job(self, job_id: str) -> DocumentRecord | None:
+        row = self._conn().execute(
+            f"SELECT {_DOC_COLUMNS} FROM documents WHERE job_id = %s", (job_id,)).fetchone()
+        return DocumentRecord(*row) if row else None
+
+    def add_document(
+        self, *, sha256: str, job_id: str, inbox: str | None, source_name: str, mime: str,
+        size: int, pages: int | None, model: str, chunks: Sequence[Chunk], vectors: Any,
+        replace: bool = False,
+    ) -> DocumentRecord:
+        import psycopg
+
+        conn = self._conn()
+        try:
+            with conn.transaction():
+                if replace:
+                    conn.execute("DELETE FROM documents WHERE content_sha256 = %s", (sha256,))
+                row = conn.execute(
+                    """INSERT INTO documents (doc_id, content_sha256, job_id, inbox, source_name,
+                           mime, bytes, pages, chunk_count, model, created_at)
+                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                       ON CONFLICT (content_sha256) DO NOTHING RETURNING id""",
+                    (f"doc_{sha256[:20]}", sha256, job_id, inbox, source_name, mime, size, pages,
+                     len(chunks), model, time.time()),
+                ).fetchone()
+                if row is not None:
+                    with conn.cursor() as cur:
+                        cur.executemany(
+                            """INSERT INTO chunks (document_id, ordinal, text, char_start,
+                                   char_end, page, tokens, embedding)
+                               VALUES (%s, %s, %s, %s, %s, %s, %s, %s::vector)""",
+                            [(row[0], c.ordinal, c.text, c.char_start, c.char_end, c.page,
+                              c.tokens, _vector(v)) for c, v in zip(chunks, vectors, strict=True)],
+                        )
+        except psycopg.OperationalError as exc:
+            raise TransientError(f"index write failed: {exc}", stage="index") from None
+        found = self.find_by_hash(sha256)
+        assert found is not None
+        return found
+
+    def set_location(self, doc_id: str, location: str) -> None:
+        self._conn().execute("UPDATE documents SET location = %s WHERE doc_id = %s",
+                             (location, doc_id))
+
+    def documents(self) -> list[tuple[Any, ...]]:
+        return self._conn().execute(
+            "SELECT doc_id, job_id, inbox, source_name, location, content_sha256 FROM documents "
+            "ORDER BY id").fetchall()
+
+    def counts(self) -> dict[str, int]:
+        conn = self._conn()
+        chunks = conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        return {"documents": conn.execute("SELECT count(*) FROM documents").fetchone()[0],
+                "chunks": chunks, "vectors": chunks}
+
+    def integrity_problems(self) -> list[str]:
+        n = self._conn().execute(
+            "SELECT count(*) FROM documents d WHERE chunk_count != "
+            "(SELECT count(*) FROM chunks c WHERE c.document_id = d.id)").fetchone()[0]
+        return [f"{n} documents whose chunk count is wrong"] if n else []
+
+    def search(self, query_vector: Any, k: int = 5, inbox: str | None = None) -> list[SearchHit]:
+        vector = _vector(query_vector)
+        where = "WHERE d.inbox = %s" if inbox is not None else ""
+        params: list[Any] = [vector]
+        if inbox is not None:
+            params.append(inbox)
+        params += [vector, k]
+        rows = self._conn().execute(
+            f"""SELECT 1 - (c.embedding <=> %s::vector), c.text, d.doc_id, d.source_name,
+                       d.location, d.inbox, c.page, c.char_start, c.char_end
+                FROM chunks c JOIN documents d ON d.id = c.document_id {where}
+                ORDER BY c.embedding <=> %s::vector LIMIT %s""", params).fetchall()
+        return [SearchHit(float(r[0]), *r[1:]) for r in rows]
