@@ -117,21 +117,36 @@ return #due
 """
 
 _CLAIM = _COMMON + """
--- ARGV: ns group id entry token worker now timeout_at
-local id, entry, now = ARGV[3], ARGV[4], tonumber(ARGV[7])
-local h = jobkey(id)
-if redis.call('HGET', h, 'status') ~= 'queued' or redis.call('HGET', h, 'entry') ~= entry then
+-- ARGV: ns group consumer token worker now timeout_at [entry id]
+-- Reads the next entry itself (XREADGROUP in the script: one round trip per claim), or takes
+-- the entry given (one re-delivered by XAUTOCLAIM). Stale entries are dropped on the way.
+local now = tonumber(ARGV[6])
+for _ = 1, 100 do
+  local entry, id
+  if ARGV[8] then
+    entry, id = ARGV[8], ARGV[9]
+  else
+    local got = redis.call('XREADGROUP', 'GROUP', ARGV[2], ARGV[3], 'COUNT', 1,
+                           'STREAMS', k('stream'), '>')
+    if not got then return false end
+    entry = got[1][2][1][1]
+    id = got[1][2][1][2][2]
+  end
+  local h = jobkey(id)
+  if redis.call('HGET', h, 'status') == 'queued' and redis.call('HGET', h, 'entry') == entry then
+    redis.call('HSET', h, 'lease_token', ARGV[4], 'claimed_by', ARGV[5], 'started_at', now,
+      'updated_at', now, 'timeout_at', ARGV[7])
+    redis.call('HINCRBY', h, 'attempts', 1)
+    redis.call('HDEL', k('queued_paths'), redis.call('HGET', h, 'file_path'))
+    set_status(id, 'queued', 'processing', tonumber(redis.call('HGET', h, 'seq')))
+    redis.call('ZADD', k('leases'), ARGV[7], id)
+    return redis.call('HGETALL', h)
+  end
   redis.call('XACK', k('stream'), ARGV[2], entry)
   redis.call('XDEL', k('stream'), entry)
-  return 0
+  if ARGV[8] then return false end
 end
-redis.call('HSET', h, 'lease_token', ARGV[5], 'claimed_by', ARGV[6], 'started_at', now,
-  'updated_at', now, 'timeout_at', ARGV[8])
-redis.call('HINCRBY', h, 'attempts', 1)
-redis.call('HDEL', k('queued_paths'), redis.call('HGET', h, 'file_path'))
-set_status(id, 'queued', 'processing', tonumber(redis.call('HGET', h, 'seq')))
-redis.call('ZADD', k('leases'), ARGV[8], id)
-return 1
+return false
 """
 
 _LEASED = _COMMON + """
@@ -146,7 +161,7 @@ if ARGV[7] ~= '' then redis.call('HSET', h, 'message', ARGV[7]) end
 if ARGV[11] ~= '' then redis.call('HSET', h, 'retries', ARGV[11]) end
 merge(id, ARGV[8])
 redis.call('HSET', h, 'updated_at', now)
-if new == 'processing' then return 'ok' end
+if new == 'processing' then return redis.call('HGETALL', h) end
 redis.call('HSET', h, 'lease_token', '', 'timeout_at', '')
 redis.call('ZREM', k('leases'), id)
 leave_stream(id)
@@ -158,7 +173,7 @@ if new == 'queued' then
 else
   finish(id, new, now)
 end
-return 'ok'
+return redis.call('HGETALL', h)
 """
 
 _RECLAIM = _COMMON + """
@@ -237,6 +252,7 @@ class RedisStreamsJobQueue:
         self.retry_policy = retry_policy or RetryPolicy()
         self.clock = clock
         self.consumer = f"{uuid.uuid4().hex[:12]}"
+        self._next_promote = 0.0
         try:
             self.r = client or redis.Redis.from_url(url, decode_responses=True)
             version = self.r.info("server")["redis_version"]
@@ -265,6 +281,14 @@ class RedisStreamsJobQueue:
         data = self.r.hgetall(self._k(f"job:{job_id}"))
         if not data:
             raise JobNotFoundError(f"no job with id {job_id!r}")
+        return self._from_hash(data)
+
+    @staticmethod
+    def _from_flat(values: list[str]) -> Job:
+        return RedisStreamsJobQueue._from_hash(dict(zip(values[::2], values[1::2], strict=True)))
+
+    @staticmethod
+    def _from_hash(data: Mapping[str, str]) -> Job:
         return Job(
             job_id=data["job_id"], file_path=data["file_path"],
             status=JobStatus(data["status"]),
@@ -311,30 +335,24 @@ class RedisStreamsJobQueue:
                      lease_seconds: float | None = None) -> Job | None:
         now = self.clock()
         lease = self.lease_seconds if lease_seconds is None else lease_seconds
-        self._run("promote", now)
-        while True:
-            entry = self._read_one()
-            if entry is None:
-                return None
-            entry_id, job_id = entry
-            token = secrets.token_hex(8)
-            if self._run("claim", job_id, entry_id, token, worker_id or self.consumer, now,
-                         now + lease):
-                return self._load(job_id)
-
-    def _read_one(self) -> tuple[str, str] | None:
-        stream = self._k("stream")
-        got = self.r.xreadgroup(GROUP, self.consumer, {stream: ">"}, count=1)
-        if not got:
-            # Entries delivered to a consumer that died before its claim script ran.
-            _, claimed, _ = self.r.xautoclaim(stream, GROUP, self.consumer,
-                                              min_idle_time=60_000, count=1)
-            if not claimed:
-                return None
-            entry_id, fields = claimed[0]
-            return entry_id, fields["job"]
-        entry_id, fields = got[0][1][0]
-        return entry_id, fields["job"]
+        if now >= self._next_promote:  # move due retries onto the stream, at most 4x a second
+            self._run("promote", now)
+            self._next_promote = now + 0.25
+        token = secrets.token_hex(8)
+        worker = worker_id or self.consumer
+        claimed = self._run("claim", self.consumer, token, worker, now, now + lease)
+        if claimed:
+            return self._from_flat(claimed)
+        # Entries delivered to a consumer that died before its claim ran (no new ones left).
+        _, redelivered, _ = self.r.xautoclaim(self._k("stream"), GROUP, self.consumer,
+                                              min_idle_time=60_000, count=10)
+        for entry_id, fields in redelivered:
+            claimed = self._run("claim", self.consumer, token, worker, now, now + lease,
+                                entry_id, fields["job"])
+            if claimed:
+                return self._from_flat(claimed)
+        self._next_promote = 0.0
+        return None
 
     # -- changes of a claimed job ------------------------------------------------------------
 
@@ -354,7 +372,7 @@ class RedisStreamsJobQueue:
             raise LeaseLostError(
                 f"job {job_id}: the lease is no longer held by this worker "
                 f"(status {current.status}, attempt {current.attempts}); update not applied")
-        return self._load(job_id)
+        return self._from_flat(result)
 
     def update_job_status(self, job_id: str, status: JobStatus | str, progress: int | None = None,
                           message: str | None = None, *, metadata: Mapping[str, Any] | None = None,
