@@ -22,6 +22,7 @@ FULL = {
     "pipeline_bench.py": [],
     "metrics_bench.py": [],
     "latency_bench.py": [],
+    "redis_bench.py": [],
 }
 QUICK = {
     "queue_bench.py": ["--n", "2000", "--big-rows", "20000"],
@@ -29,6 +30,7 @@ QUICK = {
     "pipeline_bench.py": ["--docs", "20", "--jobs", "200", "--chunks", "5000"],
     "metrics_bench.py": ["--rows", "50000"],
     "latency_bench.py": ["--files", "5"],
+    "redis_bench.py": ["--n", "1000", "--files", "40"],
 }
 
 

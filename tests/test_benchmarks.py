@@ -15,5 +15,6 @@ def test_every_benchmark_runs_at_a_small_size() -> None:
                           cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for needle in ("ingest-agent/raw", "agent lost 0 of 1000", "search over", "scrape with",
-                   "close -> completed", "duplicate claims, ingest-agent with 2 consumers: 0"):
+                   "close -> completed", "duplicate claims, ingest-agent with 2 consumers: 0",
+                   "2 agents / 1 agent"):
         assert needle in proc.stdout, f"missing {needle!r} in:\n{proc.stdout[-3000:]}"
