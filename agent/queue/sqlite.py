@@ -202,82 +202,57 @@ class SQLiteJobQueue:
             raise InvalidJobUpdateError("file_path must not be empty")
         if delay < 0:
             raise InvalidJobUpdateError(f"delay must be ≥ 0, not {delay}")
-        key = content_key or str(file_path)
-        meta = json.dumps(dict(metadata or {}))
+        item = NewJob(str(file_path), original_filename, metadata, inbox, content_key)
         with self._immediate() as conn:
-            existing = conn.execute(
-                f"SELECT {COLUMNS} FROM job_queue INDEXED BY ix_job_queue_key "
-                "WHERE content_key = ? AND status IN ('queued', 'processing')",
-                (key,),
-            ).fetchone()
-            if existing is not None:
-                return _public(_row_to_job(existing))
-            now = self.clock()
-            row = conn.execute(
-                f"""INSERT INTO job_queue (job_id, file_path, original_filename, inbox, content_key,
-                        status, metadata, created_at, updated_at, run_after)
-                    VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?) RETURNING {COLUMNS}""",
-                (uuid.uuid4().hex, str(file_path), original_filename, inbox, key, meta, now, now,
-                 now + delay),
-            ).fetchone()
+            return self._insert_unless_active(conn, item, delay)
+
+    def _insert_unless_active(self, conn: sqlite3.Connection, item: NewJob,
+                              delay: float = 0.0) -> Job:
+        """Inside the caller's write transaction: the active job for the key, or a new one."""
+        key = item.content_key or item.file_path
+        existing = conn.execute(
+            f"SELECT {COLUMNS} FROM job_queue INDEXED BY ix_job_queue_key "
+            "WHERE content_key = ? AND status IN ('queued', 'processing')",
+            (key,),
+        ).fetchone()
+        if existing is not None:
+            return _public(_row_to_job(existing))
+        now = self.clock()
+        row = conn.execute(
+            f"""INSERT INTO job_queue (job_id, file_path, original_filename, inbox, content_key,
+                    status, metadata, created_at, updated_at, run_after)
+                VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?) RETURNING {COLUMNS}""",
+            (uuid.uuid4().hex, item.file_path, item.original_filename, item.inbox, key,
+             json.dumps(dict(item.metadata or {})), now, now, now + delay),
+        ).fetchone()
         return _row_to_job(row)
 
     def enqueue_many(self, items: Sequence[NewJob]) -> list[Job]:
         """Queue several files in one transaction (a burst, a startup scan); dedupes like enqueue."""
-        out: list[Job] = []
         if not items:
-            return out
+            return []
         with self._immediate() as conn:
-            for item in items:
-                key = item.content_key or item.file_path
-                existing = conn.execute(
-                    f"SELECT {COLUMNS} FROM job_queue INDEXED BY ix_job_queue_key "
-                    "WHERE content_key = ? AND status IN ('queued', 'processing')",
-                    (key,),
-                ).fetchone()
-                if existing is not None:
-                    out.append(_public(_row_to_job(existing)))
-                    continue
-                now = self.clock()
-                row = conn.execute(
-                    f"""INSERT INTO job_queue (job_id, file_path, original_filename, inbox,
-                            content_key, status, metadata, created_at, updated_at, run_after)
-                        VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?) RETURNING {COLUMNS}""",
-                    (uuid.uuid4().hex, item.file_path, item.original_filename, item.inbox, key,
-                     json.dumps(dict(item.metadata or {})), now, now, now),
-                ).fetchone()
-                out.append(_row_to_job(row))
-        return out
+            return [self._insert_unless_active(conn, item) for item in items]
 
     def known_keys(self, keys: Iterable[str]) -> set[str]:
         """Which of these file identities already have a job, in any status."""
-        found: set[str] = set()
-        batch = list(keys)
-        conn = self._conn()
-        for start in range(0, len(batch), 500):
-            part = batch[start:start + 500]
-            marks = ",".join("?" * len(part))
-            found.update(
-                k for (k,) in conn.execute(
-                    f"SELECT content_key FROM job_queue WHERE content_key IN ({marks})", part
-                )
-            )
-        return found
+        return self._select_in("SELECT content_key FROM job_queue WHERE content_key IN ({})",
+                               keys)
 
     def queued_paths(self, paths: Iterable[str]) -> set[str]:
         """Which of these files already wait in a queued job (that will read them as they are)."""
+        return self._select_in(
+            "SELECT file_path FROM job_queue INDEXED BY ix_job_queue_file "
+            "WHERE file_path IN ({}) AND status = 'queued'", paths)
+
+    def _select_in(self, sql: str, values: Iterable[str], batch: int = 500) -> set[str]:
+        """The first column of ``sql`` run over ``values`` in batches of bound parameters."""
         found: set[str] = set()
-        batch = list(paths)
+        pending = list(values)
         conn = self._conn()
-        for start in range(0, len(batch), 500):
-            part = batch[start:start + 500]
-            marks = ",".join("?" * len(part))
-            found.update(
-                p for (p,) in conn.execute(
-                    f"SELECT file_path FROM job_queue INDEXED BY ix_job_queue_file "
-                    f"WHERE file_path IN ({marks}) AND status = 'queued'", part
-                )
-            )
+        for start in range(0, len(pending), batch):
+            part = pending[start:start + batch]
+            found.update(v for (v,) in conn.execute(sql.format(",".join("?" * len(part))), part))
         return found
 
     def get_next_job(
