@@ -59,6 +59,7 @@ class Processor:
         *,
         factory: str = DEFAULT_FACTORY,
         clock: Callable[[], float] = time.time,
+        slot: int = 0,
     ) -> None:
         self.settings = settings
         self.queue = queue
@@ -67,7 +68,9 @@ class Processor:
         self.factory = factory
         self.clock = clock
         self.agent_id = agent_id(settings.agent.data_dir)
-        self.worker_id = f"{self.agent_id}:{os.getpid()}"
+        # agent id, slot (for processing.workers > 1), pid: the pid stays last for recover().
+        self.worker_id = f"{self.agent_id}:{slot}:{os.getpid()}"
+        self.slot = slot
         self.worker = WorkerProcess(settings, factory)
         self.current: Job | None = None
         self._stranded: list[Job] = []
@@ -79,9 +82,10 @@ class Processor:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Recover what a crash left behind, then start the worker (loads the model)."""
-        self.recover()
+    def start(self, recover: bool = True) -> None:
+        """Recover what a crash left behind (once per agent), then start the worker."""
+        if recover:
+            self.recover()
         self._start_worker("start")
 
     def _start_worker(self, reason: str) -> None:

@@ -48,10 +48,12 @@ class Agent:
         self.queue = open_queue(settings)
         self.watchers = [InboxWatcher(b, self.queue, self.events) for b in self.boxes.values()]
         self.watch_service = WatchService(self.watchers)
-        self.processor = Processor(settings, self.queue, self.boxes, self.events,
-                                   factory=factory)
-        self.events.subscribe(
-            lambda e: self.processor.wake.set() if e.name == "file.detected" else None)
+        # processing.workers: N processors, each with its own worker subprocess and model.
+        self.processors = [Processor(settings, self.queue, self.boxes, self.events,
+                                     factory=factory, slot=n)
+                           for n in range(settings.processing.workers)]
+        self.processor = self.processors[0]
+        self.events.subscribe(self._wake_processors)
         self.metrics_server: Any = None
         if settings.metrics.enabled:
             self._setup_metrics()
@@ -79,19 +81,27 @@ class Agent:
             self.registry, self.queue, list(self.boxes),
             watcher_state=lambda: [(w.box.name, w.up, w.waiting, w.last_scan_at)
                                    for w in self.watchers],
-            worker_alive=lambda: self.processor.worker.alive,
+            worker_alive=self._workers_alive,
         )
         self.events.subscribe(self.metrics.on_event)
         self.health = HealthChecker(
             self.queue, self.settings.agent.data_dir, self.settings.health,
             watchers=lambda: [(w.box.name, w.up) for w in self.watchers],
-            worker_alive=lambda: self.processor.worker.alive,
+            worker_alive=self._workers_alive,
         )
         host, port = self.settings.metrics.host, self.settings.metrics.port
         try:
             self.metrics_server = MetricsServer(self.registry, self.health, host, port)
         except OSError as exc:
             raise AgentError(f"metrics: cannot listen on {host}:{port}: {exc.strerror}") from None
+
+    def _wake_processors(self, event: Any) -> None:
+        if event.name == "file.detected":
+            for processor in self.processors:
+                processor.wake.set()
+
+    def _workers_alive(self) -> bool:
+        return all(p.worker.alive for p in self.processors)
 
     def _setup_api(self) -> None:
         from agent.api import ApiServer, create_app
@@ -150,12 +160,14 @@ class Agent:
             self.settings.processing.shutdown_grace_seconds = \
                 new.processing.shutdown_grace_seconds
             self.settings.inbox = new.inbox
-            self.processor.settings = self.settings
+            for processor in self.processors:
+                processor.settings = self.settings
             if getattr(self, "health", None) is not None:
                 self.health.limits = new.health
             for name, box in replacements.items():
                 self.boxes[name] = box
-                self.processor.inboxes[name] = box  # queued jobs of a removed inbox still finish
+                for processor in self.processors:  # queued jobs of a removed inbox still finish
+                    processor.inboxes[name] = box
             self.watch_service.replace(
                 {n: InboxWatcher(b, self.queue, self.events) for n, b in replacements.items()},
                 removed)
@@ -175,13 +187,15 @@ class Agent:
             self.request_stop()
         else:
             log.warning("second signal: interrupting the current job now", signal=name)
-            self.processor.abort_current()
+            for processor in self.processors:
+                processor.abort_current()
 
     def request_stop(self) -> None:
         if self.stop_event.is_set():
             return
         self.stop_event.set()
-        self.processor.wake.set()
+        for processor in self.processors:
+            processor.wake.set()
         self.notifier.stopping()
         self._grace_timer = threading.Timer(self.settings.processing.shutdown_grace_seconds,
                                             self._grace_over)
@@ -189,9 +203,10 @@ class Agent:
         self._grace_timer.start()
 
     def _grace_over(self) -> None:
-        if self.processor.current is not None:
-            log.warning("grace period over: interrupting the current job")
-            self.processor.abort_current()
+        for processor in self.processors:
+            if processor.current is not None:
+                log.warning("grace period over: interrupting the current job")
+                processor.abort_current()
 
     def run(self, *, drain: bool = False) -> int:
         """Run in the foreground; with ``drain`` stop once nothing is waiting or queued."""
@@ -201,7 +216,8 @@ class Agent:
             log.info("metrics and health served", url=f"http://{self.settings.metrics.host}:"
                      f"{self.metrics_server.port}/metrics")
         try:
-            self.processor.start()
+            for processor in self.processors:
+                processor.start(recover=processor is self.processor)
             if self.api_server is not None:
                 self.api_server.start()
                 log.info("HTTP API served", url=f"http://{self.settings.api.host}:"
@@ -209,7 +225,8 @@ class Agent:
         except BaseException:
             if self.metrics_server is not None:
                 self.metrics_server.stop()
-            self.processor.stop()
+            for processor in self.processors:
+                processor.stop()
             raise
         try:
             self.watch_service.start()
@@ -222,14 +239,22 @@ class Agent:
             if drain:
                 self._run_until_drained()
             else:
+                helpers = [threading.Thread(target=p.run_forever, args=(self.stop_event,),
+                                            name=f"processor-{p.slot}", daemon=True)
+                           for p in self.processors[1:]]
+                for thread in helpers:
+                    thread.start()
                 self.processor.run_forever(self.stop_event)
+                for thread in helpers:
+                    thread.join()
         finally:
             if self._grace_timer is not None:
                 self._grace_timer.cancel()
             self.notifier.stopping()
             self.notifier.close()
             self.watch_service.stop()
-            self.processor.stop()
+            for processor in self.processors:
+                processor.stop()
             if self.api_server is not None:
                 self.api_server.stop()
             if self.metrics_server is not None:
@@ -244,16 +269,16 @@ class Agent:
             stats = self.queue.stats()
         except Exception:  # noqa: BLE001 - a status line must never fail the agent
             return "queue unreadable"
-        current = self.processor.current
-        doing = f"processing {current.original_filename}" if current else "idle"
+        files = [p.current.original_filename for p in self.processors if p.current is not None]
+        doing = f"processing {', '.join(str(f) for f in files)}" if files else "idle"
         return (f"{stats.due} due, {stats.waiting_retry} waiting to retry, "
                 f"{stats.counts.get('completed', 0)} completed; {doing}")
 
     def healthy_for_watchdog(self, max_tick_age: float = 30.0) -> bool:
         """The main loop ticked recently, the watch thread runs and the worker is up."""
-        loop_alive = time.monotonic() - self.processor.last_tick < max_tick_age
-        watch_alive = self.watch_service.thread_alive
-        return loop_alive and watch_alive and self.processor.worker.alive
+        now = time.monotonic()
+        loops_alive = all(now - p.last_tick < max_tick_age for p in self.processors)
+        return loops_alive and self.watch_service.thread_alive and self._workers_alive()
 
     def _run_until_drained(self, quiet_rounds: int = 3) -> None:
         quiet = 0

@@ -324,3 +324,28 @@ def test_kill_9_mid_embedding_then_restart_completes_once(tmp_path: Path) -> Non
     assert index.counts()["documents"] == 1
     assert index.integrity_problems() == []
     index.close()
+
+
+def test_workers_2_process_two_jobs_at_once(tmp_path: Path) -> None:
+    """processing.workers = 2: two worker subprocesses, and two jobs run at the same time."""
+    config = write_config(tmp_path)
+    config.write_text(config.read_text().replace("[processing]\n", "[processing]\nworkers = 2\n"))
+    (tmp_path / "inbox").mkdir()
+    for i in range(4):
+        (tmp_path / "inbox" / f"slow{i}.txt").write_text("SLEEP 1.5")
+    proc = _agent(config, f"--pipeline={SCRIPTED}")
+    try:
+        assert _wait_for(lambda: len(list((tmp_path / "done").glob("slow*"))) == 4
+                         if (tmp_path / "done").is_dir() else False, timeout=120)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+    settings = load_config(config, environ={})
+    with open_queue(settings) as q:
+        jobs = q.list_jobs()
+    slots = {j.claimed_by.split(":")[-2] for j in jobs}
+    assert slots == {"0", "1"}
+    spans = sorted((j.started_at, j.finished_at) for j in jobs)
+    overlaps = sum(1 for a, b in zip(spans, spans[1:]) if b[0] < a[1])
+    assert overlaps >= 2, f"jobs did not run side by side: {spans}"
