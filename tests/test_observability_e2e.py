@@ -92,7 +92,7 @@ def running_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[in
     inbox.mkdir()
     (inbox / "notes.txt").write_text("Observability means the agent can be watched on a board.")
     (inbox / "guide.md").write_text("# Guide\n\nDrop files in the inbox and they are indexed.")
-    (inbox / "junk.pdf").write_bytes(os.urandom(2048))
+    (inbox / "junk.pdf").write_bytes(b"\xfe\xed" + bytes(range(256)) * 8)
     proc = subprocess.Popen([sys.executable, "-m", "agent", "--config", str(config), "run"],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -45,6 +45,20 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 MIN_SQLITE = (3, 35, 0)  # RETURNING
 
 
+def enable_wal(conn: sqlite3.Connection, timeout: float) -> None:
+    """Switch to WAL, retrying: two processes opening a new file at once can get SQLITE_BUSY
+    from this pragma without the busy handler being consulted."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _row_to_job(row: tuple[Any, ...]) -> Job:
     return Job(
         job_id=row[0],
@@ -154,9 +168,9 @@ class SQLiteJobQueue:
                 self.path, timeout=self._busy_timeout, isolation_level=None,
                 check_same_thread=False,
             )
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(f"PRAGMA synchronous={self._synchronous}")
             conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout * 1000)}")
+            enable_wal(conn, self._busy_timeout)
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
         except sqlite3.DatabaseError as exc:
             raise QueueDatabaseError(
                 f"{self.path}: cannot open the job-queue database: {exc}"

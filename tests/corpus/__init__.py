@@ -8,6 +8,7 @@ deletes. ``make`` writes the file into the inbox; ``after`` runs once the agent 
 from __future__ import annotations
 
 import os
+import random
 import socket
 import zipfile
 from collections.abc import Callable
@@ -15,6 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.test_pipeline import make_docx, make_pdf
+
+_RNG = random.Random(20261128)  # fixed: random bytes must not happen to match a magic number
+
+
+def _noise(n: int) -> bytes:
+    return b"\xfe\xed" + _RNG.randbytes(n)
+
 
 GOOD_TEXT = "The lighthouse keeper logs every ship that passes the northern cape.\n"
 
@@ -104,9 +112,9 @@ LIMIT = 120 * 1024 * 1024  # max_file_bytes in the corpus config
 KINDS: list[Kind] = [
     Kind("zero-bytes.txt", "failed", "empty", _write(b"")),
     Kind("whitespace.txt", "failed", "no text found", _write(" \n\t\n   \n" * 50)),
-    Kind("random.bin", "failed", "unsupported type", _write(os.urandom(4096))),
-    Kind("random-named.pdf", "failed", "unsupported type", _write(os.urandom(4096))),
-    Kind("random-named.docx", "failed", "corrupt", _write(os.urandom(4096))),
+    Kind("random.bin", "failed", "unsupported type", _write(_noise(4096))),
+    Kind("random-named.pdf", "failed", "unsupported type", _write(_noise(4096))),
+    Kind("random-named.docx", "failed", "corrupt", _write(_noise(4096))),
     Kind("truncated.pdf", "failed", "corrupt",
          lambda p: p.write_bytes(make_pdf(p, ["x " * 3000]).read_bytes()[:400])),
     Kind("encrypted.pdf", "failed", "encrypted", lambda p: make_pdf(p, ["secret"], "pw")),
@@ -138,7 +146,7 @@ KINDS: list[Kind] = [
     Kind("script-only.html", "failed", "no text found",
          _write("<html><head><script>alert(1)</script><style>p{}</style></head></html>")),
     Kind("image.png", "failed", "unsupported type image/png",
-         _write(b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + os.urandom(200))),
+         _write(b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + _noise(200))),
     Kind("partial.crdownload", "skipped", "excluded", _write(GOOD_TEXT)),
     Kind(".hidden.txt", "skipped", "excluded", _write(GOOD_TEXT)),
     Kind("good.pdf", "done", "", lambda p: make_pdf(p, ["Ships pass the cape.", "Page two."])),
