@@ -116,7 +116,7 @@ class PostgresIndex:
                     """INSERT INTO documents (doc_id, content_sha256, job_id, inbox, source_name,
                            mime, bytes, pages, chunk_count, model, created_at)
                        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-                       ON CONFLICT (content_sha256) DO NOTHING RETURNING id""",
+                       ON CONFLICT DO NOTHING RETURNING id""",
                     (f"doc_{sha256[:20]}", sha256, job_id, inbox, source_name, mime, size, pages,
                      len(chunks), model, time.time()),
                 ).fetchone()
