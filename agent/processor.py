@@ -7,6 +7,7 @@ the file and its job find each other again. Order of writes for a success: index
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import socket
@@ -139,10 +140,8 @@ class Processor:
         """Give back jobs whose processing broke off on a queue error (file stays put)."""
         while self._stranded:
             job = self._stranded[0]
-            try:
+            with contextlib.suppress(LeaseLostError):
                 self.queue.retry_or_fail(job, "interrupted by an internal error; retrying")
-            except LeaseLostError:
-                pass
             self._stranded.pop(0)
 
     def tick(self) -> None:

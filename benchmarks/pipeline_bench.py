@@ -31,7 +31,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-WORDS = ["river", "mountain", "harbour", "engine", "ledger", "protocol", "orchard", "glacier", "lantern", "invoice", "customer", "satellite", "volcano", "migration", "algorithm", "carbon", "copper", "theatre", "vaccine", "archive", "bridge", "market", "signal", "weather", "ferry", "battery", "canyon", "dialect", "furnace", "meadow", "orbit", "pension", "quarry", "rhythm", "saddle", "tariff", "umbrella", "vessel", "walnut", "yield", "zenith"]
+WORDS = ('river mountain harbour engine ledger protocol orchard glacier lantern invoice '
+         'customer satellite volcano migration algorithm carbon copper theatre vaccine '
+         'archive bridge market signal weather ferry battery canyon dialect furnace '
+         'meadow orbit pension quarry rhythm saddle tariff umbrella vessel walnut yield '
+         'zenith ').split()
 
 
 def sentence(rng: random.Random) -> str:

@@ -6,7 +6,6 @@ Prometheus and promtool come from Debian's `prometheus` package, which `make tes
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import signal

@@ -347,5 +347,5 @@ def test_workers_2_process_two_jobs_at_once(tmp_path: Path) -> None:
     slots = {j.claimed_by.split(":")[-2] for j in jobs}
     assert slots == {"0", "1"}
     spans = sorted((j.started_at, j.finished_at) for j in jobs)
-    overlaps = sum(1 for a, b in zip(spans, spans[1:]) if b[0] < a[1])
+    overlaps = sum(1 for a, b in zip(spans, spans[1:], strict=False) if b[0] < a[1])
     assert overlaps >= 2, f"jobs did not run side by side: {spans}"

@@ -368,23 +368,10 @@ class SQLiteJobQueue:
                 (now,),
             ).fetchall()
             for row_id, retries, timeout_at in expired:
-                message = f"lease expired at {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(timeout_at))}"
-                if retries < policy.max_retries:
-                    row = conn.execute(
-                        f"""UPDATE job_queue SET status = 'queued', retries = retries + 1,
-                                run_after = ?, lease_token = NULL, claimed_by = NULL,
-                                timeout_at = NULL, updated_at = ?, message = ?
-                            WHERE id = ? RETURNING {COLUMNS}""",
-                        (now + policy.delay(retries), now, message + "; retrying", row_id),
-                    ).fetchone()
-                else:
-                    row = conn.execute(
-                        f"""UPDATE job_queue SET status = 'timeout', lease_token = NULL,
-                                timeout_at = NULL, updated_at = ?, finished_at = ?, message = ?
-                            WHERE id = ? RETURNING {COLUMNS}""",
-                        (now, now, message + "; no retries left", row_id),
-                    ).fetchone()
-                reclaimed.append(_row_to_job(row))
+                stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timeout_at))
+                reclaimed.append(self._take_back(
+                    conn, row_id, retries, f"lease expired at {stamp}", JobStatus.TIMEOUT,
+                    now + policy.delay(retries)))
         return reclaimed
 
     def get_pending_jobs_count(self) -> int:
@@ -460,22 +447,32 @@ class SQLiteJobQueue:
             current = self._fetch(conn, job_id)
             if current.status is not JobStatus.PROCESSING:
                 return _public(current)
-            if current.retries < self.retry_policy.max_retries:
-                row = conn.execute(
-                    f"""UPDATE job_queue SET status = 'queued', retries = retries + 1,
-                            run_after = ?, lease_token = NULL, claimed_by = NULL,
-                            timeout_at = NULL, updated_at = ?, message = ?
-                        WHERE job_id = ? RETURNING {COLUMNS}""",
-                    (now, now, message + "; retrying", job_id),
-                ).fetchone()
-            else:
-                row = conn.execute(
-                    f"""UPDATE job_queue SET status = 'failed', lease_token = NULL,
-                            timeout_at = NULL, updated_at = ?, finished_at = ?, message = ?
-                        WHERE job_id = ? RETURNING {COLUMNS}""",
-                    (now, now, message + "; no retries left", job_id),
-                ).fetchone()
-        return _public(_row_to_job(row))
+            row_id = conn.execute("SELECT id FROM job_queue WHERE job_id = ?",
+                                  (job_id,)).fetchone()[0]
+            return _public(self._take_back(conn, row_id, current.retries, message,
+                                           JobStatus.FAILED, now))
+
+    def _take_back(self, conn: sqlite3.Connection, row_id: int, retries: int, message: str,
+                   final: JobStatus, run_after: float) -> Job:
+        """Inside a write transaction: requeue a processing job at ``run_after`` while retries
+        remain, else finish it as ``final``."""
+        now = self.clock()
+        if retries < self.retry_policy.max_retries:
+            row = conn.execute(
+                f"""UPDATE job_queue SET status = 'queued', retries = retries + 1,
+                        run_after = ?, lease_token = NULL, claimed_by = NULL,
+                        timeout_at = NULL, updated_at = ?, message = ?
+                    WHERE id = ? RETURNING {COLUMNS}""",
+                (run_after, now, message + "; retrying", row_id),
+            ).fetchone()
+        else:
+            row = conn.execute(
+                f"""UPDATE job_queue SET status = ?, lease_token = NULL, timeout_at = NULL,
+                        updated_at = ?, finished_at = ?, message = ?
+                    WHERE id = ? RETURNING {COLUMNS}""",
+                (final.value, now, now, message + "; no retries left", row_id),
+            ).fetchone()
+        return _row_to_job(row)
 
     def annotate_job(self, job_id: str, metadata: Mapping[str, Any]) -> None:
         """Merge facts into a job's metadata whatever its status (where its file went, say)."""

@@ -10,6 +10,7 @@ and kill times all come from it).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -25,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-WORDS = ("harbour lantern glacier ledger orchard protocol satellite volcano ferry meadow "
-         "copper quarry signal tariff walnut zenith canyon dialect furnace pension").split()
+WORDS = ('harbour lantern glacier ledger orchard protocol satellite volcano ferry meadow '
+         'copper quarry signal tariff walnut zenith canyon dialect furnace pension ').split()
 
 
 @dataclass
@@ -149,10 +150,8 @@ def start_agent(config: Path, log: Path) -> subprocess.Popen[bytes]:
 
 
 def kill_hard(proc: subprocess.Popen[bytes]) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     proc.wait(timeout=30)
 
 
