@@ -44,7 +44,7 @@ class EventBus:
 
 
 class EventRecorder:
-    """Keeps every event; for tests and for ``run --once`` summaries."""
+    """Keeps every event it is given (tests subscribe one to see what the core emitted)."""
 
     def __init__(self) -> None:
         self.events: list[Event] = []

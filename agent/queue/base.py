@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -196,6 +195,3 @@ class JobQueue(Protocol):
 
     def close(self) -> None: ...
 
-
-def now_clock() -> float:
-    return time.time()
