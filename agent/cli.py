@@ -367,6 +367,8 @@ def purge(ctx: Context, older_than: str, done_files: bool) -> None:
 @pass_ctx
 def vacuum(ctx: Context) -> None:
     """Give the space of deleted jobs back to the file system (VACUUM the queue)."""
+    if ctx.settings.queue.backend != "sqlite":
+        raise AgentError("vacuum applies to the SQLite queue; Redis frees memory on its own")
     with ctx.queue() as q:
         before = ctx.settings.queue_path.stat().st_size
         q.vacuum()  # type: ignore[attr-defined]
@@ -381,6 +383,9 @@ def backup(ctx: Context, dest: Path) -> None:
     """Copy the queue and the index into the folder DEST while the agent runs."""
     from agent.maintenance import backup as backup_databases
 
+    if ctx.settings.queue.backend != "sqlite":
+        raise AgentError("backup copies the SQLite queue and index; back up Redis with its AOF "
+                         "or BGSAVE and Postgres with pg_dump")
     with ctx.queue() as q:
         written = backup_databases(ctx.settings, q, dest)
     for path in written:

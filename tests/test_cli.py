@@ -138,3 +138,13 @@ def test_cli_does_not_import_heavy_libraries() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_sqlite_only_commands_explain_themselves_on_redis(tmp_path: Path) -> None:
+    """vacuum and backup on a Redis-backed config exit 1 with a one-line reason."""
+    config = tmp_path / "redis.toml"
+    config.write_text('[queue]\nbackend = "redis"\nredis_url = "redis://127.0.0.1:1/0"\n')
+    for command in (["vacuum"], ["backup", str(tmp_path / "bk")]):
+        result = CliRunner().invoke(cli, ["--config", str(config), *command])
+        assert result.exit_code == 1
+        assert "Redis" in result.output and "Traceback" not in result.output
