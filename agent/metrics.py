@@ -31,7 +31,14 @@ class QueueCollector(Collector):
         self.queue = queue
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
-        stats = self.queue.stats()
+        try:
+            stats = self.queue.stats()
+        except Exception:  # noqa: BLE001 - a scrape must still answer when the queue cannot
+            yield GaugeMetricFamily("ingest_queue_reachable",
+                                    "1 when the queue answered this scrape.", value=0)
+            return
+        yield GaugeMetricFamily("ingest_queue_reachable",
+                                "1 when the queue answered this scrape.", value=1)
         jobs = GaugeMetricFamily("ingest_jobs", "Jobs in the queue by status.", labels=["status"])
         for status in JobStatus:
             jobs.add_metric([status.value], stats.counts.get(status, 0))

@@ -61,6 +61,7 @@ PANELS: list[tuple[str, str, list[tuple[str, str]], int, str]] = [
     ("Watcher and worker up", "short", [
         (f"ingest_watcher_up{{{INBOX}}}", "watcher {{inbox}}"),
         ("ingest_worker_alive", "worker"),
+        ("ingest_queue_reachable", "queue"),
         ('up{job="ingest-agent"}', "scrape {{instance}}"),
     ], 8, "stat"),
     ("Files waiting to settle", "short", [

@@ -137,3 +137,18 @@ def test_readiness_fails_on_low_disk_and_old_jobs(queue: SQLiteJobQueue, clock: 
     failing = {c.name: c.detail for c in checks if not c.ok}
     assert set(failing) == {"disk", "oldest_job"}
     assert "100 s old" in failing["oldest_job"]
+
+
+def test_scrape_answers_when_the_queue_does_not(tmp_path: Path) -> None:
+    """A broken queue database turns into ingest_queue_reachable 0, not a failed scrape."""
+    path = tmp_path / "q.db"
+    queue = SQLiteJobQueue(path)
+    registry = CollectorRegistry()
+    AgentMetrics(registry, queue, ["docs"])
+    assert registry.get_sample_value("ingest_queue_reachable") == 1
+    queue.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    path.write_bytes(b"SQLite format 3\x00" + b"\xff" * 4096)
+    assert registry.get_sample_value("ingest_queue_reachable") == 0
+    assert registry.get_sample_value("ingest_jobs", {"status": "queued"}) is None
