@@ -96,7 +96,42 @@ class IndexError_(AgentError):
     """The index database is unusable."""
 
 
-class SQLiteIndex:
+class DocumentLookups:
+    """The read-and-annotate queries both index backends share; only the placeholder differs."""
+
+    _PH = "?"
+    _DOC_COLUMNS = ("doc_id, content_sha256, job_id, inbox, source_name, location, mime, bytes, "
+                    "pages, chunk_count")
+
+    def _conn(self) -> Any:
+        raise NotImplementedError
+
+    def _one(self, where: str, value: str) -> DocumentRecord | None:
+        row = self._conn().execute(
+            f"SELECT {self._DOC_COLUMNS} FROM documents WHERE {where} = {self._PH}", (value,)
+        ).fetchone()
+        return DocumentRecord(*row) if row else None
+
+    def find_by_hash(self, sha256: str) -> DocumentRecord | None:
+        return self._one("content_sha256", sha256)
+
+    def find_by_job(self, job_id: str) -> DocumentRecord | None:
+        return self._one("job_id", job_id)
+
+    def documents(self) -> list[tuple[Any, ...]]:
+        """(doc_id, job_id, inbox, source_name, location, sha256) of every document."""
+        return list(self._conn().execute(
+            "SELECT doc_id, job_id, inbox, source_name, location, content_sha256 FROM documents "
+            "ORDER BY id").fetchall())
+
+    def set_location(self, doc_id: str, location: str) -> None:
+        """Where the original now lives (done/), so search results can point at it."""
+        self._conn().execute(
+            f"UPDATE documents SET location = {self._PH} WHERE doc_id = {self._PH}",
+            (location, doc_id))
+
+
+class SQLiteIndex(DocumentLookups):
     """Documents, chunks and vectors; safe to open from the worker and the main process."""
 
     def __init__(self, path: str | os.PathLike[str], busy_timeout: float = 30.0) -> None:
@@ -147,21 +182,6 @@ class SQLiteIndex:
         self._local = threading.local()
 
     # -- documents ---------------------------------------------------------------------------
-
-    _DOC_COLUMNS = ("doc_id, content_sha256, job_id, inbox, source_name, location, mime, bytes, "
-                    "pages, chunk_count")
-
-    def find_by_hash(self, sha256: str) -> DocumentRecord | None:
-        row = self._conn().execute(
-            f"SELECT {self._DOC_COLUMNS} FROM documents WHERE content_sha256 = ?", (sha256,)
-        ).fetchone()
-        return DocumentRecord(*row) if row else None
-
-    def find_by_job(self, job_id: str) -> DocumentRecord | None:
-        row = self._conn().execute(
-            f"SELECT {self._DOC_COLUMNS} FROM documents WHERE job_id = ?", (job_id,)
-        ).fetchone()
-        return DocumentRecord(*row) if row else None
 
     def add_document(
         self, *, sha256: str, job_id: str, inbox: str | None, source_name: str, mime: str,
@@ -218,17 +238,6 @@ class SQLiteIndex:
         found = self.find_by_hash(sha256)
         assert found is not None
         return found
-
-    def documents(self) -> list[tuple[Any, ...]]:
-        """(doc_id, job_id, inbox, source_name, location, sha256) of every document."""
-        return self._conn().execute(
-            "SELECT doc_id, job_id, inbox, source_name, location, content_sha256 FROM documents "
-            "ORDER BY id").fetchall()
-
-    def set_location(self, doc_id: str, location: str) -> None:
-        """Where the original now lives (done/), so search results can point at it."""
-        self._conn().execute("UPDATE documents SET location = ? WHERE doc_id = ?",
-                             (location, doc_id))
 
     def counts(self) -> dict[str, int]:
         conn = self._conn()

@@ -14,7 +14,7 @@ from typing import Any
 
 from agent.errors import TransientError
 from agent.pipeline.chunk import Chunk
-from agent.pipeline.index import DocumentRecord, IndexError_, SearchHit
+from agent.pipeline.index import DocumentLookups, DocumentRecord, IndexError_, SearchHit
 
 SCHEMA = [
     "CREATE EXTENSION IF NOT EXISTS vector",
@@ -47,16 +47,16 @@ SCHEMA = [
         UNIQUE (document_id, ordinal)
     )""",
 ]
-_DOC_COLUMNS = ("doc_id, content_sha256, job_id, inbox, source_name, location, mime, bytes, "
-                "pages, chunk_count")
 
 
 def _vector(values: Any) -> str:
     return "[" + ",".join(f"{float(v):.7g}" for v in values) + "]"
 
 
-class PostgresIndex:
+class PostgresIndex(DocumentLookups):
     """``SQLiteIndex``'s interface on Postgres + pgvector (``index.backend = "postgres"``)."""
+
+    _PH = "%s"
 
     def __init__(self, dsn: str) -> None:
         import psycopg
@@ -88,17 +88,6 @@ class PostgresIndex:
         if conn is not None:
             conn.close()
         self._local = threading.local()
-
-    def find_by_hash(self, sha256: str) -> DocumentRecord | None:
-        row = self._conn().execute(
-            f"SELECT {_DOC_COLUMNS} FROM documents WHERE content_sha256 = %s", (sha256,)
-        ).fetchone()
-        return DocumentRecord(*row) if row else None
-
-    def find_by_job(self, job_id: str) -> DocumentRecord | None:
-        row = self._conn().execute(
-            f"SELECT {_DOC_COLUMNS} FROM documents WHERE job_id = %s", (job_id,)).fetchone()
-        return DocumentRecord(*row) if row else None
 
     def add_document(
         self, *, sha256: str, job_id: str, inbox: str | None, source_name: str, mime: str,
@@ -134,15 +123,6 @@ class PostgresIndex:
         found = self.find_by_hash(sha256)
         assert found is not None
         return found
-
-    def set_location(self, doc_id: str, location: str) -> None:
-        self._conn().execute("UPDATE documents SET location = %s WHERE doc_id = %s",
-                             (location, doc_id))
-
-    def documents(self) -> list[tuple[Any, ...]]:
-        return self._conn().execute(
-            "SELECT doc_id, job_id, inbox, source_name, location, content_sha256 FROM documents "
-            "ORDER BY id").fetchall()
 
     def counts(self) -> dict[str, int]:
         conn = self._conn()
