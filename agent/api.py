@@ -8,25 +8,25 @@ sees the same file identity and does not queue it again.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
-import os
 import threading
-import uuid
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from starlette.requests import ClientDisconnect
 
 from agent import __version__
 from agent.config import Settings
 from agent.errors import AgentError, JobNotFoundError
-from agent.folders import InboxFolders, identify, move_no_clobber, safe_filename
+from agent.folders import InboxFolders, identify
+from agent.names import display_name
 from agent.queue.base import Job, JobQueue, JobStatus
-
-UPLOAD_FIELD = "file"
+from agent.upload import UPLOAD_FIELD, ReceivedUpload, UploadReceiver, UploadRejected
 
 
 class JobOut(BaseModel):
@@ -49,7 +49,8 @@ class JobOut(BaseModel):
     def of(cls, job: Job) -> JobOut:
         return cls(
             job_id=job.job_id, status=str(job.status), inbox=job.inbox,
-            file=job.original_filename, progress=job.progress, message=job.message,
+            file=display_name(job.original_filename) if job.original_filename else None,
+            progress=job.progress, message=job.message,
             created_at=job.created_at, updated_at=job.updated_at, started_at=job.started_at,
             finished_at=job.finished_at, retries=job.retries, attempts=job.attempts,
             document_id=job.metadata.get("document_id"), chunks=job.metadata.get("chunks"),
@@ -79,16 +80,36 @@ class ErrorOut(BaseModel):
     detail: str
 
 
-class UploadRejected(Exception):
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-
-
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "Missing or wrong bearer token"},
 }
+
+
+RETRY_AFTER_SECONDS = 5
+
+
+class QueueBusyError(AgentError):
+    """The queue did not accept the job in time (locked, or its disk full)."""
+
+
+def _queue_upload(queue: JobQueue, box: InboxFolders, received: ReceivedUpload) -> Job:
+    """Queue the uploaded file. If the queue cannot take it, the file leaves the inbox again
+    (unless the watcher queued it meanwhile), so a client that retries makes no duplicate."""
+    rel = received.path.name
+    key = identify(box.name, rel, received.stat).key
+    metadata: dict[str, Any] = {"size": received.stat.st_size, "source": "api", "relpath": rel}
+    if received.fields:
+        metadata["fields"] = received.fields
+    try:
+        return queue.enqueue_job(str(received.path), rel, metadata, inbox=box.name,
+                                 content_key=key)
+    except Exception as exc:
+        with contextlib.suppress(Exception):
+            existing = queue.find_job_by_key(key)
+            if existing is not None:
+                return existing
+        received.path.unlink(missing_ok=True)
+        raise QueueBusyError(f"the queue is busy; try again shortly ({exc})") from None
 
 
 def create_app(settings: Settings, queue: JobQueue, boxes: dict[str, InboxFolders],
@@ -116,11 +137,12 @@ def create_app(settings: Settings, queue: JobQueue, boxes: dict[str, InboxFolder
         "/api/v1/upload", response_model=UploadOut, status_code=201, dependencies=auth,
         responses={**ERRORS, 400: {"model": ErrorOut}, 404: {"model": ErrorOut},
                    411: {"model": ErrorOut}, 413: {"model": ErrorOut},
-                   415: {"model": ErrorOut}},
+                   415: {"model": ErrorOut}, 503: {"model": ErrorOut}},
         openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {
             "schema": {"type": "object", "required": [UPLOAD_FIELD], "properties": {
                 UPLOAD_FIELD: {"type": "string", "format": "binary", "minLength": 1,
-                               "maxLength": settings.api.max_upload_bytes}}}}}}},
+                               "maxLength": settings.api.max_upload_bytes}},
+                "additionalProperties": {"type": "string", "maxLength": 1024}}}}}},
     )
     async def upload(request: Request,
                      inbox: Annotated[str | None, Query(max_length=64)] = None) -> Any:
@@ -132,14 +154,26 @@ def create_app(settings: Settings, queue: JobQueue, boxes: dict[str, InboxFolder
         if declared is not None and declared.isdigit() and int(declared) > limit + 64 * 1024:
             raise HTTPException(413, f"upload larger than api.max_upload_bytes ({limit})")
         try:
-            final, st = await _receive(request, box, limit)
+            receiver = UploadReceiver(box, request.headers.get("content-type", ""), limit)
         except UploadRejected as exc:
             return JSONResponse({"detail": exc.detail}, status_code=exc.status)
-        rel = final.name
-        job = queue.enqueue_job(str(final), rel, {"size": st.st_size, "source": "api",
-                                                   "relpath": rel},
-                                inbox=box.name, content_key=identify(box.name, rel, st).key)
-        return UploadOut(job_id=job.job_id, status=str(job.status), inbox=box.name, file=rel)
+        try:
+            async for chunk in request.stream():  # file writes happen in the threadpool
+                await run_in_threadpool(receiver.feed, chunk)
+            received = await run_in_threadpool(receiver.finish)
+        except UploadRejected as exc:
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+        except ClientDisconnect:
+            return JSONResponse({"detail": "the client went away mid-upload"}, status_code=400)
+        finally:
+            await run_in_threadpool(receiver.discard)
+        try:
+            job = await run_in_threadpool(_queue_upload, queue, box, received)
+        except QueueBusyError as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=503,
+                                headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        return UploadOut(job_id=job.job_id, status=str(job.status), inbox=box.name,
+                         file=display_name(received.path.name))
 
     @app.get("/api/v1/jobs/{job_id}", response_model=JobOut, dependencies=auth,
              responses={**ERRORS, 404: {"model": ErrorOut}})
@@ -174,93 +208,6 @@ def create_app(settings: Settings, queue: JobQueue, boxes: dict[str, InboxFolder
         return [HitOut(**h.to_dict()) for h in hits]
 
     return app
-
-
-async def _receive(request: Request, box: InboxFolders, limit: int
-                   ) -> tuple[Path, os.stat_result]:
-    """Parse the multipart body as it streams in; return the file's path in the inbox and its
-    stat (taken before the move: the watcher may pick the file up at once)."""
-    from python_multipart.multipart import MultipartParser, parse_options_header
-
-    content_type, params = parse_options_header(request.headers.get("content-type", ""))
-    boundary = params.get(b"boundary")
-    if content_type != b"multipart/form-data" or not boundary:
-        raise UploadRejected(415, "send multipart/form-data with the file in field 'file'")
-    box.processing.mkdir(parents=True, exist_ok=True)
-    temp = box.processing / f".upload-{uuid.uuid4().hex}.part"
-    state: dict[str, Any] = {"headers": {}, "field": b"", "name": None, "size": 0, "fh": None,
-                             "done": False, "error": None}
-    header_field = bytearray()
-    header_value = bytearray()
-
-    def on_header_field(data: bytes, start: int, end: int) -> None:
-        header_field.extend(data[start:end])
-
-    def on_header_value(data: bytes, start: int, end: int) -> None:
-        header_value.extend(data[start:end])
-
-    def on_header_end() -> None:
-        state["headers"][bytes(header_field).lower()] = bytes(header_value)
-        header_field.clear()
-        header_value.clear()
-
-    def on_headers_finished() -> None:
-        _, disp = parse_options_header(state["headers"].get(b"content-disposition", b""))
-        field = disp.get(b"name", b"")
-        if field == UPLOAD_FIELD.encode() and state["fh"] is None and not state["done"]:
-            state["name"] = disp.get(b"filename", b"").decode("utf-8", "replace")
-            state["fh"] = open(temp, "xb")  # noqa: SIM115 - closed in on_part_end / finally
-
-    def on_part_data(data: bytes, start: int, end: int) -> None:
-        fh = state["fh"]
-        if fh is None or state["error"]:
-            return
-        state["size"] += end - start
-        if state["size"] > limit:
-            state["error"] = (413, f"upload larger than api.max_upload_bytes ({limit})")
-            return
-        fh.write(data[start:end])
-
-    def on_part_end() -> None:
-        fh = state["fh"]
-        if fh is not None and not state["done"]:
-            fh.flush()
-            os.fsync(fh.fileno())
-            fh.close()
-            state["done"] = True
-        state["headers"] = {}
-
-    parser = MultipartParser(boundary, {
-        "on_header_field": on_header_field, "on_header_value": on_header_value,
-        "on_header_end": on_header_end, "on_headers_finished": on_headers_finished,
-        "on_part_data": on_part_data, "on_part_end": on_part_end,
-    })
-    try:
-        stream: AsyncIterator[bytes] = request.stream()
-        async for chunk in stream:
-            parser.write(chunk)
-            if state["error"]:
-                raise UploadRejected(*state["error"])
-        parser.finalize()
-        if state["error"]:
-            raise UploadRejected(*state["error"])
-        if not state["done"]:
-            raise UploadRejected(400, "no complete multipart field named 'file' in the body")
-        if state["size"] == 0:
-            raise UploadRejected(400, "the uploaded file is empty (0 bytes)")
-        name = safe_filename(state["name"] or "", fallback="upload")
-        st = temp.stat()
-        final = move_no_clobber(temp, box.inbox, name)
-        return final, st
-    except UploadRejected:
-        raise
-    except Exception as exc:  # noqa: BLE001 - malformed multipart from the client
-        raise UploadRejected(400, f"malformed multipart body: {exc}") from None
-    finally:
-        fh = state["fh"]
-        if fh is not None and not fh.closed:
-            fh.close()
-        temp.unlink(missing_ok=True)
 
 
 class ApiServer:

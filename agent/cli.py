@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -15,6 +16,7 @@ import click
 
 from agent import __version__
 from agent.errors import AgentError
+from agent.names import display_name
 
 if TYPE_CHECKING:
     from agent.config import Settings
@@ -75,8 +77,14 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
     ctx.obj = Context(config_path)
 
 
+def _json_text(data: Any, indent: int | None = 2) -> str:
+    text = json.dumps(data, indent=indent, ensure_ascii=False, default=str)
+    # Undecodable bytes of file names stay valid JSON escapes, not unprintable text.
+    return re.sub("[\ud800-\udfff]", lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def _print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    click.echo(_json_text(data))
 
 
 def _age(seconds: float | None) -> str:
@@ -112,6 +120,11 @@ def check(ctx: Context) -> None:
         problems.append(f"data_dir: cannot create {data_dir}: {exc.strerror}")
     if not settings.inbox:
         problems.append("no [[inbox]] is configured: nothing would be watched")
+    from agent.config import anonymous_api_problem
+
+    exposure = anonymous_api_problem(settings.api)
+    if exposure is not None:
+        problems.append(exposure)
     for box in build_inboxes(settings):
         found = box.ensure()
         problems.extend(found)
@@ -195,7 +208,7 @@ def _running_agent_readiness(settings: Settings) -> dict[str, Any]:
 
 
 def _job_line(job: Job) -> str:
-    name = job.original_filename or Path(job.file_path).name
+    name = display_name(job.original_filename or Path(job.file_path).name)
     return (
         f"{job.job_id}  {job.status:<10} {job.progress:>3}%  {job.inbox or '-':<10} "
         f"{_when(job.updated_at)}  {name}  {job.message or ''}"
@@ -238,7 +251,7 @@ def job(ctx: Context, job_id: str, as_json: bool) -> None:
         if key.endswith("_at") or key == "run_after":
             value = _when(value)
         elif key == "metadata":
-            value = json.dumps(value, ensure_ascii=False)
+            value = _json_text(value, indent=None)
         click.echo(f"{key:<18}{value}")
 
 
@@ -274,7 +287,7 @@ def enqueue(ctx: Context, paths: tuple[Path, ...]) -> None:
                 str(box.inbox / rel), Path(rel).name, {"source": "cli", "size": st.st_size},
                 inbox=box.name, content_key=ident.key,
             )
-            click.echo(f"{job.job_id}  {job.status}  {path}")
+            click.echo(f"{job.job_id}  {job.status}  {display_name(str(path))}")
     if failures:
         raise AgentError(f"{failures} of {len(paths)} path(s) not queued")
 
@@ -318,9 +331,9 @@ def search(ctx: Context, query: str, k: int, inbox: str | None, as_json: bool) -
     if not hits:
         click.echo("no results (is anything indexed yet?)")
     for rank, hit in enumerate(hits, 1):
-        where = hit.location or hit.source_name
+        where = display_name(hit.location or hit.source_name)
         page = f" p.{hit.page}" if hit.page else ""
-        click.echo(f"{rank}. {hit.score:.3f}  {hit.source_name}{page}  ({where})")
+        click.echo(f"{rank}. {hit.score:.3f}  {display_name(hit.source_name)}{page}  ({where})")
         click.echo("   " + " ".join(hit.text.split())[:300])
 
 
@@ -343,7 +356,8 @@ def retry(ctx: Context, job_ids: tuple[str, ...], all_failed: bool) -> None:
                     for j in q.list_jobs(status=status, limit=1_000_000)]
         for job_id in ids:
             job = retry_failed_job(q, boxes, job_id)
-            click.echo(f"{job.job_id}  {job.status}  {job.original_filename or job.file_path}")
+            click.echo(f"{job.job_id}  {job.status}  "
+                       f"{display_name(job.original_filename or job.file_path)}")
 
 
 @cli.command()

@@ -53,6 +53,7 @@ class InboxSettings(_Section):
     include: list[str] = Field(default_factory=lambda: ["*"])
     exclude: list[str] = Field(default_factory=lambda: list(DEFAULT_EXCLUDES))
     settle_seconds: float = Field(default=2.0, ge=0)
+    max_open_write_seconds: float = Field(default=3600.0, ge=0)
     max_file_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
     mode: Literal["auto", "inotify", "poll"] = "auto"
     scan_interval_seconds: float = Field(default=60.0, gt=0)
@@ -106,6 +107,7 @@ class ProcessingSettings(_Section):
     workers: int = Field(default=1, ge=1, le=64)
     chunk_tokens: int = Field(default=200, ge=16, le=512)
     chunk_overlap_tokens: int = Field(default=32, ge=0)
+    max_chunks_per_file: int = Field(default=50_000, ge=1)
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
 
     @model_validator(mode="after")
@@ -147,7 +149,30 @@ class ApiSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8478, ge=1, le=65535)
     token: SecretStr | None = None
+    allow_anonymous: bool = False
     max_upload_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
+
+
+def is_loopback_host(host: str) -> bool:
+    """127.0.0.0/8, ::1 or "localhost": reachable from this machine only."""
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def anonymous_api_problem(api: ApiSettings) -> str | None:
+    """Why the API must not start as configured: open to the network with no token."""
+    if not api.enabled or api.token is not None or api.allow_anonymous:
+        return None
+    if is_loopback_host(api.host):
+        return None
+    return (f"api.host = {api.host!r} serves uploads to the network without api.token; set a "
+            "token, bind to 127.0.0.1, or set api.allow_anonymous = true")
 
 
 class HealthSettings(_Section):

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from agent.config import Settings
 from agent.errors import AgentError
-from agent.queue.base import JobQueue, JobStatus
+from agent.queue.base import Job, JobQueue, JobStatus
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNITS = {"": 86400, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -27,7 +28,8 @@ def purge(queue: JobQueue, older_than: float, *, done_files: bool = False,
     """Delete finished jobs older than ``older_than`` seconds; optionally their done/ files.
 
     Returns (jobs deleted, files deleted). Only files the agent itself filed in done/ are
-    touched, and failed/ is never purged automatically.
+    touched (the same inode it filed, not a later file under that name), and failed/ is never
+    purged automatically.
     """
     import time
 
@@ -36,13 +38,23 @@ def purge(queue: JobQueue, older_than: float, *, done_files: bool = False,
     if done_files:
         for job in _finished_before(queue, cutoff):
             path = job.metadata.get("done_path")
-            if job.status is JobStatus.COMPLETED and path and Path(path).is_file():
+            if job.status is JobStatus.COMPLETED and path and _is_filed(Path(path), job):
                 Path(path).unlink()
                 removed_files += 1
     return queue.purge(older_than), removed_files
 
 
-def _finished_before(queue: JobQueue, cutoff: float) -> Iterator[object]:
+def _is_filed(path: Path, job: Job) -> bool:
+    """``path`` is still the regular file this job filed there."""
+    try:
+        st = path.lstat()
+    except OSError:
+        return False
+    inode = job.metadata.get("done_inode")
+    return stat.S_ISREG(st.st_mode) and (inode is None or st.st_ino == inode)
+
+
+def _finished_before(queue: JobQueue, cutoff: float) -> Iterator[Job]:
     for job in queue.list_jobs(status=JobStatus.COMPLETED, limit=10_000_000):
         if job.finished_at is not None and job.finished_at < cutoff:
             yield job

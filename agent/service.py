@@ -45,6 +45,9 @@ class Agent:
                 log.warning("inbox and work folders are on different file systems: files are "
                             "moved by copy + fsync + rename + unlink", inbox=box.name)
         settings.agent.data_dir.mkdir(parents=True, exist_ok=True)
+        from agent.locks import AgentLocks
+
+        self.locks = AgentLocks(settings).acquire()
         self.queue = open_queue(settings)
         self.watchers = [InboxWatcher(b, self.queue, self.events) for b in self.boxes.values()]
         self.watch_service = WatchService(self.watchers)
@@ -105,6 +108,11 @@ class Agent:
 
     def _setup_api(self) -> None:
         from agent.api import ApiServer, create_app
+        from agent.config import anonymous_api_problem
+
+        problem = anonymous_api_problem(self.settings.api)
+        if problem is not None:
+            raise AgentError(problem)
 
         app = create_app(self.settings, self.queue, self.boxes)
         self.api_server = ApiServer(app, self.settings.api.host, self.settings.api.port)
@@ -260,6 +268,7 @@ class Agent:
             if self.metrics_server is not None:
                 self.metrics_server.stop()
             self.queue.close()
+            self.locks.release()
         log.info("agent stopped")
         return 0
 

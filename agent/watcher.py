@@ -22,7 +22,8 @@ from pathlib import Path
 import structlog
 
 from agent.events import EventBus
-from agent.folders import InboxFolders, identify
+from agent.folders import InboxFolders, file_kind, identify, is_agent_temp
+from agent.names import display_name
 from agent.queue.base import JobQueue, NewJob
 
 log = structlog.get_logger("agent.watcher")
@@ -32,6 +33,11 @@ NETWORK_FILESYSTEMS = frozenset(
      "lustre", "gpfs", "beegfs", "ncpfs", "virtiofs", "vboxsf", "vmhgfs"}
 )
 CANDIDATE_EVENTS = frozenset({"created", "moved", "closed", "modified"})
+WRITE_EVENTS = frozenset({"modified", "closed", "deleted", "moved"})
+# Errors that come from an entry (its name, its metadata), not from the queue being locked,
+# full or away: those set the entry aside; any other error keeps it for the next step.
+ENTRY_ERRORS = (ValueError, TypeError)
+OVERFLOW_BLIND_SECONDS = 10.0
 
 
 def filesystem_type(path: Path, mounts_file: str = "/proc/self/mounts") -> str:
@@ -140,6 +146,9 @@ class InboxWatcher:
         self._candidates: dict[str, _Candidate] = {}
         self._enqueued: dict[str, tuple[int, int, int]] = {}
         self._skipped: dict[str, str] = {}
+        self._writing: dict[str, float] = {}  # path → when inotify first saw it written, unclosed
+        self._writing_noted: set[str] = set()
+        self._writing_blind_until = 0.0
         self._observer: object | None = None
         self._trust_ctime = self.mode == "inotify"
         self._next_poll = 0.0
@@ -148,9 +157,19 @@ class InboxWatcher:
 
     # -- watchdog side (runs in the observer's thread: record and return) -----------------------
 
-    def on_fs_event(self, path: str, is_directory: bool) -> None:
+    def on_fs_event(self, path: str, is_directory: bool, kind: str = "created",
+                    dest: str | None = None) -> None:
+        """Record one watchdog event (observer thread): a path to look at, and whether a writer
+        still holds the file open (written, not yet closed)."""
         with self._lock:
-            (self._dirs_to_scan if is_directory else self._pending).add(path)
+            if kind in WRITE_EVENTS and not is_directory:
+                if kind != "modified":  # closed after writing, deleted, or renamed away
+                    self._writing.pop(path, None)
+                elif self.clock() >= self._writing_blind_until:
+                    self._writing.setdefault(path, self.clock())
+            if kind in CANDIDATE_EVENTS:
+                target = dest if kind == "moved" and dest else path
+                (self._dirs_to_scan if is_directory else self._pending).add(target)
 
     def request_scan(self, reason: str) -> None:
         with self._lock:
@@ -158,6 +177,12 @@ class InboxWatcher:
                 self._scan_reason = reason
 
     def _on_overflow(self) -> None:
+        # Closes were lost with the other events, so open-for-writing marks cannot be trusted:
+        # drop them, and ignore the writes still being dispatched from before the overflow for
+        # a while (the settle rule alone decides meanwhile).
+        with self._lock:
+            self._writing.clear()
+            self._writing_blind_until = self.clock() + OVERFLOW_BLIND_SECONDS
         self.events.emit("watcher.overflow", inbox=self.box.name)
         self.request_scan("overflow")
 
@@ -205,11 +230,15 @@ class InboxWatcher:
             dirs, self._dirs_to_scan = self._dirs_to_scan, set()
             reason, self._scan_reason = self._scan_reason, None
         for path in pending:
-            self._consider(path, "event", now)
+            self._consider_safely(path, "event", now)
         for folder in dirs:
             if self.settings.recursive and os.path.isdir(folder):
                 for path in self._walk(folder):
-                    self._consider(path, "event", now)
+                    self._consider_safely(path, "event", now)
+            elif not self.settings.recursive and os.path.isdir(folder):
+                rel = self._rel(folder)
+                if "/" not in rel and rel not in (".", ".."):
+                    self._skip_once(rel, "a folder (recursive = false)")
         if reason is None:
             if self.mode == "poll" and now >= self._next_poll:
                 reason = "poll"
@@ -247,11 +276,14 @@ class InboxWatcher:
         seen: set[str] = set()
         for path in self._walk(str(self.box.inbox), seen):
             seen.add(self._rel(path))
-            self._consider(path, "scan" if reason != "startup" else "startup", now)
+            self._consider_safely(path, "scan" if reason != "startup" else "startup", now)
         # forget what left the inbox, so memory follows the folder
         for table in (self._enqueued, self._skipped, self._candidates):
             for rel in [r for r in table if r not in seen]:
                 del table[rel]
+        with self._lock:
+            for path in [p for p in self._writing if self._rel(p) not in seen]:
+                del self._writing[path]
         self.last_scan_at = now
         if self.mode == "poll":
             self._next_poll = now + self.settings.poll_interval_seconds
@@ -298,13 +330,26 @@ class InboxWatcher:
         if self._skipped.get(rel) == reason:
             return
         self._skipped[rel] = reason
-        (self._log.warning if warn else self._log.info)("file skipped", file=rel, reason=reason)
+        (self._log.warning if warn else self._log.info)("file skipped", file=display_name(rel),
+                                                        reason=reason)
         self.events.emit("file.ignored", inbox=self.box.name, reason=_reason_label(reason))
+
+    def _consider_safely(self, path: str, source: str, now: float) -> None:
+        """``_consider`` one entry; an entry that breaks it is skipped with a log line, so one
+        odd name or file never stops a scan or a watcher step."""
+        try:
+            self._consider(path, source, now)
+        except Exception as exc:  # noqa: BLE001 - one entry must not stop the others
+            rel = self._rel(path)
+            self._candidates.pop(rel, None)
+            self._skip_once(rel, f"cannot be looked at ({type(exc).__name__}: {exc})", warn=True)
 
     def _consider(self, path: str, source: str, now: float) -> None:
         rel = self._rel(path)
         if rel.startswith("../") or rel == "." or rel == "..":
             return
+        if is_agent_temp(rel.rsplit("/", 1)[-1]):
+            return  # the agent's own temporary file (an upload or a copy being written)
         if "/" in rel and not self.settings.recursive:
             return
         reason = self.name_filter.reason_to_skip(rel)
@@ -334,7 +379,7 @@ class InboxWatcher:
                     self._dirs_to_scan.add(path)
             return
         if not stat.S_ISREG(mode):
-            self._skip_once(rel, f"not a regular file ({_kind(mode)})", warn=True)
+            self._skip_once(rel, f"not a regular file ({file_kind(mode)})", warn=True)
             return
         signature = (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         if self._enqueued.get(rel) == signature:
@@ -350,25 +395,68 @@ class InboxWatcher:
         )
 
     def _enqueue_settled(self, now: float) -> int:
-        settle = self.settings.settle_seconds
         ready: list[tuple[str, os.stat_result, str]] = []
         for rel, cand in list(self._candidates.items()):
-            if now - cand.stable_since < settle:
-                continue
-            path = os.path.join(self.box.inbox, rel)
             try:
-                st = os.lstat(path)
-            except OSError:
+                st = self._settled(rel, cand, now)
+            except Exception as exc:  # noqa: BLE001 - one entry must not stop the others
                 del self._candidates[rel]
+                self._skip_once(rel, f"cannot be looked at ({type(exc).__name__}: {exc})",
+                                warn=True)
                 continue
-            signature = (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-            if signature != cand.signature or not stat.S_ISREG(st.st_mode):
-                del self._candidates[rel]
-                self._consider(path, cand.source, now)
-                continue
-            ready.append((rel, st, cand.source))
+            if st is not None:
+                ready.append((rel, st, cand.source))
         if not ready:
             return 0
+        try:
+            return self._queue_files(ready, now)
+        except ENTRY_ERRORS:
+            # Something about one of these entries (the store itself failing raises other
+            # errors, which keep every candidate for the next step): queue them one by one,
+            # so only the odd one is set aside.
+            return sum(self._enqueue_one(item, now) for item in ready)
+
+    def _enqueue_one(self, item: tuple[str, os.stat_result, str], now: float) -> int:
+        try:
+            return self._queue_files([item], now)
+        except ENTRY_ERRORS:
+            rel, st, _ = item
+            self._candidates.pop(rel, None)
+            self._enqueued[rel] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+            self._log.exception("file cannot be queued", file=display_name(rel))
+            self._skip_once(rel, "cannot be queued (see the error logged above)", warn=True)
+            return 0
+
+    def _settled(self, rel: str, cand: _Candidate, now: float) -> os.stat_result | None:
+        """The file's stat if it is ready to queue: quiet for ``settle_seconds`` and (inotify)
+        closed by its writer, or open past ``max_open_write_seconds``."""
+        if now - cand.stable_since < self.settings.settle_seconds:
+            return None
+        path = os.path.join(self.box.inbox, rel)
+        with self._lock:
+            writing_since = self._writing.get(path)
+        if writing_since is not None:
+            open_for = now - writing_since
+            if open_for < self.settings.max_open_write_seconds:
+                return None
+            if path not in self._writing_noted:
+                self._writing_noted.add(path)
+                self._log.warning("file still open for writing; queued by the settle rule alone",
+                                  file=display_name(rel), open_seconds=round(open_for),
+                                  limit=self.settings.max_open_write_seconds)
+        try:
+            st = os.lstat(path)
+        except OSError:
+            del self._candidates[rel]
+            return None
+        signature = (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        if signature != cand.signature or not stat.S_ISREG(st.st_mode):
+            del self._candidates[rel]
+            self._consider(path, cand.source, now)
+            return None
+        return st
+
+    def _queue_files(self, ready: list[tuple[str, os.stat_result, str]], now: float) -> int:
         idents = {rel: identify(self.box.name, rel, st) for rel, st, _ in ready}
         known = self.queue.known_keys(i.key for i in idents.values())
         unknown = [rel for rel, _, _ in ready if idents[rel].key not in known]
@@ -392,9 +480,10 @@ class InboxWatcher:
         for rel, st, _ in ready:
             del self._candidates[rel]
             self._enqueued[rel] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+            self._writing_noted.discard(os.path.join(self.box.inbox, rel))
         for job, source in zip(jobs, sources, strict=True):
-            self._log.info("file queued", job_id=job.job_id, file=job.original_filename,
-                           source=source)
+            self._log.info("file queued", job_id=job.job_id,
+                           file=display_name(job.original_filename or ""), source=source)
             self.events.emit("file.detected", inbox=self.box.name, source=source,
                              job_id=job.job_id, detected_at=now)
         return len(jobs)
@@ -414,24 +503,13 @@ class _Handler:
     def dispatch(self, event: object) -> None:
         try:
             kind = event.event_type  # type: ignore[attr-defined]
-            if kind not in CANDIDATE_EVENTS:
+            if kind not in CANDIDATE_EVENTS and kind not in WRITE_EVENTS:
                 return
-            path = event.dest_path if kind == "moved" else event.src_path  # type: ignore[attr-defined]
-            if isinstance(path, bytes):
-                path = os.fsdecode(path)
-            self.watcher.on_fs_event(path, event.is_directory)  # type: ignore[attr-defined]
+            path = os.fsdecode(event.src_path)  # type: ignore[attr-defined]
+            dest = os.fsdecode(event.dest_path) if kind == "moved" else None  # type: ignore[attr-defined]
+            self.watcher.on_fs_event(path, event.is_directory, kind, dest)  # type: ignore[attr-defined]
         except Exception:  # noqa: BLE001 - an exception here would end watchdog's dispatch thread
             pass
-
-
-def _kind(mode: int) -> str:
-    if stat.S_ISFIFO(mode):
-        return "FIFO"
-    if stat.S_ISSOCK(mode):
-        return "socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "device"
-    return "special file"
 
 
 def _reason_label(reason: str) -> str:
@@ -446,6 +524,10 @@ def _reason_label(reason: str) -> str:
         return "symlink"
     if reason.startswith("a folder"):
         return "folder"
+    if reason.startswith("cannot be looked at"):
+        return "unreadable"
+    if reason.startswith("cannot be queued"):
+        return "unqueueable"
     return "not_regular"
 
 

@@ -56,9 +56,17 @@ def _die_with_parent() -> None:
         pass
 
 
+# Signals a terminal, `timeout`, `kill -- -PGID` or systemd send to the whole process group: the
+# agent handles them (finish the job within the grace period, or requeue it); the worker must
+# not die of them mid-job. The parent stops the worker with SIGKILL.
+PARENT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 def _worker_main(conn: Connection, settings: Settings, factory: str) -> None:
     _die_with_parent()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    for signum in PARENT_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, PARENT_SIGNALS)  # blocked by start() until now
     from agent.logs import configure_logging
 
     configure_logging(settings.agent.log_level, "json")
@@ -129,7 +137,13 @@ class WorkerProcess:
         parent, child = ctx.Pipe()
         self._proc = ctx.Process(target=_worker_main, args=(child, self.settings, self.factory),
                                  name="ingest-worker", daemon=True)
-        self._proc.start()
+        # The child inherits the blocked mask across exec, so a Ctrl-C while it is starting
+        # cannot kill it before it has ignored the signal; here it is only delayed.
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, PARENT_SIGNALS)
+        try:
+            self._proc.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         child.close()
         self._conn = parent
         if not parent.poll(self.start_timeout):
@@ -189,17 +203,14 @@ class WorkerProcess:
         return _describe_exit(self._proc.exitcode if self._proc is not None else None)
 
     def kill(self) -> None:
-        """Terminate, then kill, the worker; wait for it."""
+        """Kill the worker (it ignores SIGTERM, which belongs to the agent) and wait for it."""
         proc, conn = self._proc, self._conn
         self._proc, self._conn = None, None
         if proc is None:
             return
         if proc.is_alive():
-            proc.terminate()
-            proc.join(timeout=3)
-        if proc.is_alive():
             proc.kill()
-            proc.join(timeout=5)
+            proc.join(timeout=10)
         if conn is not None:
             conn.close()
 

@@ -13,6 +13,8 @@ import textwrap
 import time
 from pathlib import Path
 
+from agent.locks import LOCK_NAME
+from agent.names import display_name
 from tests.corpus import KINDS, LIMIT
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,7 +107,8 @@ def test_bad_input_corpus(tmp_path: Path) -> None:
         if kind.fate == "done":
             if not (done / name).is_file():
                 problems.append(f"{kind.name!r}: expected in done/ as {name!r}")
-            elif kind.reason and kind.reason not in (jobs[kind.name]["message"] or ""):
+            elif kind.reason and kind.reason not in (jobs[display_name(kind.name)]["message"]
+                                                     or ""):
                 problems.append(f"{kind.name!r}: message lacks {kind.reason!r}")
         elif kind.fate == "failed":
             sidecar = failed / f"{kind.name}.error.json"
@@ -115,21 +118,49 @@ def test_bad_input_corpus(tmp_path: Path) -> None:
                 problems.append(f"{kind.name!r}: reason lacks {kind.reason!r}: "
                                 f"{json.loads(sidecar.read_text())['error']}")
         elif kind.fate == "skipped":
-            reasons = [r for f, r in skipped if f == kind.name]
+            reasons = [r for f, r in skipped if f == display_name(kind.name)]
             if not reasons or not any(kind.reason in r for r in reasons):
                 problems.append(f"{kind.name!r}: no skip log line with {kind.reason!r}")
             if not os.path.lexists(tmp_path / "inbox" / kind.name):
                 problems.append(f"{kind.name!r}: a skipped file must stay where it was")
         elif kind.fate == "gone":
-            job = jobs[kind.name]
+            job = jobs[display_name(kind.name)]
             if job["status"] != "failed" or kind.reason not in job["message"]:
                 problems.append(f"{kind.name!r}: expected a failed job saying {kind.reason!r}")
     assert (done / "rewritten.txt").is_file(), "the rewritten file must end in done/"
     assert not problems, "\n".join(problems)
-    assert list((tmp_path / "processing").iterdir()) == []
+    assert [p.name for p in (tmp_path / "processing").iterdir()] == [LOCK_NAME], \
+        "nothing but the agent's lock stays in processing/"
     all_jobs = json.loads(_cli(config, "jobs", "--limit", "1000", "--json").stdout)
     names = sorted(j["original_filename"] for j in all_jobs)
     assert len(names) == len(set(names)), f"a file got two jobs: {names}"
     status = json.loads(_cli(config, "status", "--json").stdout)["counts"]
     assert sum(status.values()) == len(with_jobs) + 1, "status must count every file with a job"
     assert status["completed"] == sum(k.fate == "done" for k in KINDS) + 1
+    # What was indexed reads right: the CSV split on commas, UTF-16 without a BOM decoded.
+    for query, expected in (("Warty Warthog release", "4.10 | Warty Warthog | warty"),
+                            ("Grüße aus Köln", "Grüße aus Köln, né.")):
+        hits = json.loads(_cli(config, "search", query, "-k", "3", "--json").stdout)
+        assert any(expected in h["text"] for h in hits), (query, hits)
+
+
+def test_corpus_text_files_are_ones_libmagic_misnames(tmp_path: Path) -> None:
+    """The corpus's text kinds really are named by their looks (so the suffix rule is tested)."""
+    import magic
+
+    from tests.corpus import (
+        DOTTED_CSV,
+        HTML_LOOKING_LIKE_JS,
+        MARKDOWN_WITH_JS,
+        TEXT_LOOKING_LIKE_C,
+    )
+
+    verdicts = {
+        MARKDOWN_WITH_JS.encode(): "application/javascript",
+        HTML_LOOKING_LIKE_JS.encode(): "application/javascript",
+        TEXT_LOOKING_LIKE_C.encode(): "text/x-c",
+        ("Grüße aus Köln, né. " * 40).encode("utf-16-le"): "application/octet-stream",
+        DOTTED_CSV.encode(): "text/plain",
+    }
+    for data, expected in verdicts.items():
+        assert magic.from_buffer(data, mime=True) == expected, data[:60]

@@ -25,6 +25,7 @@ import pytest
 from agent.config import load_config
 from agent.queue import open_queue
 from agent.queue.base import JobStatus
+from tests.helpers import entries
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -161,7 +162,7 @@ def test_full_data_disk_retries_and_loses_nothing(tmp_path: Path, tmpfs: Callabl
     assert sorted(j["status"] for j in jobs) == ["completed"] * 3
     text = log.read_text()
     assert "database or disk is full" in text or "No space left on device" in text
-    assert list((tmp_path / "processing").iterdir()) == []
+    assert entries(tmp_path / "processing") == []
 
 
 def test_index_locked_longer_than_busy_timeout_is_retried(tmp_path: Path) -> None:

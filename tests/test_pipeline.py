@@ -265,7 +265,60 @@ def test_whitespace_only_text_makes_no_chunks() -> None:
     assert list(chunker.chunk([Section("   \n\n\t  ")])) == []
 
 
+def test_chunking_is_linear_and_exact_on_a_huge_one_line_text() -> None:
+    """A one-line text of several megabytes is cut into chunks whose stored token counts are
+    the tokenizer's own, in time linear in its size (a quadratic cut would take minutes)."""
+    import time
+
+    chunker = Chunker(bundled_tokenizer(), 200, 32)
+    words = "quay lantern tide chart buoy keeper harbour signal northern cape".split()
+    text = " ".join(words[i % len(words)] + str(i % 97) for i in range(600_000))
+    started = time.monotonic()
+    chunks = list(chunker.chunk([Section(text)]))
+    assert time.monotonic() - started < 30
+    assert len(chunks) > 1000
+    for chunk in chunks[:: len(chunks) // 50]:
+        assert chunker.count_tokens(chunk.text) == chunk.tokens <= 200
+        assert text[chunk.char_start:chunk.char_end] == chunk.text
+
+
+def test_a_word_longer_than_a_chunk_is_cut_at_tokens() -> None:
+    """Chinese text has no spaces: a paragraph is one 'word' of hundreds of tokens, and is
+    split at token boundaries so that no chunk exceeds the budget."""
+    chunker = Chunker(bundled_tokenizer(), 64, 8)
+    text = "intro words. " + "東京の港で灯台守が船を数える。" * 60 + " and a tail."
+    chunks = list(chunker.chunk([Section(text)]))
+    assert len(chunks) > 5
+    assert all(chunker.count_tokens(c.text) <= 64 for c in chunks)
+    assert chunks[-1].text.endswith("a tail.")
+
+
 # -- the whole pipeline -------------------------------------------------------------------------
+
+def test_progress_moves_within_each_stage_and_the_chunk_cap_fails_at_once(
+        settings: Settings, tmp_path: Path) -> None:
+    """Reading, extracting and chunking a large file report progress inside each stage; a
+    file over max_chunks_per_file fails before any embedding, naming the cap and the count."""
+    capped = settings.model_copy(deep=True)
+    capped.processing.max_chunks_per_file = 100
+    pipeline = IngestPipeline(capped)
+    big = tmp_path / "big.txt"
+    big.write_text("\n".join(f"Line {i} of a long harbour log." for i in range(300_000)))
+    seen: list[tuple[int, str]] = []
+    try:
+        with pytest.raises(PermanentError) as failure:
+            pipeline.run(JobRequest("job-big", str(big), "docs", "big.txt", []),
+                         lambda pct, msg: seen.append((pct, msg)))
+    finally:
+        pipeline.index.close()
+    message = str(failure.value)
+    assert "max_chunks_per_file (100)" in message and "would make" in message
+    assert failure.value.stage == "chunk"
+    for prefix in ("reading", "extracting", "chunking"):
+        percents = {pct for pct, msg in seen if msg.startswith(prefix)}
+        assert len(percents) >= 3, (prefix, sorted(percents))
+    assert not any(msg.startswith("embedding") for _, msg in seen)
+
 
 def test_pipeline_indexes_a_pdf_with_pages(pipeline: IngestPipeline, tmp_path: Path) -> None:
     """A two-page PDF is stored as one document with chunks that remember their page."""

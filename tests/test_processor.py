@@ -20,6 +20,7 @@ from agent.processor import Processor
 from agent.queue import open_queue
 from agent.queue.base import JobQueue, JobStatus
 from agent.retry import retry_failed_job
+from tests.helpers import entries
 
 SCRIPTED = "tests.pipelines:build"
 ROOT = Path(__file__).resolve().parent.parent
@@ -198,6 +199,22 @@ def test_too_large_file_goes_to_failed(tmp_path: Path, rig: Callable[..., Rig]) 
     assert "over max_file_bytes" in report["error"] and report["error_type"] == "TooLarge"
 
 
+def test_entry_swapped_inside_processing_fails_at_once(rig: Callable[..., Rig]) -> None:
+    """A FIFO in the job's place in processing/ (swapped there after the claim's checks) fails
+    the job at once without blocking the worker, and leaves processing/ with the reason."""
+    r = rig(job_timeout_seconds=300)
+    job_id = r.drop("swap.txt", "x")
+    (r.box.inbox / "swap.txt").unlink()
+    os.mkfifo(r.box.processing / f"{job_id}__swap.txt")
+    started = time.monotonic()
+    r.processor.run_once()
+    assert time.monotonic() - started < 30
+    job = r.queue.get_job_status(job_id)
+    assert job.status is JobStatus.FAILED and "not a regular file (FIFO)" in job.message
+    assert r.listing("processing") == []
+    assert r.listing("failed") == ["swap.txt", "swap.txt.error.json"]
+
+
 def test_orphan_in_processing_goes_back_to_the_inbox(rig: Callable[..., Rig]) -> None:
     """A file in processing/ with no job is returned to the inbox, never deleted."""
     r = rig()
@@ -262,7 +279,7 @@ def test_sigterm_mid_job_requeues_it_uncounted(tmp_path: Path) -> None:
     with open_queue(settings) as q:
         (job,) = q.list_jobs()
     assert job.status is JobStatus.QUEUED and job.retries == 0
-    assert [p.name for p in (tmp_path / "processing").iterdir()] == [f"{job.job_id}__long.txt"]
+    assert entries(tmp_path / "processing") == [f"{job.job_id}__long.txt"]
 
 
 def test_second_signal_exits_at_once_without_losing_the_file(tmp_path: Path) -> None:
@@ -285,7 +302,7 @@ def test_second_signal_exits_at_once_without_losing_the_file(tmp_path: Path) -> 
     with open_queue(settings) as q:
         (job,) = q.list_jobs()
     assert job.status is JobStatus.QUEUED
-    assert len(list((tmp_path / "processing").iterdir())) == 1
+    assert len(entries(tmp_path / "processing")) == 1
 
 
 def test_kill_9_mid_embedding_then_restart_completes_once(tmp_path: Path) -> None:
@@ -317,7 +334,7 @@ def test_kill_9_mid_embedding_then_restart_completes_once(tmp_path: Path) -> Non
     assert [j.status for j in jobs] == [JobStatus.COMPLETED]
     assert jobs[0].attempts == 2
     assert [p.name for p in (tmp_path / "done").iterdir()] == ["long.md"]
-    assert list((tmp_path / "processing").iterdir()) == []
+    assert entries(tmp_path / "processing") == []
     from agent.pipeline.index import SQLiteIndex
 
     index = SQLiteIndex(settings.index_path)

@@ -201,12 +201,29 @@ def test_retry_or_fail_backs_off_then_fails(queue: SQLiteJobQueue, clock: Manual
 
 
 def test_retry_or_fail_without_counting_keeps_the_budget(queue: SQLiteJobQueue, clock: ManualClock) -> None:
-    """Shutdown requeues at once without spending a retry."""
+    """Shutdown requeues at once without spending a retry, ahead of jobs already waiting."""
     queue.enqueue_job("/in/a")
     job = queue.get_next_job()
+    clock.advance(1)
+    waiting = queue.enqueue_job("/in/b")
     back = queue.retry_or_fail(job, "shutting down", count_attempt=False)
-    assert back.status is JobStatus.QUEUED and back.retries == 0 and back.run_after == clock.now
-    assert queue.get_next_job() is not None
+    assert back.status is JobStatus.QUEUED and back.retries == 0 and back.run_after <= clock.now
+    assert queue.get_next_job().job_id == job.job_id, "the interrupted job resumes first"
+    assert queue.get_next_job().job_id == waiting.job_id
+
+
+def test_release_with_a_delay_waits_and_keeps_the_budget(queue: SQLiteJobQueue,
+                                                         clock: ManualClock) -> None:
+    """A job released with a delay (its file was still changing) waits, uncounted."""
+    queue.enqueue_job("/in/a")
+    job = queue.get_next_job()
+    back = queue.release_job(job, "file changed", delay=5, metadata={"changes": 1})
+    assert back.status is JobStatus.QUEUED and back.retries == 0
+    assert back.metadata["changes"] == 1
+    assert queue.get_next_job() is None
+    clock.advance(6)
+    again = queue.get_next_job()
+    assert again is not None and again.job_id == job.job_id and again.attempts == 2
 
 
 def test_backoff_is_capped() -> None:
@@ -515,3 +532,18 @@ def test_version_1_database_is_upgraded_in_place(tmp_path: Path) -> None:
     assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'ix_job_queue_file'"
                         ).fetchone()[0] == 1
     conn.close()
+
+
+def test_names_that_are_not_utf8_round_trip(queue: SQLiteJobQueue) -> None:
+    """A name with undecodable bytes (and a backslash) is stored losslessly and found again."""
+    name = "bad\udcff\\x41.txt"
+    path = f"/in/{name}"
+    key = f"box:{name}:1:2:3"
+    job = queue.enqueue_job(path, name, {"relpath": name}, content_key=key)
+    assert queue.known_keys([key, "box:other"]) == {key}
+    assert queue.queued_paths([path, "/in/other"]) == {path}
+    assert queue.find_job_by_key(key).job_id == job.job_id
+    claimed = queue.get_next_job()
+    assert (claimed.file_path, claimed.original_filename) == (path, name)
+    assert claimed.content_key == key and claimed.metadata["relpath"] == name
+    assert queue.enqueue_job(path, name, content_key=key).job_id == job.job_id, "deduped"

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import entries
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -189,7 +191,7 @@ def test_killed_agent_job_is_finished_by_the_other(tmp_path: Path,
             _stop(survivor)
     (job,) = _jobs(b)
     assert job["status"] == "completed" and job["attempts"] == 2
-    assert list((tmp_path / "shared" / "processing").iterdir()) == []
+    assert entries(tmp_path / "shared" / "processing") == []
 
 
 def test_redis_restart_mid_run_loses_nothing(tmp_path: Path, redis_server: RedisServer) -> None:

@@ -340,3 +340,44 @@ def test_file_changed_while_its_job_waits_is_not_queued_twice(
     h.settle(1.0)
     assert h.jobs() == 1
     assert len(h.queue.list_jobs()) == 1
+
+
+class RefusingQueue(SQLiteJobQueue):
+    """The real SQLite queue, refusing one file's job the way an entry-specific bug would.
+
+    No name on disk breaks the queue any more (names are stored losslessly), so this stands in
+    for the next such bug: what matters is that one entry cannot stop the others.
+    """
+
+    def enqueue_many(self, items):  # type: ignore[no-untyped-def]
+        if any(item.original_filename == "poison.txt" for item in items):
+            raise ValueError("this entry cannot be stored")
+        return super().enqueue_many(items)
+
+
+def test_one_entry_the_queue_refuses_never_stops_the_others(tmp_path: Path) -> None:
+    """A batch with one entry the queue refuses: the others are queued, the odd one is set
+    aside with one log line and not retried on every step."""
+    settings = InboxSettings(name="box", path=tmp_path / "inbox", settle_seconds=0.1)
+    box = InboxFolders(settings)
+    box.ensure()
+    queue = RefusingQueue(tmp_path / "queue.db")
+    bus, recorder = EventBus(), EventRecorder()
+    bus.subscribe(recorder)
+    watcher = InboxWatcher(box, queue, bus)
+    watcher.start()
+    try:
+        for name in ("a.txt", "poison.txt", "b.txt", "c.txt"):
+            (box.inbox / name).write_text(name)
+        deadline = time.monotonic() + 30
+        while queue.get_pending_jobs_count() < 3 and time.monotonic() < deadline:
+            watcher.step()
+            time.sleep(0.02)
+        for _ in range(20):
+            watcher.step()
+        assert sorted(j.original_filename for j in queue.list_jobs()) == ["a.txt", "b.txt",
+                                                                          "c.txt"]
+        assert [e.fields["reason"] for e in recorder.named("file.ignored")] == ["unqueueable"]
+    finally:
+        watcher.stop()
+        queue.close()

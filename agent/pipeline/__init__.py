@@ -7,7 +7,10 @@ progress through a callback and returns what it stored, or raises ``PermanentErr
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,6 +19,7 @@ from typing import Any, Protocol
 
 from agent.config import Settings
 from agent.errors import PermanentError, TransientError
+from agent.folders import file_kind
 
 Progress = Callable[[int, str], None]
 
@@ -36,17 +40,73 @@ class Pipeline(Protocol):
     def run(self, request: JobRequest, progress: Progress) -> dict[str, Any]: ...
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
+@dataclass(frozen=True, slots=True)
+class FileSnapshot:
+    """What the pipeline read: the hash and size of the bytes, and the file's state then."""
+
+    sha256: str
+    size: int
+    mtime_ns: int
+    inode: int
+
+    def still_matches(self, path: Path) -> bool:
+        """The file at ``path`` is still the one that was read (same inode, size, mtime)."""
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return False
+        return (st.st_ino, st.st_size, st.st_mtime_ns) == (self.inode, self.size, self.mtime_ns)
+
+
+class FileChangedError(TransientError):
+    """The file changed while it was processed: the job goes back to the queue uncounted."""
+
+
+def read_snapshot(path: Path, on_bytes: Callable[[int, int], None] | None = None
+                  ) -> FileSnapshot:
+    """Hash the file as it is now, opened without following links or blocking on a FIFO."""
     try:
-        with open(path, "rb") as fh:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise PermanentError("the path is a symbolic link, not a file", stage="read") from None
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            raise PermanentError("cannot read the file: permission denied", stage="read") from None
+        raise TransientError(f"cannot read the file: {exc.strerror}", stage="read") from None
+    digest = hashlib.sha256()
+    size = 0
+    with open(fd, "rb") as fh:
+        before = os.fstat(fd)
+        if not stat.S_ISREG(before.st_mode):
+            raise PermanentError(f"not a regular file ({file_kind(before.st_mode)})",
+                                 stage="read")
+        try:
             for block in iter(lambda: fh.read(1024 * 1024), b""):
                 digest.update(block)
-    except PermissionError:
-        raise PermanentError("cannot read the file: permission denied", stage="read") from None
-    except OSError as exc:
-        raise TransientError(f"cannot read the file: {exc.strerror}", stage="read") from None
-    return digest.hexdigest()
+                size += len(block)
+                if on_bytes is not None:
+                    on_bytes(size, before.st_size)
+        except OSError as exc:
+            raise TransientError(f"cannot read the file: {exc.strerror}", stage="read") from None
+        after = os.fstat(fd)
+    if size != after.st_size or after.st_mtime_ns != before.st_mtime_ns:
+        raise FileChangedError("the file changed while it was read", stage="read")
+    return FileSnapshot(digest.hexdigest(), size, after.st_mtime_ns, after.st_ino)
+
+
+def file_sha256(path: Path) -> str:
+    return read_snapshot(path).sha256
+
+
+class _StageProgress:
+    """Progress inside one stage, as a share of its span of the job's 0–100 %."""
+
+    def __init__(self, progress: Progress, low: int, high: int) -> None:
+        self.progress, self.low, self.high = progress, low, high
+
+    def __call__(self, fraction: float, message: str) -> None:
+        share = min(1.0, max(0.0, fraction))
+        self.progress(self.low + int((self.high - self.low) * share), message)
 
 
 class IngestPipeline:
@@ -72,14 +132,18 @@ class IngestPipeline:
         path = Path(request.path)
         t = time.perf_counter()
         self.current_stage = "read"
-        sha = file_sha256(path)
+        reading = _StageProgress(progress, 0, 5)
+        snapshot = read_snapshot(
+            path, lambda done, total: reading(done / max(total, 1), "reading"))
+        sha = snapshot.sha256
         existing = self.index.find_by_hash(sha)
         if existing is not None and not request.reindex:
             if existing.job_id == request.job_id:
                 return {"document_id": existing.doc_id, "chunks": existing.chunk_count,
-                        "resumed": True, "stages": stages}
+                        "resumed": True, "stages": stages, **_file_state(snapshot)}
             if self.settings.index.on_duplicate == "skip":
-                return {"duplicate_of": existing.doc_id, "chunks": 0, "stages": stages}
+                return {"duplicate_of": existing.doc_id, "chunks": 0, "stages": stages,
+                        **_file_state(snapshot)}
         self.current_stage = "detect"
         progress(5, "detecting type")
         mime = detect_type(path, request.allowed_types or None)
@@ -87,20 +151,38 @@ class IngestPipeline:
 
         t = time.perf_counter()
         self.current_stage = "extract"
-        progress(10, f"extracting text ({mime})")
-        sections = list(extract(path, mime))
+        extracting = _StageProgress(progress, 10, 20)
+        sections = []
+        chars = 0
+        for section in extract(path, mime):
+            sections.append(section)
+            chars += len(section.text)
+            where = f"page {section.page}" if section.page else f"{chars:,} characters"
+            extracting(chars / max(snapshot.size, 1), f"extracting text ({mime}): {where}")
         pages = max((s.page or 0 for s in sections), default=0) or None
         stages["extract"] = time.perf_counter() - t
 
         t = time.perf_counter()
         self.current_stage = "chunk"
-        progress(20, "chunking")
-        chunks = list(self.chunker.chunk(sections))
+        chunking = _StageProgress(progress, 20, 25)
+        done_chars = [0]
+
+        def chunked(n: int) -> None:
+            done_chars[0] += n
+            chunking(done_chars[0] / max(chars, 1), f"chunking: {done_chars[0]:,} of {chars:,} "
+                     "characters")
+
+        chunks = list(self.chunker.chunk(sections, on_section=chunked))
         del sections
         stages["chunk"] = time.perf_counter() - t
         if not chunks:
             raise PermanentError("no text found (the file is empty or whitespace only)",
                                  stage="extract")
+        cap = self.settings.processing.max_chunks_per_file
+        if len(chunks) > cap:
+            raise PermanentError(
+                f"the file would make {len(chunks):,} chunks, over "
+                f"processing.max_chunks_per_file ({cap:,})", stage="chunk")
 
         t = time.perf_counter()
         self.current_stage = "embed"
@@ -119,15 +201,24 @@ class IngestPipeline:
         t = time.perf_counter()
         self.current_stage = "index"
         progress(92, "indexing")
+        if not snapshot.still_matches(path):
+            raise FileChangedError("the file changed while it was processed", stage="index")
         record = self.index.add_document(
             sha256=sha, job_id=request.job_id, inbox=request.inbox,
-            source_name=request.original_filename, mime=mime, size=path.stat().st_size,
+            source_name=request.original_filename, mime=mime, size=snapshot.size,
             pages=pages, model=self.embedder.model_id, chunks=chunks, vectors=matrix,
             replace=request.reindex or self.settings.index.on_duplicate == "reindex",
         )
         stages["index"] = time.perf_counter() - t
         return {"document_id": record.doc_id, "chunks": len(chunks), "mime": mime,
-                "pages": pages, "bytes": record.bytes, "stages": stages}
+                "pages": pages, "bytes": record.bytes, "stages": stages,
+                **_file_state(snapshot)}
+
+
+def _file_state(snapshot: FileSnapshot) -> dict[str, int]:
+    """What the processor compares with the file before filing it."""
+    return {"file_size": snapshot.size, "file_mtime_ns": snapshot.mtime_ns,
+            "file_inode": snapshot.inode}
 
 
 def build_pipeline(settings: Settings) -> Pipeline:

@@ -1,20 +1,45 @@
 """Token-aware chunks with overlap, cut at paragraph, sentence or line ends where possible.
 
-Tokens are counted with the embedding model's own tokenizer (padding and truncation off), so
-no chunk is silently truncated by the model. Every chunk keeps its character offsets in the
-extracted text and its page.
+Tokens are counted with the embedding model's own tokenizer, so no chunk is silently truncated
+by the model. The whole text is never run through the tokenizer: a BERT-style tokenizer splits
+at whitespace first, so a text's token count is the sum of its words' counts, and a document
+has far fewer distinct words than words. Each distinct word is tokenized once (cached per
+worker); words, offsets and break points are numpy arrays, which keeps chunking linear and fast
+(``benchmarks/chunk_bench.py``). A word longer than a chunk is cut at token boundaries.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import json
+import re
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
+from typing import Any
 
 from agent.pipeline.extract import Section
 
-PIECE_CHARS = 20_000  # text tokenized at once: bounds memory for huge files
+SLICE_CHARS = 1 << 20  # text analysed at once: bounds the arrays' memory for huge sections
 SPECIAL_TOKENS = 2  # [CLS] and [SEP], added by the model around every chunk
+CACHE_WORDS = 500_000  # distinct words remembered across documents before the cache is reset
+_SENTENCE_END = frozenset(map(ord, ".!?…。"))
+PARAGRAPH, SENTENCE, LINE = 3, 2, 1
+
+_whitespace_table: Any = None
+
+
+def _whitespace() -> Any:
+    """A lookup over every code point: True where ``str.split()`` splits."""
+    global _whitespace_table
+    if _whitespace_table is None:
+        import numpy as np
+
+        table = np.zeros(0x110000, dtype=bool)
+        table[[i for i in range(0x3001) if chr(i).isspace()]] = True
+        _whitespace_table = table
+    return _whitespace_table
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,70 +61,250 @@ class Chunker:
 
         if chunk_tokens + SPECIAL_TOKENS > model_max_tokens:
             chunk_tokens = model_max_tokens - SPECIAL_TOKENS
-        self.chunk_tokens = chunk_tokens
-        self.overlap = min(overlap_tokens, chunk_tokens // 2)
         self.tokenizer = Tokenizer.from_file(str(tokenizer_file))
         self.tokenizer.no_padding()
         self.tokenizer.no_truncation()
+        # Word counts add up exactly for tokenizers that split at whitespace before anything
+        # else (BERT's WordPiece, this model); for others keep a margin.
+        pre = type(self.tokenizer.pre_tokenizer).__name__
+        exact = pre in {"BertPreTokenizer", "Whitespace", "WhitespaceSplit"}
+        self.chunk_tokens = chunk_tokens if exact else int(chunk_tokens * 0.85)
+        self.overlap = min(overlap_tokens, self.chunk_tokens // 2)
+        self._word_tokens: dict[str, int] = {}
+        self._ascii = AsciiWordPiece.of(self.tokenizer)
 
     def count_tokens(self, text: str) -> int:
+        """The exact number of tokens the model sees for ``text`` (without [CLS]/[SEP])."""
         return len(self.tokenizer.encode(text, add_special_tokens=False).ids)
 
-    def chunk(self, sections: Iterable[Section]) -> Iterator[Chunk]:
+    def chunk(self, sections: Iterable[Section],
+              on_section: Callable[[int], None] | None = None) -> Iterator[Chunk]:
+        """Chunks of every section in order; ``on_section(chars)`` after each slice is done."""
         ordinal = 0
         base = 0
         for section in sections:
-            for piece_start, piece in _pieces(section.text):
+            for offset, piece in _slices(section.text):
                 for start, end, tokens in self._windows(piece):
-                    text = piece[start:end]
-                    if text.strip():
-                        yield Chunk(ordinal, text, base + piece_start + start,
-                                    base + piece_start + end, section.page, tokens)
-                        ordinal += 1
+                    yield Chunk(ordinal, piece[start:end], base + offset + start,
+                                base + offset + end, section.page, tokens)
+                    ordinal += 1
+                if on_section is not None:
+                    on_section(len(piece))
             base += len(section.text)
 
+    # -- inside one slice of text -------------------------------------------------------------
+
     def _windows(self, text: str) -> Iterator[tuple[int, int, int]]:
-        offsets = self.tokenizer.encode(text, add_special_tokens=False).offsets
-        n = len(offsets)
-        start = 0
-        while start < n:
-            end = min(start + self.chunk_tokens, n)
-            if end < n:
-                end = _best_cut(text, offsets, start + self.chunk_tokens // 2, end)
-            yield offsets[start][0], offsets[end - 1][1], end - start
-            if end >= n:
+        """(char start, char end, tokens) of each chunk of ``text``."""
+        import numpy as np
+
+        words = self._words(text)
+        if words is None:
+            return
+        starts, ends, counts, breaks = words
+        cum_a = np.zeros(len(counts) + 1, dtype=np.int64)
+        np.cumsum(counts, out=cum_a[1:])
+        # For each word k: the last word ≤ k followed by a break of at least each strength.
+        index = np.arange(len(breaks))
+        last = [np.maximum.accumulate(np.where(breaks >= level, index, -1))
+                for level in (PARAGRAPH, SENTENCE, LINE)]
+        cum = cum_a.tolist()  # bisect on a list: a chunk costs microseconds, not numpy calls
+        n = len(counts)
+        budget, overlap = self.chunk_tokens, self.overlap
+        i = 0
+        while i < n:
+            j = max(bisect_right(cum, cum[i] + budget) - 1, i + 1)
+            if j < n:
+                j = _best_cut(last, i, j)
+            yield int(starts[i]), int(ends[j - 1]), cum[j] - cum[i]
+            if j >= n:
                 return
-            start = max(end - self.overlap, start + 1)
+            i = max(bisect_left(cum, cum[j] - overlap), i + 1)
+
+    def _words(self, text: str) -> tuple[Any, Any, Any, Any] | None:
+        """Word offsets, token counts and the break strength after each word."""
+        import numpy as np
+
+        points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        if len(points) == 0:
+            return None
+        table = _whitespace()
+        blank = table[points]
+        edges = np.diff((~blank).astype(np.int8), prepend=0, append=0)
+        starts = np.flatnonzero(edges == 1)
+        ends = np.flatnonzero(edges == -1)
+        if len(starts) == 0:
+            return None
+        words = text.split()
+        if len(words) != len(starts):  # a whitespace character the table does not know
+            words = [text[s:e] for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
+        counts = self._counts(words)
+        newlines = np.flatnonzero(points == 10)
+        gap_lines = np.zeros(len(starts), dtype=np.int64)
+        if len(newlines):
+            gap_lines[:-1] = (np.searchsorted(newlines, starts[1:])
+                              - np.searchsorted(newlines, ends[:-1]))
+        breaks = np.where(gap_lines >= 2, PARAGRAPH,
+                          np.where(np.isin(points[ends - 1], list(_SENTENCE_END)), SENTENCE,
+                                   np.where(gap_lines == 1, LINE, 0))).astype(np.int8)
+        huge = np.flatnonzero(counts > self.chunk_tokens)
+        if len(huge):
+            starts, ends, counts, breaks = self._split_huge(text, huge, starts, ends, counts,
+                                                            breaks)
+        return starts, ends, counts, breaks
+
+    def _counts(self, words: list[str]) -> Any:
+        """Token counts of ``words`` as an array; only words never seen before are counted."""
+        import numpy as np
+
+        cache = self._word_tokens
+        counts = np.fromiter(map(cache.get, words, repeat(-1)), dtype=np.int64,
+                             count=len(words))
+        missing = np.flatnonzero(counts < 0)
+        if len(missing) == 0:
+            return counts
+        unknown = list({words[i] for i in missing.tolist()})
+        if len(cache) + len(unknown) > CACHE_WORDS:
+            cache.clear()
+        if self._ascii is not None:
+            simple = [w for w in unknown if w.isascii() and w.isprintable()]
+            cache.update(zip(simple, map(self._ascii.count, simple), strict=True))
+            unknown = [w for w in unknown if w not in cache]
+        if unknown:
+            cache.update(self._tokenize_words(unknown))
+        counts[missing] = [cache[words[i]] for i in missing.tolist()]
+        return counts
+
+    def _tokenize_words(self, words: list[str]) -> dict[str, int]:
+        """Token counts of many words from one tokenizer call over them joined by spaces."""
+        import numpy as np
+
+        joined = " ".join(words)
+        offsets = self.tokenizer.encode(joined, add_special_tokens=False).offsets
+        lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+        word_starts = np.zeros(len(words), dtype=np.int64)
+        word_starts[1:] = np.cumsum(lengths + 1)[:-1]
+        token_starts = np.fromiter((o[0] for o in offsets), dtype=np.int64, count=len(offsets))
+        owner = np.searchsorted(word_starts, token_starts, side="right") - 1
+        per_word = np.bincount(owner, minlength=len(words)).tolist()
+        return dict(zip(words, per_word, strict=True))
+
+    def _split_huge(self, text: str, huge: Any, starts: Any, ends: Any, counts: Any,
+                    breaks: Any) -> tuple[Any, Any, Any, Any]:
+        """Words longer than a chunk (base64, a URL list) become pieces at token boundaries."""
+        import numpy as np
+
+        parts_s, parts_e, parts_c, parts_b = [], [], [], []
+        last = 0
+        step = max(1, self.chunk_tokens - 1)
+        for k in huge.tolist():
+            parts_s.append(starts[last:k])
+            parts_e.append(ends[last:k])
+            parts_c.append(counts[last:k])
+            parts_b.append(breaks[last:k])
+            word_start = int(starts[k])
+            offsets = self.tokenizer.encode(text[word_start:int(ends[k])],
+                                            add_special_tokens=False).offsets
+            cut_points = list(range(0, len(offsets), step))
+            s = [word_start + offsets[c][0] for c in cut_points]
+            e = [word_start + offsets[min(c + step, len(offsets)) - 1][1] for c in cut_points]
+            parts_s.append(np.array(s, dtype=np.int64))
+            parts_e.append(np.array(e, dtype=np.int64))
+            parts_c.append(np.array([min(step, len(offsets) - c) for c in cut_points],
+                                    dtype=np.int64))
+            b = np.zeros(len(s), dtype=np.int8)
+            b[-1] = breaks[k]
+            parts_b.append(b)
+            last = k + 1
+        parts_s.append(starts[last:])
+        parts_e.append(ends[last:])
+        parts_c.append(counts[last:])
+        parts_b.append(breaks[last:])
+        return (np.concatenate(parts_s), np.concatenate(parts_e), np.concatenate(parts_c),
+                np.concatenate(parts_b))
 
 
-def _best_cut(text: str, offsets: list[tuple[int, int]], low: int, high: int) -> int:
-    """The token index in (low, high] to end a chunk before: paragraph > sentence > line > any."""
-    best, best_score = high, 0
-    for i in range(high, low, -1):
-        gap = text[offsets[i - 1][1]:offsets[i][0]]
-        if "\n\n" in gap:
-            return i
-        score = 0
-        if text[offsets[i - 1][1] - 1:offsets[i - 1][1]] in (".", "!", "?") and gap:
-            score = 2
-        elif "\n" in gap:
-            score = 1
-        if score > best_score:
-            best, best_score = i, score
-    return best
+class AsciiWordPiece:
+    """Token counts of printable-ASCII words exactly as BERT's uncased WordPiece makes them:
+    lowercase, every punctuation character a token of its own, letters and digits cut into the
+    longest pieces found in the vocabulary. Several times faster than a tokenizer call per
+    distinct word; other words (accents, CJK, controls) still go through the tokenizer."""
+
+    _PIECES = re.compile(r"[a-z0-9]+|[^a-z0-9]")
+
+    def __init__(self, vocab: set[str], prefix: str, max_chars: int) -> None:
+        self.vocab, self.max_chars = vocab, max_chars
+        # Pieces that may follow another inside a word ("##ing" → "ing").
+        self.continued = {v[len(prefix):] for v in vocab if v.startswith(prefix)}
+        self._pieces: dict[str, int] = {}
+
+    @classmethod
+    def of(cls, tokenizer: Any) -> AsciiWordPiece | None:
+        """The counter for this tokenizer, or None if it is not an uncased BERT WordPiece."""
+        spec = json.loads(tokenizer.to_str())
+        normalizer, pre, model = spec.get("normalizer") or {}, spec.get("pre_tokenizer") or {}, \
+            spec.get("model") or {}
+        if (normalizer.get("type") != "BertNormalizer" or not normalizer.get("lowercase")
+                or pre.get("type") != "BertPreTokenizer" or model.get("type") != "WordPiece"):
+            return None
+        vocab = set(model["vocab"])
+        if not all(chr(c) in vocab for c in range(33, 127) if not chr(c).isupper()):
+            return None
+        return cls(vocab, model.get("continuing_subword_prefix", "##"),
+                   int(model.get("max_input_chars_per_word", 100)))
+
+    def count(self, word: str) -> int:
+        total = 0
+        pieces = self._pieces
+        for piece in self._PIECES.findall(word.lower()):
+            n = pieces.get(piece)
+            if n is None:
+                n = pieces[piece] = self._wordpiece(piece)
+            total += n
+        return total
+
+    def _wordpiece(self, piece: str) -> int:
+        vocab = self.vocab
+        if piece in vocab:
+            return 1
+        if len(piece) > self.max_chars:
+            return 1  # [UNK]
+        continued = self.continued
+        start, n, size = 0, 0, len(piece)
+        while start < size:
+            end = size
+            known = vocab if start == 0 else continued
+            while end > start and piece[start:end] not in known:
+                end -= 1
+            if end == start:
+                return 1  # no piece matches: the whole word is [UNK]
+            n += 1
+            start = end
+        return n
 
 
-def _pieces(text: str) -> Iterator[tuple[int, str]]:
-    """Cut long text at paragraph or line ends into pieces of about PIECE_CHARS."""
+def _best_cut(last: list[Any], i: int, j: int) -> int:
+    """Where to end a chunk of words [i, j): after the last paragraph end in its second half,
+    else the last sentence end, else the last line end, else at j. ``last[s][k]`` is the last
+    word ≤ k followed by a break of strength s (paragraph, sentence, line) or -1."""
+    low = i + max(1, (j - i) // 2)
+    for strongest_first in last:
+        k = int(strongest_first[j - 1])
+        if k + 1 >= low:
+            return k + 1
+    return j
+
+
+def _slices(text: str) -> Iterator[tuple[int, str]]:
+    """Cut long text at paragraph, line or word ends into slices of about SLICE_CHARS."""
     start = 0
     while start < len(text):
-        end = start + PIECE_CHARS
+        end = start + SLICE_CHARS
         if end < len(text):
-            cut = text.rfind("\n\n", start + PIECE_CHARS // 2, end)
-            if cut == -1:
-                cut = text.rfind("\n", start + PIECE_CHARS // 2, end)
-            if cut == -1:
-                cut = text.rfind(" ", start + PIECE_CHARS // 2, end)
-            end = cut + 1 if cut != -1 else end
+            for sep in ("\n\n", "\n", " "):
+                cut = text.rfind(sep, start + SLICE_CHARS // 2, end)
+                if cut != -1:
+                    end = cut + len(sep)
+                    break
         yield start, text[start:end]
         start = end

@@ -40,6 +40,12 @@ def sniff_encoding(sample: bytes) -> str:
                       (codecs.BOM_UTF16_BE, "utf-16")):
         if sample.startswith(bom):
             return name
+    if b"\x00" in sample[:4096]:  # NULs in text: UTF-16 or UTF-32 without a byte order mark
+        from agent.pipeline.detect import text_encoding
+
+        wide = text_encoding(sample)
+        if wide is not None and wide.replace("_", "-").startswith(("utf-16", "utf-32")):
+            return wide
     try:
         sample.decode("utf-8")
         return "utf-8"
@@ -169,17 +175,40 @@ def extract_docx(path: Path) -> Iterator[Section]:
     yield Section("\n".join(lines))
 
 
+CSV_DELIMITERS = (",", ";", "\t", "|")
+
+
+def guess_delimiter(sample: str, suffix: str = "") -> str:
+    """The delimiter among , ; tab | that splits the sample's rows into the most consistent
+    number of columns (several, not one); ``,`` (tab for .tsv) when none does."""
+    lines = sample.splitlines()
+    if len(lines) > 1 and not sample.endswith(("\n", "\r")):
+        lines = lines[:-1]  # the sample may end mid-row
+    lines = [line for line in lines[:100] if line.strip()]
+    best: tuple[float, int, str] | None = None
+    for delimiter in CSV_DELIMITERS:
+        widths = [len(row) for row in csv.reader(lines, delimiter=delimiter)]
+        if not widths:
+            continue
+        common = max(set(widths), key=widths.count)
+        if common < 2:
+            continue
+        score = (widths.count(common) / len(widths), common, delimiter)
+        if best is None or score[:2] > best[:2]:
+            best = score
+    if best is not None:
+        return best[2]
+    return "\t" if suffix == ".tsv" else ","
+
+
 def extract_csv(path: Path) -> Iterator[Section]:
     """Rows as 'a | b | c' lines, header first, streamed in sections."""
     text_stream = io.StringIO(_read_all_text(path))
-    sample = text_stream.read(8192)
+    sample = text_stream.read(16384)
     text_stream.seek(0)
-    try:
-        dialect: Any = csv.Sniffer().sniff(sample) if sample else csv.excel
-    except csv.Error:
-        dialect = csv.excel
+    delimiter = guess_delimiter(sample, path.suffix.lower())
     lines: list[str] = []
-    for row in csv.reader(text_stream, dialect):
+    for row in csv.reader(text_stream, delimiter=delimiter):
         if any(cell.strip() for cell in row):
             lines.append(" | ".join(cell.strip() for cell in row))
         if len(lines) >= 500:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import AgentError, TransientError
+from agent.names import decode_name, decode_optional, display_name, encode_name
 from agent.pipeline.chunk import Chunk
 
 SCHEMA = [
@@ -87,9 +88,23 @@ class SearchHit:
     def to_dict(self) -> dict[str, Any]:
         return {
             "score": round(self.score, 4), "text": self.text, "document_id": self.doc_id,
-            "file": self.source_name, "location": self.location, "inbox": self.inbox,
+            "file": display_name(self.source_name),
+            "location": display_name(self.location) if self.location else None,
+            "inbox": self.inbox,
             "page": self.page, "char_start": self.char_start, "char_end": self.char_end,
         }
+
+
+def _record(row: Sequence[Any]) -> DocumentRecord:
+    """A documents row with its stored (encoded) names turned back into file names."""
+    return DocumentRecord(row[0], row[1], row[2], row[3], decode_name(row[4]),
+                          decode_optional(row[5]), *row[6:])
+
+
+def hit_from_row(score: float, row: Sequence[Any]) -> SearchHit:
+    """(text, doc_id, source_name, location, inbox, page, char_start, char_end) → a hit."""
+    return SearchHit(score, row[0], row[1], decode_name(row[2]), decode_optional(row[3]),
+                     *row[4:])
 
 
 class IndexError_(AgentError):
@@ -110,7 +125,7 @@ class DocumentLookups:
         row = self._conn().execute(
             f"SELECT {self._DOC_COLUMNS} FROM documents WHERE {where} = {self._PH}", (value,)
         ).fetchone()
-        return DocumentRecord(*row) if row else None
+        return _record(row) if row else None
 
     def find_by_hash(self, sha256: str) -> DocumentRecord | None:
         return self._one("content_sha256", sha256)
@@ -120,15 +135,16 @@ class DocumentLookups:
 
     def documents(self) -> list[tuple[Any, ...]]:
         """(doc_id, job_id, inbox, source_name, location, sha256) of every document."""
-        return list(self._conn().execute(
-            "SELECT doc_id, job_id, inbox, source_name, location, content_sha256 FROM documents "
-            "ORDER BY id").fetchall())
+        return [(doc_id, job_id, inbox, decode_name(name), decode_optional(location), sha)
+                for doc_id, job_id, inbox, name, location, sha in self._conn().execute(
+                    "SELECT doc_id, job_id, inbox, source_name, location, content_sha256 "
+                    "FROM documents ORDER BY id").fetchall()]
 
     def set_location(self, doc_id: str, location: str) -> None:
         """Where the original now lives (done/), so search results can point at it."""
         self._conn().execute(
             f"UPDATE documents SET location = {self._PH} WHERE doc_id = {self._PH}",
-            (location, doc_id))
+            (encode_name(location), doc_id))
 
 
 class SQLiteIndex(DocumentLookups):
@@ -205,17 +221,13 @@ class SQLiteIndex(DocumentLookups):
                 assert found is not None
                 return found
             if existing:
-                conn.execute("DELETE FROM chunk_vectors WHERE chunk_id IN "
-                             "(SELECT id FROM chunks WHERE document_id = ?)", (existing[0],))
-                conn.execute("DELETE FROM chunks WHERE document_id = ?", (existing[0],))
-                conn.execute("DELETE FROM documents WHERE id = ?", (existing[0],))
-                conn.execute("UPDATE index_meta SET value = value + 1 WHERE key = 'generation'")
+                self._delete_rows(conn, existing[0])
             row_id = conn.execute(
                 """INSERT INTO documents (doc_id, content_sha256, job_id, inbox, source_name,
                        mime, bytes, pages, chunk_count, model, created_at)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
-                (doc_id, sha256, job_id, inbox, source_name, mime, size, pages, len(chunks),
-                 model, time.time()),
+                (doc_id, sha256, job_id, inbox, encode_name(source_name), mime, size, pages,
+                 len(chunks), model, time.time()),
             ).fetchone()[0]
             for chunk, vector in zip(chunks, vectors, strict=True):
                 chunk_id = conn.execute(
@@ -238,6 +250,24 @@ class SQLiteIndex(DocumentLookups):
         found = self.find_by_hash(sha256)
         assert found is not None
         return found
+
+    @staticmethod
+    def _delete_rows(conn: sqlite3.Connection, row_id: int) -> None:
+        """Inside a write transaction: a document, its chunks and vectors go together."""
+        conn.execute("DELETE FROM chunk_vectors WHERE chunk_id IN "
+                     "(SELECT id FROM chunks WHERE document_id = ?)", (row_id,))
+        conn.execute("DELETE FROM chunks WHERE document_id = ?", (row_id,))
+        conn.execute("DELETE FROM documents WHERE id = ?", (row_id,))
+        conn.execute("UPDATE index_meta SET value = value + 1 WHERE key = 'generation'")
+
+    def remove_document(self, doc_id: str) -> bool:
+        """Delete one document (its file turned out not to be what was indexed)."""
+        conn = self._conn()
+        with _write(conn):
+            row = conn.execute("SELECT id FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+            if row is not None:
+                self._delete_rows(conn, row[0])
+        return row is not None
 
     def counts(self) -> dict[str, int]:
         conn = self._conn()
@@ -298,8 +328,28 @@ class SQLiteIndex(DocumentLookups):
                     FROM chunks c JOIN documents d ON d.id = c.document_id
                     WHERE c.id IN ({marks})""", chunk_ids)
         }
-        return [SearchHit(float(scores[i]), *rows[int(ids[i])]) for i in top
+        return [hit_from_row(float(scores[i]), rows[int(ids[i])]) for i in top
                 if int(ids[i]) in rows]
+
+
+class _write:  # noqa: N801 - used as a context manager like a function
+    """``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back on error; lock timeouts are transient."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise TransientError(f"index write failed: {exc}", stage="index") from None
+        return self.conn
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        if exc_type is None:
+            self.conn.execute("COMMIT")
+        elif self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
 
 
 class _VectorCache:

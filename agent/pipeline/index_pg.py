@@ -13,8 +13,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from agent.errors import TransientError
+from agent.names import encode_name
 from agent.pipeline.chunk import Chunk
-from agent.pipeline.index import DocumentLookups, DocumentRecord, IndexError_, SearchHit
+from agent.pipeline.index import (
+    DocumentLookups,
+    DocumentRecord,
+    IndexError_,
+    SearchHit,
+    hit_from_row,
+)
 
 SCHEMA = [
     "CREATE EXTENSION IF NOT EXISTS vector",
@@ -106,8 +113,8 @@ class PostgresIndex(DocumentLookups):
                            mime, bytes, pages, chunk_count, model, created_at)
                        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                        ON CONFLICT DO NOTHING RETURNING id""",
-                    (f"doc_{sha256[:20]}", sha256, job_id, inbox, source_name, mime, size, pages,
-                     len(chunks), model, time.time()),
+                    (f"doc_{sha256[:20]}", sha256, job_id, inbox, encode_name(source_name), mime,
+                     size, pages, len(chunks), model, time.time()),
                 ).fetchone()
                 if row is not None:
                     with conn.cursor() as cur:
@@ -123,6 +130,11 @@ class PostgresIndex(DocumentLookups):
         found = self.find_by_hash(sha256)
         assert found is not None
         return found
+
+    def remove_document(self, doc_id: str) -> bool:
+        """Delete one document; its chunks go with it (ON DELETE CASCADE)."""
+        cur = self._conn().execute("DELETE FROM documents WHERE doc_id = %s", (doc_id,))
+        return bool(cur.rowcount)
 
     def counts(self) -> dict[str, int]:
         conn = self._conn()
@@ -148,4 +160,4 @@ class PostgresIndex(DocumentLookups):
                        d.location, d.inbox, c.page, c.char_start, c.char_end
                 FROM chunks c JOIN documents d ON d.id = c.document_id {where}
                 ORDER BY c.embedding <=> %s::vector LIMIT %s""", params).fetchall()
-        return [SearchHit(float(r[0]), *r[1:]) for r in rows]
+        return [hit_from_row(float(r[0]), r[1:]) for r in rows]

@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from agent.names import display_name
+
 
 class JobStatus(enum.StrEnum):
     QUEUED = "queued"
@@ -76,12 +78,13 @@ class Job:
     lease_token: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready view; the lease token stays private to its holder."""
+        """JSON-ready view (names shown escaped); the lease token stays private to its holder."""
         return {
             "job_id": self.job_id,
             "status": str(self.status),
-            "file_path": self.file_path,
-            "original_filename": self.original_filename,
+            "file_path": display_name(self.file_path),
+            "original_filename": (display_name(self.original_filename)
+                                  if self.original_filename is not None else None),
             "inbox": self.inbox,
             "progress": self.progress,
             "message": self.message,
@@ -171,6 +174,11 @@ class JobQueue(Protocol):
     def retry_or_fail(
         self, job: Job, message: str, *, final_status: JobStatus = JobStatus.FAILED,
         metadata: Mapping[str, Any] | None = None, count_attempt: bool = True,
+    ) -> Job: ...
+
+    def release_job(
+        self, job: Job, message: str, *, delay: float = 0.0,
+        metadata: Mapping[str, Any] | None = None,
     ) -> Job: ...
 
     def retry_job(self, job_id: str) -> Job: ...

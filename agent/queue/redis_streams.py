@@ -27,6 +27,7 @@ from agent.errors import (
     LeaseLostError,
     QueueDatabaseError,
 )
+from agent.names import decode_name, decode_optional, encode_name
 from agent.queue.base import (
     ALLOWED_TRANSITIONS,
     Clock,
@@ -66,8 +67,10 @@ local function leave_stream(id)
     redis.call('HSET', jobkey(id), 'entry', '')
   end
 end
-local function to_queue(id, run_after, now)
-  if run_after > now then
+local function to_queue(id, run_after, now, front)
+  if front then
+    redis.call('RPUSH', k('front'), id)
+  elseif run_after > now then
     redis.call('ZADD', k('delayed'), run_after, id)
   else
     local entry = redis.call('XADD', k('stream'), '*', 'job', id)
@@ -121,6 +124,25 @@ _CLAIM = _COMMON + """
 -- Reads the next entry itself (XREADGROUP in the script: one round trip per claim), or takes
 -- the entry given (one re-delivered by XAUTOCLAIM). Stale entries are dropped on the way.
 local now = tonumber(ARGV[6])
+local function lease(id)
+  local h = jobkey(id)
+  redis.call('HSET', h, 'lease_token', ARGV[4], 'claimed_by', ARGV[5], 'started_at', now,
+    'updated_at', now, 'timeout_at', ARGV[7])
+  redis.call('HINCRBY', h, 'attempts', 1)
+  redis.call('HDEL', k('queued_paths'), redis.call('HGET', h, 'file_path'))
+  set_status(id, 'queued', 'processing', tonumber(redis.call('HGET', h, 'seq')))
+  redis.call('ZADD', k('leases'), ARGV[7], id)
+  return redis.call('HGETALL', h)
+end
+-- Jobs given back uncounted (a shutdown) wait in the front lane and are claimed first.
+while not ARGV[8] do
+  local id = redis.call('LPOP', k('front'))
+  if not id then break end
+  local h = jobkey(id)
+  if redis.call('HGET', h, 'status') == 'queued' and redis.call('HGET', h, 'entry') == '' then
+    return lease(id)
+  end
+end
 for _ = 1, 100 do
   local entry, id
   if ARGV[8] then
@@ -134,13 +156,7 @@ for _ = 1, 100 do
   end
   local h = jobkey(id)
   if redis.call('HGET', h, 'status') == 'queued' and redis.call('HGET', h, 'entry') == entry then
-    redis.call('HSET', h, 'lease_token', ARGV[4], 'claimed_by', ARGV[5], 'started_at', now,
-      'updated_at', now, 'timeout_at', ARGV[7])
-    redis.call('HINCRBY', h, 'attempts', 1)
-    redis.call('HDEL', k('queued_paths'), redis.call('HGET', h, 'file_path'))
-    set_status(id, 'queued', 'processing', tonumber(redis.call('HGET', h, 'seq')))
-    redis.call('ZADD', k('leases'), ARGV[7], id)
-    return redis.call('HGETALL', h)
+    return lease(id)
   end
   redis.call('XACK', k('stream'), ARGV[2], entry)
   redis.call('XDEL', k('stream'), entry)
@@ -150,7 +166,7 @@ return false
 """
 
 _LEASED = _COMMON + """
--- ARGV: ns group id token new progress message patch now run_after retries
+-- ARGV: ns group id token new progress message patch now run_after retries front
 local id, new, now = ARGV[3], ARGV[5], tonumber(ARGV[9])
 local h = jobkey(id)
 if redis.call('EXISTS', h) == 0 then return 'missing' end
@@ -169,7 +185,7 @@ local score = tonumber(redis.call('HGET', h, 'seq'))
 set_status(id, 'processing', new, score)
 if new == 'queued' then
   redis.call('HSET', h, 'claimed_by', '')
-  to_queue(id, tonumber(ARGV[10]), now)
+  to_queue(id, tonumber(ARGV[10]), now, ARGV[12] == '1')
 else
   finish(id, new, now)
 end
@@ -290,10 +306,11 @@ class RedisStreamsJobQueue:
     @staticmethod
     def _from_hash(data: Mapping[str, str]) -> Job:
         return Job(
-            job_id=data["job_id"], file_path=data["file_path"],
+            job_id=data["job_id"], file_path=decode_name(data["file_path"]),
             status=JobStatus(data["status"]),
-            original_filename=data.get("original_filename") or None,
-            inbox=data.get("inbox") or None, content_key=data.get("content_key") or None,
+            original_filename=decode_optional(data.get("original_filename") or None),
+            inbox=data.get("inbox") or None,
+            content_key=decode_optional(data.get("content_key") or None),
             progress=int(data.get("progress") or 0), message=data.get("message") or None,
             metadata=json.loads(data.get("metadata") or "{}"),
             created_at=float(data["created_at"]), updated_at=float(data["updated_at"]),
@@ -322,8 +339,9 @@ class RedisStreamsJobQueue:
             raise InvalidJobUpdateError(f"delay must be ≥ 0, not {delay}")
         now = self.clock()
         new_id = uuid.uuid4().hex
-        job_id = self._run("enqueue", new_id, str(file_path), original_filename or "",
-                           inbox or "", content_key or str(file_path),
+        job_id = self._run("enqueue", new_id, encode_name(str(file_path)),
+                           encode_name(original_filename or ""), inbox or "",
+                           encode_name(content_key or str(file_path)),
                            json.dumps(dict(metadata or {})), now, now + delay)
         return self._load(job_id) if job_id == new_id else self._public(job_id)
 
@@ -358,13 +376,14 @@ class RedisStreamsJobQueue:
 
     def _leased(self, job_id: str, token: str | None, new: JobStatus, *, progress: int | None = None,
                 message: str | None = None, patch: Mapping[str, Any] | None = None,
-                run_after: float | None = None, retries: int | None = None) -> Job:
+                run_after: float | None = None, retries: int | None = None,
+                front: bool = False) -> Job:
         now = self.clock()
         result = self._run("leased", job_id, token or "", new.value,
                            "" if progress is None else progress, message or "",
                            json.dumps(dict(patch)) if patch else "", now,
                            now if run_after is None else run_after,
-                           "" if retries is None else retries)
+                           "" if retries is None else retries, "1" if front else "")
         if result == "missing":
             raise JobNotFoundError(f"no job with id {job_id!r}")
         if result == "lost":
@@ -435,14 +454,22 @@ class RedisStreamsJobQueue:
             raise InvalidJobUpdateError(f"job {job.job_id}: only the lease holder can retry it")
         now = self.clock()
         if not count_attempt:
-            return self._leased(job.job_id, job.lease_token, JobStatus.QUEUED, message=message,
-                                patch=metadata, run_after=now)
+            return self.release_job(job, message, metadata=metadata)
         if job.retries < self.retry_policy.max_retries:
             return self._leased(job.job_id, job.lease_token, JobStatus.QUEUED, message=message,
                                 patch=metadata, retries=job.retries + 1,
                                 run_after=now + self.retry_policy.delay(job.retries))
         return self._leased(job.job_id, job.lease_token, final_status, message=message,
                             patch=metadata)
+
+    def release_job(self, job: Job, message: str, *, delay: float = 0.0,
+                    metadata: Mapping[str, Any] | None = None) -> Job:
+        """The holder gives its job back uncounted; with no delay it is claimed first."""
+        if job.lease_token is None:
+            raise InvalidJobUpdateError(f"job {job.job_id}: only the lease holder can release it")
+        now = self.clock()
+        return self._leased(job.job_id, job.lease_token, JobStatus.QUEUED, message=message,
+                            patch=metadata, run_after=now + max(0.0, delay), front=delay <= 0)
 
     def retry_job(self, job_id: str) -> Job:
         current = self._load(job_id)
@@ -482,7 +509,7 @@ class RedisStreamsJobQueue:
     # -- queries --------------------------------------------------------------------------
 
     def find_job_by_key(self, content_key: str) -> Job | None:
-        job_id = self.r.hget(self._k("keys"), content_key)
+        job_id = self.r.hget(self._k("keys"), encode_name(content_key))
         if not job_id:
             return None
         try:
@@ -491,18 +518,18 @@ class RedisStreamsJobQueue:
             return None
 
     def known_keys(self, keys: Iterable[str]) -> set[str]:
-        batch = list(keys)
-        if not batch:
-            return set()
-        ids = self.r.hmget(self._k("keys"), batch)
-        return {key for key, job_id in zip(batch, ids, strict=True) if job_id}
+        return self._present(self._k("keys"), keys)
 
     def queued_paths(self, paths: Iterable[str]) -> set[str]:
-        batch = list(paths)
+        return self._present(self._k("queued_paths"), paths)
+
+    def _present(self, hash_key: str, names: Iterable[str]) -> set[str]:
+        """Those of ``names`` that are fields of the hash (stored encoded)."""
+        batch = list(names)
         if not batch:
             return set()
-        ids = self.r.hmget(self._k("queued_paths"), batch)
-        return {path for path, job_id in zip(batch, ids, strict=True) if job_id}
+        ids = self.r.hmget(hash_key, [encode_name(n) for n in batch])
+        return {name for name, job_id in zip(batch, ids, strict=True) if job_id}
 
     def list_jobs(self, status: JobStatus | str | None = None, limit: int = 100,
                   inbox: str | None = None) -> list[Job]:

@@ -25,6 +25,7 @@ from agent.errors import (
     LeaseLostError,
     QueueDatabaseError,
 )
+from agent.names import decode_name, decode_optional, encode_name
 from agent.queue.base import (
     ALLOWED_TRANSITIONS,
     Clock,
@@ -62,11 +63,11 @@ def enable_wal(conn: sqlite3.Connection, timeout: float) -> None:
 def _row_to_job(row: tuple[Any, ...]) -> Job:
     return Job(
         job_id=row[0],
-        file_path=row[1],
+        file_path=decode_name(row[1]),
         status=JobStatus(row[2]),
-        original_filename=row[3],
+        original_filename=decode_optional(row[3]),
         inbox=row[4],
-        content_key=row[5],
+        content_key=decode_optional(row[5]),
         progress=row[6],
         message=row[7],
         metadata=json.loads(row[8]) if row[8] else {},
@@ -223,7 +224,7 @@ class SQLiteJobQueue:
     def _insert_unless_active(self, conn: sqlite3.Connection, item: NewJob,
                               delay: float = 0.0) -> Job:
         """Inside the caller's write transaction: the active job for the key, or a new one."""
-        key = item.content_key or item.file_path
+        key = encode_name(item.content_key or item.file_path)
         existing = conn.execute(
             f"SELECT {COLUMNS} FROM job_queue INDEXED BY ix_job_queue_key "
             "WHERE content_key = ? AND status IN ('queued', 'processing')",
@@ -236,7 +237,9 @@ class SQLiteJobQueue:
             f"""INSERT INTO job_queue (job_id, file_path, original_filename, inbox, content_key,
                     status, metadata, created_at, updated_at, run_after)
                 VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?) RETURNING {COLUMNS}""",
-            (uuid.uuid4().hex, item.file_path, item.original_filename, item.inbox, key,
+            (uuid.uuid4().hex, encode_name(item.file_path),
+             encode_name(item.original_filename) if item.original_filename is not None else None,
+             item.inbox, key,
              json.dumps(dict(item.metadata or {})), now, now, now + delay),
         ).fetchone()
         return _row_to_job(row)
@@ -260,13 +263,15 @@ class SQLiteJobQueue:
             "WHERE file_path IN ({}) AND status = 'queued'", paths)
 
     def _select_in(self, sql: str, values: Iterable[str], batch: int = 500) -> set[str]:
-        """The first column of ``sql`` run over ``values`` in batches of bound parameters."""
+        """Those of ``values`` that ``sql``'s first column returns, in batches of parameters."""
+        stored = {encode_name(v): v for v in values}
+        pending = list(stored)
         found: set[str] = set()
-        pending = list(values)
         conn = self._conn()
         for start in range(0, len(pending), batch):
             part = pending[start:start + batch]
-            found.update(v for (v,) in conn.execute(sql.format(",".join("?" * len(part))), part))
+            found.update(stored[v] for (v,) in conn.execute(
+                sql.format(",".join("?" * len(part))), part))
         return found
 
     def get_next_job(
@@ -414,11 +419,11 @@ class SQLiteJobQueue:
             raise InvalidJobUpdateError(f"final_status must be failed or timeout: {final_status}")
         if job.lease_token is None:
             raise InvalidJobUpdateError(f"job {job.job_id}: only the lease holder can retry it")
+        if not count_attempt:
+            return self.release_job(job, message, metadata=metadata)
         now = self.clock()
         patch = json.dumps(dict(metadata)) if metadata else None
-        if not count_attempt:
-            status, retries, run_after, finished = JobStatus.QUEUED, job.retries, now, None
-        elif job.retries < self.retry_policy.max_retries:
+        if job.retries < self.retry_policy.max_retries:
             status, retries = JobStatus.QUEUED, job.retries + 1
             run_after, finished = now + self.retry_policy.delay(job.retries), None
         else:
@@ -432,6 +437,30 @@ class SQLiteJobQueue:
                 RETURNING {COLUMNS}""",
             (status, retries, run_after, finished, message, now, status, patch, patch,
              job.job_id, job.lease_token),
+        ).fetchone()
+        if row is None:
+            self._raise_lost(job.job_id)
+        return _row_to_job(row)
+
+    def release_job(self, job: Job, message: str, *, delay: float = 0.0,
+                    metadata: Mapping[str, Any] | None = None) -> Job:
+        """The holder gives its job back without spending a retry.
+
+        With no delay the job is claimed before every other due job (one interrupted by a
+        shutdown resumes first); with a delay it waits that long (a file still changing).
+        """
+        if job.lease_token is None:
+            raise InvalidJobUpdateError(f"job {job.job_id}: only the lease holder can release it")
+        now = self.clock()
+        run_after = 0.0 if delay <= 0 else now + delay
+        patch = json.dumps(dict(metadata)) if metadata else None
+        row = self._conn().execute(
+            f"""UPDATE job_queue SET status = 'queued', run_after = ?, message = ?,
+                    updated_at = ?, lease_token = NULL, timeout_at = NULL, claimed_by = NULL,
+                    metadata = CASE WHEN ? IS NULL THEN metadata ELSE json_patch(metadata, ?) END
+                WHERE job_id = ? AND status = 'processing' AND lease_token = ?
+                RETURNING {COLUMNS}""",
+            (run_after, message, now, patch, patch, job.job_id, job.lease_token),
         ).fetchone()
         if row is None:
             self._raise_lost(job.job_id)
@@ -506,7 +535,7 @@ class SQLiteJobQueue:
         """The newest job for this file identity, whatever its status."""
         row = self._conn().execute(
             f"SELECT {COLUMNS} FROM job_queue WHERE content_key = ? ORDER BY id DESC LIMIT 1",
-            (content_key,),
+            (encode_name(content_key),),
         ).fetchone()
         return _public(_row_to_job(row)) if row else None
 

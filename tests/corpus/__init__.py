@@ -106,6 +106,47 @@ def _name_taken_in_done(path: Path) -> None:
     path.write_text(GOOD_TEXT + "a newer file with a taken name\n")
 
 
+# libmagic calls these application/javascript and text/x-c (checked by the corpus test).
+MARKDOWN_WITH_JS = """# Assert
+
+The `node:assert` module provides a set of assertion functions.
+
+```js
+const assert = require('node:assert');
+function check(value) { assert.ok(value); }
+```
+
+Lighthouse keepers assert that every lamp is lit before dusk.
+"""
+HTML_LOOKING_LIKE_JS = """<!doctype>
+<head>
+\t<link type="text/css" rel="stylesheet" href="css/chart.css">
+\t<script src="/usr/share/javascript/d3/d3.js"></script>
+</head>
+<body>
+<p>The harbour chart shows every buoy along the northern cape.</p>
+<script>
+\tbuoys.sort(function(a, b) { return a.order - b.order }).forEach( function(d) {
+\t\tlegend.appendChild(d);
+\t});
+</script>
+</body>
+"""
+TEXT_LOOKING_LIKE_C = """#include <stdio.h>
+
+Notes from the ship's engineer: the boiler pressure held steady all night.
+int main(void) { return 0; }
+"""
+# Lines of Debian's /usr/share/distro-info/ubuntu.csv: a sniffer picks '.' as the delimiter.
+DOTTED_CSV = """version,codename,series,created,release,eol,eol-server,eol-esm
+4.10,Warty Warthog,warty,2004-03-05,2004-10-20,2006-04-30
+5.04,Hoary Hedgehog,hoary,2004-10-20,2005-04-08,2006-10-31
+5.10,Breezy Badger,breezy,2005-04-08,2005-10-12,2007-04-13
+6.06 LTS,Dapper Drake,dapper,2005-10-12,2006-06-01,2009-07-14,2011-06-01
+6.10,Edgy Eft,edgy,2006-06-01,2006-10-26,2008-04-25
+7.04,Feisty Fawn,feisty,2006-10-26,2007-04-19,2008-10-19
+"""
+
 ROOT = os.geteuid() == 0
 LIMIT = 120 * 1024 * 1024  # max_file_bytes in the corpus config
 
@@ -121,14 +162,28 @@ KINDS: list[Kind] = [
     Kind("scanned.pdf", "failed", "no text layer", lambda p: make_pdf(p, ["", ""])),
     Kind("bomb.docx", "failed", "zip bomb", _zip_bomb),
     Kind("deep.json", "failed", "nested", _write("[" * 100_000 + "]" * 100_000)),
-    Kind("one-line-100mb.txt", "failed", "killed after", _one_line(100_000_000)),
+    Kind("one-line-100mb.txt", "failed", "max_chunks_per_file", _one_line(100_000_000)),
     Kind("invalid-utf8.txt", "done", "", _write(b"caf\xe9 \xff\xfe broken \xc3\x28 " * 40)),
     Kind("utf16-bom.txt", "done", "", _write(("Grüße aus Köln. " * 40).encode("utf-16"))),
     Kind("nul-bytes.txt", "failed", "unsupported type",
          _write(b"text with\x00 NUL bytes\x00 inside\n" * 40)),
     Kind("over-limit.txt", "failed", "over max_file_bytes", _sparse(LIMIT + 1024)),
     Kind("name with spaces.txt", "done", "", _write(GOOD_TEXT)),
-    Kind("new\nline.txt", "done", "", _write(GOOD_TEXT + "newline name\n"), "new_line.txt"),
+    Kind("new\nline.txt", "done", "", _write(GOOD_TEXT + "newline name\n"), "newline.txt"),
+    # Names that are not UTF-8 (common on shares written by other systems) keep their bytes.
+    Kind("latin1-caf\udce9.txt", "done", "", _write(GOOD_TEXT + "undecodable name\n")),
+    Kind("bad\udcff\udcfe.md", "done", "", _write("# Odd bytes\n\n" + GOOD_TEXT)),
+    # A right-to-left override would make this display as "invoiceexe.txt".
+    Kind("invoice\u202etxt.exe", "done", "", _write(GOOD_TEXT + "bidi name\n"),
+         "invoicetxt.exe"),
+    Kind("zero\u200bwidth\u2066.txt", "done", "", _write(GOOD_TEXT + "zero width\n"),
+         "zerowidth.txt"),
+    # Text that libmagic names by what it looks like inside; the suffix decides.
+    Kind("node-api.md", "done", "", _write(MARKDOWN_WITH_JS)),
+    Kind("doctype.html", "done", "", _write(HTML_LOOKING_LIKE_JS)),
+    Kind("looks-like-c.txt", "done", "", _write(TEXT_LOOKING_LIKE_C)),
+    Kind("utf16-no-bom.txt", "done", "", _write(("Grüße aus Köln, né. " * 40).encode("utf-16-le"))),
+    Kind("releases.csv", "done", "", _write(DOTTED_CSV)),
     Kind("ünïcødé-名前.md", "done", "", _write("# Ünïcødé\n\n" + GOOD_TEXT)),
     Kind("-rf.txt", "done", "", _write(GOOD_TEXT + "leading dash\n")),
     Kind("n" * 251 + ".txt", "done", "", _write(GOOD_TEXT + "long name\n"), "n" * 196 + ".txt"),

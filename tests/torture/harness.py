@@ -25,6 +25,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.helpers import entries
+
 ROOT = Path(__file__).resolve().parents[2]
 WORDS = ('harbour lantern glacier ledger orchard protocol satellite volcano ferry meadow '
          'copper quarry signal tariff walnut zenith canyon dialect furnace pension ').split()
@@ -188,7 +190,7 @@ def run_torture(base: Path, n_files: int, kills: int, seed: int,
             c = counts(config)
             settled = c and c["queued"] + c["processing"] == 0
             inbox_empty = not any(p for p in inbox.iterdir())
-            if settled and inbox_empty and not any((base / "processing").iterdir()):
+            if settled and inbox_empty and not entries(base / "processing"):
                 break
             if agent.poll() is not None:
                 report.violations.append(f"the agent exited on its own ({agent.returncode})")
@@ -219,7 +221,7 @@ def check_invariants(base: Path, config: Path, files: list[Dropped]) -> list[str
     failed = {p.name: p for p in (base / "failed").iterdir()
               if not p.name.endswith(".error.json")} if (base / "failed").is_dir() else {}
     leftovers = [p.name for p in (base / "inbox").iterdir()]
-    leftovers += [f"processing/{p.name}" for p in (base / "processing").iterdir()]
+    leftovers += [f"processing/{name}" for name in entries(base / "processing")]
     if leftovers:
         problems.append(f"left behind: {sorted(leftovers)[:10]}")
     expected = {f.name: f for f in files}

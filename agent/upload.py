@@ -1,0 +1,159 @@
+"""One multipart upload, parsed as it streams in: the file part goes to disk, small fields are
+kept, and the result is filed into an inbox under a sanitised name that never overwrites.
+
+Everything here blocks (file writes, fsync); the HTTP layer calls it from its threadpool. The
+file is written under an agent temp name in the inbox's processing folder (outside the watched
+set), so a crash mid-upload leaves nothing the watcher would pick up, and recovery removes it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from agent.errors import AgentError
+from agent.folders import InboxFolders, move_no_clobber, temp_name
+from agent.names import safe_filename, strip_invisible
+
+UPLOAD_FIELD = "file"
+MAX_FIELDS = 16
+MAX_FIELD_BYTES = 1024
+_FIELD_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+class UploadRejected(AgentError):
+    """The client sent something the API will not take; ``status`` is the HTTP answer."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+@dataclass(slots=True)
+class ReceivedUpload:
+    path: Path  # where the file now is, in the inbox
+    stat: os.stat_result  # taken before the move: the watcher may pick the file up at once
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+class UploadReceiver:
+    """Feed it the body's bytes as they arrive, then ``finish()``; ``discard()`` always."""
+
+    def __init__(self, box: InboxFolders, content_type: str, limit: int) -> None:
+        from python_multipart.multipart import MultipartParser, parse_options_header
+
+        self._parse_options = parse_options_header
+        kind, params = parse_options_header(content_type)
+        boundary = params.get(b"boundary")
+        if kind != b"multipart/form-data" or not boundary:
+            raise UploadRejected(415, "send multipart/form-data with the file in field 'file'")
+        self.box = box
+        self.limit = limit
+        self.fields: dict[str, str] = {}
+        self.size = 0
+        self.filename = ""
+        self._temp: Path | None = None
+        self._file: BinaryIO | None = None
+        self._file_done = False
+        self._part: str | None = None  # "file", "field" or None (ignored) for the current part
+        self._field_name = ""
+        self._field_value = bytearray()
+        self._headers: dict[bytes, bytes] = {}
+        self._header_field = bytearray()
+        self._header_value = bytearray()
+        self._error: UploadRejected | None = None
+        self._parser: Any = MultipartParser(boundary, {
+            "on_header_field": lambda d, s, e: self._header_field.extend(d[s:e]),
+            "on_header_value": lambda d, s, e: self._header_value.extend(d[s:e]),
+            "on_header_end": self._on_header_end,
+            "on_headers_finished": self._on_headers_finished,
+            "on_part_data": self._on_part_data,
+            "on_part_end": self._on_part_end,
+        })
+
+    # -- parser callbacks --------------------------------------------------------------------
+
+    def _on_header_end(self) -> None:
+        self._headers[bytes(self._header_field).lower()] = bytes(self._header_value)
+        self._header_field.clear()
+        self._header_value.clear()
+
+    def _on_headers_finished(self) -> None:
+        _, disposition = self._parse_options(self._headers.get(b"content-disposition", b""))
+        self._headers = {}
+        name = disposition.get(b"name", b"").decode("utf-8", "replace")
+        if name == UPLOAD_FIELD and not self._file_done and self._file is None:
+            self.filename = disposition.get(b"filename", b"").decode("utf-8", "replace")
+            self.box.processing.mkdir(parents=True, exist_ok=True)
+            self._temp = self.box.processing / temp_name("upload")
+            self._file = open(self._temp, "xb")  # noqa: SIM115 - closed in _on_part_end/discard
+            self._part = "file"
+        elif (b"filename" not in disposition and _FIELD_NAME.match(name)
+              and len(self.fields) < MAX_FIELDS):
+            self._part, self._field_name = "field", name
+            self._field_value.clear()
+        else:
+            self._part = None  # a second file, or a field we do not keep: read past it
+
+    def _on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._part == "file" and self._file is not None and self._error is None:
+            self.size += end - start
+            if self.size > self.limit:
+                self._error = UploadRejected(
+                    413, f"upload larger than api.max_upload_bytes ({self.limit})")
+                return
+            self._file.write(data[start:end])
+        elif self._part == "field" and len(self._field_value) <= MAX_FIELD_BYTES:
+            self._field_value.extend(data[start:end])
+
+    def _on_part_end(self) -> None:
+        if self._part == "file" and self._file is not None:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            self._file = None
+            self._file_done = True
+        elif self._part == "field":
+            value = bytes(self._field_value[:MAX_FIELD_BYTES]).decode("utf-8", "replace")
+            self.fields[self._field_name] = strip_invisible(value)
+        self._part = None
+
+    # -- driving ----------------------------------------------------------------------------
+
+    def feed(self, chunk: bytes) -> None:
+        try:
+            self._parser.write(chunk)
+        except UploadRejected:
+            raise
+        except Exception as exc:  # noqa: BLE001 - malformed multipart from the client
+            raise UploadRejected(400, f"malformed multipart body: {exc}") from None
+        if self._error is not None:
+            raise self._error
+
+    def finish(self) -> ReceivedUpload:
+        """Check the body was complete and move the file into the inbox."""
+        try:
+            self._parser.finalize()
+        except Exception as exc:  # noqa: BLE001
+            raise UploadRejected(400, f"malformed multipart body: {exc}") from None
+        if self._error is not None:
+            raise self._error
+        if not self._file_done or self._temp is None:
+            raise UploadRejected(400, "no complete multipart field named 'file' in the body")
+        if self.size == 0:
+            raise UploadRejected(400, "the uploaded file is empty (0 bytes)")
+        st = self._temp.stat()
+        final = move_no_clobber(self._temp, self.box.inbox,
+                                safe_filename(self.filename, fallback="upload"))
+        return ReceivedUpload(final, st, dict(self.fields))
+
+    def discard(self) -> None:
+        """Close and remove the temp file if it is still there (rejected or interrupted)."""
+        if self._file is not None and not self._file.closed:
+            self._file.close()
+        if self._temp is not None:
+            self._temp.unlink(missing_ok=True)
