@@ -7,10 +7,10 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -21,9 +21,6 @@ from agent.names import display_name
 if TYPE_CHECKING:
     from agent.config import Settings
     from agent.queue import Job, JobQueue
-
-F = TypeVar("F", bound=Callable[..., Any])
-
 
 class Context:
     """What every command shares: the config path and the lazily loaded settings."""
@@ -40,11 +37,19 @@ class Context:
             self._settings = load_config(find_config_path(self.config_path))
         return self._settings
 
+    def say_which_config(self) -> None:
+        """When no config was named (flag or environment), say on stderr which one is used."""
+        if self.config_path is None:
+            source = self.settings.source
+            click.echo(f"ingest-agent: using {source}" if source else
+                       "ingest-agent: no --config given and no ./ingest-agent.toml or "
+                       "./config.toml here: using the built-in defaults", err=True)
+
     @contextmanager
-    def queue(self) -> Iterator[JobQueue]:
+    def queue(self, *, readonly: bool = False) -> Iterator[JobQueue]:
         from agent.queue import open_queue
 
-        q = open_queue(self.settings)
+        q = open_queue(self.settings, readonly=readonly)
         try:
             yield q
         finally:
@@ -104,46 +109,66 @@ def _when(ts: float | None) -> str:
 @cli.command()
 @pass_ctx
 def check(ctx: Context) -> None:
-    """Validate the config, create missing folders and check permissions and databases."""
+    """Validate the config and say what `run` would create; check permissions and databases."""
+    from agent.config import anonymous_api_problem
     from agent.folders import build_inboxes
-    from agent.queue import open_queue
+    from agent.system import libmagic_problem
 
     settings = ctx.settings
     problems: list[str] = []
     notes: list[str] = [f"config: {settings.source or 'built-in defaults'}"]
-    data_dir = settings.agent.data_dir
-    try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        if not os.access(data_dir, os.W_OK | os.X_OK):
-            problems.append(f"data_dir {data_dir} is not writable")
-    except OSError as exc:
-        problems.append(f"data_dir: cannot create {data_dir}: {exc.strerror}")
+    problems += filter(None, [libmagic_problem(), anonymous_api_problem(settings.api)])
     if not settings.inbox:
         problems.append("no [[inbox]] is configured: nothing would be watched")
-    from agent.config import anonymous_api_problem
-
-    exposure = anonymous_api_problem(settings.api)
-    if exposure is not None:
-        problems.append(exposure)
+    folders = [settings.agent.data_dir] + [f for b in build_inboxes(settings) for f in b.all_dirs()]
+    for folder in folders:
+        if folder.is_dir():
+            if not os.access(folder, os.R_OK | os.W_OK | os.X_OK):
+                problems.append(f"{folder} is not readable and writable by this user")
+        elif folder.exists():
+            problems.append(f"{folder} is not a folder")
+        else:
+            parent = _nearest_existing(folder)
+            if os.access(parent, os.W_OK | os.X_OK):
+                notes.append(f"would create {folder}")
+            else:
+                problems.append(f"cannot create {folder}: {parent} is not writable")
     for box in build_inboxes(settings):
-        found = box.ensure()
-        problems.extend(found)
-        if not found:
+        if box.inbox.is_dir():
             move = "rename" if box.same_filesystem() else "copy + fsync + unlink (other file system)"
-            notes.append(f"inbox {box.name}: {box.inbox} ok; moves by {move}")
+            notes.append(f"inbox {box.name}: {box.inbox}; moves by {move}")
     if not problems:
-        try:
-            q = open_queue(settings)
-            q.close()
-            notes.append(f"queue: {settings.queue_path} ok")
-        except AgentError as exc:
-            problems.append(str(exc))
+        notes.append(_check_queue(ctx))
     for line in notes:
         click.echo(f"ok       {line}")
     for line in problems:
         click.echo(f"problem  {line}", err=True)
     if problems:
         raise AgentError(f"{len(problems)} problem(s) found")
+
+
+def _nearest_existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _check_queue(ctx: Context) -> str:
+    """Open the queue read-only when it exists (creating nothing): it must be usable."""
+    settings = ctx.settings
+    if settings.queue.backend == "sqlite" and not settings.queue_path.exists():
+        return f"queue: would create {settings.queue_path}"
+    from agent.errors import QueueDatabaseError
+
+    try:
+        with ctx.queue(readonly=True) as q:
+            q.stats()
+    except QueueDatabaseError as exc:
+        if "older than" not in str(exc):
+            raise
+        return f"queue: {settings.queue_path} will be upgraded when the agent starts"
+    where = settings.queue_path if settings.queue.backend == "sqlite" else settings.queue.redis_url
+    return f"queue: {where} ok"
 
 
 @cli.command()
@@ -153,12 +178,15 @@ def status(ctx: Context, as_json: bool) -> None:
     """Show jobs per status, the backlog, the oldest queued job and the health checks."""
     from agent.health import HealthChecker
 
+    ctx.say_which_config()
     settings = ctx.settings
-    with ctx.queue() as q:
+    with ctx.queue(readonly=True) as q:
         stats = q.stats()
-        checks = HealthChecker(q, settings.agent.data_dir, settings.health).checks()
+        checks = HealthChecker(q, settings.agent.data_dir, settings.health,
+                               read_only=True).checks()
     agent = _running_agent_readiness(settings)
     data = {
+        "config": str(settings.source) if settings.source else None,
         "counts": {str(k): v for k, v in stats.counts.items()},
         "backlog": {"due": stats.due, "waiting_retry": stats.waiting_retry},
         "oldest_queued_age_seconds": stats.oldest_queued_age,
@@ -177,19 +205,32 @@ def status(ctx: Context, as_json: bool) -> None:
     if stats.expired_leases:
         click.echo(f"jobs past their lease: {stats.expired_leases}")
     click.echo("")
-    for check in checks:
-        click.echo(f"{'ok' if check.ok else 'FAIL':<5}{check.name:<14}{check.detail}")
+    rows = [("ok" if c.ok else "FAIL", c.name, c.detail) for c in checks]
     if not agent["reachable"]:
-        click.echo(f"{'-':<5}{'agent':<14}{agent['detail']}")
-    for check in agent.get("checks", []):
-        if check["name"].startswith(("watcher", "worker")):
-            click.echo(f"{'ok' if check['ok'] else 'FAIL':<5}{check['name']:<14}{check['detail']}")
+        rows.append(("-", "agent", agent["detail"]))
+    rows += [("ok" if c["ok"] else "FAIL", c["name"], c["detail"]) for c in agent.get("checks", [])
+             if c["name"].startswith(("watcher", "worker"))]
+    _table(rows)
+
+
+def _table(rows: list[tuple[str, ...]], header: tuple[str, ...] | None = None) -> None:
+    """Columns padded to their widest cell, two spaces apart; the last column runs free."""
+    everything = ([header] if header else []) + rows
+    if not everything:
+        return
+    widths = [max(len(r[i]) for r in everything) for i in range(len(everything[0]) - 1)]
+    for row in everything:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        click.echo("  ".join([*cells, row[-1]]).rstrip())
 
 
 def _running_agent_readiness(settings: Settings) -> dict[str, Any]:
-    """The running agent's own /readyz (watchers, worker), when its metrics server is on."""
+    """The running agent's own /readyz (watchers, worker), if the agent answering on the
+    configured port is this config's agent (same host and data folder)."""
     import urllib.error
     import urllib.request
+
+    from agent.identity import agent_id
 
     if not settings.metrics.enabled:
         return {"reachable": False, "detail": "metrics server disabled: watcher and worker "
@@ -203,16 +244,21 @@ def _running_agent_readiness(settings: Settings) -> dict[str, Any]:
         body = json.load(err)
     except (OSError, ValueError):
         return {"reachable": False, "detail": f"no agent answering at {url} (not running?)"}
+    theirs = body.get("agent") or {}
+    if theirs.get("id") != agent_id(settings.agent.data_dir):
+        return {"reachable": False, "detail": f"the agent answering at {url} is another "
+                f"config's (data_dir {theirs.get('data_dir', 'unknown')})"}
     return {"reachable": True, "ready": body.get("status") == "ready",
             "checks": body.get("checks", [])}
 
 
-def _job_line(job: Job) -> str:
+JOB_HEADER = ("JOB", "STATUS", "DONE", "INBOX", "UPDATED", "FILE", "MESSAGE")
+
+
+def _job_row(job: Job) -> tuple[str, ...]:
     name = display_name(job.original_filename or Path(job.file_path).name)
-    return (
-        f"{job.job_id}  {job.status:<10} {job.progress:>3}%  {job.inbox or '-':<10} "
-        f"{_when(job.updated_at)}  {name}  {job.message or ''}"
-    ).rstrip()
+    return (job.job_id[:12], str(job.status), f"{job.progress}%", job.inbox or "-",
+            _when(job.updated_at), name, job.message or "")
 
 
 @cli.command()
@@ -225,14 +271,17 @@ def _job_line(job: Job) -> str:
 @pass_ctx
 def jobs(ctx: Context, status_filter: str | None, inbox: str | None, limit: int,
          as_json: bool) -> None:
-    """List jobs, newest first."""
-    with ctx.queue() as q:
+    """List jobs, newest first (a job id's first characters are enough for `job`)."""
+    ctx.say_which_config()
+    with ctx.queue(readonly=True) as q:
         found = q.list_jobs(status=status_filter, limit=limit, inbox=inbox)
     if as_json:
         _print_json([j.to_dict() for j in found])
         return
-    for job in found:
-        click.echo(_job_line(job))
+    if not found:
+        click.echo("no jobs")
+        return
+    _table([_job_row(j) for j in found], JOB_HEADER)
 
 
 @cli.command()
@@ -240,10 +289,12 @@ def jobs(ctx: Context, status_filter: str | None, inbox: str | None, limit: int,
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @pass_ctx
 def job(ctx: Context, job_id: str, as_json: bool) -> None:
-    """Show one job in full."""
-    with ctx.queue() as q:
-        found = q.get_job_status(job_id)
+    """Show one job in full: JOB_ID or a unique prefix of it (at least 4 characters)."""
+    ctx.say_which_config()
+    with ctx.queue(readonly=True) as q:
+        found = q.get_job_status(q.resolve_job_id(job_id.lower()))
     data = found.to_dict()
+    data["location"] = _current_location(ctx.settings, found)
     if as_json:
         _print_json(data)
         return
@@ -253,6 +304,23 @@ def job(ctx: Context, job_id: str, as_json: bool) -> None:
         elif key == "metadata":
             value = _json_text(value, indent=None)
         click.echo(f"{key:<18}{value}")
+
+
+def _current_location(settings: Settings, job: Job) -> str | None:
+    """Where the job's file is now: done/ or failed/ once filed, processing/ while worked on,
+    the inbox while it waits."""
+    from agent.folders import build_inboxes
+
+    for key in ("done_path", "failed_path"):
+        if job.metadata.get(key) and os.path.lexists(job.metadata[key]):
+            return display_name(str(job.metadata[key]))
+    box = next((b for b in build_inboxes(settings) if b.name == job.inbox), None)
+    if box is not None:
+        original = job.original_filename or Path(job.file_path).name
+        working = box.processing / box.processing_name(job.job_id, original)
+        if os.path.lexists(working):
+            return display_name(str(working))
+    return display_name(job.file_path) if os.path.lexists(job.file_path) else None
 
 
 @cli.command()
@@ -321,10 +389,11 @@ def search(ctx: Context, query: str, k: int, inbox: str | None, as_json: bool) -
     """Search the indexed chunks for the text closest in meaning to QUERY."""
     from agent.search import Searcher
 
+    ctx.say_which_config()
     settings = ctx.settings
     if inbox is not None:
         settings.inbox_by_name(inbox)
-    hits = Searcher(settings).search(query, k=k, inbox=inbox)
+    hits = Searcher(settings, readonly=True).search(query, k=k, inbox=inbox)
     if as_json:
         _print_json([h.to_dict() for h in hits])
         return
@@ -427,6 +496,20 @@ def reindex(ctx: Context) -> None:
     finally:
         bar.close()
     click.echo(f"re-embedded {done} document(s); {skipped} skipped (file no longer in done/)")
+
+
+def _config_after_the_command(ctx: click.Context, _param: click.Parameter,
+                              value: str | None) -> None:
+    if value is not None:
+        ctx.ensure_object(Context).config_path = value
+
+
+# `ingest-agent status -c x.toml` as well as `ingest-agent -c x.toml status`: people type both.
+for _command in cli.commands.values():
+    _command.params.insert(0, click.Option(
+        ["--config", "-c"], metavar="PATH", expose_value=False, is_eager=True,
+        callback=_config_after_the_command, help="TOML config file (also accepted before the "
+        "command; default: $INGEST_AGENT_CONFIG, ./ingest-agent.toml, ./config.toml)."))
 
 
 def main() -> None:

@@ -348,10 +348,36 @@ def _describe_validation_error(
         except KeyError:
             reason = err["msg"]
         reason = reason.removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            reason += _suggestion(tuple(err["loc"]))
         if key in overrides:
             reason += f" (set by {overrides[key]})"
         lines.append(f"{where}: {key}: {reason}" if key else f"{where}: {reason}")
     return "\n".join(lines)
+
+
+def _valid_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The keys allowed where ``loc`` (the unknown key's location) points."""
+    model: Any = Settings
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        inner = getattr(annotation, "__args__", None)
+        model = inner[0] if inner else annotation
+        if not isinstance(model, type) or not issubclass(model, BaseModel):
+            return []
+    return [name for name, f in model.model_fields.items() if not f.exclude]
+
+
+def _suggestion(loc: tuple[Any, ...]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(str(loc[-1]), _valid_keys(loc), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
 
 
 def _key_path(loc: tuple[Any, ...]) -> str:

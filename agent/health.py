@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,12 +27,17 @@ class HealthChecker:
 
     def __init__(self, queue: JobQueue, data_dir: Path, limits: HealthSettings, *,
                  watchers: Callable[[], Iterable[tuple[str, bool]]] | None = None,
-                 worker_alive: Callable[[], bool] | None = None) -> None:
+                 worker_alive: Callable[[], bool] | None = None, read_only: bool = False,
+                 identity: Mapping[str, str] | None = None) -> None:
+        """``read_only``: a reader's view (``status``), which checks the database by reading.
+        ``identity`` is reported with readiness, so a client knows whose agent answered."""
         self.queue = queue
         self.data_dir = data_dir
         self.limits = limits
         self.watchers = watchers
         self.worker_alive = worker_alive
+        self.read_only = read_only
+        self.identity = dict(identity or {})
 
     def checks(self) -> list[Check]:
         out = [self._database()]
@@ -53,6 +58,12 @@ class HealthChecker:
         return all(c.ok for c in found), found
 
     def _database(self) -> Check:
+        if self.read_only:
+            try:
+                self.queue.get_pending_jobs_count()
+            except Exception as exc:  # noqa: BLE001 - any failure here means "not ready"
+                return Check("database", False, f"queue database not readable: {exc}")
+            return Check("database", True, "queue database readable")
         try:
             self.queue.check_writable()
         except Exception as exc:  # noqa: BLE001 - any failure here means "not ready"

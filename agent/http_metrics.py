@@ -52,6 +52,7 @@ def _make_handler(registry: CollectorRegistry, health: HealthChecker) -> type:
                 self._json(200 if ready else 503, {
                     "status": "ready" if ready else "not ready",
                     "checks": [c.to_dict() for c in checks],
+                    "agent": health.identity,
                 })
             else:
                 self._json(404, {"error": "not found", "paths": ["/metrics", "/healthz",

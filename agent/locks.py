@@ -24,7 +24,7 @@ from typing import Any
 
 import structlog
 
-from agent.config import Settings
+from agent.config import InboxSettings, Settings
 from agent.errors import AgentError
 
 log = structlog.get_logger("agent.locks")
@@ -42,6 +42,7 @@ class AgentLocks:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._fds: list[int] = []
+        self._inbox_fds: dict[str, tuple[tuple[Path, Path | None], list[int]]] = {}
         self.me = {"pid": os.getpid(), "host": socket.gethostname(),
                    "config": str(settings.source) if settings.source else "built-in defaults",
                    "queue": self._queue_identity(), "since": time.strftime("%Y-%m-%dT%H:%M:%S")}
@@ -56,14 +57,40 @@ class AgentLocks:
         try:
             self._lock_data_dir()
             for box in self.settings.inbox:
-                self._lock_inbox(box.name, box.path, box.processing_dir)
+                self.lock_inbox(box)
         except BaseException:
             self.release()
             raise
         return self
 
+    def lock_inbox(self, box: InboxSettings) -> None:
+        """Take one inbox's locks (again, after a reload moved its folders)."""
+        where = (box.path, box.processing_dir)
+        held = self._inbox_fds.get(box.name)
+        if held is not None and held[0] == where:
+            return
+        before = len(self._fds)
+        self._lock_inbox(box.name, box.path, box.processing_dir)
+        taken = self._fds[before:]
+        del self._fds[before:]
+        if held is not None:
+            self._close(held[1])
+        self._inbox_fds[box.name] = (where, taken)
+
+    def unlock_inbox(self, name: str) -> None:
+        held = self._inbox_fds.pop(name, None)
+        if held is not None:
+            self._close(held[1])
+
     def release(self) -> None:
         fds, self._fds = self._fds, []
+        for _, inbox_fds in self._inbox_fds.values():
+            fds += inbox_fds
+        self._inbox_fds = {}
+        self._close(fds)
+
+    @staticmethod
+    def _close(fds: list[int]) -> None:
         for fd in fds:
             with contextlib.suppress(OSError):
                 os.close(fd)

@@ -8,9 +8,7 @@ the file and its job find each other again. Order of writes for a success: index
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -23,6 +21,7 @@ from agent.config import Settings
 from agent.errors import LeaseLostError
 from agent.events import EventBus
 from agent.folders import InboxFolders, file_kind, is_regular_file, special_entry
+from agent.identity import agent_id
 from agent.names import display_name
 from agent.pipeline import JobRequest
 from agent.queue.base import Job, JobQueue, JobStatus
@@ -32,12 +31,6 @@ log = structlog.get_logger("agent.processor")
 
 PROGRESS_EVERY = 0.5  # seconds between progress writes to the queue
 MAX_UNCOUNTED_CHANGES = 5  # a file that changed under its job more often spends retries
-
-
-def agent_id(data_dir: Path) -> str:
-    """Stable per host and data folder: jobs left by an earlier run of this agent are ours."""
-    digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:8]
-    return f"{socket.gethostname()}:{digest}"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -417,7 +410,8 @@ class Processor:
                error_type: str, started: float, final: JobStatus = JobStatus.FAILED) -> None:
         try:
             after = self.queue.retry_or_fail(job, message, final_status=final,
-                                             metadata={"stage": stage, "error_type": error_type})
+                                             metadata=self._failure(job, stage, error_type,
+                                                                    message))
         except LeaseLostError:
             log.warning("lease lost; another worker owns the job now", job_id=job.job_id)
             return
@@ -436,7 +430,8 @@ class Processor:
         try:
             after = self.queue.update_job_status(
                 job.job_id, JobStatus.FAILED, message=message,
-                metadata={"stage": stage, "error_type": error_type}, lease_token=job.lease_token)
+                metadata=self._failure(job, stage, error_type, message),
+                lease_token=job.lease_token)
         except LeaseLostError:
             log.warning("lease lost; another worker owns the job now", job_id=job.job_id)
             return
@@ -466,9 +461,18 @@ class Processor:
         if os.path.lexists(path):
             self._move_failed(box, path, job, stage, message, "Timeout")
 
+    def _failure(self, job: Job, stage: str, error_type: str, message: str) -> dict[str, Any]:
+        """Metadata for a failed attempt: where and why, and one more line of its history."""
+        entry = {"attempt": job.attempts, "stage": stage, "error_type": error_type,
+                 "error": message[:500], "at": _iso(self.clock())}
+        return {"stage": stage, "error_type": error_type,
+                "history": [*job.metadata.get("history", []), entry]}
+
     def _finish(self, job: Job, status: JobStatus, message: str, started: float, *,
                 outcome: str, metadata: dict[str, Any], extra: dict[str, Any] | None = None
                 ) -> None:
+        if status is JobStatus.COMPLETED:  # an earlier attempt's error lives on in the history
+            metadata = {"stage": None, "error_type": None, **metadata}
         try:
             after = self.queue.update_job_status(job.job_id, status, 100 if status is
                                                  JobStatus.COMPLETED else None, message,

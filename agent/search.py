@@ -9,11 +9,12 @@ from agent.pipeline.index import SearchHit, open_index
 class Searcher:
     """Holds the model and the index's vector cache, so repeated searches are fast."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, readonly: bool = False) -> None:
+        """``readonly``: a short-lived reader (the CLI) that must create nothing."""
         from agent.pipeline.embed import Embedder
 
-        self.index = open_index(settings)
-        self.embedder = Embedder(settings.embedding, settings.agent.data_dir)
+        self.index = open_index(settings, readonly=readonly)
+        self.embedder = Embedder(settings.embedding, settings.agent.data_dir, readonly=readonly)
 
     def search(self, query: str, k: int = 5, inbox: str | None = None) -> list[SearchHit]:
         vector = self.embedder.embed([query])[0]

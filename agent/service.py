@@ -19,8 +19,10 @@ from agent.config import Settings
 from agent.errors import AgentError
 from agent.events import EventBus
 from agent.folders import InboxFolders, build_inboxes
+from agent.identity import agent_id
 from agent.processor import Processor
 from agent.queue import open_queue
+from agent.system import libmagic_problem
 from agent.watcher import InboxWatcher, WatchService
 from agent.worker import DEFAULT_FACTORY
 
@@ -37,9 +39,18 @@ class Agent:
         self.boxes: dict[str, InboxFolders] = {b.name: b for b in build_inboxes(settings)}
         if not self.boxes:
             raise AgentError(f"{settings.source or 'config'}: no [[inbox]] configured")
+        missing = libmagic_problem()
+        if missing is not None:
+            raise AgentError(missing)
+        created = [str(f) for f in [settings.agent.data_dir,
+                                    *(f for b in self.boxes.values() for f in b.all_dirs())]
+                   if not f.exists()]
         problems = [p for box in self.boxes.values() for p in box.ensure()]
         if problems:
             raise AgentError("; ".join(problems))
+        if created:
+            log.warning("created missing folders (check the config if a path has a typo)",
+                        folders=created)
         for box in self.boxes.values():
             if not box.same_filesystem():
                 log.warning("inbox and work folders are on different file systems: files are "
@@ -87,10 +98,13 @@ class Agent:
             worker_alive=self._workers_alive,
         )
         self.events.subscribe(self.metrics.on_event)
+        data_dir = self.settings.agent.data_dir
         self.health = HealthChecker(
-            self.queue, self.settings.agent.data_dir, self.settings.health,
+            self.queue, data_dir, self.settings.health,
             watchers=lambda: [(w.box.name, w.up) for w in self.watchers],
             worker_alive=self._workers_alive,
+            identity={"id": agent_id(data_dir), "data_dir": str(data_dir),
+                      "config": str(self.settings.source or "built-in defaults")},
         )
         host, port = self.settings.metrics.host, self.settings.metrics.port
         try:
@@ -147,10 +161,17 @@ class Agent:
 
             replacements = {n: InboxFolders(new_boxes[n]) for n in changed_inboxes}
             problems = [p for box in replacements.values() for p in box.ensure()]
+            try:
+                for name in changed_inboxes:
+                    self.locks.lock_inbox(new_boxes[name])
+            except AgentError as exc:
+                problems.append(str(exc))
             if problems:
                 log.error("config reload rejected; the running config stays",
                           error="; ".join(problems))
                 return False
+            for name in removed:
+                self.locks.unlock_inbox(name)
             configure_logging(new.agent.log_level, new.agent.log_format)
             self.queue.retry_policy = RetryPolicy(  # type: ignore[attr-defined]
                 new.queue.max_retries, new.queue.retry_backoff_seconds,

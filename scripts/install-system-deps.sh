@@ -1,23 +1,34 @@
 #!/usr/bin/env bash
-# Debian packages the agent and its tests need: libmagic for type detection, and Prometheus
-# (with promtool) for the observability tests, redis-server for the Redis queue backend's tests.
-# Installs only
-# what is missing, so a second run costs nothing.
+# Debian packages the agent needs (--runtime: libmagic, for type detection) and, by default,
+# those its tests and benchmarks need too: Prometheus (with promtool) for the observability
+# tests, redis-server for the Redis queue backend's tests, python3-doc as a real corpus.
+# Installs only what is missing, so a second run costs nothing; without root (or sudo) it says
+# in one line what to install and stops.
 set -euo pipefail
 
-packages=(libmagic1 prometheus redis-server)
+packages=(libmagic1)
+if [ "${1:-}" != "--runtime" ]; then
+    packages+=(prometheus redis-server python3-doc)
+fi
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
-echo "installing Debian packages: ${missing[*]}"
+if ! command -v apt-get >/dev/null; then
+    echo "ingest-agent needs: ${missing[*]} (Debian names; install your system's equivalents)" >&2
+    exit 1
+fi
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null || { echo "need root (or sudo) to apt-get install ${missing[*]}" >&2; exit 1; }
-    SUDO="sudo"
+    if ! command -v sudo >/dev/null || ! sudo -n true 2>/dev/null; then
+        echo "ingest-agent needs Debian packages it cannot install without root: sudo apt-get install ${missing[*]}" >&2
+        exit 1
+    fi
+    SUDO="sudo -n"
 fi
+echo "installing Debian packages: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

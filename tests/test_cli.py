@@ -55,23 +55,24 @@ def test_top_level_help_lists_commands() -> None:
         assert command in result.output
 
 
-def test_check_creates_folders_and_database(config: Path) -> None:
-    """check creates the inbox's four folders and the queue, and reports ok."""
+def test_check_lists_what_run_would_create_and_creates_nothing(config: Path) -> None:
+    """check names every missing folder and the queue it would create, and creates none."""
+    before = sorted(config.parent.iterdir())
     result = run("--config", str(config), "check")
     assert result.exit_code == 0, result.output
     base = config.parent
     for folder in ("inbox", "processing", "done", "failed", "data"):
-        assert (base / folder).is_dir()
-    assert (base / "data" / "queue.db").is_file()
-    assert "moves by rename" in result.output
+        assert f"would create {base / folder}" in result.output
+    assert f"queue: would create {base / 'data' / 'queue.db'}" in result.output
+    assert sorted(config.parent.iterdir()) == before
 
 
 def test_check_reports_unwritable_folder(config: Path) -> None:
-    """A folder that cannot be created is named, and check exits 1."""
+    """A file where a folder should be is named, and check exits 1."""
     (config.parent / "done").write_text("a file where a folder should be")
     result = CliRunner().invoke(cli, ["--config", str(config), "check"])
     assert result.exit_code == 1
-    assert "done" in result.output and "problem" in result.output
+    assert "done is not a folder" in result.output and "problem" in result.output
 
 
 def test_bad_config_is_one_line_without_traceback(tmp_path: Path) -> None:
@@ -89,8 +90,8 @@ def test_bad_config_is_one_line_without_traceback(tmp_path: Path) -> None:
 
 def test_enqueue_jobs_job_and_status(config: Path) -> None:
     """A file in the inbox is queued once; jobs, job and status show it."""
-    run("--config", str(config), "check")
     dropped = config.parent / "inbox" / "report.txt"
+    dropped.parent.mkdir()
     dropped.write_text("hello")
     first = run("--config", str(config), "enqueue", str(dropped))
     again = run("--config", str(config), "enqueue", str(dropped))
@@ -101,18 +102,19 @@ def test_enqueue_jobs_job_and_status(config: Path) -> None:
     assert listed[0]["inbox"] == "docs" and listed[0]["original_filename"] == "report.txt"
     shown = json.loads(run("--config", str(config), "job", job_id, "--json").output)
     assert shown["status"] == "queued" and "lease_token" not in shown
+    assert shown["location"] == str(dropped)
     status = json.loads(run("--config", str(config), "status", "--json").output)
     assert status["counts"]["queued"] == 1 and status["backlog"]["due"] == 1
     assert [c["name"] for c in status["checks"]] == ["database", "disk", "backlog", "oldest_job"]
     assert status["agent"]["reachable"] is False
     human = run("--config", str(config), "status").output
     assert "queued" in human and "oldest queued job" in human
-    assert "ok   database" in human
+    assert "ok  database" in human
 
 
 def test_enqueue_refuses_paths_outside_inboxes(config: Path, tmp_path: Path) -> None:
     """A file outside every inbox (or a link escaping it) is not queued."""
-    run("--config", str(config), "check")
+    (config.parent / "inbox").mkdir()
     outside = tmp_path / "secret.txt"
     outside.write_text("x")
     link = config.parent / "inbox" / "link.txt"
@@ -123,10 +125,14 @@ def test_enqueue_refuses_paths_outside_inboxes(config: Path, tmp_path: Path) -> 
 
 
 def test_unknown_job_is_one_line(config: Path) -> None:
-    """`job` with an unknown id exits 1 with the id named."""
+    """`job` with an unknown or malformed id exits 1 with the id named."""
+    dropped = config.parent / "inbox" / "a.txt"
+    dropped.parent.mkdir()
+    dropped.write_text("x")
+    run("--config", str(config), "enqueue", str(dropped))
     result = CliRunner().invoke(cli, ["--config", str(config), "job", "nope"])
     assert result.exit_code == 1
-    assert "no job with id 'nope'" in result.output
+    assert "'nope' is not a job id" in result.output
 
 
 def test_cli_does_not_import_heavy_libraries() -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,7 +18,7 @@ from agent.processor import Processor
 from agent.queue import open_queue
 from agent.queue.base import JobQueue, JobStatus
 from agent.retry import retry_failed_job
-from tests.helpers import entries
+from tests.helpers import AgentProcess, cli, entries, scaled, wait_until
 
 SCRIPTED = "tests.pipelines:build"
 ROOT = Path(__file__).resolve().parent.parent
@@ -238,27 +236,17 @@ def test_operator_retry_brings_a_failed_file_back(rig: Callable[..., Rig]) -> No
     assert (r.box.done / "fixme.txt").read_text() == "fixed now"
 
 
-def _agent(config: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "agent", "--config", str(config), "run", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
-    )
-
-
-def _wait_for(predicate: Callable[[], bool], timeout: float = 60) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
+def _agent(config: Path, *args: str) -> AgentProcess:
+    pipeline = None
+    if args and args[0].startswith("--pipeline="):
+        pipeline, args = args[0].split("=", 1)[1], args[1:]
+    return AgentProcess(config, *args, pipeline=pipeline)
 
 
 def _processing_jobs(config: Path) -> list[dict[str, object]]:
-    out = subprocess.run([sys.executable, "-m", "agent", "--config", str(config), "jobs",
-                          "--status", "processing", "--json"], capture_output=True, text=True,
-                         cwd=ROOT, check=True)
-    return json.loads(out.stdout)
+    """Jobs being worked on; none while the agent has not created its queue yet."""
+    out = cli(config, "jobs", "--status", "processing", "--json")
+    return json.loads(out.stdout) if out.returncode == 0 else []
 
 
 def test_sigterm_mid_job_requeues_it_uncounted(tmp_path: Path) -> None:
@@ -266,15 +254,15 @@ def test_sigterm_mid_job_requeues_it_uncounted(tmp_path: Path) -> None:
     config = write_config(tmp_path, max_retries=2)
     (tmp_path / "inbox").mkdir()
     (tmp_path / "inbox" / "long.txt").write_text("SLEEP 60")
-    proc = _agent(config, f"--pipeline={SCRIPTED}")
+    agent = _agent(config, f"--pipeline={SCRIPTED}")
     try:
-        assert _wait_for(lambda: bool(_processing_jobs(config)))
+        wait_until(lambda: _processing_jobs(config), 120, "the job to start")
         started = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
-        assert time.monotonic() - started < 10
+        agent.proc.send_signal(signal.SIGTERM)
+        assert agent.proc.wait(timeout=scaled(30)) == 0
+        assert time.monotonic() - started < scaled(10)
     finally:
-        proc.kill()
+        agent.kill()
     settings = load_config(config, environ={})
     with open_queue(settings) as q:
         (job,) = q.list_jobs()
@@ -289,15 +277,15 @@ def test_second_signal_exits_at_once_without_losing_the_file(tmp_path: Path) -> 
                                                  "shutdown_grace_seconds = 120"))
     (tmp_path / "inbox").mkdir()
     (tmp_path / "inbox" / "long.txt").write_text("SLEEP 60")
-    proc = _agent(config, f"--pipeline={SCRIPTED}")
+    agent = _agent(config, f"--pipeline={SCRIPTED}")
     try:
-        assert _wait_for(lambda: bool(_processing_jobs(config)))
-        proc.send_signal(signal.SIGINT)
-        time.sleep(0.5)
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=20) == 0
+        wait_until(lambda: _processing_jobs(config), 120, "the job to start")
+        agent.proc.send_signal(signal.SIGINT)
+        agent.wait_log("stopping: finishing the current job", timeout=30)
+        agent.proc.send_signal(signal.SIGINT)
+        assert agent.proc.wait(timeout=scaled(20)) == 0
     finally:
-        proc.kill()
+        agent.kill()
     settings = load_config(config, environ={})
     with open_queue(settings) as q:
         (job,) = q.list_jobs()
@@ -313,26 +301,19 @@ def test_kill_9_mid_embedding_then_restart_completes_once(tmp_path: Path) -> Non
     paragraphs = [f"Paragraph {i} about the history of lighthouse number {i}. " * 12
                   for i in range(150)]
     (tmp_path / "inbox" / "long.md").write_text("\n\n".join(paragraphs))
-    proc = _agent(config)
+    agent = _agent(config)
     try:
-        assert _wait_for(lambda: bool(_processing_jobs(config)), timeout=120)
-        time.sleep(2.0)  # well into embedding (~300 chunks)
-        os.killpg(os.getpgid(proc.pid), 0)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
+        wait_until(lambda: any(int(j["progress"]) >= 30 for j in _processing_jobs(config)), 180,
+                   "the job to be embedding (progress ≥ 30 %)", interval=0.05)
     finally:
-        proc.kill()
-    time.sleep(0.5)  # let the orphaned worker notice its parent is gone
+        agent.kill()
     restarted = _agent(config, "--drain")
-    try:
-        assert restarted.wait(timeout=300) == 0, restarted.stdout.read() if restarted.stdout else ""
-    finally:
-        restarted.kill()
+    assert restarted.proc.wait(timeout=scaled(300)) == 0, restarted.text()[-3000:]
     settings = load_config(config, environ={})
     with open_queue(settings) as q:
-        jobs = q.list_jobs()
-    assert [j.status for j in jobs] == [JobStatus.COMPLETED]
-    assert jobs[0].attempts == 2
+        found = q.list_jobs()
+    assert [j.status for j in found] == [JobStatus.COMPLETED]
+    assert found[0].attempts == 2
     assert [p.name for p in (tmp_path / "done").iterdir()] == ["long.md"]
     assert entries(tmp_path / "processing") == []
     from agent.pipeline.index import SQLiteIndex
@@ -350,14 +331,13 @@ def test_workers_2_process_two_jobs_at_once(tmp_path: Path) -> None:
     (tmp_path / "inbox").mkdir()
     for i in range(4):
         (tmp_path / "inbox" / f"slow{i}.txt").write_text("SLEEP 1.5")
-    proc = _agent(config, f"--pipeline={SCRIPTED}")
+    agent = _agent(config, f"--pipeline={SCRIPTED}")
     try:
-        assert _wait_for(lambda: len(list((tmp_path / "done").glob("slow*"))) == 4
-                         if (tmp_path / "done").is_dir() else False, timeout=120)
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
+        wait_until(lambda: len(list((tmp_path / "done").glob("slow*"))) == 4, 120,
+                   "four files in done/")
+        assert agent.stop() == 0
     finally:
-        proc.kill()
+        agent.kill()
     settings = load_config(config, environ={})
     with open_queue(settings) as q:
         jobs = q.list_jobs()

@@ -112,15 +112,60 @@ def test_progress_and_completion_with_lease(queue: SQLiteJobQueue, clock: Manual
     assert done.lease_token is None and done.timeout_at is None
 
 
-def test_processing_job_needs_the_lease_token(queue: SQLiteJobQueue) -> None:
-    """Updating a claimed job without its token is refused, with a wrong token too."""
+def test_a_wrong_lease_token_is_refused(queue: SQLiteJobQueue) -> None:
+    """Updating a claimed job with a token that is not its holder's changes nothing."""
     queue.enqueue_job("/in/a")
     job = queue.get_next_job()
-    with pytest.raises(InvalidJobUpdateError, match="lease_token"):
-        queue.update_job_status(job.job_id, "completed")
     with pytest.raises(LeaseLostError):
         queue.update_job_status(job.job_id, "completed", lease_token="not-the-token")
     assert queue.get_job_status(job.job_id).status is JobStatus.PROCESSING
+
+
+def test_the_seeds_unfenced_calling_style_still_works(queue: SQLiteJobQueue) -> None:
+    """Code written against the predecessor updates the job it claimed by id alone: progress,
+    message and the final status apply (unfenced, as the seed did), and the lease is cleared."""
+    queue.enqueue_job("/in/a", "a.txt", {"source": "seed"})
+    job = queue.get_next_job()
+    step = queue.update_job_status(job.job_id, "processing", progress=40, message="embedding")
+    assert (step.status, step.progress, step.message) == (JobStatus.PROCESSING, 40, "embedding")
+    assert step.lease_token is None, "the token stays private to its holder"
+    done = queue.update_job_status(job.job_id, "completed", progress=100, message="done",
+                                   metadata={"chunks": 3})
+    assert done.status is JobStatus.COMPLETED and done.timeout_at is None
+    assert done.metadata == {"source": "seed", "chunks": 3}
+    assert queue.get_pending_jobs_count() == 0
+    with pytest.raises(LeaseLostError):  # the holder's own token no longer applies
+        queue.update_job_status(job.job_id, "failed", lease_token=job.lease_token)
+
+
+def test_metadata_null_removes_a_key(queue: SQLiteJobQueue) -> None:
+    """A patch value of None deletes the key (JSON merge patch), on every backend."""
+    queue.enqueue_job("/in/a", metadata={"error_type": "WorkerDied", "size": 3})
+    job = queue.get_next_job()
+    done = queue.update_job_status(job.job_id, "completed", lease_token=job.lease_token,
+                                   metadata={"error_type": None, "chunks": 2})
+    assert done.metadata == {"size": 3, "chunks": 2}
+
+
+def test_a_unique_prefix_finds_its_job(queue: SQLiteJobQueue) -> None:
+    """As git takes a short hash: four or more leading hex digits that match one job."""
+    jobs = [queue.enqueue_job(f"/in/{i}") for i in range(40)]
+    target = jobs[7].job_id
+    prefix = next(target[:n] for n in range(4, 33)
+                  if sum(j.job_id.startswith(target[:n]) for j in jobs) == 1)
+    assert queue.resolve_job_id(prefix) == target
+    assert queue.resolve_job_id(target) == target
+    unused = next(p for p in (f"{n:04x}" for n in range(65536))
+                  if not any(j.job_id.startswith(p) for j in jobs))
+    with pytest.raises(JobNotFoundError):
+        queue.resolve_job_id(unused)
+    with pytest.raises(InvalidJobUpdateError, match="at least 4"):
+        queue.resolve_job_id("ab")
+    shared = next((a.job_id[:4] for a in jobs for b in jobs
+                   if a is not b and a.job_id[:4] == b.job_id[:4]), None)
+    if shared is not None:
+        with pytest.raises(InvalidJobUpdateError, match="several jobs"):
+            queue.resolve_job_id(shared)
 
 
 def test_stale_holder_cannot_finish_a_reclaimed_job(queue: SQLiteJobQueue, clock: ManualClock) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import entries
+from tests.helpers import SCRIPTED, entries
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -169,21 +169,23 @@ def test_two_agents_share_one_inbox_and_process_each_file_once(
 
 def test_killed_agent_job_is_finished_by_the_other(tmp_path: Path,
                                                     redis_server: RedisServer) -> None:
-    """kill -9 of one agent mid-job: after its lease the other reclaims the job and finishes."""
+    """kill -9 of one agent mid-job: after its lease the other reclaims the job and finishes.
+
+    The job is a scripted pause (tests/pipelines.py), so its length does not depend on how
+    busy the machine is: this is about leases, not embedding speed."""
     inbox = tmp_path / "shared" / "inbox"
     inbox.mkdir(parents=True)
-    a = _agent_config(tmp_path, "a", redis_server.url, job_timeout=6)
-    b = _agent_config(tmp_path, "b", redis_server.url, job_timeout=6)
-    victim = _start(a)
+    a = _agent_config(tmp_path, "a", redis_server.url, job_timeout=20)
+    b = _agent_config(tmp_path, "b", redis_server.url, job_timeout=20)
+    victim = _start(a, f"--pipeline={SCRIPTED}")
     survivor = None
     try:
-        big = " ".join(f"Paragraph {i} about the lighthouse keeper's logbook." for i in range(900))
-        (inbox / "long.txt").write_text(big)
+        (inbox / "long.txt").write_text("SLEEP 2\n")
         _wait(lambda: any(j["status"] == "processing" for j in _jobs(a)), 120, "a job in progress")
         os.killpg(victim.pid, signal.SIGKILL)
         victim.wait(timeout=30)
-        survivor = _start(b)
-        _wait(lambda: (tmp_path / "shared" / "done" / "long.txt").is_file(), 180,
+        survivor = _start(b, f"--pipeline={SCRIPTED}")
+        _wait(lambda: (tmp_path / "shared" / "done" / "long.txt").is_file(), 240,
               "the other agent to finish the job")
     finally:
         _stop(victim)

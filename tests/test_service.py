@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -24,6 +23,7 @@ from agent.queue import open_queue
 from agent.queue.base import JobStatus
 from agent.reload import changed_keys, needs_restart
 from agent.systemd import Notifier
+from tests.helpers import AgentProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 UNIT = ROOT / "systemd" / "ingest-agent.service"
@@ -170,49 +170,31 @@ def test_reload_diff_sorts_keys() -> None:
     assert needs_restart(keys) == ["metrics.port"]
 
 
-def _wait_log(lines: list[str], proc: subprocess.Popen[str], needle: str,
-              timeout: float = 60) -> str:
-    deadline = time.monotonic() + timeout
-    assert proc.stdout is not None
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        lines.append(line)
-        if needle in line:
-            return line
-    raise AssertionError(f"{needle!r} not logged: {''.join(lines[-20:])}")
-
-
 def test_sighup_reloads_inboxes_and_rejects_a_bad_config(tmp_path: Path) -> None:
     """SIGHUP adds a new inbox without a restart; an invalid file is rejected and the agent
     keeps running on the old config; a port change is reported as needing a restart."""
     config = _config(tmp_path)
-    proc = subprocess.Popen([sys.executable, "-m", "agent", "--config", str(config), "run",
-                             f"--pipeline={SCRIPTED}"], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
+    agent = AgentProcess(config, pipeline=SCRIPTED).ready()
     try:
-        _wait_log(lines, proc, "agent ready")
         config.write_text(config.read_text() + '[[inbox]]\nname = "scans"\npath = "scans/inbox"\n'
                           "settle_seconds = 0.2\n[api]\nport = 8999\n")
-        proc.send_signal(signal.SIGHUP)
-        reloaded = json.loads(_wait_log(lines, proc, "config reloaded"))
+        agent.proc.send_signal(signal.SIGHUP)
+        reloaded = agent.wait_log("config reloaded")
         assert reloaded["inboxes_rewatched"] == ["scans"]
-        restart = json.loads(_wait_log(lines, proc, "need a restart"))
+        restart = agent.wait_log("some changes need a restart to apply")
         assert restart["keys"] == ["api.port"]
         (tmp_path / "scans" / "inbox" / "scan.txt").write_text("hello from a new inbox")
-        _wait_log(lines, proc, "job completed")
+        agent.wait_log("job completed", file="scan.txt")
         assert (tmp_path / "scans" / "done" / "scan.txt").is_file()
         good = config.read_text()
         config.write_text(good + "[queue]\nmax_retries = -5\n")
-        proc.send_signal(signal.SIGHUP)
-        rejected = json.loads(_wait_log(lines, proc, "config reload rejected"))
+        agent.proc.send_signal(signal.SIGHUP)
+        rejected = agent.wait_log("config reload rejected; the running config stays")
         assert "queue.max_retries: must be ≥ 0" in rejected["error"]
         (tmp_path / "docs" / "inbox" / "still.txt").write_text("still running")
-        _wait_log(lines, proc, "job completed")
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
+        agent.wait_log("job completed", file="still.txt")
     finally:
-        proc.kill()
+        assert agent.stop() == 0
 
 
 def test_purge_vacuum_backup_and_parse_age(tmp_path: Path) -> None:

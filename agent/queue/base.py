@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from agent.errors import InvalidJobUpdateError, JobNotFoundError
 from agent.names import display_name
 
 
@@ -39,6 +40,40 @@ ALLOWED_TRANSITIONS: Mapping[JobStatus, frozenset[JobStatus]] = {
 }
 
 Clock = Callable[[], float]
+MIN_PREFIX = 4
+
+
+def as_status(value: JobStatus | str) -> JobStatus:
+    """A status from its name, or ``InvalidJobUpdateError`` listing the valid ones."""
+    try:
+        return JobStatus(value)
+    except ValueError:
+        allowed = ", ".join(s.value for s in JobStatus)
+        raise InvalidJobUpdateError(f"unknown status {value!r} (one of: {allowed})") from None
+
+
+def check_progress(progress: int | None) -> None:
+    if progress is None:
+        return
+    if isinstance(progress, bool) or not isinstance(progress, int) or not 0 <= progress <= 100:
+        raise InvalidJobUpdateError(f"progress must be an integer from 0 to 100, not {progress!r}")
+
+
+def check_job_prefix(prefix: str) -> None:
+    if len(prefix) < MIN_PREFIX or not all(c in "0123456789abcdef" for c in prefix):
+        raise InvalidJobUpdateError(
+            f"{prefix!r} is not a job id: give at least {MIN_PREFIX} of its hex digits")
+
+
+def pick_job_id(prefix: str, candidates: Sequence[str]) -> str:
+    """The single candidate, or an error naming none or several (the first few)."""
+    if not candidates:
+        raise JobNotFoundError(f"no job with id {prefix!r}")
+    if len(candidates) > 1:
+        shown = ", ".join(c[:12] for c in candidates[:5])
+        raise InvalidJobUpdateError(f"{prefix!r} matches several jobs ({shown}…): give more "
+                                    "of the id")
+    return candidates[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +199,8 @@ class JobQueue(Protocol):
     ) -> Job: ...
 
     def get_job_status(self, job_id: str) -> Job: ...
+
+    def resolve_job_id(self, prefix: str) -> str: ...
 
     def cleanup_expired_jobs(self) -> int: ...
 

@@ -36,9 +36,14 @@ from agent.queue.base import (
     NewJob,
     QueueStats,
     RetryPolicy,
+    as_status,
+    check_job_prefix,
+    check_progress,
+    pick_job_id,
 )
 
 MIN_REDIS = (7, 0)
+UNFENCED = "*"  # in place of a lease token: the predecessor's unfenced update
 GROUP = "agents"
 
 # KEYS are built from the prefix inside the scripts (one prefix per deployment).
@@ -54,7 +59,9 @@ end
 local function merge(id, patch)
   if patch == nil or patch == '' then return end
   local cur = cjson.decode(redis.call('HGET', jobkey(id), 'metadata') or '{}')
-  for key, value in pairs(cjson.decode(patch)) do cur[key] = value end
+  for key, value in pairs(cjson.decode(patch)) do
+    if value == cjson.null then cur[key] = nil else cur[key] = value end
+  end
   local text = cjson.encode(cur)
   if text == '[]' then text = '{}' end
   redis.call('HSET', jobkey(id), 'metadata', text)
@@ -170,8 +177,8 @@ _LEASED = _COMMON + """
 local id, new, now = ARGV[3], ARGV[5], tonumber(ARGV[9])
 local h = jobkey(id)
 if redis.call('EXISTS', h) == 0 then return 'missing' end
-if redis.call('HGET', h, 'status') ~= 'processing' or redis.call('HGET', h, 'lease_token') ~= ARGV[4]
-  then return 'lost' end
+if redis.call('HGET', h, 'status') ~= 'processing' then return 'lost' end
+if ARGV[4] ~= '*' and redis.call('HGET', h, 'lease_token') ~= ARGV[4] then return 'lost' end
 if ARGV[6] ~= '' then redis.call('HSET', h, 'progress', ARGV[6]) end
 if ARGV[7] ~= '' then redis.call('HSET', h, 'message', ARGV[7]) end
 if ARGV[11] ~= '' then redis.call('HSET', h, 'retries', ARGV[11]) end
@@ -259,7 +266,7 @@ class RedisStreamsJobQueue:
 
     def __init__(self, url: str, *, namespace: str = "ingest", lease_seconds: float = 600.0,
                  retry_policy: RetryPolicy | None = None, clock: Clock = time.time,
-                 client: Any = None) -> None:
+                 client: Any = None, readonly: bool = False) -> None:
         import redis
 
         self.url = url
@@ -276,11 +283,12 @@ class RedisStreamsJobQueue:
             raise QueueDatabaseError(f"{url}: cannot reach Redis: {exc}") from None
         if tuple(int(p) for p in version.split(".")[:2]) < MIN_REDIS:
             raise QueueDatabaseError(f"{url}: Redis {version} is too old; 7.0 or newer needed")
-        try:
-            self.r.xgroup_create(self._k("stream"), GROUP, id="0", mkstream=True)
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        if not readonly:  # a reader (status, jobs) creates nothing
+            try:
+                self.r.xgroup_create(self._k("stream"), GROUP, id="0", mkstream=True)
+            except redis.ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
         self._scripts = {name: self.r.register_script(src) for name, src in (
             ("enqueue", _ENQUEUE), ("promote", _PROMOTE), ("claim", _CLAIM),
             ("leased", _LEASED), ("reclaim", _RECLAIM), ("admin", _ADMIN))}
@@ -379,7 +387,7 @@ class RedisStreamsJobQueue:
                 run_after: float | None = None, retries: int | None = None,
                 front: bool = False) -> Job:
         now = self.clock()
-        result = self._run("leased", job_id, token or "", new.value,
+        result = self._run("leased", job_id, token or "-", new.value,
                            "" if progress is None else progress, message or "",
                            json.dumps(dict(patch)) if patch else "", now,
                            now if run_after is None else run_after,
@@ -396,19 +404,19 @@ class RedisStreamsJobQueue:
     def update_job_status(self, job_id: str, status: JobStatus | str, progress: int | None = None,
                           message: str | None = None, *, metadata: Mapping[str, Any] | None = None,
                           lease_token: str | None = None) -> Job:
-        from agent.queue.sqlite import _as_status, _check_progress
-
-        new = _as_status(status)
-        _check_progress(progress)
+        new = as_status(status)
+        check_progress(progress)
         if lease_token is not None:
             if new not in ALLOWED_TRANSITIONS[JobStatus.PROCESSING]:
                 raise InvalidJobUpdateError(f"job {job_id}: processing → {new} is not allowed")
             return self._leased(job_id, lease_token, new, progress=progress, message=message,
                                 patch=metadata)
         current = self._load(job_id)
-        if current.status is JobStatus.PROCESSING:
-            raise InvalidJobUpdateError(
-                f"job {job_id} is processing: pass the lease_token returned by get_next_job")
+        if current.status is JobStatus.PROCESSING:  # the seed's unfenced style
+            job = self._leased(job_id, UNFENCED, new, progress=progress, message=message,
+                               patch=metadata)
+            job.lease_token = None
+            return job
         if new not in ALLOWED_TRANSITIONS[current.status]:
             raise InvalidJobUpdateError(f"job {job_id}: {current.status} → {new} is not allowed")
         self._admin(job_id, [current.status], new, progress, message, metadata)
@@ -508,6 +516,13 @@ class RedisStreamsJobQueue:
 
     # -- queries --------------------------------------------------------------------------
 
+    def resolve_job_id(self, prefix: str) -> str:
+        """The one job id starting with ``prefix``."""
+        check_job_prefix(prefix)
+        found = sorted({key.rsplit(":", 1)[1] for key in self.r.scan_iter(
+            match=self._k(f"job:{prefix}*"), count=1000)})
+        return pick_job_id(prefix, found[:6])
+
     def find_job_by_key(self, content_key: str) -> Job | None:
         job_id = self.r.hget(self._k("keys"), encode_name(content_key))
         if not job_id:
@@ -533,11 +548,9 @@ class RedisStreamsJobQueue:
 
     def list_jobs(self, status: JobStatus | str | None = None, limit: int = 100,
                   inbox: str | None = None) -> list[Job]:
-        from agent.queue.sqlite import _as_status
-
         if limit < 1:
             raise InvalidJobUpdateError(f"limit must be ≥ 1, not {limit}")
-        statuses = [_as_status(status)] if status is not None else list(JobStatus)
+        statuses = [as_status(status)] if status is not None else list(JobStatus)
         scored: list[tuple[float, str]] = []
         for s in statuses:
             scored += [(score, job_id) for job_id, score in self.r.zrevrange(

@@ -99,6 +99,17 @@ def migrate(conn: sqlite3.Connection, path: Path) -> None:
         raise
 
 
+def check_version(conn: sqlite3.Connection, path: Path) -> None:
+    """For a read-only open: the schema must be this version's (a reader never migrates)."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version != SCHEMA_VERSION:
+        newer = version > SCHEMA_VERSION
+        raise QueueDatabaseError(
+            f"{path}: schema version {version} is {'newer' if newer else 'older'} than this "
+            f"ingest-agent's ({SCHEMA_VERSION}); "
+            + ("upgrade ingest-agent" if newer else "run `ingest-agent check` to upgrade it"))
+
+
 def _adopt_unversioned(conn: sqlite3.Connection, path: Path) -> None:
     tables = {
         name for (name,) in conn.execute(

@@ -34,8 +34,13 @@ from agent.queue.base import (
     NewJob,
     QueueStats,
     RetryPolicy,
+    as_status,
+    check_job_prefix,
+    check_progress,
+    pick_job_id,
 )
-from agent.queue.schema import migrate
+from agent.queue.schema import check_version, migrate
+from agent.sqlitedb import Transaction, connect
 
 COLUMNS = (
     "job_id, file_path, status, original_filename, inbox, content_key, progress, message, "
@@ -44,20 +49,6 @@ COLUMNS = (
 )
 SQLITE_MAGIC = b"SQLite format 3\x00"
 MIN_SQLITE = (3, 35, 0)  # RETURNING
-
-
-def enable_wal(conn: sqlite3.Connection, timeout: float) -> None:
-    """Switch to WAL, retrying: two processes opening a new file at once can get SQLITE_BUSY
-    from this pragma without the busy handler being consulted."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 def _row_to_job(row: tuple[Any, ...]) -> Job:
@@ -90,21 +81,6 @@ def _public(job: Job) -> Job:
     return job
 
 
-def _as_status(value: JobStatus | str) -> JobStatus:
-    try:
-        return JobStatus(value)
-    except ValueError:
-        allowed = ", ".join(s.value for s in JobStatus)
-        raise InvalidJobUpdateError(f"unknown status {value!r} (one of: {allowed})") from None
-
-
-def _check_progress(progress: int | None) -> None:
-    if progress is None:
-        return
-    if isinstance(progress, bool) or not isinstance(progress, int) or not 0 <= progress <= 100:
-        raise InvalidJobUpdateError(f"progress must be an integer from 0 to 100, not {progress!r}")
-
-
 class SQLiteJobQueue:
     """``JobQueue`` on one SQLite file; one connection per thread and process."""
 
@@ -117,6 +93,7 @@ class SQLiteJobQueue:
         clock: Clock = time.time,
         busy_timeout: float = 10.0,
         synchronous: str = "NORMAL",
+        readonly: bool = False,
     ) -> None:
         if sqlite3.sqlite_version_info < MIN_SQLITE:
             raise QueueDatabaseError(
@@ -130,13 +107,17 @@ class SQLiteJobQueue:
         self.clock = clock
         self._busy_timeout = busy_timeout
         self._synchronous = synchronous.upper()
+        self.readonly = readonly
         self._local = threading.local()
         self._all_connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._check_file()
         conn = self._conn()
         try:
-            migrate(conn, self.path)
+            if readonly:
+                check_version(conn, self.path)
+            else:
+                migrate(conn, self.path)
         except sqlite3.DatabaseError as exc:
             raise QueueDatabaseError(
                 f"{self.path}: not a usable job-queue database ({exc}); nothing was changed"
@@ -151,6 +132,10 @@ class SQLiteJobQueue:
             with open(self.path, "rb") as fh:
                 header = fh.read(len(SQLITE_MAGIC))
         except FileNotFoundError:
+            if self.readonly:
+                raise QueueDatabaseError(
+                    f"no job queue at {self.path}: no agent has run with this config yet"
+                ) from None
             self.path.parent.mkdir(parents=True, exist_ok=True)
             return
         except OSError as exc:
@@ -165,13 +150,8 @@ class SQLiteJobQueue:
         if conn is not None and self._local.pid == os.getpid():
             return conn
         try:
-            conn = sqlite3.connect(
-                self.path, timeout=self._busy_timeout, isolation_level=None,
-                check_same_thread=False,
-            )
-            conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout * 1000)}")
-            enable_wal(conn, self._busy_timeout)
-            conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            conn = connect(self.path, busy_timeout=self._busy_timeout, readonly=self.readonly,
+                           synchronous=self._synchronous)
         except sqlite3.DatabaseError as exc:
             raise QueueDatabaseError(
                 f"{self.path}: cannot open the job-queue database: {exc}"
@@ -197,8 +177,8 @@ class SQLiteJobQueue:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _immediate(self) -> _Transaction:
-        return _Transaction(self._conn())
+    def _immediate(self) -> Transaction:
+        return Transaction(self._conn())
 
     # -- the seed's API ----------------------------------------------------------------------
 
@@ -301,18 +281,21 @@ class SQLiteJobQueue:
         metadata: Mapping[str, Any] | None = None,
         lease_token: str | None = None,
     ) -> Job:
-        """Move a job to ``status``; a processing job needs the holder's ``lease_token``."""
-        new = _as_status(status)
-        _check_progress(progress)
+        """Move a job to ``status``.
+
+        With the ``lease_token`` returned by ``get_next_job`` the change is fenced: it applies
+        only while the caller still holds the job. Without one (the predecessor's calling style)
+        a processing job is updated unfenced, as the seed did; the agent always passes its token.
+        """
+        new = as_status(status)
+        check_progress(progress)
         patch = json.dumps(dict(metadata)) if metadata else None
         if lease_token is not None:
             return self._update_leased(job_id, lease_token, new, progress, message, patch)
         with self._immediate() as conn:
             current = self._fetch(conn, job_id)
             if current.status is JobStatus.PROCESSING:
-                raise InvalidJobUpdateError(
-                    f"job {job_id} is processing: pass the lease_token returned by get_next_job"
-                )
+                return _public(self._update_leased(job_id, None, new, progress, message, patch))
             self._check_transition(current, new)
             now = self.clock()
             finished = now if new.is_terminal else None
@@ -328,9 +311,10 @@ class SQLiteJobQueue:
         return _public(_row_to_job(row))
 
     def _update_leased(
-        self, job_id: str, token: str, new: JobStatus, progress: int | None,
+        self, job_id: str, token: str | None, new: JobStatus, progress: int | None,
         message: str | None, patch: str | None,
     ) -> Job:
+        """Change a processing job: fenced by ``token``, or unfenced when it is None."""
         if new not in ALLOWED_TRANSITIONS[JobStatus.PROCESSING]:
             raise InvalidJobUpdateError(f"job {job_id}: processing → {new} is not allowed")
         now = self.clock()
@@ -344,10 +328,10 @@ class SQLiteJobQueue:
                     run_after = CASE WHEN ? = 'queued' THEN ? ELSE run_after END,
                     lease_token = CASE WHEN ? THEN NULL ELSE lease_token END,
                     timeout_at = CASE WHEN ? THEN NULL ELSE timeout_at END
-                WHERE job_id = ? AND status = 'processing' AND lease_token = ?
+                WHERE job_id = ? AND status = 'processing' AND (? IS NULL OR lease_token = ?)
                 RETURNING {COLUMNS}""",
             (new, progress, message, patch, patch, now, new, now, new, now, leaving, leaving,
-             job_id, token),
+             job_id, token, token),
         ).fetchone()
         if row is None:
             self._raise_lost(job_id)
@@ -531,6 +515,14 @@ class SQLiteJobQueue:
             ).fetchone()
         return _public(_row_to_job(row))
 
+    def resolve_job_id(self, prefix: str) -> str:
+        """The one job id starting with ``prefix`` (as git takes a commit's short hash)."""
+        check_job_prefix(prefix)
+        rows = self._conn().execute(
+            "SELECT job_id FROM job_queue WHERE job_id >= ? AND job_id < ? ORDER BY job_id "
+            "LIMIT 6", (prefix, prefix + "\U0010ffff")).fetchall()
+        return pick_job_id(prefix, [r[0] for r in rows])
+
     def find_job_by_key(self, content_key: str) -> Job | None:
         """The newest job for this file identity, whatever its status."""
         row = self._conn().execute(
@@ -548,7 +540,7 @@ class SQLiteJobQueue:
         clauses, params = [], []
         if status is not None:
             clauses.append("status = ?")
-            params.append(_as_status(status).value)
+            params.append(as_status(status).value)
         if inbox is not None:
             clauses.append("inbox = ?")
             params.append(inbox)
@@ -666,20 +658,3 @@ class SQLiteJobQueue:
             f"job {job_id}: the lease is no longer held by this worker "
             f"(status {current.status}, attempt {current.attempts}); update not applied"
         )
-
-
-class _Transaction:
-    """``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back on any exception."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute("BEGIN IMMEDIATE")
-        return self.conn
-
-    def __exit__(self, exc_type: object, *rest: object) -> None:
-        if exc_type is None:
-            self.conn.execute("COMMIT")
-        else:
-            self.conn.execute("ROLLBACK")
