@@ -7,7 +7,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -197,8 +197,8 @@ def status(ctx: Context, as_json: bool) -> None:
     if as_json:
         _print_json(data)
         return
-    for name, n in data["counts"].items():
-        click.echo(f"{name:<12}{n:>10}")
+    for status, n in stats.counts.items():
+        click.echo(f"{status:<12}{n:>10}")
     click.echo(f"{'due':<12}{stats.due:>10}")
     click.echo(f"{'retry-wait':<12}{stats.waiting_retry:>10}")
     click.echo(f"oldest queued job: {_age(stats.oldest_queued_age)}")
@@ -213,9 +213,9 @@ def status(ctx: Context, as_json: bool) -> None:
     _table(rows)
 
 
-def _table(rows: list[tuple[str, ...]], header: tuple[str, ...] | None = None) -> None:
+def _table(rows: Sequence[tuple[str, ...]], header: tuple[str, ...] | None = None) -> None:
     """Columns padded to their widest cell, two spaces apart; the last column runs free."""
-    everything = ([header] if header else []) + rows
+    everything = ([header] if header else []) + list(rows)
     if not everything:
         return
     widths = [max(len(r[i]) for r in everything) for i in range(len(everything[0]) - 1)]

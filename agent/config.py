@@ -93,6 +93,7 @@ class QueueSettings(_Section):
     retry_backoff_seconds: float = Field(default=10.0, ge=0)
     retry_backoff_max_seconds: float = Field(default=600.0, ge=0)
     retention_days: float = Field(default=30.0, ge=0)
+    busy_timeout_seconds: float = Field(default=10.0, gt=0)
 
     @model_validator(mode="after")
     def _check_backend(self) -> QueueSettings:

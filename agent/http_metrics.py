@@ -43,7 +43,7 @@ def _make_handler(registry: CollectorRegistry, health: HealthChecker) -> type:
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
             path = urlparse(self.path).path
             if path == "/metrics":
-                encoder, content_type = choose_encoder(self.headers.get("Accept"))
+                encoder, content_type = choose_encoder(self.headers.get("Accept") or "")
                 self._send(200, encoder(registry), content_type)
             elif path == "/healthz":
                 self._json(200, {"status": "alive"})

@@ -89,7 +89,7 @@ def reindex(settings: Settings, progress: Callable[[int, int, str], None]) -> tu
     Returns (re-embedded, skipped because the file is gone).
     """
     from agent.pipeline import IngestPipeline, JobRequest, file_sha256
-    from agent.pipeline.index import open_index
+    from agent.pipeline.stores import open_index
 
     index = open_index(settings)
     rows = index.documents()

@@ -8,13 +8,28 @@ inbox, status, outcome, stage, reason, source — never a file name or a job id.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from agent import __version__
-from agent.events import Event
+from agent.events import (
+    EventBus,
+    FileDetected,
+    FileIgnored,
+    JobFinished,
+    JobRequeued,
+    JobRetried,
+    JobStarted,
+    JobTimedOut,
+    LeaseExpired,
+    ScanFinished,
+    StageTimed,
+    WatcherOverflow,
+    WorkerStarted,
+)
 from agent.queue.base import JobQueue, JobStatus
 
 JOB_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800)
@@ -25,39 +40,58 @@ STAGES = ("detect", "extract", "chunk", "embed", "index")
 
 
 class QueueCollector(Collector):
-    """Jobs per status, backlog, oldest queued age and dead leases, read at scrape time."""
+    """Queue-wide state, read at scrape time and labelled with the queue it describes.
 
-    def __init__(self, queue: JobQueue) -> None:
+    Several agents sharing one queue (Redis) all report it under the same ``queue`` label, so a
+    dashboard takes ``max by (queue, …)`` first and counts each queue's jobs once.
+    """
+
+    def __init__(self, queue: JobQueue, inboxes: Sequence[str] = ()) -> None:
         self.queue = queue
+        self.queue_id = queue.identity()
+        self.inboxes = list(inboxes)  # reported at 0 when empty, so alerts see a zero
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
+        q = [self.queue_id]
+        reachable = GaugeMetricFamily("ingest_queue_reachable",
+                                      "1 when the queue answered this scrape.", labels=["queue"])
         try:
             stats = self.queue.stats()
         except Exception:  # noqa: BLE001 - a scrape must still answer when the queue cannot
-            yield GaugeMetricFamily("ingest_queue_reachable",
-                                    "1 when the queue answered this scrape.", value=0)
+            reachable.add_metric(q, 0)
+            yield reachable
             return
-        yield GaugeMetricFamily("ingest_queue_reachable",
-                                "1 when the queue answered this scrape.", value=1)
-        jobs = GaugeMetricFamily("ingest_jobs", "Jobs in the queue by status.", labels=["status"])
+        reachable.add_metric(q, 1)
+        yield reachable
+        jobs = GaugeMetricFamily("ingest_jobs", "Jobs in the queue by status.",
+                                 labels=["queue", "status"])
         for status in JobStatus:
-            jobs.add_metric([status.value], stats.counts.get(status, 0))
+            jobs.add_metric([*q, status.value], stats.counts.get(status, 0))
         yield jobs
         backlog = GaugeMetricFamily("ingest_backlog_jobs",
-                                    "Queued jobs: due now, or waiting for a retry.",
-                                    labels=["state"])
-        backlog.add_metric(["due"], stats.due)
-        backlog.add_metric(["retry_wait"], stats.waiting_retry)
+                                    "Queued jobs per inbox: due now, or waiting for a retry.",
+                                    labels=["queue", "inbox", "state"])
+        per_inbox = {inbox: (0, 0) for inbox in self.inboxes}
+        per_inbox.update(stats.backlog_by_inbox)
+        for inbox, (due, waiting) in sorted(per_inbox.items()):
+            backlog.add_metric([*q, inbox, "due"], due)
+            backlog.add_metric([*q, inbox, "retry_wait"], waiting)
         yield backlog
-        yield GaugeMetricFamily("ingest_oldest_queued_job_age_seconds",
-                                "Age of the oldest queued job (0 when none).",
-                                value=stats.oldest_queued_age or 0.0)
-        yield GaugeMetricFamily("ingest_jobs_past_lease",
-                                "Processing jobs whose lease has expired (a stuck or dead worker).",
-                                value=stats.expired_leases)
+        yield _single("ingest_oldest_queued_job_age_seconds",
+                      "Age of the oldest queued job (0 when none).", q,
+                      stats.oldest_queued_age or 0.0)
+        yield _single("ingest_jobs_past_lease",
+                      "Processing jobs whose lease has expired (a stuck or dead worker).", q,
+                      stats.expired_leases)
 
     def describe(self) -> Iterable[GaugeMetricFamily]:
         return []
+
+
+def _single(name: str, documentation: str, queue: list[str], value: float) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, documentation, labels=["queue"])
+    family.add_metric(queue, value)
+    return family
 
 
 class WatcherCollector(Collector):
@@ -96,7 +130,7 @@ class AgentMetrics:
                  *, watcher_state: Callable[[], Iterable[tuple[str, bool, int, float | None]]]
                  | None = None, worker_alive: Callable[[], bool] | None = None) -> None:
         self.registry = registry
-        registry.register(QueueCollector(queue))
+        registry.register(QueueCollector(queue, inboxes))
         Info("ingest_build", "Version of the running agent.", registry=registry).info(
             {"version": __version__})
         self.jobs_finished = Counter("ingest_jobs_finished_total",
@@ -140,6 +174,21 @@ class AgentMetrics:
                                     buckets=CHUNK_BUCKETS, registry=registry)
         self.worker_up = Gauge("ingest_worker_alive", "1 while the worker subprocess runs.",
                                registry=registry)
+        self.job_wait = Histogram("ingest_job_wait_seconds",
+                                  "Time a job waited in the queue before it was claimed.",
+                                  ["inbox"], buckets=JOB_BUCKETS, registry=registry)
+        self.requeues = Counter("ingest_job_requeues_total",
+                                "Jobs given back without spending a retry, by reason.",
+                                ["inbox", "reason"], registry=registry)
+        self.leases_expired = Counter("ingest_leases_expired_total",
+                                      "Jobs whose worker stopped answering; the queue took "
+                                      "them back.", ["inbox"], registry=registry)
+        self.scan_duration = Histogram("ingest_scan_duration_seconds",
+                                       "Time a reconcile scan took to list an inbox.", ["inbox"],
+                                       buckets=STAGE_BUCKETS, registry=registry)
+        self.worker_start = Gauge("ingest_worker_start_seconds",
+                                  "How long the last worker took to start (model load).",
+                                  registry=registry)
         if watcher_state is not None:
             self._bind_watchers(watcher_state)
         if worker_alive is not None:
@@ -148,6 +197,9 @@ class AgentMetrics:
             for outcome in OUTCOMES:
                 self.jobs_finished.labels(inbox, outcome)
                 self.job_duration.labels(inbox, outcome)
+            self.job_wait.labels(inbox)
+            self.scan_duration.labels(inbox)
+            self.leases_expired.labels(inbox)
             for source in ("event", "scan", "startup"):
                 self.files_detected.labels(inbox, source)
             for counter in (self.job_timeouts, self.reconcile_found, self.overflows,
@@ -164,33 +216,43 @@ class AgentMetrics:
     ) -> None:
         self.registry.register(WatcherCollector(state))
 
-    def on_event(self, event: Event) -> None:
-        f = event.fields
-        inbox = f.get("inbox") or "unknown"
-        name = event.name
-        if name == "job.finished":
-            outcome = f["outcome"]
-            self.jobs_finished.labels(inbox, outcome).inc()
-            self.job_duration.labels(inbox, outcome).observe(f.get("seconds", 0.0))
-            if outcome == "completed":
-                self.documents.labels(inbox).inc()
-                self.chunks.labels(inbox).inc(f.get("chunks", 0))
-                self.bytes.labels(inbox).inc(f.get("bytes", 0) or 0)
-                self.job_chunks.observe(f.get("chunks", 0))
-        elif name == "job.timed_out":
-            self.job_timeouts.labels(inbox).inc()
-        elif name == "job.retried":
-            self.job_retries.labels(inbox, f.get("reason", "unknown")).inc()
-        elif name == "worker.restarted":
-            self.worker_restarts.labels(f.get("reason", "unknown")).inc()
-        elif name == "stage.timed":
-            self.stage_duration.labels(f["stage"]).observe(f["seconds"])
-        elif name == "file.detected":
-            source = f.get("source", "event")
-            self.files_detected.labels(inbox, source).inc()
-            if source == "scan":
-                self.reconcile_found.labels(inbox).inc()
-        elif name == "file.ignored":
-            self.files_ignored.labels(inbox, f.get("reason", "unknown")).inc()
-        elif name == "watcher.overflow":
-            self.overflows.labels(inbox).inc()
+    def subscribe(self, bus: EventBus) -> None:
+        """Follow the core's events: one handler per kind of event."""
+        bus.subscribe(JobFinished, self._job_finished)
+        bus.subscribe(JobTimedOut, lambda e: self.job_timeouts.labels(_inbox(e)).inc())
+        bus.subscribe(JobRetried, lambda e: self.job_retries.labels(_inbox(e), e.reason).inc())
+        bus.subscribe(JobRequeued, lambda e: self.requeues.labels(_inbox(e), e.reason).inc())
+        bus.subscribe(JobStarted, lambda e: self.job_wait.labels(_inbox(e)).observe(e.waited))
+        bus.subscribe(LeaseExpired, lambda e: self.leases_expired.labels(_inbox(e)).inc())
+        bus.subscribe(WorkerStarted, self._worker_started)
+        bus.subscribe(StageTimed,
+                      lambda e: self.stage_duration.labels(e.stage).observe(e.seconds))
+        bus.subscribe(FileDetected, self._file_detected)
+        bus.subscribe(FileIgnored, lambda e: self.files_ignored.labels(e.inbox, e.reason).inc())
+        bus.subscribe(WatcherOverflow, lambda e: self.overflows.labels(e.inbox).inc())
+        bus.subscribe(ScanFinished,
+                      lambda e: self.scan_duration.labels(e.inbox).observe(e.seconds))
+
+    def _job_finished(self, event: JobFinished) -> None:
+        inbox = _inbox(event)
+        self.jobs_finished.labels(inbox, event.outcome).inc()
+        self.job_duration.labels(inbox, event.outcome).observe(event.seconds)
+        if event.outcome == "completed":
+            self.documents.labels(inbox).inc()
+            self.chunks.labels(inbox).inc(event.chunks)
+            self.bytes.labels(inbox).inc(event.bytes)
+            self.job_chunks.observe(event.chunks)
+
+    def _worker_started(self, event: WorkerStarted) -> None:
+        self.worker_start.set(event.seconds)
+        if event.reason != "start":
+            self.worker_restarts.labels(event.reason).inc()
+
+    def _file_detected(self, event: FileDetected) -> None:
+        self.files_detected.labels(event.inbox, event.source).inc()
+        if event.source == "scan":
+            self.reconcile_found.labels(event.inbox).inc()
+
+
+def _inbox(event: Any) -> str:
+    return str(event.inbox or "unknown")

@@ -19,7 +19,17 @@ import structlog
 
 from agent.config import Settings
 from agent.errors import LeaseLostError
-from agent.events import EventBus
+from agent.events import (
+    EventBus,
+    JobFinished,
+    JobRequeued,
+    JobRetried,
+    JobStarted,
+    JobTimedOut,
+    LeaseExpired,
+    StageTimed,
+    WorkerStarted,
+)
 from agent.folders import InboxFolders, file_kind, is_regular_file, special_entry
 from agent.identity import agent_id
 from agent.names import display_name
@@ -87,10 +97,7 @@ class Processor:
     def _start_worker(self, reason: str) -> None:
         started = time.monotonic()
         self.worker.start()
-        self.events.emit("worker.started", reason=reason, pid=self.worker.pid,
-                         seconds=time.monotonic() - started)
-        if reason != "start":
-            self.events.emit("worker.restarted", reason=reason)
+        self.events.emit(WorkerStarted(reason, time.monotonic() - started))
 
     def stop(self) -> None:
         self.worker.stop()
@@ -100,7 +107,7 @@ class Processor:
     @property
     def index(self) -> Any:
         if self._index is None:
-            from agent.pipeline.index import open_index
+            from agent.pipeline.stores import open_index
 
             self._index = open_index(self.settings)
         return self._index
@@ -153,8 +160,7 @@ class Processor:
             return
         self._last_housekeeping = now
         for job in self.queue.reclaim_expired_leases():
-            self.events.emit("job.lease_expired", inbox=job.inbox, job_id=job.job_id,
-                             status=str(job.status))
+            self.events.emit(LeaseExpired(job.inbox, job.job_id, str(job.status)))
             if job.status is JobStatus.TIMEOUT:
                 self._file_failed_for_final(job, "lease", "lease expired, no retries left")
         retention = self.settings.queue.retention_days
@@ -224,9 +230,7 @@ class Processor:
 
     def _process(self, job: Job) -> None:
         started = time.monotonic()
-        bound = log  # job_id, inbox and file are bound to every line by run_once
-        self.events.emit("job.started", inbox=job.inbox, job_id=job.job_id,
-                         waited=max(0.0, self.clock() - job.created_at))
+        self.events.emit(JobStarted(job.inbox, job.job_id, max(0.0, self.clock() - job.created_at)))
         box = self.inboxes.get(job.inbox or "")
         if box is None:
             self._finish(job, JobStatus.FAILED, f"inbox {job.inbox!r} is no longer configured; "
@@ -234,7 +238,7 @@ class Processor:
                          metadata={"stage": "claim"})
             return
         original = job.original_filename or Path(job.file_path).name
-        path = self._claim_file(job, box, original, bound)
+        path = self._claim_file(job, box, original)
         if path is None:
             return
         size = path.lstat().st_size
@@ -255,17 +259,15 @@ class Processor:
                     self.queue.update_job_status(job.job_id, "processing", percent, message,
                                                  lease_token=job.lease_token)
                 except LeaseLostError:
-                    bound.warning("lease lost while processing")
-                self.events.emit("job.progress", inbox=job.inbox, job_id=job.job_id,
-                                 percent=percent)
+                    log.warning("lease lost while processing")
 
-        bound.info("processing job", attempt=job.attempts)
+        log.info("processing job", attempt=job.attempts)
         outcome = self._run_in_worker(request, on_progress)
         if self._abort.is_set() and outcome.kind in ("died", "timeout"):
             self.queue.release_job(job, "agent shut down during the job; it resumes first")
-            bound.warning("job interrupted by shutdown and requeued; its file stays in processing/")
+            log.warning("job interrupted by shutdown and requeued; its file stays in processing/")
             return
-        self._settle_outcome(job, box, path, outcome, started, bound)
+        self._settle_outcome(job, box, path, outcome, started)
 
     def _run_in_worker(self, request: JobRequest, on_progress: Callable[[int, str], None]
                        ) -> WorkerOutcome:
@@ -277,7 +279,7 @@ class Processor:
             self._start_worker(outcome.kind)
         return outcome
 
-    def _claim_file(self, job: Job, box: InboxFolders, original: str, bound: Any) -> Path | None:
+    def _claim_file(self, job: Job, box: InboxFolders, original: str) -> Path | None:
         """Put the job's file in processing/ (it may be there already) and return its path.
 
         Only a regular file is taken: an entry swapped for a FIFO, socket, device or link after
@@ -297,13 +299,13 @@ class Processor:
                              metadata={"document_id": document.doc_id,
                                        "chunks": document.chunk_count})
                 return None
-            bound.warning("file vanished before processing")
+            log.warning("file vanished before processing")
             self._finish(job, JobStatus.FAILED, "file vanished before it could be processed",
                          time.monotonic(), outcome="failed", metadata={"stage": "claim"})
             return None
         if not is_regular_file(st):
             kind = file_kind(st.st_mode)
-            bound.warning("queued file was replaced by a special file; left where it is",
+            log.warning("queued file was replaced by a special file; left where it is",
                           kind=kind)
             self._finish(job, JobStatus.FAILED, f"not a regular file ({kind}) by the time it "
                          "was claimed; left in the inbox", time.monotonic(), outcome="failed",
@@ -311,7 +313,7 @@ class Processor:
             return None
         expected = job.metadata.get("size")
         if expected is not None and st.st_size != expected:
-            bound.info("file changed since it was queued; reading its current content",
+            log.info("file changed since it was queued; reading its current content",
                        queued_size=expected, size=st.st_size)
         try:
             moved = box.move_to_processing(source, job.job_id, original)
@@ -341,11 +343,11 @@ class Processor:
         return None
 
     def _settle_outcome(self, job: Job, box: InboxFolders, path: Path, outcome: WorkerOutcome,
-                        started: float, bound: Any) -> None:
+                        started: float) -> None:
         if outcome.kind == "ok":
             result = outcome.result
             for stage, seconds in result.get("stages", {}).items():
-                self.events.emit("stage.timed", inbox=job.inbox, stage=stage, seconds=seconds)
+                self.events.emit(StageTimed(job.inbox, stage, seconds))
             if not _same_file(path, result):
                 if result.get("document_id") and not result.get("resumed"):
                     self.index.remove_document(result["document_id"])
@@ -369,14 +371,14 @@ class Processor:
                                    "done_path": str(dest), "done_inode": _inode(dest),
                                    "mime": result.get("mime")},
                          extra={"chunks": result.get("chunks", 0), "bytes": result.get("bytes", 0)})
-            bound.info("job completed", message=message, done=display_name(str(dest)))
+            log.info("job completed", message=message, done=display_name(str(dest)))
         elif outcome.error_type == "FileChangedError":
             self._file_changed(job, box, started)
         elif outcome.kind == "permanent":
             self._fail_permanently(job, box, path, outcome.stage, outcome.message,
                                    outcome.error_type, started)
         elif outcome.kind == "timeout":
-            self.events.emit("job.timed_out", inbox=job.inbox, job_id=job.job_id)
+            self.events.emit(JobTimedOut(job.inbox, job.job_id))
             self._retry(job, path, box, outcome.stage or "pipeline", outcome.message,
                         "Timeout", started, final=JobStatus.TIMEOUT)
         else:  # transient, died
@@ -403,8 +405,7 @@ class Processor:
             return
         log.warning("file changed while it was processed; requeued without spending a retry",
                     changes=changes)
-        self.events.emit("job.requeued", inbox=job.inbox, job_id=job.job_id,
-                         reason="file_changed")
+        self.events.emit(JobRequeued(job.inbox, job.job_id, "file_changed"))
 
     def _retry(self, job: Job, path: Path | None, box: InboxFolders, stage: str, message: str,
                error_type: str, started: float, final: JobStatus = JobStatus.FAILED) -> None:
@@ -416,8 +417,8 @@ class Processor:
             log.warning("lease lost; another worker owns the job now", job_id=job.job_id)
             return
         if after.status is JobStatus.QUEUED:
-            self.events.emit("job.retried", inbox=job.inbox, job_id=job.job_id,
-                             reason=error_type, delay=after.run_after - self.clock())
+            self.events.emit(JobRetried(job.inbox, job.job_id, error_type,
+                                        after.run_after - self.clock()))
             log.warning("job will be retried",
                         error=message, retry_in=round(after.run_after - self.clock(), 1))
             return
@@ -484,8 +485,8 @@ class Processor:
 
     def _emit_finished(self, job: Job, started: float, outcome: str,
                        extra: dict[str, Any] | None = None) -> None:
-        self.events.emit("job.finished", inbox=job.inbox, job_id=job.job_id, outcome=outcome,
-                         seconds=time.monotonic() - started, **(extra or {}))
+        self.events.emit(JobFinished(job.inbox, job.job_id, outcome,
+                                     time.monotonic() - started, **(extra or {})))
 
     # -- shutdown ----------------------------------------------------------------------------
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from agent.config import Settings
-from agent.pipeline.index import SearchHit, open_index
+from agent.pipeline.index import SearchHit
+from agent.pipeline.stores import open_index
 
 
 class Searcher:

@@ -17,11 +17,12 @@ import structlog
 
 from agent.config import Settings
 from agent.errors import AgentError
-from agent.events import EventBus
+from agent.events import EventBus, FileDetected
 from agent.folders import InboxFolders, build_inboxes
+from agent.health import HealthChecker
 from agent.identity import agent_id
 from agent.processor import Processor
-from agent.queue import open_queue
+from agent.queue import JobStatus, open_queue
 from agent.system import libmagic_problem
 from agent.watcher import InboxWatcher, WatchService
 from agent.worker import DEFAULT_FACTORY
@@ -67,8 +68,9 @@ class Agent:
                                      factory=factory, slot=n)
                            for n in range(settings.processing.workers)]
         self.processor = self.processors[0]
-        self.events.subscribe(self._wake_processors)
+        self.events.subscribe(FileDetected, self._wake_processors)
         self.metrics_server: Any = None
+        self.health: HealthChecker | None = None
         if settings.metrics.enabled:
             self._setup_metrics()
         self.api_server: Any = None
@@ -86,7 +88,6 @@ class Agent:
     def _setup_metrics(self) -> None:
         from prometheus_client import CollectorRegistry
 
-        from agent.health import HealthChecker
         from agent.http_metrics import MetricsServer
         from agent.metrics import AgentMetrics
 
@@ -97,7 +98,7 @@ class Agent:
                                    for w in self.watchers],
             worker_alive=self._workers_alive,
         )
-        self.events.subscribe(self.metrics.on_event)
+        self.metrics.subscribe(self.events)
         data_dir = self.settings.agent.data_dir
         self.health = HealthChecker(
             self.queue, data_dir, self.settings.health,
@@ -112,10 +113,9 @@ class Agent:
         except OSError as exc:
             raise AgentError(f"metrics: cannot listen on {host}:{port}: {exc.strerror}") from None
 
-    def _wake_processors(self, event: Any) -> None:
-        if event.name == "file.detected":
-            for processor in self.processors:
-                processor.wake.set()
+    def _wake_processors(self, _event: FileDetected) -> None:
+        for processor in self.processors:
+            processor.wake.set()
 
     def _workers_alive(self) -> bool:
         return all(p.worker.alive for p in self.processors)
@@ -139,73 +139,10 @@ class Agent:
 
     def reload(self) -> bool:
         """Re-read the config file and apply what can change in place; keep it all if invalid."""
-        from agent.config import load_config
-        from agent.errors import ConfigError
-        from agent.logs import configure_logging
-        from agent.queue.base import RetryPolicy
-        from agent.reload import changed_keys, needs_restart
+        from agent.reload import Reloader
 
         with self._reload_lock:
-            try:
-                new = load_config(self.settings.source)
-            except ConfigError as exc:
-                log.error("config reload rejected; the running config stays", error=str(exc))
-                return False
-            changes = changed_keys(self.settings, new)
-            restart = needs_restart(changes)
-            old_boxes = {b.name: b for b in self.settings.inbox}
-            new_boxes = {b.name: b for b in new.inbox}
-            changed_inboxes = [n for n in new_boxes if old_boxes.get(n) != new_boxes[n]]
-            removed = [n for n in old_boxes if n not in new_boxes]
-            from agent.folders import InboxFolders
-
-            replacements = {n: InboxFolders(new_boxes[n]) for n in changed_inboxes}
-            problems = [p for box in replacements.values() for p in box.ensure()]
-            try:
-                for name in changed_inboxes:
-                    self.locks.lock_inbox(new_boxes[name])
-            except AgentError as exc:
-                problems.append(str(exc))
-            if problems:
-                log.error("config reload rejected; the running config stays",
-                          error="; ".join(problems))
-                return False
-            for name in removed:
-                self.locks.unlock_inbox(name)
-            configure_logging(new.agent.log_level, new.agent.log_format)
-            self.queue.retry_policy = RetryPolicy(  # type: ignore[attr-defined]
-                new.queue.max_retries, new.queue.retry_backoff_seconds,
-                new.queue.retry_backoff_max_seconds)
-            from agent.queue import lease_seconds
-
-            self.queue.lease_seconds = lease_seconds(  # type: ignore[attr-defined]
-                new.queue.job_timeout_seconds)
-            self.settings.agent.log_level = new.agent.log_level
-            self.settings.agent.log_format = new.agent.log_format
-            self.settings.queue = new.queue.model_copy(
-                update={"path": self.settings.queue.path, "backend": self.settings.queue.backend,
-                        "redis_url": self.settings.queue.redis_url})
-            self.settings.health = new.health
-            self.settings.processing.shutdown_grace_seconds = \
-                new.processing.shutdown_grace_seconds
-            self.settings.inbox = new.inbox
-            for processor in self.processors:
-                processor.settings = self.settings
-            if getattr(self, "health", None) is not None:
-                self.health.limits = new.health
-            for name, box in replacements.items():
-                self.boxes[name] = box
-                for processor in self.processors:  # queued jobs of a removed inbox still finish
-                    processor.inboxes[name] = box
-            self.watch_service.replace(
-                {n: InboxWatcher(b, self.queue, self.events) for n, b in replacements.items()},
-                removed)
-            self.watchers = self.watch_service.watchers
-            log.info("config reloaded", applied=[k for k in changes if k not in restart],
-                     inboxes_rewatched=changed_inboxes, inboxes_removed=removed)
-            if restart:
-                log.warning("some changes need a restart to apply", keys=restart)
-            return True
+            return Reloader(self).reload()
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
         self._signals += 1
@@ -265,17 +202,7 @@ class Agent:
                 callback()
             self.notifier.ready(self.status_line())
             self.notifier.start_watchdog(self.healthy_for_watchdog, self.status_line)
-            if drain:
-                self._run_until_drained()
-            else:
-                helpers = [threading.Thread(target=p.run_forever, args=(self.stop_event,),
-                                            name=f"processor-{p.slot}", daemon=True)
-                           for p in self.processors[1:]]
-                for thread in helpers:
-                    thread.start()
-                self.processor.run_forever(self.stop_event)
-                for thread in helpers:
-                    thread.join()
+            self._process(until_drained=drain)
         finally:
             if self._grace_timer is not None:
                 self._grace_timer.cancel()
@@ -302,7 +229,7 @@ class Agent:
         files = [p.current.original_filename for p in self.processors if p.current is not None]
         doing = f"processing {', '.join(str(f) for f in files)}" if files else "idle"
         return (f"{stats.due} due, {stats.waiting_retry} waiting to retry, "
-                f"{stats.counts.get('completed', 0)} completed; {doing}")
+                f"{stats.counts.get(JobStatus.COMPLETED, 0)} completed; {doing}")
 
     def healthy_for_watchdog(self, max_tick_age: float = 30.0) -> bool:
         """The main loop ticked recently, the watch thread runs and the worker is up."""
@@ -310,15 +237,28 @@ class Agent:
         loops_alive = all(now - p.last_tick < max_tick_age for p in self.processors)
         return loops_alive and self.watch_service.thread_alive and self._workers_alive()
 
-    def _run_until_drained(self, quiet_rounds: int = 3) -> None:
+    def _process(self, *, until_drained: bool) -> None:
+        """Every processor in a thread of its own until a stop (or, draining, until nothing is
+        waiting, queued or in progress for a few rounds in a row)."""
+        finish = threading.Event() if until_drained else self.stop_event
+        threads = [threading.Thread(target=p.run_forever, args=(finish,),
+                                    name=f"processor-{p.slot}", daemon=True)
+                   for p in self.processors]
+        for thread in threads:
+            thread.start()
+        if until_drained:
+            self._wait_until_drained(finish)
+        for thread in threads:
+            thread.join()
+
+    def _wait_until_drained(self, finish: threading.Event, quiet_rounds: int = 3) -> None:
         quiet = 0
         while not self.stop_event.is_set() and quiet < quiet_rounds:
-            self.processor.housekeeping()
-            if self.processor.run_once():
-                quiet = 0
-                continue
-            waiting = sum(w.waiting for w in self.watchers)
-            stats = self.queue.stats()
-            if waiting == 0 and stats.counts.get("queued", 0) == 0:
-                quiet += 1
             self.stop_event.wait(0.3)
+            counts = self.queue.stats().counts
+            busy = any(p.current is not None for p in self.processors)
+            idle = (sum(w.waiting for w in self.watchers) == 0 and not busy
+                    and counts.get(JobStatus.QUEUED, 0) == 0
+                    and counts.get(JobStatus.PROCESSING, 0) == 0)
+            quiet = quiet + 1 if idle else 0
+        finish.set()

@@ -8,10 +8,8 @@ an overflow. A file is enqueued when its size, mtime and ctime have held still f
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import os
-import re
 import stat
 import threading
 import time
@@ -20,77 +18,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
 
-from agent.events import EventBus
+from agent.events import EventBus, FileDetected, FileIgnored, ScanFinished, WatcherOverflow
+from agent.filters import NameFilter
 from agent.folders import InboxFolders, file_kind, identify, is_agent_temp
+from agent.mounts import choose_mode
 from agent.names import display_name
 from agent.queue.base import JobQueue, NewJob
 
 log = structlog.get_logger("agent.watcher")
 
-NETWORK_FILESYSTEMS = frozenset(
-    {"nfs", "nfs4", "cifs", "smb", "smb3", "smbfs", "9p", "ceph", "glusterfs", "afs", "davfs",
-     "lustre", "gpfs", "beegfs", "ncpfs", "virtiofs", "vboxsf", "vmhgfs"}
-)
 CANDIDATE_EVENTS = frozenset({"created", "moved", "closed", "modified"})
 WRITE_EVENTS = frozenset({"modified", "closed", "deleted", "moved"})
 # Errors that come from an entry (its name, its metadata), not from the queue being locked,
 # full or away: those set the entry aside; any other error keeps it for the next step.
 ENTRY_ERRORS = (ValueError, TypeError)
 OVERFLOW_BLIND_SECONDS = 10.0
-
-
-def filesystem_type(path: Path, mounts_file: str = "/proc/self/mounts") -> str:
-    """The type of the file system holding ``path`` ('' when the mount table cannot be read)."""
-    real = os.path.realpath(path)
-    best, best_type = "", ""
-    try:
-        with open(mounts_file, encoding="utf-8") as fh:
-            lines = fh.readlines()
-    except OSError:
-        return ""
-    for line in lines:
-        parts = line.split()
-        if len(parts) < 3:
-            continue
-        mount = parts[1].encode().decode("unicode_escape")  # \040 for spaces
-        inside = real == mount or real.startswith(mount.rstrip("/") + "/")
-        if inside and len(mount) >= len(best):
-            best, best_type = mount, parts[2]
-    return best_type
-
-
-def choose_mode(configured: str, inbox: Path, mounts_file: str = "/proc/self/mounts") -> str:
-    """``inotify`` or ``poll``: auto polls on network and FUSE mounts, where inotify is blind."""
-    if configured != "auto":
-        return configured
-    fstype = filesystem_type(inbox, mounts_file)
-    if fstype in NETWORK_FILESYSTEMS or fstype.startswith("fuse"):
-        return "poll"
-    return "inotify"
-
-
-class NameFilter:
-    """include/exclude globs applied to every part of a file's path inside the inbox."""
-
-    def __init__(self, include: list[str], exclude: list[str]) -> None:
-        self.include = include
-        self.exclude = exclude
-        self._exclude = re.compile("|".join(fnmatch.translate(p) for p in exclude) or "(?!)")
-        self._include = re.compile("|".join(fnmatch.translate(p) for p in include) or "(?!)")
-
-    def reason_to_skip(self, rel: str) -> str | None:
-        parts = rel.split("/")
-        for part in parts:
-            if self._exclude.match(part):
-                pattern = next(p for p in self.exclude if fnmatch.fnmatchcase(part, p))
-                return f"excluded by pattern {pattern!r}"
-        if not (self._include.match(parts[-1]) or self._include.match(rel)):
-            return "matches no include pattern"
-        return None
-
-    def skips_dir(self, name: str) -> bool:
-        return bool(self._exclude.match(name))
 
 
 @dataclass(slots=True)
@@ -100,22 +44,33 @@ class _Candidate:
     source: str
 
 
-class _OverflowHook(logging.Handler):
-    """watchdog only logs an inotify overflow; this turns the log line into a callback."""
+WATCHDOG_LOGGERS = ("watchdog.observers.inotify_c", "watchdog.observers.inotify")
 
-    def __init__(self) -> None:
+
+class _OverflowHook(logging.Handler):
+    """watchdog only logs an inotify overflow; this turns that log line into a callback.
+
+    Installed by a watcher's ``start()`` and removed by its ``stop()``; the loggers are set to
+    WARNING so the line is made even when the agent logs only errors.
+    """
+
+    def __init__(self, callback: Callable[[], None]) -> None:
         super().__init__(level=logging.WARNING)
-        self.callbacks: list[Callable[[], None]] = []
+        self.callback = callback
 
     def emit(self, record: logging.LogRecord) -> None:
         if "overflow" in record.getMessage().lower():
-            for callback in list(self.callbacks):
-                callback()
+            self.callback()
 
+    def install(self) -> None:
+        for name in WATCHDOG_LOGGERS:
+            logger = logging.getLogger(name)
+            logger.setLevel(logging.WARNING)
+            logger.addHandler(self)
 
-_overflow_hook = _OverflowHook()
-for _name in ("watchdog.observers.inotify_c", "watchdog.observers.inotify"):
-    logging.getLogger(_name).addHandler(_overflow_hook)
+    def remove(self) -> None:
+        for name in WATCHDOG_LOGGERS:
+            logging.getLogger(name).removeHandler(self)
 
 
 class InboxWatcher:
@@ -149,6 +104,7 @@ class InboxWatcher:
         self._writing: dict[str, float] = {}  # path → when inotify first saw it written, unclosed
         self._writing_noted: set[str] = set()
         self._writing_blind_until = 0.0
+        self._overflow_hook = _OverflowHook(self._on_overflow)
         self._observer: object | None = None
         self._trust_ctime = self.mode == "inotify"
         self._next_poll = 0.0
@@ -183,13 +139,13 @@ class InboxWatcher:
         with self._lock:
             self._writing.clear()
             self._writing_blind_until = self.clock() + OVERFLOW_BLIND_SECONDS
-        self.events.emit("watcher.overflow", inbox=self.box.name)
+        self.events.emit(WatcherOverflow(self.box.name))
         self.request_scan("overflow")
 
     def start(self) -> None:
         """Create the inbox if needed, start the observer, and schedule the start-up scan."""
         self.box.inbox.mkdir(parents=True, exist_ok=True)
-        _overflow_hook.callbacks.append(self._on_overflow)
+        self._overflow_hook.install()
         self._start_observer()
         self._log.info("watching inbox", path=str(self.box.inbox), mode=self.mode,
                        recursive=self.settings.recursive)
@@ -204,7 +160,6 @@ class InboxWatcher:
             observer.start()
             self._observer = observer
         self.up = True
-        self.events.emit("watcher.up", inbox=self.box.name, mode=self.mode)
 
     def _stop_observer(self) -> None:
         observer, self._observer = self._observer, None
@@ -213,8 +168,7 @@ class InboxWatcher:
             observer.join(timeout=10)  # type: ignore[attr-defined]
 
     def stop(self) -> None:
-        if self._on_overflow in _overflow_hook.callbacks:
-            _overflow_hook.callbacks.remove(self._on_overflow)
+        self._overflow_hook.remove()
         self._stop_observer()
         self.up = False
 
@@ -261,7 +215,6 @@ class InboxWatcher:
                             reason="inbox folder is gone" if not inbox_there else "observer died")
             self._stop_observer()
             self.up = False
-            self.events.emit("watcher.down", inbox=self.box.name)
         if not self.up and inbox_there:
             self._log.warning("inbox is back; watching again", path=str(self.box.inbox))
             self._start_observer()
@@ -272,7 +225,6 @@ class InboxWatcher:
         """List the inbox and consider every file; returns the number of files seen."""
         now = self.clock() if now is None else now
         started = time.monotonic()
-        before = len(self._candidates)
         seen: set[str] = set()
         for path in self._walk(str(self.box.inbox), seen):
             seen.add(self._rel(path))
@@ -287,11 +239,8 @@ class InboxWatcher:
         self.last_scan_at = now
         if self.mode == "poll":
             self._next_poll = now + self.settings.poll_interval_seconds
-        self.events.emit(
-            "scan.finished", inbox=self.box.name, reason=reason, files=len(seen),
-            new_candidates=max(0, len(self._candidates) - before),
-            seconds=time.monotonic() - started,
-        )
+        self.events.emit(ScanFinished(self.box.name, reason, len(seen),
+                                      time.monotonic() - started))
         return len(seen)
 
     def _walk(self, top: str, seen: set[str] | None = None) -> Iterator[str]:
@@ -332,7 +281,7 @@ class InboxWatcher:
         self._skipped[rel] = reason
         (self._log.warning if warn else self._log.info)("file skipped", file=display_name(rel),
                                                         reason=reason)
-        self.events.emit("file.ignored", inbox=self.box.name, reason=_reason_label(reason))
+        self.events.emit(FileIgnored(self.box.name, _reason_label(reason)))
 
     def _consider_safely(self, path: str, source: str, now: float) -> None:
         """``_consider`` one entry; an entry that breaks it is skipped with a log line, so one
@@ -484,8 +433,7 @@ class InboxWatcher:
         for job, source in zip(jobs, sources, strict=True):
             self._log.info("file queued", job_id=job.job_id,
                            file=display_name(job.original_filename or ""), source=source)
-            self.events.emit("file.detected", inbox=self.box.name, source=source,
-                             job_id=job.job_id, detected_at=now)
+            self.events.emit(FileDetected(self.box.name, source, job.job_id))
         return len(jobs)
 
     @property
@@ -494,20 +442,21 @@ class InboxWatcher:
         return len(self._candidates)
 
 
-class _Handler:
+class _Handler(FileSystemEventHandler):
     """watchdog's handler: records candidate paths and returns; it must never block or raise."""
 
     def __init__(self, watcher: InboxWatcher) -> None:
+        super().__init__()
         self.watcher = watcher
 
-    def dispatch(self, event: object) -> None:
+    def dispatch(self, event: FileSystemEvent) -> None:
         try:
-            kind = event.event_type  # type: ignore[attr-defined]
+            kind = event.event_type
             if kind not in CANDIDATE_EVENTS and kind not in WRITE_EVENTS:
                 return
-            path = os.fsdecode(event.src_path)  # type: ignore[attr-defined]
-            dest = os.fsdecode(event.dest_path) if kind == "moved" else None  # type: ignore[attr-defined]
-            self.watcher.on_fs_event(path, event.is_directory, kind, dest)  # type: ignore[attr-defined]
+            path = os.fsdecode(event.src_path)
+            dest = os.fsdecode(event.dest_path) if kind == "moved" else None
+            self.watcher.on_fs_event(path, event.is_directory, kind, dest)
         except Exception:  # noqa: BLE001 - an exception here would end watchdog's dispatch thread
             pass
 
@@ -556,10 +505,6 @@ class WatchService:
                     except Exception:
                         log.exception("watcher step failed; will retry", inbox=watcher.box.name)
             self._stop.wait(self.interval)
-
-    def step_all(self) -> int:
-        with self._lock:
-            return sum(w.step() for w in self.watchers)
 
     def replace(self, new: dict[str, InboxWatcher], removed: list[str]) -> None:
         """Swap watchers in place (config reload): changed inboxes are re-watched from a scan."""

@@ -21,6 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.helpers import wait_until  # noqa: E402
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -46,13 +48,14 @@ def main() -> None:
         try:
             import urllib.request
 
-            deadline = time.time() + 120
-            while time.time() < deadline:
+            def ready() -> bool:
                 try:
                     urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1)
-                    break
+                    return True
                 except OSError:
-                    time.sleep(0.2)
+                    return False
+
+            wait_until(ready, 120, "the agent to be ready", interval=0.2)
             delays = []
             queue = open_queue(settings)
             for i in range(args.files):
@@ -60,13 +63,13 @@ def main() -> None:
                 with open(path, "w") as fh:
                     fh.write(f"Single small file number {i} about tide tables and harbours.\n")
                 closed = time.time()
-                while True:
-                    jobs = [j for j in queue.list_jobs(limit=5)
-                            if j.original_filename == path.name and j.finished_at]
-                    if jobs:
-                        delays.append(jobs[0].finished_at - closed)
-                        break
-                    time.sleep(0.01)
+
+                def finished(name: str = path.name) -> float | None:
+                    return next((j.finished_at for j in queue.list_jobs(limit=5)
+                                 if j.original_filename == name and j.finished_at), None)
+
+                delays.append(wait_until(finished, 120, f"{path.name} to finish",
+                                         interval=0.01) - closed)
             queue.close()
         finally:
             agent.send_signal(signal.SIGTERM)

@@ -186,7 +186,7 @@ def bench_search(n_chunks: int, queries: int = 50) -> dict[str, float]:
     import numpy as np
 
     from agent.pipeline.chunk import Chunk
-    from agent.pipeline.index import SQLiteIndex
+    from agent.pipeline.index_sqlite import SQLiteIndex
 
     rng = np.random.default_rng(3)
     dim = 384

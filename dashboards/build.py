@@ -17,14 +17,25 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "ingest-agent.json"
 DS = {"type": "prometheus", "uid": "${datasource}"}
-INBOX = 'inbox=~"$inbox"'
+INBOX = 'inbox=~"$inbox",instance=~"$instance"'
+INSTANCE = 'instance=~"$instance"'
 RI = "$__rate_interval"
 
+# Queue-wide series are reported by every agent sharing a queue, labelled with that queue:
+# take max by queue first, so N agents on one Redis queue count its jobs once, then sum queues.
+# Per-agent series (counters, watcher and worker state) add up across agents as they are.
 # (title, unit, [(expr, legend)], width, kind)
 PANELS: list[tuple[str, str, list[tuple[str, str]], int, str]] = [
-    ("Backlog", "short", [("sum by (state) (ingest_backlog_jobs)", "{{state}}")], 8, "timeseries"),
-    ("Oldest queued job", "s", [("ingest_oldest_queued_job_age_seconds", "age")], 8, "timeseries"),
-    ("Jobs by status", "short", [("sum by (status) (ingest_jobs)", "{{status}}")], 8, "timeseries"),
+    ("Backlog", "short", [
+        (f"sum by (state) (max by (queue, inbox, state) (ingest_backlog_jobs{{{INBOX}}}))",
+         "{{state}}"),
+    ], 8, "timeseries"),
+    ("Oldest queued job", "s", [
+        (f"max by (queue) (ingest_oldest_queued_job_age_seconds{{{INSTANCE}}})", "{{queue}}"),
+    ], 8, "timeseries"),
+    ("Jobs by status", "short", [
+        (f"sum by (status) (max by (queue, status) (ingest_jobs{{{INSTANCE}}}))", "{{status}}"),
+    ], 8, "timeseries"),
     ("Throughput by outcome", "ops", [
         (f"sum by (outcome) (rate(ingest_jobs_finished_total{{{INBOX}}}[{RI}]))", "{{outcome}}"),
     ], 12, "timeseries"),
@@ -32,20 +43,22 @@ PANELS: list[tuple[str, str, list[tuple[str, str]], int, str]] = [
         (f'sum(rate(ingest_jobs_finished_total{{{INBOX},outcome=~"failed|timeout"}}[{RI}])) / '
          f"clamp_min(sum(rate(ingest_jobs_finished_total{{{INBOX}}}[{RI}])), 1e-9)", "ratio"),
     ], 12, "timeseries"),
-    ("Timeouts and retries", "ops", [
+    ("Timeouts, retries and requeues", "ops", [
         (f"sum(rate(ingest_job_timeouts_total{{{INBOX}}}[{RI}]))", "timeouts"),
         (f"sum by (reason) (rate(ingest_job_retries_total{{{INBOX}}}[{RI}]))", "retry: {{reason}}"),
+        (f"sum(rate(ingest_leases_expired_total{{{INBOX}}}[{RI}]))", "leases expired"),
     ], 12, "timeseries"),
     ("Chunks indexed", "ops", [
         (f"sum(rate(ingest_chunks_indexed_total{{{INBOX}}}[{RI}]))", "chunks/s"),
         (f"sum(rate(ingest_documents_indexed_total{{{INBOX}}}[{RI}]))", "documents/s"),
     ], 12, "timeseries"),
-    ("Job duration", "s", [
-        (f"histogram_quantile(0.5, sum by (le) (rate(ingest_job_duration_seconds_bucket{{{INBOX}}}[{RI}])))", "p50"),
-        (f"histogram_quantile(0.95, sum by (le) (rate(ingest_job_duration_seconds_bucket{{{INBOX}}}[{RI}])))", "p95"),
+    ("Job duration and wait", "s", [
+        (f"histogram_quantile(0.5, sum by (le) (rate(ingest_job_duration_seconds_bucket{{{INBOX}}}[{RI}])))", "duration p50"),
+        (f"histogram_quantile(0.95, sum by (le) (rate(ingest_job_duration_seconds_bucket{{{INBOX}}}[{RI}])))", "duration p95"),
+        (f"histogram_quantile(0.95, sum by (le) (rate(ingest_job_wait_seconds_bucket{{{INBOX}}}[{RI}])))", "wait p95"),
     ], 12, "timeseries"),
     ("Stage duration p95", "s", [
-        (f"histogram_quantile(0.95, sum by (le, stage) (rate(ingest_stage_duration_seconds_bucket[{RI}])))",
+        (f"histogram_quantile(0.95, sum by (le, stage) (rate(ingest_stage_duration_seconds_bucket{{{INSTANCE}}}[{RI}])))",
          "{{stage}}"),
     ], 12, "timeseries"),
     ("Files detected: events vs scans", "ops", [
@@ -56,19 +69,19 @@ PANELS: list[tuple[str, str, list[tuple[str, str]], int, str]] = [
         (f"sum(increase(ingest_watcher_overflows_total{{{INBOX}}}[{RI}]))", "inotify overflows"),
     ], 8, "timeseries"),
     ("Worker restarts", "short", [
-        (f"sum by (reason) (increase(ingest_worker_restarts_total[{RI}]))", "{{reason}}"),
+        (f"sum by (reason) (increase(ingest_worker_restarts_total{{{INSTANCE}}}[{RI}]))", "{{reason}}"),
     ], 8, "timeseries"),
     ("Watcher and worker up", "short", [
-        (f"ingest_watcher_up{{{INBOX}}}", "watcher {{inbox}}"),
-        ("ingest_worker_alive", "worker"),
-        ("ingest_queue_reachable", "queue"),
-        ('up{job="ingest-agent"}', "scrape {{instance}}"),
+        (f"ingest_watcher_up{{{INBOX}}}", "watcher {{inbox}} {{instance}}"),
+        (f"ingest_worker_alive{{{INSTANCE}}}", "worker {{instance}}"),
+        (f"ingest_queue_reachable{{{INSTANCE}}}", "queue {{instance}}"),
+        (f'up{{job="ingest-agent",{INSTANCE}}}', "scrape {{instance}}"),
     ], 8, "stat"),
     ("Files waiting to settle", "short", [
-        (f"ingest_inbox_waiting_files{{{INBOX}}}", "{{inbox}}"),
+        (f"ingest_inbox_waiting_files{{{INBOX}}}", "{{inbox}} {{instance}}"),
     ], 8, "timeseries"),
     ("Since last reconcile scan", "s", [
-        (f"time() - ingest_last_scan_timestamp_seconds{{{INBOX}}}", "{{inbox}}"),
+        (f"time() - ingest_last_scan_timestamp_seconds{{{INBOX}}}", "{{inbox}} {{instance}}"),
     ], 8, "timeseries"),
 ]
 
@@ -111,6 +124,12 @@ def build() -> dict[str, Any]:
         "templating": {"list": [
             {"name": "datasource", "label": "Data source", "type": "datasource",
              "query": "prometheus", "current": {}, "hide": 0, "refresh": 1},
+            {"name": "instance", "label": "Agent", "type": "query", "datasource": DS,
+             "query": {"query": "label_values(ingest_build_info, instance)",
+                       "refId": "instance"},
+             "definition": "label_values(ingest_build_info, instance)",
+             "includeAll": True, "multi": True, "allValue": ".*", "current": {}, "refresh": 2,
+             "hide": 0, "sort": 1},
             {"name": "inbox", "label": "Inbox", "type": "query", "datasource": DS,
              "query": {"query": "label_values(ingest_jobs_finished_total, inbox)",
                        "refId": "inbox"},

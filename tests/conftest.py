@@ -58,25 +58,11 @@ def sqlite_queue(tmp_path: Path, clock: ManualClock) -> Iterator[SQLiteJobQueue]
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real redis-server (Debian's package, installed by `make test`) on a private socket."""
-    import shutil
-    import subprocess
-    import time
+    from tests.helpers import RedisServer
 
-    server = shutil.which("redis-server")
-    assert server, "redis-server is not installed: `make test` installs Debian's redis-server"
-    folder = tmp_path_factory.mktemp("redis")
-    sock = folder / "redis.sock"
-    proc = subprocess.Popen(
-        [server, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
-         "--save", "", "--appendonly", "no", "--dir", str(folder)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while not sock.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert sock.exists(), "redis-server did not start"
-    yield f"unix://{sock}"
-    proc.terminate()
-    proc.wait(timeout=20)
+    server = RedisServer(tmp_path_factory.mktemp("redis"), aof=False)
+    yield server.url
+    server.stop()
 
 
 @pytest.fixture(params=["sqlite", "redis"])

@@ -177,3 +177,58 @@ def test_fuzzed_requests_never_5xx_and_match_the_schema(api: Api) -> None:
             case.call_and_validate(headers=AUTH)  # type: ignore[attr-defined]
 
         check()
+
+
+def test_a_locked_queue_never_stalls_the_api(tmp_path: Path) -> None:
+    """Another process holds the queue's write lock: reading a finished job answers at once
+    while an upload waits for the lock; an upload that waits past the busy timeout gets 503
+    with Retry-After, and neither its temp file nor its inbox file stays behind."""
+    import sqlite3
+    import threading
+    import time
+
+    from tests.helpers import SCRIPTED, AgentProcess, agent_config, free_port, scaled, wait_until
+
+    port = free_port()
+    config = agent_config(tmp_path, api={"enabled": True, "port": port, "token": TOKEN},
+                          queue={"busy_timeout_seconds": 2})
+    agent = AgentProcess(config, pipeline=SCRIPTED).ready()
+    url = f"http://127.0.0.1:{port}"
+    client = httpx.Client(base_url=url, timeout=scaled(60), headers=AUTH)
+    try:
+        first = client.post("/api/v1/upload", files={"file": ("done.txt", b"ok\n")}).json()
+        wait_until(lambda: client.get(f"/api/v1/jobs/{first['job_id']}").json()["status"]
+                   == "completed", 60, "the first upload to complete")
+        locker = sqlite3.connect(tmp_path / "data" / "queue.db", isolation_level=None,
+                                 check_same_thread=False)
+        results: dict[str, httpx.Response] = {}
+
+        def upload(name: str) -> None:
+            results[name] = client.post("/api/v1/upload", files={"file": (name, b"late\n")})
+
+        locker.execute("BEGIN IMMEDIATE")
+        try:
+            waiting = threading.Thread(target=upload, args=("patient.txt",))
+            waiting.start()
+            time.sleep(0.3)  # the upload is now waiting for the lock inside the agent
+            started = time.monotonic()
+            read = client.get(f"/api/v1/jobs/{first['job_id']}")
+            assert read.status_code == 200 and time.monotonic() - started < scaled(1.0)
+            waiting.join(timeout=scaled(30))
+        finally:
+            locker.execute("COMMIT")
+        busy = results["patient.txt"]
+        assert busy.status_code == 503 and busy.headers["Retry-After"] == "5", busy.text
+        processing = tmp_path / "processing"
+        assert not [p for p in processing.iterdir() if p.name.endswith(".upload")]
+        assert not (tmp_path / "inbox" / "patient.txt").exists()
+        locker.execute("BEGIN IMMEDIATE")
+        released = threading.Timer(1.0, lambda: locker.execute("COMMIT"))
+        released.start()
+        upload("short-wait.txt")
+        released.join()
+        assert results["short-wait.txt"].status_code == 201, "it waits out a short lock"
+        locker.close()
+    finally:
+        client.close()
+        assert agent.stop() == 0

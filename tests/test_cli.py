@@ -12,22 +12,15 @@ import pytest
 from click.testing import CliRunner
 
 from agent.cli import cli
+from tests.helpers import free_port
 
 
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
     path = tmp_path / "agent.toml"
     path.write_text('[agent]\ndata_dir = "data"\n[[inbox]]\nname = "docs"\npath = "inbox"\n'
-                    f'[metrics]\nport = {_free_port()}\n')
+                    f'[metrics]\nport = {free_port()}\n')
     return path
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def run(*args: str) -> click.testing.Result:

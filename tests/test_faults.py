@@ -12,7 +12,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import textwrap
 import time
 import urllib.error
@@ -25,7 +24,7 @@ import pytest
 from agent.config import load_config
 from agent.queue import open_queue
 from agent.queue.base import JobStatus
-from tests.helpers import entries
+from tests.helpers import AgentProcess, cli, entries, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,19 +70,8 @@ def _config(base: Path, data_dir: Path, extra: str = "") -> Path:
     return config
 
 
-def _start(config: Path, log: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "INGEST_AGENT_METRICS__PORT": str(port)}
-    with open(log, "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "agent", "--config", str(config), "run"],
-                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _start(config: Path, port: int) -> subprocess.Popen[bytes]:
+    return AgentProcess(config, env={"INGEST_AGENT_METRICS__PORT": str(port)}).proc
 
 
 def _readyz(port: int) -> tuple[int, dict[str, object]]:
@@ -96,18 +84,8 @@ def _readyz(port: int) -> tuple[int, dict[str, object]]:
         return 0, {}
 
 
-def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _jobs(config: Path) -> list[dict[str, object]]:
-    out = subprocess.run([sys.executable, "-m", "agent", "--config", str(config), "jobs",
-                          "--json"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    out = cli(config, "jobs", "--json")
     return json.loads(out.stdout) if out.returncode == 0 else []
 
 
@@ -136,25 +114,25 @@ def test_full_data_disk_retries_and_loses_nothing(tmp_path: Path, tmpfs: Callabl
     volume = tmpfs(tmp_path / "vol", "64m")
     config = _config(tmp_path, volume / "data")
     (tmp_path / "inbox").mkdir()
-    port = _free_port()
-    log = tmp_path / "agent.log"
-    agent = _start(config, log, port)
+    port = free_port()
+    agent = _start(config, port)
+    log = config.with_suffix(".log")
     try:
-        _wait(lambda: _readyz(port)[0] == 200, 120, "the agent to be ready")
+        wait_until(lambda: _readyz(port)[0] == 200, 120, "the agent to be ready")
         ballast = _fill(volume)
         for i in range(3):
             (tmp_path / "inbox" / f"note{i}.txt").write_text(
                 f"Note {i}: the cellar flooded again; pumps are running. " * 40)
-        _wait(lambda: _readyz(port)[0] == 503, 30, "readiness to fail on the full disk")
+        wait_until(lambda: _readyz(port)[0] == 503, 30, "readiness to fail on the full disk")
         failing = [c for c in _readyz(port)[1]["checks"] if not c["ok"]]  # type: ignore[index]
         assert "disk" in [c["name"] for c in failing]
         time.sleep(5)
         assert agent.poll() is None, "the agent must keep running on a full disk"
         assert not list((tmp_path / "done").glob("note*")), "nothing can be indexed yet"
         ballast.unlink()
-        _wait(lambda: len(list((tmp_path / "done").glob("note*"))) == 3, 120,
+        wait_until(lambda: len(list((tmp_path / "done").glob("note*"))) == 3, 120,
               "the files to be filed once space is back")
-        _wait(lambda: _readyz(port)[0] == 200, 30, "readiness to recover")
+        wait_until(lambda: _readyz(port)[0] == 200, 30, "readiness to recover")
     finally:
         agent.send_signal(signal.SIGTERM)
         agent.wait(timeout=60)
@@ -171,19 +149,19 @@ def test_index_locked_longer_than_busy_timeout_is_retried(tmp_path: Path) -> Non
     config = _config(tmp_path, tmp_path / "data", "[index]\nbusy_timeout_seconds = 0.5\n")
     (tmp_path / "inbox").mkdir()
     settings = load_config(config, environ={})
-    from agent.pipeline.index import SQLiteIndex
+    from agent.pipeline.index_sqlite import SQLiteIndex
 
     SQLiteIndex(settings.index_path).close()
-    port = _free_port()
-    agent = _start(config, tmp_path / "agent.log", port)
+    port = free_port()
+    agent = _start(config, port)
     locker = sqlite3.connect(settings.index_path, isolation_level=None)
     try:
-        _wait(lambda: _readyz(port)[0] == 200, 120, "the agent to be ready")
+        wait_until(lambda: _readyz(port)[0] == 200, 120, "the agent to be ready")
         locker.execute("BEGIN EXCLUSIVE")
         (tmp_path / "inbox" / "locked.txt").write_text("Waiting for the lock to go away. " * 20)
-        _wait(lambda: any(j["retries"] >= 1 for j in _jobs(config)), 60, "a retry")
+        wait_until(lambda: any(j["retries"] >= 1 for j in _jobs(config)), 60, "a retry")
         locker.execute("COMMIT")
-        _wait(lambda: [j["status"] for j in _jobs(config)] == ["completed"], 60, "completion")
+        wait_until(lambda: [j["status"] for j in _jobs(config)] == ["completed"], 60, "completion")
     finally:
         locker.close()
         agent.send_signal(signal.SIGTERM)
@@ -197,10 +175,10 @@ def test_queue_locked_by_another_process_loses_nothing(tmp_path: Path) -> None:
     keeps running and queues and processes the file once the lock is gone."""
     config = _config(tmp_path, tmp_path / "data")
     (tmp_path / "inbox").mkdir()
-    port = _free_port()
-    agent = _start(config, tmp_path / "agent.log", port)
+    port = free_port()
+    agent = _start(config, port)
     settings = load_config(config, environ={})
-    _wait(lambda: _readyz(port)[0] == 200, 120, "the agent to be ready")
+    wait_until(lambda: _readyz(port)[0] == 200, 120, "the agent to be ready")
     locker = sqlite3.connect(settings.queue_path, isolation_level=None)
     try:
         locker.execute("BEGIN EXCLUSIVE")
@@ -208,14 +186,14 @@ def test_queue_locked_by_another_process_loses_nothing(tmp_path: Path) -> None:
         time.sleep(15)
         assert agent.poll() is None
         locker.execute("COMMIT")
-        _wait(lambda: (tmp_path / "done" / "patient.txt").is_file(), 60, "the file in done/")
+        wait_until(lambda: (tmp_path / "done" / "patient.txt").is_file(), 60, "the file in done/")
     finally:
         locker.close()
         agent.send_signal(signal.SIGTERM)
         agent.wait(timeout=60)
     with open_queue(settings) as q:
         assert [j.status for j in q.list_jobs()] == [JobStatus.COMPLETED]
-    assert "database is locked" in (tmp_path / "agent.log").read_text()
+    assert "database is locked" in config.with_suffix(".log").read_text()
 
 
 def test_read_only_done_folder_fails_the_job_without_losing_the_file(
@@ -226,13 +204,13 @@ def test_read_only_done_folder_fails_the_job_without_losing_the_file(
     config = _config(tmp_path, tmp_path / "data")
     config.write_text(config.read_text().replace("max_retries = 50", "max_retries = 1"))
     (tmp_path / "inbox").mkdir()
-    port = _free_port()
-    agent = _start(config, tmp_path / "agent.log", port)
+    port = free_port()
+    agent = _start(config, port)
     try:
-        _wait(lambda: _readyz(port)[0] == 200, 120, "the agent to be ready")
+        wait_until(lambda: _readyz(port)[0] == 200, 120, "the agent to be ready")
         subprocess.run(["mount", "-o", "remount,ro", str(done)], check=True)
         (tmp_path / "inbox" / "stuck.txt").write_text("Nowhere to go but failed/. " * 20)
-        _wait(lambda: [j["status"] for j in _jobs(config)] == ["failed"], 60, "the job to fail")
+        wait_until(lambda: [j["status"] for j in _jobs(config)] == ["failed"], 60, "the job to fail")
         assert agent.poll() is None
     finally:
         agent.send_signal(signal.SIGTERM)

@@ -25,7 +25,7 @@ def _chunks(n: int, label: str) -> list[Chunk]:
 @pytest.fixture(params=["sqlite", "postgres"])
 def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[object]:
     if request.param == "sqlite":
-        from agent.pipeline.index import SQLiteIndex
+        from agent.pipeline.index_sqlite import SQLiteIndex
 
         idx: object = SQLiteIndex(tmp_path / "index.db")
     else:
@@ -88,7 +88,7 @@ def test_search_ranks_by_cosine_and_filters_by_inbox(index: object) -> None:
 
 def _add_in_process(kind: str, where: str, barrier: object) -> None:
     if kind == "sqlite":
-        from agent.pipeline.index import SQLiteIndex
+        from agent.pipeline.index_sqlite import SQLiteIndex
 
         idx: object = SQLiteIndex(where)
     else:
@@ -114,7 +114,7 @@ def test_two_processes_indexing_the_same_content_store_one_document(
         p.join(timeout=120)
         assert p.exitcode == 0
     if kind == "sqlite":
-        from agent.pipeline.index import SQLiteIndex
+        from agent.pipeline.index_sqlite import SQLiteIndex
 
         idx: object = SQLiteIndex(where)
     else:

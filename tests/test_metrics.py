@@ -9,6 +9,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
+from agent import events as ev
 from agent.config import HealthSettings
 from agent.events import EventBus
 from agent.health import HealthChecker
@@ -24,42 +25,53 @@ def make(queue: SQLiteJobQueue) -> tuple[CollectorRegistry, EventBus]:
                            watcher_state=lambda: [("docs", True, 3, 1234.0)],
                            worker_alive=lambda: True)
     bus = EventBus()
-    bus.subscribe(metrics.on_event)
+    metrics.subscribe(bus)
     return registry, bus
 
 
 def test_queue_state_is_read_at_scrape_time(queue: SQLiteJobQueue, clock: ManualClock) -> None:
-    """Jobs per status, backlog and oldest age come from the database on each scrape."""
+    """Jobs per status, the backlog of each inbox and the oldest age come from the queue on
+    each scrape, labelled with the queue they describe (on both backends)."""
     registry, _ = make(queue)
-    assert registry.get_sample_value("ingest_jobs", {"status": "queued"}) == 0
-    queue.enqueue_job("/in/a")
-    queue.enqueue_job("/in/b", delay=30)
-    clock.advance(12)
-    assert registry.get_sample_value("ingest_jobs", {"status": "queued"}) == 2
-    assert registry.get_sample_value("ingest_backlog_jobs", {"state": "due"}) == 1
-    assert registry.get_sample_value("ingest_backlog_jobs", {"state": "retry_wait"}) == 1
-    assert registry.get_sample_value("ingest_oldest_queued_job_age_seconds") == 12
+    q = {"queue": queue.identity()}
+    get = registry.get_sample_value
+    assert get("ingest_jobs", {**q, "status": "queued"}) == 0
+    queue.enqueue_job("/in/a", inbox="docs")
+    queue.enqueue_job("/in/b", inbox="scans")
+    claimed = queue.get_next_job()
+    queue.retry_or_fail(claimed, "flaky")  # /in/a waits 10 s to retry
+    clock.advance(2)
+    assert get("ingest_jobs", {**q, "status": "queued"}) == 2
+    assert get("ingest_backlog_jobs", {**q, "inbox": "docs", "state": "due"}) == 0
+    assert get("ingest_backlog_jobs", {**q, "inbox": "docs", "state": "retry_wait"}) == 1
+    assert get("ingest_backlog_jobs", {**q, "inbox": "scans", "state": "due"}) == 1
+    assert get("ingest_oldest_queued_job_age_seconds", q) == 2
     job = queue.get_next_job(lease_seconds=5)
     clock.advance(6)
-    assert registry.get_sample_value("ingest_jobs", {"status": "processing"}) == 1
-    assert registry.get_sample_value("ingest_jobs_past_lease") == 1
+    assert get("ingest_jobs", {**q, "status": "processing"}) == 1
+    assert get("ingest_jobs_past_lease", q) == 1
     queue.update_job_status(job.job_id, "completed", lease_token=job.lease_token)
-    assert registry.get_sample_value("ingest_jobs", {"status": "completed"}) == 1
+    assert get("ingest_jobs", {**q, "status": "completed"}) == 1
 
 
 def test_events_drive_counters_and_histograms(queue: SQLiteJobQueue) -> None:
     """Each core event moves the metric it stands for, with the right labels."""
     registry, bus = make(queue)
-    bus.emit("job.finished", inbox="docs", outcome="completed", seconds=2.0, chunks=7, bytes=900)
-    bus.emit("job.finished", inbox="docs", outcome="failed", seconds=0.3)
-    bus.emit("job.timed_out", inbox="docs", job_id="x")
-    bus.emit("job.retried", inbox="docs", job_id="x", reason="TransientError", delay=10)
-    bus.emit("worker.restarted", reason="timeout")
-    bus.emit("stage.timed", inbox="docs", stage="embed", seconds=1.5)
-    bus.emit("file.detected", inbox="docs", source="event", job_id="a", detected_at=0)
-    bus.emit("file.detected", inbox="docs", source="scan", job_id="b", detected_at=0)
-    bus.emit("file.ignored", inbox="docs", reason="excluded")
-    bus.emit("watcher.overflow", inbox="docs")
+    bus.emit(ev.JobFinished("docs", "x", "completed", 2.0, chunks=7, bytes=900))
+    bus.emit(ev.JobFinished("docs", "y", "failed", 0.3))
+    bus.emit(ev.JobTimedOut("docs", "x"))
+    bus.emit(ev.JobRetried("docs", "x", "TransientError", 10))
+    bus.emit(ev.WorkerStarted("start", 2.5))
+    bus.emit(ev.WorkerStarted("timeout", 1.5))
+    bus.emit(ev.StageTimed("docs", "embed", 1.5))
+    bus.emit(ev.FileDetected("docs", "event", "a"))
+    bus.emit(ev.FileDetected("docs", "scan", "b"))
+    bus.emit(ev.FileIgnored("docs", "excluded"))
+    bus.emit(ev.WatcherOverflow("docs"))
+    bus.emit(ev.JobStarted("docs", "x", 4.0))
+    bus.emit(ev.JobRequeued("docs", "x", "file_changed"))
+    bus.emit(ev.LeaseExpired("docs", "x", "queued"))
+    bus.emit(ev.ScanFinished("docs", "interval", 10, 0.02))
     get = registry.get_sample_value
     assert get("ingest_jobs_finished_total", {"inbox": "docs", "outcome": "completed"}) == 1
     assert get("ingest_jobs_finished_total", {"inbox": "docs", "outcome": "failed"}) == 1
@@ -79,6 +91,11 @@ def test_events_drive_counters_and_histograms(queue: SQLiteJobQueue) -> None:
     assert get("ingest_documents_indexed_total", {"inbox": "docs"}) == 1
     assert get("ingest_bytes_indexed_total", {"inbox": "docs"}) == 900
     assert get("ingest_job_chunks_count") == 1
+    assert get("ingest_job_wait_seconds_sum", {"inbox": "docs"}) == 4.0
+    assert get("ingest_job_requeues_total", {"inbox": "docs", "reason": "file_changed"}) == 1
+    assert get("ingest_leases_expired_total", {"inbox": "docs"}) == 1
+    assert get("ingest_scan_duration_seconds_count", {"inbox": "docs"}) == 1
+    assert get("ingest_worker_start_seconds") == 1.5
 
 
 def test_gauges_for_watchers_worker_and_build(queue: SQLiteJobQueue) -> None:
@@ -106,7 +123,7 @@ def test_metrics_server_serves_metrics_health_and_readiness(queue: SQLiteJobQueu
     base = f"http://127.0.0.1:{server.port}"
     try:
         body = urllib.request.urlopen(f"{base}/metrics", timeout=5).read().decode()
-        assert 'ingest_jobs{status="queued"}' in body
+        assert 'ingest_jobs{queue=' in body and 'status="queued"}' in body
         assert json.load(urllib.request.urlopen(f"{base}/healthz", timeout=5)) == {
             "status": "alive"}
         ready = json.load(urllib.request.urlopen(f"{base}/readyz", timeout=5))
@@ -145,10 +162,11 @@ def test_scrape_answers_when_the_queue_does_not(tmp_path: Path) -> None:
     queue = SQLiteJobQueue(path)
     registry = CollectorRegistry()
     AgentMetrics(registry, queue, ["docs"])
-    assert registry.get_sample_value("ingest_queue_reachable") == 1
+    q = {"queue": queue.identity()}
+    assert registry.get_sample_value("ingest_queue_reachable", q) == 1
     queue.close()
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     path.write_bytes(b"SQLite format 3\x00" + b"\xff" * 4096)
-    assert registry.get_sample_value("ingest_queue_reachable") == 0
-    assert registry.get_sample_value("ingest_jobs", {"status": "queued"}) is None
+    assert registry.get_sample_value("ingest_queue_reachable", q) == 0
+    assert registry.get_sample_value("ingest_jobs", {**q, "status": "queued"}) is None

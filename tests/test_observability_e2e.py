@@ -9,10 +9,8 @@ import json
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -25,6 +23,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from agent.metrics import AgentMetrics
 from agent.queue.sqlite import SQLiteJobQueue
+from tests.helpers import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARDS = ROOT / "dashboards"
@@ -37,12 +36,6 @@ def _tool(name: str) -> str:
     return path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _get(url: str, timeout: float = 5) -> tuple[int, bytes]:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
@@ -51,15 +44,6 @@ def _get(url: str, timeout: float = 5) -> tuple[int, bytes]:
         return err.code, err.read()
     except OSError:
         return 0, b""
-
-
-def _wait(predicate: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def dashboard_exprs() -> list[str]:
@@ -74,13 +58,14 @@ def alert_rules() -> list[dict[str, str]]:
 
 def concrete(expr: str) -> str:
     """Grafana's variables as Prometheus sees them with 'All' selected."""
-    return expr.replace("$__rate_interval", "1m").replace("$inbox", ".*")
+    return (expr.replace("$__rate_interval", "1m").replace("$inbox", ".*")
+            .replace("$instance", ".*"))
 
 
 @pytest.fixture(scope="module")
 def running_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
     base = tmp_path_factory.mktemp("observed")
-    port = _free_port()
+    port = free_port()
     config = base / "agent.toml"
     config.write_text(
         f'[agent]\ndata_dir = "data"\nlog_format = "json"\n'
@@ -95,15 +80,16 @@ def running_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[in
     proc = subprocess.Popen([sys.executable, "-m", "agent", "--config", str(config), "run"],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait(lambda: _get(f"http://127.0.0.1:{port}/readyz")[0] == 200, 90, "agent ready")
+        wait_until(lambda: _get(f"http://127.0.0.1:{port}/readyz")[0] == 200, 90, "agent ready")
 
         def finished() -> bool:
             _, body = _get(f"http://127.0.0.1:{port}/metrics")
             text = body.decode()
-            return ('ingest_jobs{status="completed"} 2.0' in text
-                    and 'ingest_jobs{status="failed"} 1.0' in text)
+            return (re.search(r'ingest_jobs\{queue="[^"]*",status="completed"\} 2\.0', text)
+                    is not None and re.search(r'ingest_jobs\{queue="[^"]*",status="failed"\} '
+                                              r'1\.0', text) is not None)
 
-        _wait(finished, 90, "the three files to be processed")
+        wait_until(finished, 90, "the three files to be processed")
         yield port, base
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -116,7 +102,7 @@ def running_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[in
 @pytest.fixture(scope="module")
 def prometheus(running_agent: tuple[int, Path]) -> Iterator[str]:
     agent_port, base = running_agent
-    port = _free_port()
+    port = free_port()
     config = base / "prometheus.yml"
     config.write_text(yaml.safe_dump({
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
@@ -131,8 +117,8 @@ def prometheus(running_agent: tuple[int, Path]) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait(lambda: _get(f"{url}/-/ready")[0] == 200, 60, "prometheus ready")
-        _wait(lambda: _scraped(url, times=3), 60, "three scrapes of the agent")
+        wait_until(lambda: _get(f"{url}/-/ready")[0] == 200, 60, "prometheus ready")
+        wait_until(lambda: _scraped(url, times=3), 60, "three scrapes of the agent")
         yield url
     finally:
         proc.terminate()
@@ -164,7 +150,7 @@ def test_every_dashboard_expression_returns_data(prometheus: str) -> None:
 
 def test_every_alert_rule_is_healthy_and_wired_to_real_series(prometheus: str) -> None:
     """Prometheus loaded every rule and evaluated it without error; each metric it reads exists."""
-    _wait(lambda: all(r.get("health") == "ok" for g in json.loads(
+    wait_until(lambda: all(r.get("health") == "ok" for g in json.loads(
         _get(f"{prometheus}/api/v1/rules")[1])["data"]["groups"] for r in g["rules"]),
         20, "every rule evaluated")
     groups = json.loads(_get(f"{prometheus}/api/v1/rules")[1])["data"]["groups"]
@@ -244,3 +230,77 @@ def test_dashboard_structure(tmp_path: Path) -> None:
     built = subprocess.run([sys.executable, str(DASHBOARDS / "build.py"), "--check"],
                            capture_output=True, text=True)
     assert built.returncode == 0, built.stdout
+
+
+def _prometheus(base: Path, targets: list[str]) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    config = base / "prometheus.yml"
+    config.write_text(yaml.safe_dump({
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(DASHBOARDS / "alerts.yml")],
+        "scrape_configs": [{"job_name": "ingest-agent",
+                            "static_configs": [{"targets": targets}]}],
+    }))
+    proc = subprocess.Popen(
+        [_tool("prometheus"), f"--config.file={config}", f"--storage.tsdb.path={base / 'tsdb'}",
+         f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def test_two_agents_on_one_queue_count_its_backlog_once(tmp_path: Path) -> None:
+    """Two agents share one Redis queue and both export its gauges: the dashboard's backlog,
+    status and oldest-job expressions, evaluated by a real Prometheus scraping both, equal the
+    queue's true figures (not twice them)."""
+    from tests.helpers import SCRIPTED, AgentProcess, RedisServer, agent_config, cli
+
+    (tmp_path / "redis").mkdir()
+    redis = RedisServer(tmp_path / "redis")
+    ports = [free_port(), free_port()]
+    configs = [agent_config(tmp_path, name, agent={"data_dir": f"{name}-data"},
+                            inbox={"mode": "poll", "poll_interval_seconds": 0.3},
+                            queue={"backend": "redis", "redis_url": redis.url,
+                                   "redis_namespace": "shared", "job_timeout_seconds": 300},
+                            metrics={"port": port},
+                            processing={"shutdown_grace_seconds": 0.5})
+               for name, port in zip(("a", "b"), ports, strict=True)]
+    agents = [AgentProcess(c, pipeline=SCRIPTED) for c in configs]
+    prometheus, url = _prometheus(tmp_path, [f"127.0.0.1:{p}" for p in ports])
+    try:
+        for agent in agents:
+            agent.ready()
+        inbox = tmp_path / "inbox"
+        for i in range(5):
+            (inbox / f"slow{i}.txt").write_text("SLEEP 120\n")
+
+        def settled() -> dict[str, object] | None:
+            status = json.loads(cli(configs[0], "status", "--json").stdout)
+            counts = status["counts"]
+            return status if counts["processing"] == 2 and counts["queued"] == 3 else None
+
+        status = wait_until(settled, 90, "two jobs running, three waiting")
+        assert status["backlog"]["due"] == 3
+        wait_until(lambda: _scraped_both(url), 60, "both agents scraped")
+        board = {t["legendFormat"]: t["expr"] for expr_panel in json.loads(
+            (DASHBOARDS / "ingest-agent.json").read_text())["panels"]
+            for t in expr_panel["targets"]}
+        backlog = {r["metric"]["state"]: float(r["value"][1])  # type: ignore[index]
+                   for r in query(url, concrete(board["{{state}}"]))["result"]}
+        assert backlog == {"due": 3.0, "retry_wait": 0.0}
+        by_status = {r["metric"]["status"]: float(r["value"][1])  # type: ignore[index]
+                     for r in query(url, concrete(board["{{status}}"]))["result"]}
+        assert by_status["queued"] == 3 and by_status["processing"] == 2
+        naive = query(url, 'sum(ingest_backlog_jobs{state="due"})')["result"]
+        assert float(naive[0]["value"][1]) == 6, "each agent reports the shared queue"  # type: ignore[index]
+        assert status["counts"]["queued"] == 3
+    finally:
+        prometheus.terminate()
+        prometheus.wait(timeout=20)
+        for agent in agents:
+            agent.kill()
+        redis.stop()
+
+
+def _scraped_both(url: str) -> bool:
+    result = query(url, 'count by (instance) (ingest_backlog_jobs{state="due"})')["result"]
+    return len(result) == 2  # type: ignore[arg-type]

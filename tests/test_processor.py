@@ -12,28 +12,29 @@ from pathlib import Path
 import pytest
 
 from agent.config import Settings, load_config
-from agent.events import EventBus, EventRecorder
+from agent.events import (
+    EventBus,
+    EventRecorder,
+    JobFinished,
+    JobRetried,
+    JobTimedOut,
+    StageTimed,
+    WorkerStarted,
+)
 from agent.folders import build_inboxes, identify
 from agent.processor import Processor
 from agent.queue import open_queue
 from agent.queue.base import JobQueue, JobStatus
 from agent.retry import retry_failed_job
-from tests.helpers import AgentProcess, cli, entries, scaled, wait_until
+from tests.helpers import AgentProcess, agent_config, cli, entries, scaled, wait_until
 
 SCRIPTED = "tests.pipelines:build"
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def write_config(tmp_path: Path, **queue: object) -> Path:
-    queue_lines = "\n".join(f"{k} = {json.dumps(v)}" for k, v in queue.items())
-    path = tmp_path / "agent.toml"
-    path.write_text(
-        f'[agent]\ndata_dir = "data"\nlog_format = "json"\n'
-        f'[[inbox]]\nname = "docs"\npath = "inbox"\nsettle_seconds = 0.2\n'
-        f"[queue]\n{queue_lines}\n[processing]\nshutdown_grace_seconds = 1.0\n"
-        f"[metrics]\nport = 0\n"
-    )
-    return path
+    return agent_config(tmp_path, inbox={"name": "docs"}, queue=queue,
+                        processing={"shutdown_grace_seconds": 1.0})
 
 
 class Rig:
@@ -51,7 +52,7 @@ class Rig:
         self.queue: JobQueue = open_queue(self.settings)
         self.bus = EventBus()
         self.events = EventRecorder()
-        self.bus.subscribe(self.events)
+        self.bus.subscribe_all(self.events)
         self.processor = Processor(self.settings, self.queue, self.boxes, self.bus,
                                    factory=SCRIPTED)
 
@@ -96,9 +97,9 @@ def test_success_moves_file_to_done_and_completes(rig: Callable[..., Rig]) -> No
     assert job.metadata["document_id"].startswith("doc-")
     assert r.listing("done") == ["report.txt"]
     assert r.listing("processing") == [] and r.listing("inbox") == []
-    finished = r.events.named("job.finished")
-    assert [e.fields["outcome"] for e in finished] == ["completed"]
-    assert r.events.named("stage.timed")[0].fields["stage"] == "extract"
+    finished = r.events.of(JobFinished)
+    assert [e.outcome for e in finished] == ["completed"]
+    assert r.events.of(StageTimed)[0].stage == "extract"
 
 
 def test_permanent_error_goes_to_failed_with_sidecar(rig: Callable[..., Rig]) -> None:
@@ -127,7 +128,7 @@ def test_transient_error_is_retried_then_failed(rig: Callable[..., Rig]) -> None
     job = r.queue.get_job_status(job_id)
     assert job.status is JobStatus.FAILED and job.attempts == 2 and job.retries == 1
     assert r.listing("failed") == ["flaky.txt", "flaky.txt.error.json"]
-    assert [e.fields["reason"] for e in r.events.named("job.retried")] == ["TransientError"]
+    assert [e.reason for e in r.events.of(JobRetried)] == ["TransientError"]
 
 
 def test_timeout_kills_the_job_and_the_next_one_runs(rig: Callable[..., Rig]) -> None:
@@ -143,8 +144,8 @@ def test_timeout_kills_the_job_and_the_next_one_runs(rig: Callable[..., Rig]) ->
     assert "slow.txt" in r.listing("failed")
     r.processor.run_once()
     assert r.status(fine) is JobStatus.COMPLETED
-    assert [e.fields["reason"] for e in r.events.named("worker.restarted")] == ["timeout"]
-    assert len(r.events.named("job.timed_out")) == 1
+    assert [e.reason for e in r.events.of(WorkerStarted)] == ["start", "timeout"]
+    assert len(r.events.of(JobTimedOut)) == 1
 
 
 def test_worker_that_kills_itself_fails_only_its_job(rig: Callable[..., Rig]) -> None:
@@ -157,7 +158,7 @@ def test_worker_that_kills_itself_fails_only_its_job(rig: Callable[..., Rig]) ->
     assert job.status is JobStatus.FAILED and "SIGKILL" in job.message
     r.processor.run_once()
     assert r.status(fine) is JobStatus.COMPLETED
-    assert [e.fields["reason"] for e in r.events.named("worker.restarted")] == ["died"]
+    assert [e.reason for e in r.events.of(WorkerStarted)] == ["start", "died"]
 
 
 def test_names_in_done_and_failed_never_overwrite(rig: Callable[..., Rig]) -> None:
@@ -272,9 +273,8 @@ def test_sigterm_mid_job_requeues_it_uncounted(tmp_path: Path) -> None:
 
 def test_second_signal_exits_at_once_without_losing_the_file(tmp_path: Path) -> None:
     """SIGINT twice: no waiting for the grace period, the job requeued, the file kept."""
-    config = write_config(tmp_path)
-    config.write_text(config.read_text().replace("shutdown_grace_seconds = 1.0",
-                                                 "shutdown_grace_seconds = 120"))
+    config = agent_config(tmp_path, inbox={"name": "docs"},
+                          processing={"shutdown_grace_seconds": 120})
     (tmp_path / "inbox").mkdir()
     (tmp_path / "inbox" / "long.txt").write_text("SLEEP 60")
     agent = _agent(config, f"--pipeline={SCRIPTED}")
@@ -316,7 +316,7 @@ def test_kill_9_mid_embedding_then_restart_completes_once(tmp_path: Path) -> Non
     assert found[0].attempts == 2
     assert [p.name for p in (tmp_path / "done").iterdir()] == ["long.md"]
     assert entries(tmp_path / "processing") == []
-    from agent.pipeline.index import SQLiteIndex
+    from agent.pipeline.index_sqlite import SQLiteIndex
 
     index = SQLiteIndex(settings.index_path)
     assert index.counts()["documents"] == 1
@@ -326,8 +326,8 @@ def test_kill_9_mid_embedding_then_restart_completes_once(tmp_path: Path) -> Non
 
 def test_workers_2_process_two_jobs_at_once(tmp_path: Path) -> None:
     """processing.workers = 2: two worker subprocesses, and two jobs run at the same time."""
-    config = write_config(tmp_path)
-    config.write_text(config.read_text().replace("[processing]\n", "[processing]\nworkers = 2\n"))
+    config = agent_config(tmp_path, inbox={"name": "docs"},
+                          processing={"workers": 2, "shutdown_grace_seconds": 1.0})
     (tmp_path / "inbox").mkdir()
     for i in range(4):
         (tmp_path / "inbox" / f"slow{i}.txt").write_text("SLEEP 1.5")

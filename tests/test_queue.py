@@ -592,3 +592,86 @@ def test_names_that_are_not_utf8_round_trip(queue: SQLiteJobQueue) -> None:
     assert (claimed.file_path, claimed.original_filename) == (path, name)
     assert claimed.content_key == key and claimed.metadata["relpath"] == name
     assert queue.enqueue_job(path, name, content_key=key).job_id == job.job_id, "deduped"
+
+
+def test_enqueue_many_queues_a_batch_and_dedupes(queue: SQLiteJobQueue) -> None:
+    """A batch is queued in order; an item whose key has an active job returns that job."""
+    from agent.queue.base import NewJob
+
+    first = queue.enqueue_job("/in/a", content_key="k-a")
+    jobs = queue.enqueue_many([NewJob("/in/a", "a", None, "box", "k-a"),
+                               NewJob("/in/b", "b", {"size": 2}, "box", "k-b")])
+    assert jobs[0].job_id == first.job_id
+    assert jobs[1].status is JobStatus.QUEUED and jobs[1].metadata == {"size": 2}
+    assert queue.enqueue_many([]) == []
+    assert queue.get_pending_jobs_count() == 2
+
+
+def test_known_keys_cover_every_status(queue: SQLiteJobQueue) -> None:
+    """known_keys names the keys that have a job, whatever its status; others are absent."""
+    queue.enqueue_job("/in/a", content_key="k-a")
+    claimed = queue.get_next_job()
+    queue.update_job_status(claimed.job_id, "completed", lease_token=claimed.lease_token)
+    queue.enqueue_job("/in/b", content_key="k-b")
+    assert queue.known_keys(["k-a", "k-b", "k-c"]) == {"k-a", "k-b"}
+    assert queue.known_keys([]) == set()
+
+
+def test_release_abandoned_requeues_then_fails(queue: SQLiteJobQueue, clock: ManualClock) -> None:
+    """A dead holder's job is taken back (counting an attempt) until retries run out; a job
+    that is not processing is returned as it is."""
+    queued = queue.enqueue_job("/in/a")
+    assert queue.release_abandoned(queued.job_id, "not running").status is JobStatus.QUEUED
+    for attempt in range(queue.retry_policy.max_retries):
+        job = queue.get_next_job()
+        back = queue.release_abandoned(job.job_id, "agent died")
+        assert back.status is JobStatus.QUEUED and back.retries == attempt + 1
+        assert back.lease_token is None
+        clock.advance(1)
+    job = queue.get_next_job()
+    final = queue.release_abandoned(job.job_id, "agent died")
+    assert final.status is JobStatus.FAILED and "no retries left" in (final.message or "")
+
+
+def test_annotate_job_merges_whatever_the_status(queue: SQLiteJobQueue) -> None:
+    """annotate_job adds facts to a finished job's metadata; an unknown job is an error."""
+    queue.enqueue_job("/in/a", metadata={"size": 1})
+    job = queue.get_next_job()
+    queue.update_job_status(job.job_id, "failed", lease_token=job.lease_token)
+    queue.annotate_job(job.job_id, {"failed_path": "/failed/a"})
+    assert queue.get_job_status(job.job_id).metadata == {"size": 1, "failed_path": "/failed/a"}
+    with pytest.raises(JobNotFoundError):
+        queue.annotate_job("0" * 32, {"x": 1})
+
+
+def test_check_writable_and_identity(queue: SQLiteJobQueue) -> None:
+    """check_writable passes on a healthy store; identity names the queue, never a secret."""
+    queue.check_writable()
+    ident = queue.identity()
+    assert ident.startswith(("sqlite:", "redis:")) and "@" not in ident
+
+
+def test_list_jobs_of_one_inbox_and_status_is_never_cut_short(queue: SQLiteJobQueue) -> None:
+    """Many jobs of other inboxes between them: filtering by inbox (and status) still returns
+    `limit` jobs when there are that many."""
+    for i in range(300):
+        queue.enqueue_job(f"/in/{i}", inbox="rare" if i % 50 == 0 else "busy")
+    rare = queue.list_jobs(inbox="rare", limit=5)
+    assert [j.file_path for j in rare] == ["/in/250", "/in/200", "/in/150", "/in/100", "/in/50"]
+    queued = queue.list_jobs(status="queued", inbox="rare", limit=6)
+    assert len(queued) == 6 and {j.inbox for j in queued} == {"rare"}
+    assert len(queue.list_jobs(inbox="busy", limit=1000)) == 294
+
+
+def test_backlog_is_counted_per_inbox(queue: SQLiteJobQueue, clock: ManualClock) -> None:
+    """stats() splits the backlog of each inbox into due and waiting to retry."""
+    for i in range(3):
+        queue.enqueue_job(f"/in/a{i}", inbox="a")
+    queue.enqueue_job("/in/b0", inbox="b")
+    job = queue.get_next_job()  # a0
+    queue.retry_or_fail(job, "flaky")  # back to the queue, due in 10 s
+    stats = queue.stats()
+    assert dict(stats.backlog_by_inbox) == {"a": (2, 1), "b": (1, 0)}
+    assert stats.due == 3 and stats.waiting_retry == 1
+    clock.advance(11)
+    assert dict(queue.stats().backlog_by_inbox)["a"] == (3, 0)

@@ -5,52 +5,26 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import SCRIPTED, entries
+from tests.helpers import (
+    SCRIPTED,
+    AgentProcess,
+    RedisServer,
+    agent_config,
+    cli,
+    entries,
+    wait_until,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-class RedisServer:
-    """A private redis-server with AOF (everysec) on a unix socket; restartable."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.sock = folder / "redis.sock"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.start()
-
-    @property
-    def url(self) -> str:
-        return f"unix://{self.sock}"
-
-    def start(self) -> None:
-        server = shutil.which("redis-server")
-        assert server, "redis-server is not installed: `make test` installs it"
-        self.proc = subprocess.Popen(
-            [server, "--port", "0", "--unixsocket", str(self.sock), "--unixsocketperm", "700",
-             "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
-             "--dir", str(self.folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 20
-        while not self.sock.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert self.sock.exists(), "redis-server did not start"
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=20)
-            self.proc = None
 
 
 @pytest.fixture
@@ -64,52 +38,25 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 
 def _agent_config(base: Path, name: str, redis_url: str, job_timeout: float = 30,
                   pg_dsn: str | None = None) -> Path:
-    config = base / f"{name}.toml"
-    index = f'[index]\nbackend = "postgres"\ndsn = "{pg_dsn}"\n' if pg_dsn else ""
-    config.write_text(textwrap.dedent(f"""
-        [agent]
-        data_dir = "{name}-data"
-        log_format = "json"
-        [[inbox]]
-        name = "shared"
-        path = "shared/inbox"
-        mode = "poll"
-        poll_interval_seconds = 0.3
-        settle_seconds = 0.3
-        [queue]
-        backend = "redis"
-        redis_url = "{redis_url}"
-        redis_namespace = "two-agents"
-        job_timeout_seconds = {job_timeout}
-        retry_backoff_seconds = 0.2
-        [metrics]
-        port = 0
-    """) + index)
-    return config
+    index = {"index": {"backend": "postgres", "dsn": pg_dsn}} if pg_dsn else {}
+    return agent_config(
+        base, name, agent={"data_dir": f"{name}-data"},
+        inbox={"name": "shared", "path": "shared/inbox", "mode": "poll",
+               "poll_interval_seconds": 0.3, "settle_seconds": 0.3},
+        queue={"backend": "redis", "redis_url": redis_url, "redis_namespace": "two-agents",
+               "job_timeout_seconds": job_timeout, "retry_backoff_seconds": 0.2}, **index)
 
 
 def _start(config: Path, *args: str) -> subprocess.Popen[bytes]:
-    log = config.with_suffix(".log")
-    with open(log, "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "agent", "--config", str(config), "run",
-                                 *args], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+    pipeline = None
+    if args and args[0].startswith("--pipeline="):
+        pipeline, args = args[0].split("=", 1)[1], args[1:]
+    return AgentProcess(config, *args, pipeline=pipeline).proc
 
 
 def _jobs(config: Path) -> list[dict[str, object]]:
-    out = subprocess.run([sys.executable, "-m", "agent", "--config", str(config), "jobs",
-                          "--limit", "10000", "--json"], cwd=ROOT, capture_output=True,
-                         text=True, timeout=60)
+    out = cli(config, "jobs", "--limit", "10000", "--json")
     return json.loads(out.stdout) if out.returncode == 0 else []
-
-
-def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -142,7 +89,7 @@ def test_two_agents_share_one_inbox_and_process_each_file_once(
     agents = [_start(a), _start(b)]
     try:
         names = _drop(inbox, 40)
-        _wait(lambda: len(list((tmp_path / "shared" / "done").glob("*.txt"))) == 40, 180,
+        wait_until(lambda: len(list((tmp_path / "shared" / "done").glob("*.txt"))) == 40, 180,
               "all 40 files in done/")
         time.sleep(1.5)  # a second job, had there been one, would show up now
     finally:
@@ -181,11 +128,11 @@ def test_killed_agent_job_is_finished_by_the_other(tmp_path: Path,
     survivor = None
     try:
         (inbox / "long.txt").write_text("SLEEP 2\n")
-        _wait(lambda: any(j["status"] == "processing" for j in _jobs(a)), 120, "a job in progress")
+        wait_until(lambda: any(j["status"] == "processing" for j in _jobs(a)), 120, "a job in progress")
         os.killpg(victim.pid, signal.SIGKILL)
         victim.wait(timeout=30)
         survivor = _start(b, f"--pipeline={SCRIPTED}")
-        _wait(lambda: (tmp_path / "shared" / "done" / "long.txt").is_file(), 240,
+        wait_until(lambda: (tmp_path / "shared" / "done" / "long.txt").is_file(), 240,
               "the other agent to finish the job")
     finally:
         _stop(victim)
@@ -204,7 +151,7 @@ def test_redis_restart_mid_run_loses_nothing(tmp_path: Path, redis_server: Redis
     agent = _start(config)
     try:
         first = _drop(inbox, 10, "before")
-        _wait(lambda: len(list((tmp_path / "shared" / "done").glob("before*"))) == 10, 120,
+        wait_until(lambda: len(list((tmp_path / "shared" / "done").glob("before*"))) == 10, 120,
               "the first files")
         time.sleep(1.2)  # AOF everysec: what was acknowledged a second ago is on disk
         redis_server.stop()
@@ -212,7 +159,7 @@ def test_redis_restart_mid_run_loses_nothing(tmp_path: Path, redis_server: Redis
         time.sleep(3)
         assert agent.poll() is None, "the agent must survive a Redis outage"
         redis_server.start()
-        _wait(lambda: len(list((tmp_path / "shared" / "done").glob("during*"))) == 10, 180,
+        wait_until(lambda: len(list((tmp_path / "shared" / "done").glob("during*"))) == 10, 180,
               "the files dropped during the outage")
     finally:
         _stop(agent)

@@ -23,7 +23,7 @@ from agent.queue import open_queue
 from agent.queue.base import JobStatus
 from agent.reload import changed_keys, needs_restart
 from agent.systemd import Notifier
-from tests.helpers import AgentProcess
+from tests.helpers import AgentProcess, agent_config
 
 ROOT = Path(__file__).resolve().parent.parent
 UNIT = ROOT / "systemd" / "ingest-agent.service"
@@ -95,11 +95,9 @@ def _messages(sock: socket.socket, until: str, timeout: float = 90) -> list[dict
 
 
 def _config(tmp_path: Path, extra: str = "") -> Path:
-    config = tmp_path / "agent.toml"
-    config.write_text(
-        '[agent]\ndata_dir = "data"\nlog_format = "json"\n'
-        '[[inbox]]\nname = "docs"\npath = "docs/inbox"\nsettle_seconds = 0.2\n'
-        "[metrics]\nport = 0\n[processing]\nshutdown_grace_seconds = 2\n" + extra)
+    config = agent_config(tmp_path, inbox={"name": "docs", "path": "docs/inbox"},
+                          processing={"shutdown_grace_seconds": 2})
+    config.write_text(config.read_text() + extra)
     return config
 
 
@@ -241,7 +239,7 @@ def test_reindex_re_embeds_from_done(tmp_path: Path) -> None:
     (tmp_path / "docs" / "done" / "b.txt").unlink()
     result = CliRunner().invoke(cli, ["--config", str(config), "reindex"], catch_exceptions=False)
     assert "re-embedded 1 document(s); 1 skipped" in result.output
-    from agent.pipeline.index import SQLiteIndex
+    from agent.pipeline.index_sqlite import SQLiteIndex
 
     index = SQLiteIndex(load_config(config, environ={}).index_path)
     assert index.counts()["documents"] == 2 and index.integrity_problems() == []

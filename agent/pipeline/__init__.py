@@ -115,7 +115,7 @@ class IngestPipeline:
     def __init__(self, settings: Settings) -> None:
         from agent.pipeline.chunk import Chunker
         from agent.pipeline.embed import Embedder
-        from agent.pipeline.index import open_index
+        from agent.pipeline.stores import open_index
 
         self.settings = settings
         self.embedder = Embedder(settings.embedding, settings.agent.data_dir)

@@ -117,7 +117,6 @@ class Embedder:
             if not found:
                 raise EmbeddingError(f"no tokenizer.json found for {settings.model}")
             self.tokenizer_file = found[0]
-        self.dim = int(self.embed(["dimension probe"]).shape[1])
         self.model_id = settings.model if settings.model_path is None else str(settings.model_path)
 
     def embed(self, texts: list[str]) -> Any:

@@ -1,63 +1,22 @@
-"""The searchable index: documents, chunks and their vectors in one SQLite file.
+"""The index contract: what both stores (embedded SQLite, shared Postgres + pgvector) offer,
+and the records they speak in. ``agent.pipeline.stores.open_index`` opens the one the
+configuration names.
 
-One transaction per document, idempotent per content sha256: a retry or a duplicate file never
-adds chunks twice. Vectors are float32 blobs; search is an exact dot product in numpy over a
-matrix cached in memory and refreshed incrementally, which measured faster here than sqlite-vec's
-brute-force scan (see benchmarks/README.md).
+A store keeps documents, their chunks and vectors: one transaction per document, idempotent per
+content sha256 (a retry or a duplicate never adds chunks twice), and exact cosine search.
 """
 
 from __future__ import annotations
 
-import os
-import sqlite3
-import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from agent.errors import AgentError, TransientError
+from agent.errors import AgentError
 from agent.names import decode_name, decode_optional, display_name, encode_name
-from agent.pipeline.chunk import Chunk
-from agent.sqlitedb import Transaction, connect
 
-SCHEMA = [
-    """CREATE TABLE documents (
-        id INTEGER PRIMARY KEY,
-        doc_id TEXT UNIQUE NOT NULL,
-        content_sha256 TEXT UNIQUE NOT NULL,
-        job_id TEXT,
-        inbox TEXT,
-        source_name TEXT NOT NULL,
-        location TEXT,
-        mime TEXT NOT NULL,
-        bytes INTEGER NOT NULL,
-        pages INTEGER,
-        chunk_count INTEGER NOT NULL,
-        model TEXT NOT NULL,
-        created_at REAL NOT NULL
-    )""",
-    "CREATE INDEX ix_documents_job ON documents (job_id)",
-    """CREATE TABLE chunks (
-        id INTEGER PRIMARY KEY,
-        document_id INTEGER NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
-        ordinal INTEGER NOT NULL,
-        text TEXT NOT NULL,
-        char_start INTEGER NOT NULL,
-        char_end INTEGER NOT NULL,
-        page INTEGER,
-        tokens INTEGER NOT NULL,
-        UNIQUE (document_id, ordinal)
-    )""",
-    """CREATE TABLE chunk_vectors (
-        chunk_id INTEGER PRIMARY KEY REFERENCES chunks (id) ON DELETE CASCADE,
-        vector BLOB NOT NULL
-    )""",
-    "CREATE TABLE index_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    "INSERT INTO index_meta VALUES ('generation', '0')",
-]
-SCHEMA_VERSION = 1
+if TYPE_CHECKING:
+    from agent.pipeline.chunk import Chunk
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +71,35 @@ class IndexError_(AgentError):
     """The index database is unusable."""
 
 
+class Index(Protocol):
+    """A searchable store of documents, chunks and vectors."""
+
+    def add_document(
+        self, *, sha256: str, job_id: str, inbox: str | None, source_name: str, mime: str,
+        size: int, pages: int | None, model: str, chunks: Sequence[Chunk], vectors: Any,
+        replace: bool = False,
+    ) -> DocumentRecord: ...
+
+    def find_by_hash(self, sha256: str) -> DocumentRecord | None: ...
+
+    def find_by_job(self, job_id: str) -> DocumentRecord | None: ...
+
+    def documents(self) -> list[tuple[Any, ...]]: ...
+
+    def set_location(self, doc_id: str, location: str) -> None: ...
+
+    def remove_document(self, doc_id: str) -> bool: ...
+
+    def counts(self) -> dict[str, int]: ...
+
+    def integrity_problems(self) -> list[str]: ...
+
+    def search(self, query_vector: Any, k: int = 5, inbox: str | None = None
+               ) -> list[SearchHit]: ...
+
+    def close(self) -> None: ...
+
+
 class DocumentLookups:
     """The read-and-annotate queries both index backends share; only the placeholder differs."""
 
@@ -146,240 +134,3 @@ class DocumentLookups:
         self._conn().execute(
             f"UPDATE documents SET location = {self._PH} WHERE doc_id = {self._PH}",
             (encode_name(location), doc_id))
-
-
-class SQLiteIndex(DocumentLookups):
-    """Documents, chunks and vectors; safe to open from the worker and the main process."""
-
-    def __init__(self, path: str | os.PathLike[str], busy_timeout: float = 30.0, *,
-                 readonly: bool = False) -> None:
-        self.path = Path(path)
-        self.readonly = readonly
-        self._busy_timeout = busy_timeout
-        self._local = threading.local()
-        self._matrix_lock = threading.Lock()
-        self._cache: _VectorCache | None = None
-        if readonly:
-            if not self.path.is_file():
-                raise IndexError_(f"no index at {self.path}: nothing has been indexed with this "
-                                  "config yet")
-            version = self._conn().execute("PRAGMA user_version").fetchone()[0]
-            if version != SCHEMA_VERSION:
-                raise IndexError_(f"{self.path}: index schema version {version}, this "
-                                  f"ingest-agent reads {SCHEMA_VERSION}")
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = self._conn()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version == 0:
-                tables = conn.execute(
-                    "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
-                ).fetchone()[0]
-                if tables:
-                    conn.execute("ROLLBACK")
-                    raise IndexError_(f"{self.path}: holds tables ingest-agent did not create")
-                for sql in SCHEMA:
-                    conn.execute(sql)
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            elif version > SCHEMA_VERSION:
-                conn.execute("ROLLBACK")
-                raise IndexError_(f"{self.path}: written by a newer ingest-agent (v{version})")
-            conn.execute("COMMIT")
-        except sqlite3.DatabaseError as exc:
-            raise IndexError_(f"{self.path}: not a usable index database ({exc})") from None
-
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None or self._local.pid != os.getpid():
-            conn = connect(self.path, busy_timeout=self._busy_timeout, readonly=self.readonly)
-            conn.execute("PRAGMA foreign_keys=ON")
-            self._local.conn, self._local.pid = conn, os.getpid()
-        return conn
-
-    def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-        self._local = threading.local()
-
-    # -- documents ---------------------------------------------------------------------------
-
-    def add_document(
-        self, *, sha256: str, job_id: str, inbox: str | None, source_name: str, mime: str,
-        size: int, pages: int | None, model: str, chunks: Sequence[Chunk], vectors: Any,
-        replace: bool = False,
-    ) -> DocumentRecord:
-        """Store a document, its chunks and vectors in one transaction; idempotent per sha256."""
-        import numpy as np
-
-        doc_id = f"doc_{sha256[:20]}"
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        conn = self._conn()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            existing = conn.execute(
-                "SELECT id FROM documents WHERE content_sha256 = ?", (sha256,)
-            ).fetchone()
-            if existing and not replace:
-                conn.execute("ROLLBACK")
-                found = self.find_by_hash(sha256)
-                assert found is not None
-                return found
-            if existing:
-                self._delete_rows(conn, existing[0])
-            row_id = conn.execute(
-                """INSERT INTO documents (doc_id, content_sha256, job_id, inbox, source_name,
-                       mime, bytes, pages, chunk_count, model, created_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
-                (doc_id, sha256, job_id, inbox, encode_name(source_name), mime, size, pages,
-                 len(chunks), model, time.time()),
-            ).fetchone()[0]
-            for chunk, vector in zip(chunks, vectors, strict=True):
-                chunk_id = conn.execute(
-                    """INSERT INTO chunks (document_id, ordinal, text, char_start, char_end, page,
-                           tokens) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id""",
-                    (row_id, chunk.ordinal, chunk.text, chunk.char_start, chunk.char_end,
-                     chunk.page, chunk.tokens),
-                ).fetchone()[0]
-                conn.execute("INSERT INTO chunk_vectors (chunk_id, vector) VALUES (?, ?)",
-                             (chunk_id, vector.tobytes()))
-            conn.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise TransientError(f"index write failed: {exc}", stage="index") from None
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        found = self.find_by_hash(sha256)
-        assert found is not None
-        return found
-
-    @staticmethod
-    def _delete_rows(conn: sqlite3.Connection, row_id: int) -> None:
-        """Inside a write transaction: a document, its chunks and vectors go together."""
-        conn.execute("DELETE FROM chunk_vectors WHERE chunk_id IN "
-                     "(SELECT id FROM chunks WHERE document_id = ?)", (row_id,))
-        conn.execute("DELETE FROM chunks WHERE document_id = ?", (row_id,))
-        conn.execute("DELETE FROM documents WHERE id = ?", (row_id,))
-        conn.execute("UPDATE index_meta SET value = value + 1 WHERE key = 'generation'")
-
-    def remove_document(self, doc_id: str) -> bool:
-        """Delete one document (its file turned out not to be what was indexed)."""
-        conn = self._conn()
-        with Transaction(conn):
-            row = conn.execute("SELECT id FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
-            if row is not None:
-                self._delete_rows(conn, row[0])
-        return row is not None
-
-    def counts(self) -> dict[str, int]:
-        conn = self._conn()
-        return {
-            "documents": conn.execute("SELECT count(*) FROM documents").fetchone()[0],
-            "chunks": conn.execute("SELECT count(*) FROM chunks").fetchone()[0],
-            "vectors": conn.execute("SELECT count(*) FROM chunk_vectors").fetchone()[0],
-        }
-
-    def integrity_problems(self) -> list[str]:
-        """Orphans and mismatches that must never exist; empty when the index is sound."""
-        conn = self._conn()
-        checks = {
-            "chunks without a document": "SELECT count(*) FROM chunks WHERE document_id NOT IN "
-                                         "(SELECT id FROM documents)",
-            "vectors without a chunk": "SELECT count(*) FROM chunk_vectors WHERE chunk_id NOT IN "
-                                       "(SELECT id FROM chunks)",
-            "chunks without a vector": "SELECT count(*) FROM chunks WHERE id NOT IN "
-                                       "(SELECT chunk_id FROM chunk_vectors)",
-            "documents whose chunk count is wrong":
-                "SELECT count(*) FROM documents d WHERE chunk_count != "
-                "(SELECT count(*) FROM chunks c WHERE c.document_id = d.id)",
-        }
-        problems = []
-        for label, sql in checks.items():
-            n = conn.execute(sql).fetchone()[0]
-            if n:
-                problems.append(f"{n} {label}")
-        return problems
-
-    # -- search ------------------------------------------------------------------------------
-
-    def search(self, query_vector: Any, k: int = 5, inbox: str | None = None) -> list[SearchHit]:
-        """Top ``k`` chunks by cosine similarity (vectors are unit length: a dot product)."""
-        import numpy as np
-
-        with self._matrix_lock:
-            if self._cache is None:
-                self._cache = _VectorCache()
-            ids, matrix, inboxes = self._cache.refresh(self._conn())
-        if len(ids) == 0:
-            return []
-        scores = matrix @ np.asarray(query_vector, dtype=np.float32)
-        if inbox is not None:
-            scores = np.where(inboxes == inbox, scores, -np.inf)
-        k = min(k, len(ids))
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top])]
-        top = [i for i in top if np.isfinite(scores[i])]
-        if not top:
-            return []
-        chunk_ids = [int(ids[i]) for i in top]
-        marks = ",".join("?" * len(chunk_ids))
-        rows = {
-            r[0]: r[1:] for r in self._conn().execute(
-                f"""SELECT c.id, c.text, d.doc_id, d.source_name, d.location, d.inbox, c.page,
-                           c.char_start, c.char_end
-                    FROM chunks c JOIN documents d ON d.id = c.document_id
-                    WHERE c.id IN ({marks})""", chunk_ids)
-        }
-        return [hit_from_row(float(scores[i]), rows[int(ids[i])]) for i in top
-                if int(ids[i]) in rows]
-
-
-class _VectorCache:
-    """All vectors as one matrix; appends new rows, reloads after deletions."""
-
-    def __init__(self) -> None:
-        import numpy as np
-
-        self.generation = -1
-        self.last_id = 0
-        self.ids = np.zeros(0, dtype=np.int64)
-        self.matrix = np.zeros((0, 0), dtype=np.float32)
-        self.inboxes = np.zeros(0, dtype=object)
-
-    def refresh(self, conn: sqlite3.Connection) -> tuple[Any, Any, Any]:
-        import numpy as np
-
-        generation = int(conn.execute(
-            "SELECT value FROM index_meta WHERE key = 'generation'").fetchone()[0])
-        if generation != self.generation:
-            self.__init__()  # type: ignore[misc]
-            self.generation = generation
-        rows = conn.execute(
-            """SELECT v.chunk_id, v.vector, d.inbox FROM chunk_vectors v
-               JOIN chunks c ON c.id = v.chunk_id JOIN documents d ON d.id = c.document_id
-               WHERE v.chunk_id > ? ORDER BY v.chunk_id""", (self.last_id,)
-        ).fetchall()
-        if rows:
-            new = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
-            new = new.reshape(len(rows), -1)
-            self.matrix = new if self.matrix.size == 0 else np.vstack([self.matrix, new])
-            self.ids = np.concatenate([self.ids, np.array([r[0] for r in rows], dtype=np.int64)])
-            self.inboxes = np.concatenate([self.inboxes, np.array([r[2] for r in rows],
-                                                                  dtype=object)])
-            self.last_id = int(rows[-1][0])
-        return self.ids, self.matrix, self.inboxes
-
-
-def open_index(settings: Any, *, readonly: bool = False) -> Any:
-    """The index the configuration names: SQLite (default) or Postgres + pgvector."""
-    if settings.index.backend == "postgres":
-        from agent.pipeline.index_pg import PostgresIndex
-
-        return PostgresIndex(settings.index.dsn)
-    return SQLiteIndex(settings.index_path, busy_timeout=settings.index.busy_timeout_seconds,
-                       readonly=readonly)

@@ -35,4 +35,4 @@ def open_queue(settings: Settings, *, readonly: bool = False) -> JobQueue:
     from agent.queue.sqlite import SQLiteJobQueue
 
     return SQLiteJobQueue(settings.queue_path, lease_seconds=lease, retry_policy=policy,
-                          readonly=readonly)
+                          busy_timeout=settings.queue.busy_timeout_seconds, readonly=readonly)

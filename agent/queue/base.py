@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import enum
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from agent.errors import InvalidJobUpdateError, JobNotFoundError
@@ -24,7 +26,6 @@ class JobStatus(enum.StrEnum):
 
 
 TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.TIMEOUT})
-ACTIVE_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.PROCESSING})
 
 # Transitions a caller may ask for with update_job_status; claiming (queued → processing)
 # happens only through get_next_job, and reclaiming leases only through cleanup_expired_jobs.
@@ -156,6 +157,8 @@ class QueueStats:
     waiting_retry: int
     oldest_queued_age: float | None
     expired_leases: int
+    # Per inbox ("" for jobs queued without one): (due, waiting to retry).
+    backlog_by_inbox: Mapping[str, tuple[int, int]] = field(default_factory=dict)
 
 
 @runtime_checkable
@@ -238,5 +241,23 @@ class JobQueue(Protocol):
 
     def check_writable(self) -> None: ...
 
+    def identity(self) -> str: ...
+
+    def configure(self, *, retry_policy: RetryPolicy | None = None,
+                  lease_seconds: float | None = None) -> None: ...
+
     def close(self) -> None: ...
+
+    def __enter__(self) -> JobQueue: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+@runtime_checkable
+class FileBackedQueue(Protocol):
+    """A queue that lives in one file (SQLite): it can give space back and be copied online."""
+
+    def vacuum(self) -> None: ...
+
+    def backup(self, dest: str | os.PathLike[str]) -> Path: ...
 

@@ -51,10 +51,18 @@ _COMMON = """
 local ns = ARGV[1]
 local function k(name) return ns .. ':' .. name end
 local function jobkey(id) return ns .. ':job:' .. id end
+local function inbox_of(id) return redis.call('HGET', jobkey(id), 'inbox') or '' end
 local function set_status(id, old, new, score)
   if old then redis.call('ZREM', k('status:' .. old), id) end
   redis.call('ZADD', k('status:' .. new), score, id)
   redis.call('HSET', jobkey(id), 'status', new)
+  -- queued jobs per inbox, for the backlog of each inbox
+  if old == 'queued' then redis.call('ZREM', k('queued:' .. inbox_of(id)), id) end
+  if new == 'queued' then redis.call('ZADD', k('queued:' .. inbox_of(id)), score, id) end
+end
+local function undelay(id)
+  redis.call('ZREM', k('delayed'), id)
+  redis.call('ZREM', k('delayed:' .. inbox_of(id)), id)
 end
 local function merge(id, patch)
   if patch == nil or patch == '' then return end
@@ -79,6 +87,7 @@ local function to_queue(id, run_after, now, front)
     redis.call('RPUSH', k('front'), id)
   elseif run_after > now then
     redis.call('ZADD', k('delayed'), run_after, id)
+    redis.call('ZADD', k('delayed:' .. inbox_of(id)), run_after, id)
   else
     local entry = redis.call('XADD', k('stream'), '*', 'job', id)
     redis.call('HSET', jobkey(id), 'entry', entry)
@@ -103,6 +112,7 @@ local id, ck, now, run_after = ARGV[3], ARGV[7], tonumber(ARGV[9]), tonumber(ARG
 local existing = redis.call('GET', k('active:' .. ck))
 if existing then return existing end
 redis.call('SET', k('active:' .. ck), id)
+redis.call('SADD', k('inboxes'), ARGV[6])
 redis.call('HSET', jobkey(id), 'job_id', id, 'file_path', ARGV[4], 'original_filename', ARGV[5],
   'inbox', ARGV[6], 'content_key', ck, 'metadata', ARGV[8], 'created_at', now,
   'updated_at', now, 'progress', 0, 'retries', 0, 'attempts', 0, 'message', '',
@@ -110,6 +120,7 @@ redis.call('HSET', jobkey(id), 'job_id', id, 'file_path', ARGV[4], 'original_fil
 redis.call('HSET', k('keys'), ck, id)
 local seq = redis.call('INCR', k('seq'))
 redis.call('HSET', jobkey(id), 'seq', seq)
+redis.call('ZADD', k('jobs:' .. ARGV[6]), seq, id)
 set_status(id, nil, 'queued', seq)
 to_queue(id, run_after, now)
 return id
@@ -119,7 +130,7 @@ _PROMOTE = _COMMON + """
 -- ARGV: ns group now
 local due = redis.call('ZRANGEBYSCORE', k('delayed'), '-inf', ARGV[3], 'LIMIT', 0, 500)
 for _, id in ipairs(due) do
-  redis.call('ZREM', k('delayed'), id)
+  undelay(id)
   local entry = redis.call('XADD', k('stream'), '*', 'job', id)
   redis.call('HSET', jobkey(id), 'entry', entry)
 end
@@ -238,7 +249,7 @@ redis.call('HSET', h, 'updated_at', now)
 local score = tonumber(redis.call('HGET', h, 'seq'))
 if new == cur then return 'ok' end
 if cur == 'queued' then
-  redis.call('ZREM', k('delayed'), id)
+  undelay(id)
   leave_stream(id)
   redis.call('HDEL', k('queued_paths'), redis.call('HGET', h, 'file_path'))
 end
@@ -277,7 +288,8 @@ class RedisStreamsJobQueue:
         self.consumer = f"{uuid.uuid4().hex[:12]}"
         self._next_promote = 0.0
         try:
-            self.r = client or redis.Redis.from_url(url, decode_responses=True)
+            # decode_responses: every reply is str (redis-py's types cannot know that).
+            self.r: Any = client or redis.Redis.from_url(url, decode_responses=True)
             version = self.r.info("server")["redis_version"]
         except redis.RedisError as exc:
             raise QueueDatabaseError(f"{url}: cannot reach Redis: {exc}") from None
@@ -548,22 +560,40 @@ class RedisStreamsJobQueue:
 
     def list_jobs(self, status: JobStatus | str | None = None, limit: int = 100,
                   inbox: str | None = None) -> list[Job]:
+        """Newest first. With both a status and an inbox, the status's jobs are read page by
+        page until ``limit`` of them are of that inbox (or none are left)."""
         if limit < 1:
             raise InvalidJobUpdateError(f"limit must be ≥ 1, not {limit}")
-        statuses = [as_status(status)] if status is not None else list(JobStatus)
-        scored: list[tuple[float, str]] = []
-        for s in statuses:
-            scored += [(score, job_id) for job_id, score in self.r.zrevrange(
-                self._k(f"status:{s.value}"), 0, limit * 4 - 1, withscores=True)]
-        scored.sort(reverse=True)
-        out = []
-        for _, job_id in scored:
-            job = self._public(job_id)
-            if inbox is None or job.inbox == inbox:
-                out.append(job)
-            if len(out) >= limit:
-                break
+        if status is None:
+            if inbox is not None:
+                return self._newest(self._k(f"jobs:{inbox}"), limit)
+            merged: list[tuple[float, str]] = []
+            for s in JobStatus:
+                merged += [(score, job_id) for job_id, score in self.r.zrevrange(
+                    self._k(f"status:{s.value}"), 0, limit - 1, withscores=True)]
+            return [self._public(job_id) for _, job_id in sorted(merged, reverse=True)[:limit]]
+        key = self._k(f"status:{as_status(status).value}")
+        if inbox is None:
+            return self._newest(key, limit)
+        out: list[Job] = []
+        page = max(limit * 4, 100)
+        for start in range(0, int(self.r.zcard(key)), page):
+            ids = self.r.zrevrange(key, start, start + page - 1)
+            for job_id, job_inbox in zip(ids, self._field(ids, "inbox"), strict=True):
+                if job_inbox == inbox:
+                    out.append(self._public(job_id))
+                    if len(out) >= limit:
+                        return out
         return out
+
+    def _newest(self, key: str, limit: int) -> list[Job]:
+        return [self._public(job_id) for job_id in self.r.zrevrange(key, 0, limit - 1)]
+
+    def _field(self, ids: list[str], name: str) -> list[str | None]:
+        with self.r.pipeline(transaction=False) as pipe:
+            for job_id in ids:
+                pipe.hget(self._k(f"job:{job_id}"), name)
+            return list(pipe.execute())
 
     def count_by_status(self) -> dict[JobStatus, int]:
         return {s: int(self.r.zcard(self._k(f"status:{s.value}"))) for s in JobStatus}
@@ -575,13 +605,26 @@ class RedisStreamsJobQueue:
     def stats(self) -> QueueStats:
         now = self.clock()
         counts = self.count_by_status()
-        waiting = int(self.r.zcount(self._k("delayed"), f"({now}", "+inf"))
+        inboxes = sorted(self.r.smembers(self._k("inboxes")))
+        with self.r.pipeline(transaction=False) as pipe:
+            for inbox in inboxes:
+                pipe.zcard(self._k(f"queued:{inbox}"))
+                pipe.zcount(self._k(f"delayed:{inbox}"), f"({now}", "+inf")
+            replies = pipe.execute()
+        by_inbox = {}
+        for n, inbox in enumerate(inboxes):
+            queued, waiting = int(replies[2 * n]), int(replies[2 * n + 1])
+            if queued:
+                by_inbox[inbox] = (queued - waiting, waiting)
+        waiting_all = int(self.r.zcount(self._k("delayed"), f"({now}", "+inf"))
         first = self.r.zrange(self._k("status:queued"), 0, 0)
         oldest = self.r.hget(self._k(f"job:{first[0]}"), "created_at") if first else None
         return QueueStats(
-            counts=counts, due=counts[JobStatus.QUEUED] - waiting, waiting_retry=waiting,
+            counts=counts, due=counts[JobStatus.QUEUED] - waiting_all,
+            waiting_retry=waiting_all,
             oldest_queued_age=(now - float(oldest)) if oldest else None,
             expired_leases=int(self.r.zcount(self._k("leases"), "-inf", f"({now}")),
+            backlog_by_inbox=by_inbox,
         )
 
     def purge(self, older_than_seconds: float, batch: int = 5000) -> int:
@@ -593,16 +636,36 @@ class RedisStreamsJobQueue:
             key = self._k(f"status:{status.value}")
             for job_id in self.r.zrange(key, 0, -1):
                 h = self._k(f"job:{job_id}")
-                finished, ck = self.r.hmget(h, ["finished_at", "content_key"])
+                finished, ck, inbox = self.r.hmget(h, ["finished_at", "content_key", "inbox"])
                 if finished and float(finished) < cutoff:
                     with self.r.pipeline() as pipe:
                         pipe.delete(h)
                         pipe.zrem(key, job_id)
+                        pipe.zrem(self._k(f"jobs:{inbox or ''}"), job_id)
                         if ck and self.r.hget(self._k("keys"), ck) == job_id:
                             pipe.hdel(self._k("keys"), ck)
                         pipe.execute()
                     removed += 1
         return removed
+
+    def identity(self) -> str:
+        """Which queue this is (server and namespace, no password): agents sharing it report
+        the same identity, so dashboards count its jobs once."""
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.url)
+        where = parts.hostname or ""
+        if parts.port:
+            where += f":{parts.port}"
+        return f"redis:{parts.scheme}://{where}{parts.path}#{self.ns}"
+
+    def configure(self, *, retry_policy: RetryPolicy | None = None,
+                  lease_seconds: float | None = None) -> None:
+        """Change the retry policy or the lease of future claims (a config reload)."""
+        if retry_policy is not None:
+            self.retry_policy = retry_policy
+        if lease_seconds is not None:
+            self.lease_seconds = lease_seconds
 
     def check_writable(self) -> None:
         self.r.set(self._k("health"), str(self.clock()), px=60_000)

@@ -571,11 +571,13 @@ class SQLiteJobQueue:
         conn.execute("BEGIN")
         try:
             counts = self.count_by_status()
-            due = conn.execute(
-                "SELECT count(*) FROM job_queue INDEXED BY ix_job_queue_active "
-                "WHERE status = 'queued' AND run_after <= ?",
-                (now,),
-            ).fetchone()[0]
+            by_inbox: dict[str, tuple[int, int]] = {}
+            for inbox, due_n, queued_n in conn.execute(
+                "SELECT coalesce(inbox, ''), sum(run_after <= ?), count(*) FROM job_queue "
+                "INDEXED BY ix_job_queue_active WHERE status = 'queued' GROUP BY 1", (now,)
+            ):
+                by_inbox[inbox] = (due_n, queued_n - due_n)
+            due = sum(d for d, _ in by_inbox.values())
             oldest = conn.execute(
                 "SELECT min(created_at) FROM job_queue INDEXED BY ix_job_queue_active "
                 "WHERE status = 'queued'"
@@ -593,6 +595,7 @@ class SQLiteJobQueue:
             waiting_retry=counts[JobStatus.QUEUED] - due,
             oldest_queued_age=(now - oldest) if oldest is not None else None,
             expired_leases=expired,
+            backlog_by_inbox=by_inbox,
         )
 
     def purge(self, older_than_seconds: float, batch: int = 5000) -> int:
@@ -613,6 +616,21 @@ class SQLiteJobQueue:
             total += cur.rowcount
             if cur.rowcount < batch:
                 return total
+
+    def identity(self) -> str:
+        """Which queue this is, for metrics that several agents report: one SQLite file
+        belongs to one host."""
+        import socket
+
+        return f"sqlite:{socket.gethostname()}:{self.path.resolve()}"
+
+    def configure(self, *, retry_policy: RetryPolicy | None = None,
+                  lease_seconds: float | None = None) -> None:
+        """Change the retry policy or the lease of future claims (a config reload)."""
+        if retry_policy is not None:
+            self.retry_policy = retry_policy
+        if lease_seconds is not None:
+            self.lease_seconds = lease_seconds
 
     def check_writable(self) -> None:
         """Take and release the write lock: proves the database file accepts writes now."""
