@@ -49,7 +49,7 @@ def main() -> None:
             body = generate_latest(registry)
             times.append(time.perf_counter() - t0)
         queue.close()
-    assert b'ingest_jobs{status="completed"}' in body
+    assert b'status="completed"}' in body and b'ingest_jobs{queue=' in body
     print(f"scrape with {args.rows:,} finished + {args.queued:,} queued jobs: median "
           f"{statistics.median(times) * 1000:.1f} ms, max {max(times) * 1000:.1f} ms "
           f"(goal < 100 ms)")
