@@ -282,6 +282,54 @@ def test_chunking_is_linear_and_exact_on_a_huge_one_line_text() -> None:
         assert text[chunk.char_start:chunk.char_end] == chunk.text
 
 
+PYTHON_DOCS = Path("/usr/share/doc/python3-doc/html")
+
+
+def test_chunk_token_counts_are_exact_on_real_python_docs() -> None:
+    """On real pages nobody here wrote (Debian's python3-doc, installed by `make test`), every
+    chunk's stored token count is the tokenizer's own count of its text, and none exceeds the
+    budget: the hashed word table never miscounts a word."""
+    pages = sorted(PYTHON_DOCS.glob("library/*.html"))
+    assert len(pages) > 100, "python3-doc is not installed (scripts/install-system-deps.sh)"
+    chunker = Chunker(bundled_tokenizer(), 200, 32)
+    checked = 0
+    for page in pages[::40]:  # a spread of pages; the table is shared, as in a worker
+        sections = list(extract(page, "text/html"))
+        for chunk in chunker.chunk(sections):
+            assert chunker.count_tokens(chunk.text) == chunk.tokens <= 200
+            checked += 1
+    assert checked > 100
+
+
+def test_word_table_finds_what_it_stored_and_starts_over_when_full(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Words are keyed by a hash of their code points and length: equal words share a key,
+    different ones do not, lookups return what was inserted, and a full table starts over."""
+    import numpy as np
+
+    from agent.pipeline import chunk as chunk_module
+
+    text = "tide Tide tide tides edit \u00e9t\u00e9 \U0001f600 tide"
+    points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    starts = np.array([0, 5, 10, 15, 21, 26, 30, 32])
+    ends = np.array([4, 9, 14, 20, 25, 29, 31, 36])
+    table = chunk_module.WordTable()
+    keys = table.keys(points, starts, ends)
+    assert keys[0] == keys[2] == keys[7]
+    assert len(set(keys.tolist())) == 6
+    assert (table.lookup(keys) == -1).all()
+    distinct = np.unique(keys)
+    table.insert(distinct, np.arange(len(distinct)) + 1)
+    found = table.lookup(keys)
+    stored = {k: i + 1 for i, k in enumerate(distinct.tolist())}
+    assert found.tolist() == [stored[k] for k in keys.tolist()]
+    monkeypatch.setattr(chunk_module, "CACHE_WORDS", len(distinct) + 1)
+    other = table.keys(points, np.array([0, 5]), np.array([3, 8]))  # "tid", "Tid"
+    table.insert(other, np.array([7, 8]))
+    assert table.lookup(other).tolist() == [7, 8]
+    assert (table.lookup(keys) == -1).all(), "a full table starts over"
+
+
 def test_a_word_longer_than_a_chunk_is_cut_at_tokens() -> None:
     """Chinese text has no spaces: a paragraph is one 'word' of hundreds of tokens, and is
     split at token boundaries so that no chunk exceeds the budget."""

@@ -3,19 +3,20 @@
 Tokens are counted with the embedding model's own tokenizer, so no chunk is silently truncated
 by the model. The whole text is never run through the tokenizer: a BERT-style tokenizer splits
 at whitespace first, so a text's token count is the sum of its words' counts, and a document
-has far fewer distinct words than words. Each distinct word is tokenized once (cached per
-worker); words, offsets and break points are numpy arrays, which keeps chunking linear and fast
-(``benchmarks/chunk_bench.py``). A word longer than a chunk is cut at token boundaries.
-"""
+has far fewer distinct words than words. Each distinct word is counted once per worker and kept
+in a hash table of numpy arrays (``WordTable``), so a slice's words are looked up at once with
+no Python string per word; offsets and break points are numpy arrays too, which keeps chunking
+linear and fast (``benchmarks/chunk_bench.py``). A word longer than a chunk is cut at token
+boundaries."""
 
 from __future__ import annotations
 
 import json
 import re
+import secrets
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,8 @@ from agent.pipeline.extract import Section
 
 SLICE_CHARS = 1 << 20  # text analysed at once: bounds the arrays' memory for huge sections
 SPECIAL_TOKENS = 2  # [CLS] and [SEP], added by the model around every chunk
-CACHE_WORDS = 500_000  # distinct words remembered across documents before the cache is reset
+CACHE_WORDS = 500_000  # distinct words remembered across documents before the table is reset
+HASHED_CHARS = 64  # longer words are counted as strings each time (rare, and never hashed)
 _SENTENCE_END = frozenset(map(ord, ".!?…。"))
 PARAGRAPH, SENTENCE, LINE = 3, 2, 1
 
@@ -70,7 +72,7 @@ class Chunker:
         exact = pre in {"BertPreTokenizer", "Whitespace", "WhitespaceSplit"}
         self.chunk_tokens = chunk_tokens if exact else int(chunk_tokens * 0.85)
         self.overlap = min(overlap_tokens, self.chunk_tokens // 2)
-        self._word_tokens: dict[str, int] = {}
+        self._table = WordTable()
         self._ascii = AsciiWordPiece.of(self.tokenizer)
 
     def count_tokens(self, text: str) -> int:
@@ -106,9 +108,13 @@ class Chunker:
         np.cumsum(counts, out=cum_a[1:])
         # For each word k: the last word ≤ k followed by a break of at least each strength.
         index = np.arange(len(breaks))
-        last = [np.maximum.accumulate(np.where(breaks >= level, index, -1))
+        # memoryviews index as plain ints: a chunk costs a microsecond, not numpy scalar calls,
+        # and nothing is copied into lists (which cost more than the chunking itself).
+        last = [memoryview(np.maximum.accumulate(np.where(breaks >= level, index, -1)))
                 for level in (PARAGRAPH, SENTENCE, LINE)]
-        cum = cum_a.tolist()  # bisect on a list: a chunk costs microseconds, not numpy calls
+        starts = memoryview(np.ascontiguousarray(starts, dtype=np.int64))
+        ends = memoryview(np.ascontiguousarray(ends, dtype=np.int64))
+        cum = memoryview(cum_a)
         n = len(counts)
         budget, overlap = self.chunk_tokens, self.overlap
         i = 0
@@ -116,7 +122,7 @@ class Chunker:
             j = max(bisect_right(cum, cum[i] + budget) - 1, i + 1)
             if j < n:
                 j = _best_cut(last, i, j)
-            yield int(starts[i]), int(ends[j - 1]), cum[j] - cum[i]
+            yield starts[i], ends[j - 1], cum[j] - cum[i]
             if j >= n:
                 return
             i = max(bisect_left(cum, cum[j] - overlap), i + 1)
@@ -135,10 +141,7 @@ class Chunker:
         ends = np.flatnonzero(edges == -1)
         if len(starts) == 0:
             return None
-        words = text.split()
-        if len(words) != len(starts):  # a whitespace character the table does not know
-            words = [text[s:e] for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
-        counts = self._counts(words)
+        counts = self._counts(text, points, starts, ends)
         newlines = np.flatnonzero(points == 10)
         gap_lines = np.zeros(len(starts), dtype=np.int64)
         if len(newlines):
@@ -153,27 +156,44 @@ class Chunker:
                                                             breaks)
         return starts, ends, counts, breaks
 
-    def _counts(self, words: list[str]) -> Any:
-        """Token counts of ``words`` as an array; only words never seen before are counted."""
+    def _counts(self, text: str, points: Any, starts: Any, ends: Any) -> Any:
+        """Token counts of the words [starts, ends) of ``text``; only words never seen before
+        become strings and are counted, the rest are found by hash in one vectorised lookup."""
         import numpy as np
 
-        cache = self._word_tokens
-        counts = np.fromiter(map(cache.get, words, repeat(-1)), dtype=np.int64,
-                             count=len(words))
+        table = self._table
+        lengths = ends - starts
+        keys = table.keys(points, starts, ends)
+        counts = table.lookup(keys)
+        long_words = np.flatnonzero(lengths > HASHED_CHARS)
+        if len(long_words):  # rare (URLs, base64): counted as strings, never hashed
+            counts[long_words] = self._count_strings(
+                [text[s:e] for s, e in zip(starts[long_words].tolist(),
+                                           ends[long_words].tolist(), strict=True)])
         missing = np.flatnonzero(counts < 0)
         if len(missing) == 0:
             return counts
-        unknown = list({words[i] for i in missing.tolist()})
-        if len(cache) + len(unknown) > CACHE_WORDS:
-            cache.clear()
-        if self._ascii is not None:
-            simple = [w for w in unknown if w.isascii() and w.isprintable()]
-            cache.update(zip(simple, map(self._ascii.count, simple), strict=True))
-            unknown = [w for w in unknown if w not in cache]
-        if unknown:
-            cache.update(self._tokenize_words(unknown))
-        counts[missing] = [cache[words[i]] for i in missing.tolist()]
+        new_keys, first, inverse = np.unique(keys[missing], return_index=True,
+                                             return_inverse=True)
+        where = missing[first]
+        new_counts = np.asarray(self._count_strings(
+            [text[s:e] for s, e in zip(starts[where].tolist(), ends[where].tolist(),
+                                       strict=True)]), dtype=np.int64)
+        table.insert(new_keys, new_counts)
+        counts[missing] = new_counts[inverse.reshape(-1)]
         return counts
+
+    def _count_strings(self, words: list[str]) -> list[int]:
+        """Exact token counts of distinct words: ASCII ones by WordPiece here, others by the
+        tokenizer in one call."""
+        counted: dict[str, int] = {}
+        if self._ascii is not None:
+            count = self._ascii.count
+            counted.update((w, count(w)) for w in words if w.isascii() and w.isprintable())
+        rest = [w for w in words if w not in counted]
+        if rest:
+            counted.update(self._tokenize_words(rest))
+        return [counted[w] for w in words]
 
     def _tokenize_words(self, words: list[str]) -> dict[str, int]:
         """Token counts of many words from one tokenizer call over them joined by spaces."""
@@ -224,6 +244,105 @@ class Chunker:
                 np.concatenate(parts_b))
 
 
+class WordTable:
+    """Token counts of words seen before, keyed by a 64-bit hash of their code points.
+
+    An open-addressing table in numpy arrays, so all the words of a slice are looked up at once
+    with no Python string per word (making those strings and looking them up in a dict was most
+    of the chunker's time). The key is a polynomial hash computed from prefix sums over the
+    slice's code points, mixed with the word's length; its base is drawn at random per process,
+    so nobody can craft words that collide. Holds at most CACHE_WORDS words, then starts over.
+    """
+
+    SLOT_BITS = 21  # 2M slots: a load of at most a quarter at CACHE_WORDS
+    _MIX = 0x9E3779B97F4A7C15
+
+    def __init__(self) -> None:
+        import numpy as np
+
+        self.base = secrets.randbits(64) | 1  # odd: invertible modulo 2**64
+        self._powers = np.ones(1, dtype=np.uint64)
+        self._inverse_powers = np.ones(1, dtype=np.uint64)
+        self._keys = np.zeros(1 << self.SLOT_BITS, dtype=np.uint64)
+        self._counts = np.full(1 << self.SLOT_BITS, -1, dtype=np.int64)
+        self.size = 0
+
+    def _grow_powers(self, n: int) -> None:
+        """base**i and base**-i modulo 2**64 for i ≤ n, by doubling (a cumprod is far slower)."""
+        import numpy as np
+
+        if len(self._powers) > n:
+            return
+        size = max(n + 1, SLICE_CHARS + 1)
+        for name, factor in (("_powers", self.base), ("_inverse_powers",
+                                                       pow(self.base, -1, 1 << 64))):
+            powers = np.empty(size, dtype=np.uint64)
+            powers[0] = 1
+            filled = 1
+            while filled < size:
+                step = min(filled, size - filled)
+                powers[filled:filled + step] = powers[:step] * np.uint64(pow(factor, filled,
+                                                                             1 << 64))
+                filled += step
+            setattr(self, name, powers)
+
+    def keys(self, points: Any, starts: Any, ends: Any) -> Any:
+        """The key of each word [starts[i], ends[i]) of the code points ``points``."""
+        import numpy as np
+
+        n = len(points)
+        self._grow_powers(n)
+        prefix = np.zeros(n + 1, dtype=np.uint64)
+        np.cumsum(points.astype(np.uint64) * self._powers[:n], out=prefix[1:])
+        hashes = (prefix[ends] - prefix[starts]) * self._inverse_powers[starts]
+        return hashes ^ ((ends - starts).astype(np.uint64) * np.uint64(self._MIX))
+
+    def _slots(self, keys: Any) -> Any:
+        import numpy as np
+
+        return ((keys * np.uint64(self._MIX)) >> np.uint64(64 - self.SLOT_BITS)).astype(np.int64)
+
+    def lookup(self, keys: Any) -> Any:
+        """The count stored for each key, -1 where there is none."""
+        import numpy as np
+
+        found = np.full(len(keys), -1, dtype=np.int64)
+        slots = self._slots(keys)
+        pending = np.arange(len(keys))
+        mask = (1 << self.SLOT_BITS) - 1
+        while len(pending):
+            at = slots[pending]
+            stored = self._counts[at]
+            hit = (stored >= 0) & (self._keys[at] == keys[pending])
+            found[pending[hit]] = stored[hit]
+            pending = pending[~hit & (stored >= 0)]  # occupied by another key: probe on
+            slots[pending] = (slots[pending] + 1) & mask
+        return found
+
+    def insert(self, keys: Any, counts: Any) -> None:
+        """Store distinct keys that are not in the table yet."""
+        import numpy as np
+
+        if self.size + len(keys) > CACHE_WORDS:
+            self._counts.fill(-1)
+            self.size = 0
+        slots = self._slots(keys)
+        pending = np.arange(len(keys))
+        mask = (1 << self.SLOT_BITS) - 1
+        while len(pending):
+            at = slots[pending]
+            free = self._counts[at] < 0
+            taken, first = np.unique(at[free], return_index=True)
+            winners = pending[free][first]
+            self._keys[taken] = keys[winners]
+            self._counts[taken] = counts[winners]
+            placed = np.zeros(len(keys), dtype=bool)
+            placed[winners] = True
+            pending = pending[~placed[pending]]
+            slots[pending] = (slots[pending] + 1) & mask
+        self.size += len(keys)
+
+
 class AsciiWordPiece:
     """Token counts of printable-ASCII words exactly as BERT's uncased WordPiece makes them:
     lowercase, every punctuation character a token of its own, letters and digits cut into the
@@ -236,6 +355,7 @@ class AsciiWordPiece:
         self.vocab, self.max_chars = vocab, max_chars
         # Pieces that may follow another inside a word ("##ing" → "ing").
         self.continued = {v[len(prefix):] for v in vocab if v.startswith(prefix)}
+        self.longest = max(map(len, vocab))
         self._pieces: dict[str, int] = {}
 
     @classmethod
@@ -269,10 +389,10 @@ class AsciiWordPiece:
             return 1
         if len(piece) > self.max_chars:
             return 1  # [UNK]
-        continued = self.continued
+        continued, longest = self.continued, self.longest
         start, n, size = 0, 0, len(piece)
         while start < size:
-            end = size
+            end = min(size, start + longest)
             known = vocab if start == 0 else continued
             while end > start and piece[start:end] not in known:
                 end -= 1
@@ -283,13 +403,13 @@ class AsciiWordPiece:
         return n
 
 
-def _best_cut(last: list[Any], i: int, j: int) -> int:
+def _best_cut(last: list[memoryview], i: int, j: int) -> int:
     """Where to end a chunk of words [i, j): after the last paragraph end in its second half,
     else the last sentence end, else the last line end, else at j. ``last[s][k]`` is the last
     word ≤ k followed by a break of strength s (paragraph, sentence, line) or -1."""
     low = i + max(1, (j - i) // 2)
     for strongest_first in last:
-        k = int(strongest_first[j - 1])
+        k = strongest_first[j - 1]
         if k + 1 >= low:
             return k + 1
     return j
