@@ -110,11 +110,11 @@ class Chunker:
         index = np.arange(len(breaks))
         # memoryviews index as plain ints: a chunk costs a microsecond, not numpy scalar calls,
         # and nothing is copied into lists (which cost more than the chunking itself).
-        last = [memoryview(np.maximum.accumulate(np.where(breaks >= level, index, -1)))
+        last = [np.maximum.accumulate(np.where(breaks >= level, index, -1)).data
                 for level in (PARAGRAPH, SENTENCE, LINE)]
-        starts = memoryview(np.ascontiguousarray(starts, dtype=np.int64))
-        ends = memoryview(np.ascontiguousarray(ends, dtype=np.int64))
-        cum = memoryview(cum_a)
+        starts = np.ascontiguousarray(starts, dtype=np.int64).data
+        ends = np.ascontiguousarray(ends, dtype=np.int64).data
+        cum = cum_a.data
         n = len(counts)
         budget, overlap = self.chunk_tokens, self.overlap
         i = 0
