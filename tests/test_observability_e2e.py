@@ -102,20 +102,7 @@ def running_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[in
 @pytest.fixture(scope="module")
 def prometheus(running_agent: tuple[int, Path]) -> Iterator[str]:
     agent_port, base = running_agent
-    port = free_port()
-    config = base / "prometheus.yml"
-    config.write_text(yaml.safe_dump({
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(DASHBOARDS / "alerts.yml")],
-        "scrape_configs": [{"job_name": "ingest-agent",
-                            "static_configs": [{"targets": [f"127.0.0.1:{agent_port}"]}]}],
-    }))
-    proc = subprocess.Popen(
-        [_tool("prometheus"), f"--config.file={config}", f"--storage.tsdb.path={base / 'tsdb'}",
-         f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
+    proc, url = _prometheus(base, [f"127.0.0.1:{agent_port}"])
     try:
         wait_until(lambda: _get(f"{url}/-/ready")[0] == 200, 60, "prometheus ready")
         wait_until(lambda: _scraped(url, times=3), 60, "three scrapes of the agent")
@@ -233,6 +220,7 @@ def test_dashboard_structure(tmp_path: Path) -> None:
 
 
 def _prometheus(base: Path, targets: list[str]) -> tuple[subprocess.Popen[bytes], str]:
+    """A real Prometheus scraping ``targets`` every second, with the shipped alert rules."""
     port = free_port()
     config = base / "prometheus.yml"
     config.write_text(yaml.safe_dump({

@@ -89,6 +89,21 @@ class RetryPolicy:
         return float(min(self.max_delay, self.base_delay * (2 ** max(0, retries_so_far))))
 
 
+class Tunable:
+    """The retry policy and lease every backend keeps, changeable on a config reload."""
+
+    retry_policy: RetryPolicy
+    lease_seconds: float
+
+    def configure(self, *, retry_policy: RetryPolicy | None = None,
+                  lease_seconds: float | None = None) -> None:
+        """Change the retry policy or the lease of future claims (a config reload)."""
+        if retry_policy is not None:
+            self.retry_policy = retry_policy
+        if lease_seconds is not None:
+            self.lease_seconds = lease_seconds
+
+
 @dataclass(slots=True)
 class Job:
     """A snapshot of one job row. ``lease_token`` is set only on the holder's copy."""

@@ -36,6 +36,7 @@ from agent.queue.base import (
     NewJob,
     QueueStats,
     RetryPolicy,
+    Tunable,
     as_status,
     check_job_prefix,
     check_progress,
@@ -272,7 +273,7 @@ def _num(value: Any, kind: type = float) -> Any:
     return kind(value)
 
 
-class RedisStreamsJobQueue:
+class RedisStreamsJobQueue(Tunable):
     """``JobQueue`` on Redis ≥ 7 Streams; safe for many agents on many machines."""
 
     def __init__(self, url: str, *, namespace: str = "ingest", lease_seconds: float = 600.0,
@@ -658,14 +659,6 @@ class RedisStreamsJobQueue:
         if parts.port:
             where += f":{parts.port}"
         return f"redis:{parts.scheme}://{where}{parts.path}#{self.ns}"
-
-    def configure(self, *, retry_policy: RetryPolicy | None = None,
-                  lease_seconds: float | None = None) -> None:
-        """Change the retry policy or the lease of future claims (a config reload)."""
-        if retry_policy is not None:
-            self.retry_policy = retry_policy
-        if lease_seconds is not None:
-            self.lease_seconds = lease_seconds
 
     def check_writable(self) -> None:
         self.r.set(self._k("health"), str(self.clock()), px=60_000)

@@ -34,6 +34,7 @@ from agent.queue.base import (
     NewJob,
     QueueStats,
     RetryPolicy,
+    Tunable,
     as_status,
     check_job_prefix,
     check_progress,
@@ -81,7 +82,7 @@ def _public(job: Job) -> Job:
     return job
 
 
-class SQLiteJobQueue:
+class SQLiteJobQueue(Tunable):
     """``JobQueue`` on one SQLite file; one connection per thread and process."""
 
     def __init__(
@@ -623,14 +624,6 @@ class SQLiteJobQueue:
         import socket
 
         return f"sqlite:{socket.gethostname()}:{self.path.resolve()}"
-
-    def configure(self, *, retry_policy: RetryPolicy | None = None,
-                  lease_seconds: float | None = None) -> None:
-        """Change the retry policy or the lease of future claims (a config reload)."""
-        if retry_policy is not None:
-            self.retry_policy = retry_policy
-        if lease_seconds is not None:
-            self.lease_seconds = lease_seconds
 
     def check_writable(self) -> None:
         """Take and release the write lock: proves the database file accepts writes now."""
