@@ -1,3 +1,3 @@
-from agent.cli import main
+from agent.quick_search import main
 
 main()

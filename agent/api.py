@@ -11,8 +11,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import threading
-from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -25,7 +24,9 @@ from agent.config import Settings
 from agent.errors import AgentError, JobNotFoundError
 from agent.folders import InboxFolders, identify
 from agent.names import display_name
+from agent.pipeline.index import SearchFilter
 from agent.queue.base import Job, JobQueue, JobStatus
+from agent.search import SearchRequest, SearchUsageError, SharedSearcher, mime_types
 from agent.upload import UPLOAD_FIELD, ReceivedUpload, UploadReceiver, UploadRejected
 
 
@@ -64,16 +65,32 @@ class UploadOut(BaseModel):
     file: str
 
 
-class HitOut(BaseModel):
+class ResultOut(BaseModel):
+    rank: int
     score: float
-    text: str
+    similarity: float | None
+    matched: list[str]
     document_id: str
     file: str
     location: str | None
     inbox: str | None
+    type: str
+    heading: str | None
     page: int | None
+    chunk: int
     char_start: int
     char_end: int
+    indexed_at: float
+    snippet: str
+    text: str
+
+
+class SearchOut(BaseModel):
+    query: str
+    mode: str
+    answered: bool = Field(description="false when no result passes the relevance floor")
+    note: str | None
+    results: list[ResultOut]
 
 
 class ErrorOut(BaseModel):
@@ -113,14 +130,13 @@ def _queue_upload(queue: JobQueue, box: InboxFolders, received: ReceivedUpload) 
 
 
 def create_app(settings: Settings, queue: JobQueue, boxes: dict[str, InboxFolders],
-               searcher_factory: Callable[[], Any] | None = None) -> FastAPI:
-    """The API over an existing queue and inboxes (the agent's own)."""
+               searcher: SharedSearcher | None = None) -> FastAPI:
+    """The API over an existing queue and inboxes (the agent's own) and its searcher."""
     app = FastAPI(title="ingest-agent", version=__version__,
                   description="Upload files for ingestion, follow their jobs, search the index.")
     token = settings.api.token.get_secret_value() if settings.api.token else None
     limit = settings.api.max_upload_bytes
-    searcher_lock = threading.Lock()
-    searcher: list[Any] = []
+    shared = searcher or SharedSearcher(settings)
 
     def require_token(request: Request) -> None:
         if token is None:
@@ -191,21 +207,30 @@ def create_app(settings: Settings, queue: JobQueue, boxes: dict[str, InboxFolder
         """Jobs, newest first."""
         return [JobOut.of(j) for j in queue.list_jobs(status=status, limit=limit, inbox=inbox)]
 
-    @app.get("/api/v1/search", response_model=list[HitOut], dependencies=auth, responses=ERRORS)
+    @app.get("/api/v1/search", response_model=SearchOut, dependencies=auth,
+             responses={**ERRORS, 400: {"model": ErrorOut}, 404: {"model": ErrorOut}})
     def search(q: Annotated[str, Query(min_length=1, max_length=2000)],
                k: Annotated[int, Query(ge=1, le=100)] = 5,
-               inbox: Annotated[str | None, Query(max_length=64)] = None) -> list[HitOut]:
-        """The indexed chunks closest in meaning to `q`."""
-        with searcher_lock:
-            if not searcher:
-                if searcher_factory is None:
-                    from agent.search import Searcher
-
-                    searcher.append(Searcher(settings))
-                else:
-                    searcher.append(searcher_factory())
-            hits = searcher[0].search(q, k=k, inbox=inbox)
-        return [HitOut(**h.to_dict()) for h in hits]
+               mode: Literal["vector", "lexical", "hybrid"] | None = None,
+               chunks: bool = False,
+               inbox: Annotated[str | None, Query(max_length=64)] = None,
+               type: Annotated[list[str] | None, Query(max_length=16)] = None,  # noqa: A002
+               path: Annotated[str | None, Query(max_length=1000)] = None,
+               after: Annotated[float | None, Query(ge=0, le=1e11)] = None,
+               before: Annotated[float | None, Query(ge=0, le=1e11)] = None) -> SearchOut:
+        """The best passages for `q`: one per document unless `chunks`; `answered` is false
+        when nothing is relevant enough. `type` takes MIME types or short names (pdf, html);
+        `after`/`before` are epoch seconds of indexing; `path` is a glob on the file name."""
+        if inbox is not None and inbox not in boxes:
+            raise HTTPException(404, f"no inbox named {inbox!r}")
+        try:
+            request = SearchRequest(q, k, mode, not chunks, SearchFilter(
+                inbox=inbox, types=mime_types(type or ()), path_glob=path, after=after,
+                before=before))
+            response = shared.answer(request)
+        except SearchUsageError as exc:
+            raise HTTPException(400, str(exc)) from None
+        return SearchOut.model_validate(response.to_dict())
 
     return app
 

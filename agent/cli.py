@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -17,6 +16,8 @@ import click
 from agent import __version__
 from agent.errors import AgentError
 from agent.names import display_name
+from agent.search_output import format_results
+from agent.search_output import json_text as _json_text
 
 if TYPE_CHECKING:
     from agent.config import Settings
@@ -80,12 +81,6 @@ class AgentGroup(click.Group):
 def cli(ctx: click.Context, config_path: str | None) -> None:
     """Watch inbox folders, queue every file durably, embed it offline and make it searchable."""
     ctx.obj = Context(config_path)
-
-
-def _json_text(data: Any, indent: int | None = 2) -> str:
-    text = json.dumps(data, indent=indent, ensure_ascii=False, default=str)
-    # Undecodable bytes of file names stay valid JSON escapes, not unprintable text.
-    return re.sub("[\ud800-\udfff]", lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _print_json(data: Any) -> None:
@@ -378,32 +373,110 @@ def run(ctx: Context, drain: bool, factory: str) -> None:
     sys.exit(agent.run(drain=drain))
 
 
+def _epoch(value: str | None, option: str) -> float | None:
+    """An ISO date or date-time (local time when no zone is given), or epoch seconds."""
+    if value is None:
+        return None
+    from datetime import datetime
+
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (2026-11-30, 2026-11-30T14:00) "
+                                 "or epoch seconds", param_hint=option) from None
+
+
 @cli.command()
 @click.argument("query")
 @click.option("-k", "k", default=5, show_default=True, type=click.IntRange(1, 1000),
-              help="How many chunks to return.")
+              help="How many results to return.")
+@click.option("--mode", type=click.Choice(["vector", "lexical", "hybrid"]),
+              help="Meaning (vector), words (lexical, needs no model) or both fused "
+                   "(default: search.mode, hybrid).")
+@click.option("--chunks", "every_chunk", is_flag=True,
+              help="Every matching chunk, not only each document's best.")
 @click.option("--inbox", help="Only documents from this inbox.")
+@click.option("--type", "types", multiple=True, metavar="TYPE",
+              help="Only this type: pdf, html, md, txt, csv, json, docx or a MIME type "
+                   "(repeatable).")
+@click.option("--path", "path_glob", metavar="GLOB",
+              help="Only files whose name or location matches this glob (e.g. '*.pdf').")
+@click.option("--after", help="Only documents indexed at or after this date or time.")
+@click.option("--before", help="Only documents indexed before this date or time.")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @pass_ctx
-def search(ctx: Context, query: str, k: int, inbox: str | None, as_json: bool) -> None:
-    """Search the indexed chunks for the text closest in meaning to QUERY."""
-    from agent.search import Searcher
+def search(ctx: Context, query: str, k: int, mode: str | None, every_chunk: bool,
+           inbox: str | None, types: tuple[str, ...], path_glob: str | None,
+           after: str | None, before: str | None, as_json: bool) -> None:
+    """Search the index for the passages that best answer QUERY.
+
+    A running agent answers (it holds the model); otherwise the model is loaded here, which
+    takes a few seconds. Exit status 0 with results, 1 when nothing is relevant enough (JSON:
+    "answered": false), 2 for a usage error such as an empty query.
+    """
+    if not query.strip():
+        raise click.UsageError("the query is empty: say what to search for")
+    request = {"query": query, "k": k, "mode": mode, "per_document": not every_chunk,
+               "inbox": inbox, "types": list(types), "path": path_glob,
+               "after": _epoch(after, "--after"), "before": _epoch(before, "--before")}
+    response = _ask_running_agent(ctx, request)
+    if response is None:
+        response = _search_here(ctx, request)
+    if "error" in response:
+        if response.get("usage"):
+            raise click.UsageError(response["error"])
+        raise AgentError(response["error"])
+    if as_json:
+        _print_json(response)
+    else:
+        _print_results(response)
+    if not response["answered"]:
+        sys.exit(1)
+
+
+def _ask_running_agent(ctx: Context, request: dict[str, Any]) -> dict[str, Any] | None:
+    """The running agent's answer over its search socket, or None when none answers. Reads
+    only the config's data folder: the agent validated the rest when it started."""
+    from agent.config_file import data_dir_of, find_config_path
+    from agent.search_socket import SocketUnavailable, ask, socket_path
+
+    config_path = find_config_path(ctx.config_path)
+    data_dir = data_dir_of(config_path)
+    if data_dir is None:
+        return None
+    try:
+        answer = ask(socket_path(data_dir), request)
+    except SocketUnavailable:
+        return None
+    if ctx.config_path is None:
+        click.echo(f"ingest-agent: using {config_path}" if config_path else
+                   "ingest-agent: no --config given: using the built-in defaults", err=True)
+    return answer
+
+
+def _search_here(ctx: Context, request: dict[str, Any]) -> dict[str, Any]:
+    from agent.search import Searcher, SearchRequest, SearchUsageError
 
     ctx.say_which_config()
     settings = ctx.settings
-    if inbox is not None:
-        settings.inbox_by_name(inbox)
-    hits = Searcher(settings, readonly=True).search(query, k=k, inbox=inbox)
-    if as_json:
-        _print_json([h.to_dict() for h in hits])
-        return
-    if not hits:
-        click.echo("no results (is anything indexed yet?)")
-    for rank, hit in enumerate(hits, 1):
-        where = display_name(hit.location or hit.source_name)
-        page = f" p.{hit.page}" if hit.page else ""
-        click.echo(f"{rank}. {hit.score:.3f}  {display_name(hit.source_name)}{page}  ({where})")
-        click.echo("   " + " ".join(hit.text.split())[:300])
+    if request["inbox"] is not None:
+        settings.inbox_by_name(request["inbox"])
+    try:
+        search_request = SearchRequest.from_dict(request).checked()
+    except SearchUsageError as exc:
+        raise click.UsageError(str(exc)) from None
+    if (search_request.mode or settings.search.mode) != "lexical":
+        click.echo("ingest-agent: no running agent answers for this config; loading the model "
+                   "here (a few seconds)", err=True)
+    return Searcher(settings, readonly=True).answer(search_request).to_dict()
+
+
+def _print_results(response: dict[str, Any]) -> None:
+    click.echo(format_results(response))
 
 
 @cli.command()

@@ -16,11 +16,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from agent.config_file import CONFIG_ENV, DEFAULT_CONFIG_NAMES, ENV_PREFIX, find_config_path
 from agent.errors import ConfigError
 
-ENV_PREFIX = "INGEST_AGENT_"
-CONFIG_ENV = "INGEST_AGENT_CONFIG"
-DEFAULT_CONFIG_NAMES = ("ingest-agent.toml", "config.toml")
+__all__ = ["CONFIG_ENV", "DEFAULT_CONFIG_NAMES", "ENV_PREFIX", "Settings", "find_config_path",
+           "load_config"]
 
 DEFAULT_EXCLUDES = [
     ".*", "*.tmp", "*.part", "*.crdownload", "*.filepart", "~$*", ".~lock.*",
@@ -110,6 +110,8 @@ class ProcessingSettings(_Section):
     chunk_overlap_tokens: int = Field(default=32, ge=0)
     max_chunks_per_file: int = Field(default=50_000, ge=1)
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+    html_main_content: bool = True
+    headings: bool = True
 
     @model_validator(mode="after")
     def _overlap_smaller_than_chunk(self) -> ProcessingSettings:
@@ -137,6 +139,13 @@ class IndexSettings(_Section):
         if self.backend == "postgres" and not self.dsn:
             raise ValueError("backend 'postgres' needs dsn")
         return self
+
+
+class SearchSettings(_Section):
+    mode: Literal["vector", "lexical", "hybrid"] = "hybrid"
+    min_similarity: float = Field(default=0.3, ge=-1.0, le=1.0)
+    candidates: int = Field(default=100, ge=10, le=10_000)
+    socket: bool = True
 
 
 class MetricsSettings(_Section):
@@ -189,6 +198,7 @@ class Settings(_Section):
     processing: ProcessingSettings = Field(default_factory=ProcessingSettings)
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
+    search: SearchSettings = Field(default_factory=SearchSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
@@ -235,18 +245,6 @@ class Settings(_Section):
             if box.name == name:
                 return box
         raise ConfigError(f"no inbox named {name!r} in {self.source or 'the config'}")
-
-
-def find_config_path(explicit: str | os.PathLike[str] | None = None) -> Path | None:
-    """The file to load: ``--config``, else ``$INGEST_AGENT_CONFIG``, else a default name here."""
-    if explicit:
-        return Path(explicit)
-    if os.environ.get(CONFIG_ENV):
-        return Path(os.environ[CONFIG_ENV])
-    for name in DEFAULT_CONFIG_NAMES:
-        if Path(name).is_file():
-            return Path(name)
-    return None
 
 
 def load_config(

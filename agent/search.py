@@ -1,22 +1,312 @@
-"""Search: embed the query with the ingesting model and rank indexed chunks (CLI and API)."""
+"""Search: vector, lexical or both fused, one result per document, with a relevance floor.
+
+The index gives candidates from each side (cosine over the vectors; BM25-like full-text over
+heading and text); hybrid mode fuses their ranks by reciprocal rank fusion (RRF, k = 60), which
+needs no score calibration between the two. A result is kept only if it is relevant on its own
+terms: its cosine reaches ``search.min_similarity``, or its chunk holds every content word of the
+query. When nothing passes, the response says the index has no good answer (``answered`` false)
+rather than returning confident-looking noise. The CLI, the HTTP API and the agent's local
+search socket all speak this module's request and response.
+"""
 
 from __future__ import annotations
 
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
 from agent.config import Settings
-from agent.pipeline.index import SearchHit
+from agent.errors import AgentError
+from agent.names import display_name
+from agent.pipeline.index import NO_FILTER, STOPWORDS, SearchFilter, SearchHit, StoredChunk
 from agent.pipeline.stores import open_index
+
+Mode = Literal["vector", "lexical", "hybrid"]
+MODES: tuple[Mode, ...] = ("vector", "lexical", "hybrid")
+RRF_K = 60
+SNIPPET_CHARS = 240
+MARK = "**"  # matched words in snippets are wrapped in this (Markdown bold)
+_WORD = re.compile(r"\w+")
+
+
+class SearchUsageError(AgentError):
+    """The request cannot be answered as asked (an empty query, an unknown mode)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRequest:
+    query: str
+    k: int = 5
+    mode: Mode | None = None  # None: the configured default
+    per_document: bool = True  # False: every matching chunk (``--chunks``)
+    where: SearchFilter = NO_FILTER
+
+    def checked(self) -> SearchRequest:
+        if not self.query.strip():
+            raise SearchUsageError("the query is empty: say what to search for")
+        if self.mode is not None and self.mode not in MODES:
+            raise SearchUsageError(f"unknown mode {self.mode!r}: one of {', '.join(MODES)}")
+        if not 1 <= self.k <= 1000:
+            raise SearchUsageError("k must be between 1 and 1000")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        w = self.where
+        return {"query": self.query, "k": self.k, "mode": self.mode,
+                "per_document": self.per_document, "inbox": w.inbox, "types": list(w.types),
+                "path": w.path_glob, "after": w.after, "before": w.before}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SearchRequest:
+        where = SearchFilter(inbox=data.get("inbox"), types=mime_types(data.get("types") or ()),
+                             path_glob=data.get("path"), after=data.get("after"),
+                             before=data.get("before"))
+        return cls(str(data.get("query", "")), int(data.get("k", 5)), data.get("mode"),
+                   bool(data.get("per_document", True)), where)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    rank: int
+    score: float
+    similarity: float | None
+    matched: tuple[str, ...]  # "vector", "lexical": which sides found it
+    chunk: StoredChunk
+    snippet: str
+
+    def to_dict(self) -> dict[str, Any]:
+        c = self.chunk
+        return {
+            "rank": self.rank, "score": round(self.score, 5),
+            "similarity": None if self.similarity is None else round(self.similarity, 4),
+            "matched": list(self.matched), "document_id": c.doc_id,
+            "file": display_name(c.source_name),
+            "location": display_name(c.location) if c.location else None,
+            "inbox": c.inbox, "type": c.mime, "heading": c.heading or None, "page": c.page,
+            "chunk": c.ordinal, "char_start": c.char_start, "char_end": c.char_end,
+            "indexed_at": c.indexed_at, "snippet": self.snippet, "text": c.text,
+        }
+
+
+@dataclass(slots=True)
+class SearchResponse:
+    query: str
+    mode: Mode
+    answered: bool
+    results: list[SearchResult] = field(default_factory=list)
+    note: str | None = None  # why there is no answer, when there is none
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"query": self.query, "mode": self.mode, "answered": self.answered,
+                "note": self.note, "results": [r.to_dict() for r in self.results]}
 
 
 class Searcher:
-    """Holds the model and the index's vector cache, so repeated searches are fast."""
+    """Holds the index (and its vector cache) and, once a vector search needs it, the model."""
 
     def __init__(self, settings: Settings, *, readonly: bool = False) -> None:
         """``readonly``: a short-lived reader (the CLI) that must create nothing."""
-        from agent.pipeline.embed import Embedder
-
+        self.settings = settings
+        self.readonly = readonly
         self.index = open_index(settings, readonly=readonly)
-        self.embedder = Embedder(settings.embedding, settings.agent.data_dir, readonly=readonly)
+        self._embedder: Any = None
+
+    @property
+    def embedder(self) -> Any:
+        if self._embedder is None:
+            from agent.pipeline.embed import Embedder
+
+            self._embedder = Embedder(self.settings.embedding, self.settings.agent.data_dir,
+                                      readonly=self.readonly)
+        return self._embedder
 
     def search(self, query: str, k: int = 5, inbox: str | None = None) -> list[SearchHit]:
+        """Vector search as the first contract had it: the ``k`` closest chunks."""
         vector = self.embedder.embed([query])[0]
         return self.index.search(vector, k=k, inbox=inbox)
+
+    def answer(self, request: SearchRequest) -> SearchResponse:
+        """The best results for the request, fused, grouped, floored and with snippets."""
+        request = request.checked()
+        config = self.settings.search
+        mode: Mode = request.mode or config.mode
+        pool = max(config.candidates, request.k * (10 if request.per_document else 2))
+        where = request.where
+        vector = None
+        ranked: dict[str, list[int]] = {}
+        similarity: dict[int, float] = {}
+        if mode in ("vector", "hybrid"):
+            vector = self.embedder.embed([request.query])[0]
+            found = self.index.vector_candidates(vector, pool, where)
+            ranked["vector"] = [i for i, _ in found]
+            similarity.update(found)
+        if mode in ("lexical", "hybrid"):
+            ranked["lexical"] = [i for i, _ in self.index.lexical_candidates(
+                request.query, pool, where)]
+        fused = _fuse(ranked)
+        if not fused:
+            return SearchResponse(request.query, mode, False, note="nothing matches the query")
+        strong = set(i for i, _ in self.index.lexical_candidates(
+            request.query, pool, where, require_all=True)) if has_content_words(
+                request.query) else set()
+        if vector is not None:
+            missing = [i for i in fused if i not in similarity]
+            similarity.update(self.index.similarities(vector, missing))
+        floor = config.min_similarity
+
+        def relevant(chunk_id: int) -> bool:
+            if mode == "lexical":
+                return True
+            return similarity.get(chunk_id, -1.0) >= floor or chunk_id in strong
+
+        kept = [i for i in fused if relevant(i)]
+        chunks = self.index.chunks_by_id(kept[: max(request.k * 20, 200)])
+        results: list[SearchResult] = []
+        seen_documents: set[str] = set()
+        for chunk_id in kept:
+            chunk = chunks.get(chunk_id)
+            if chunk is None:
+                continue
+            if request.per_document:
+                if chunk.doc_id in seen_documents:
+                    continue
+                seen_documents.add(chunk.doc_id)
+            sides = tuple(side for side in ("vector", "lexical") if chunk_id in
+                          ranked.get(side, ()))
+            results.append(SearchResult(
+                len(results) + 1, fused[chunk_id], similarity.get(chunk_id), sides, chunk,
+                make_snippet(chunk.text, request.query)))
+            if len(results) >= request.k:
+                break
+        if not results:
+            return SearchResponse(request.query, mode, False, note=(
+                f"no result is relevant enough (cosine below search.min_similarity = {floor:g} "
+                "and no chunk holds every word of the query)"))
+        return SearchResponse(request.query, mode, True, results)
+
+
+class SharedSearcher:
+    """The agent's one searcher for its HTTP API and its search socket: built on the first
+    question (the model loads then, about a second), then kept; questions take turns."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._searcher: Searcher | None = None
+
+    def answer(self, request: SearchRequest) -> SearchResponse:
+        with self._lock:
+            if self._searcher is None:
+                self._searcher = Searcher(self.settings)
+            return self._searcher.answer(request)
+
+    def answer_dict(self, data: dict[str, Any]) -> dict[str, Any]:
+        """A request as JSON data in, the response as JSON data out (the socket's protocol)."""
+        if not isinstance(data, dict):
+            raise SearchUsageError("a search request is a JSON object")
+        inbox = data.get("inbox")
+        if inbox is not None and inbox not in {box.name for box in self.settings.inbox}:
+            raise SearchUsageError(f"no inbox named {inbox!r} in "
+                                   f"{self.settings.source or 'the config'}")
+        return self.answer(SearchRequest.from_dict(data)).to_dict()
+
+
+def _fuse(ranked: dict[str, list[int]]) -> dict[int, float]:
+    """Reciprocal rank fusion: Σ 1 / (RRF_K + rank) over the sides, best first. One side alone
+    keeps its own order."""
+    scores: dict[int, float] = {}
+    for ids in ranked.values():
+        for rank, chunk_id in enumerate(ids, 1):
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank)
+    return dict(sorted(scores.items(), key=lambda item: -item[1]))
+
+
+SHORT_TYPES = {
+    "txt": "text/plain", "text": "text/plain", "md": "text/markdown", "markdown": "text/markdown",
+    "html": "text/html", "htm": "text/html", "csv": "text/csv", "json": "application/json",
+    "pdf": "application/pdf",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+}
+
+
+def mime_types(names: Sequence[str]) -> tuple[str, ...]:
+    """MIME types from what a user types: full types as they are, short names (pdf) mapped."""
+    out = []
+    for name in names:
+        name = name.strip().lower()
+        if not name:
+            continue
+        if "/" not in name and name not in SHORT_TYPES:
+            raise SearchUsageError(f"unknown type {name!r}: a MIME type or one of "
+                                   f"{', '.join(sorted(SHORT_TYPES))}")
+        out.append(SHORT_TYPES.get(name, name))
+    return tuple(out)
+
+
+def query_terms(query: str) -> list[str]:
+    """The lowercase words of the query that carry meaning (all of them if all are common)."""
+    words = [w.lower() for w in _WORD.findall(query)]
+    content = [w for w in words if w not in STOPWORDS]
+    return content or words
+
+
+def has_content_words(query: str) -> bool:
+    return any(w.lower() not in STOPWORDS for w in _WORD.findall(query))
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ing", "ed", "es", "s", "ly"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+def make_snippet(text: str, query: str, width: int = SNIPPET_CHARS) -> str:
+    """About ``width`` characters of ``text`` around the place where most query words meet,
+    each matched word wrapped in ``MARK``; the text's start when no word matches."""
+    stems = {_stem(t) for t in query_terms(query)}
+    literal = [w for w in query.split() if not _WORD.fullmatch(w) and len(w) > 2]
+    spans: list[tuple[int, int, str]] = []
+    lowered = text.lower()
+    for phrase in literal:  # identifiers as pasted (os.replace, --dry-run) first
+        start = lowered.find(phrase.lower())
+        while start != -1 and len(spans) < 200:
+            spans.append((start, start + len(phrase), phrase.lower()))
+            start = lowered.find(phrase.lower(), start + len(phrase))
+    for match in _WORD.finditer(text):
+        if len(spans) >= 400:
+            break
+        stem = _stem(match.group().lower())
+        if stem in stems and not any(s <= match.start() < e for s, e, _ in spans):
+            spans.append((match.start(), match.end(), stem))
+    spans.sort()
+    start = _best_window(spans, width) if spans else 0
+    end = min(len(text), start + width)
+    if start > 0:
+        cut = text.rfind(" ", max(0, start - 20), start)
+        start = cut + 1 if cut != -1 else start
+    if end < len(text):
+        cut = text.find(" ", end, min(len(text), end + 20))
+        end = cut if cut != -1 else end
+    pieces: list[str] = []
+    at = start
+    for s, e, _ in spans:
+        if s < at or e > end:
+            continue
+        pieces += [text[at:s], MARK, text[s:e], MARK]
+        at = e
+    pieces.append(text[at:end])
+    snippet = " ".join("".join(pieces).split())
+    return ("…" if start > 0 else "") + snippet + ("…" if end < len(text) else "")
+
+
+def _best_window(spans: Sequence[tuple[int, int, str]], width: int) -> int:
+    """The start of the window of ``width`` that covers the most distinct matched words."""
+    best, best_start = -1, 0
+    for i, (s, _, _) in enumerate(spans):
+        distinct = {w for t, e, w in spans[i:] if e <= s + width}
+        if len(distinct) > best:
+            best, best_start = len(distinct), s
+    return max(0, best_start - width // 5)

@@ -73,9 +73,18 @@ class Agent:
         self.health: HealthChecker | None = None
         if settings.metrics.enabled:
             self._setup_metrics()
+        from agent.search import SharedSearcher
+
+        self.searcher = SharedSearcher(settings)
         self.api_server: Any = None
         if settings.api.enabled:
             self._setup_api()
+        self.search_socket: Any = None
+        if settings.search.socket:
+            from agent.search_socket import SearchSocketServer, socket_path
+
+            self.search_socket = SearchSocketServer(socket_path(settings.agent.data_dir),
+                                                    self.searcher.answer_dict)
         self.stop_event = threading.Event()
         from agent.systemd import Notifier
 
@@ -128,8 +137,20 @@ class Agent:
         if problem is not None:
             raise AgentError(problem)
 
-        app = create_app(self.settings, self.queue, self.boxes)
+        app = create_app(self.settings, self.queue, self.boxes, self.searcher)
         self.api_server = ApiServer(app, self.settings.api.host, self.settings.api.port)
+
+    def _start_search_socket(self) -> None:
+        """Serve CLI searches locally; an agent that cannot bind the socket (a path too long
+        for a Unix socket, a read-only folder) still runs, and the CLI searches by itself."""
+        if self.search_socket is None:
+            return
+        try:
+            self.search_socket.start()
+        except OSError as exc:
+            log.warning("search socket not served: `ingest-agent search` will load the model "
+                        "itself", path=str(self.search_socket.path), error=str(exc))
+            self.search_socket = None
 
     def install_signal_handlers(self) -> None:
         signal.signal(signal.SIGTERM, self._on_signal)
@@ -188,6 +209,7 @@ class Agent:
                 self.api_server.start()
                 log.info("HTTP API served", url=f"http://{self.settings.api.host}:"
                          f"{self.api_server.port}/docs")
+            self._start_search_socket()
         except BaseException:
             if self.metrics_server is not None:
                 self.metrics_server.stop()
@@ -213,6 +235,8 @@ class Agent:
                 processor.stop()
             if self.api_server is not None:
                 self.api_server.stop()
+            if self.search_socket is not None:
+                self.search_socket.stop()
             if self.metrics_server is not None:
                 self.metrics_server.stop()
             self.queue.close()

@@ -140,7 +140,8 @@ def test_unknown_job_is_404_and_listing_filters(api: Api) -> None:
 
 
 def test_search_returns_indexed_chunks(api: Api, tmp_path: Path) -> None:
-    """/search runs the pipeline's search over what was ingested."""
+    """/search answers over what was ingested, with the CLI's JSON shape: hybrid by default,
+    lexical on request (snippet marked), filters honoured, a blank query refused with 400."""
     from agent.pipeline import IngestPipeline, JobRequest
 
     doc = tmp_path / "owls.txt"
@@ -148,9 +149,20 @@ def test_search_returns_indexed_chunks(api: Api, tmp_path: Path) -> None:
     pipeline = IngestPipeline(api.settings)
     pipeline.run(JobRequest("j-owls", str(doc), "docs", "owls.txt"), lambda p, m: None)
     pipeline.index.close()
-    hits = api.client.get("/api/v1/search", params={"q": "nocturnal birds", "k": 3},
+    body = api.client.get("/api/v1/search", params={"q": "nocturnal birds", "k": 3},
                           headers=AUTH).json()
-    assert hits[0]["file"] == "owls.txt" and hits[0]["score"] > 0.3
+    top = body["results"][0]
+    assert body["answered"] is True and body["mode"] == "hybrid"
+    assert top["file"] == "owls.txt" and top["similarity"] > 0.3 and top["type"] == "text/plain"
+    lexical = api.client.get("/api/v1/search", params={"q": "hunt", "mode": "lexical"},
+                             headers=AUTH).json()
+    assert lexical["results"][0]["snippet"].startswith("Owls **hunt** at night")
+    assert lexical["results"][0]["similarity"] is None, "lexical mode needs no model"
+    only_pdf = api.client.get("/api/v1/search", params={"q": "owls", "type": "pdf"},
+                              headers=AUTH).json()
+    assert only_pdf["answered"] is False and only_pdf["results"] == []
+    blank = api.client.get("/api/v1/search", params={"q": "   "}, headers=AUTH)
+    assert blank.status_code == 400 and "empty" in blank.json()["detail"]
 
 
 def test_queue_state_matches_uploads(api: Api) -> None:

@@ -134,13 +134,14 @@ def test_broken_pdfs_fail_clearly(tmp_path: Path, maker: object, message: str) -
 
 
 def test_html_keeps_visible_text_only(tmp_path: Path) -> None:
-    """Scripts, styles and the head are dropped; body text stays."""
+    """Scripts, styles and the head are dropped; body text stays, under its heading."""
     page = tmp_path / "p.html"
     page.write_text("<html><head><title>T</title><style>p{color:red}</style></head><body>"
                     "<script>var secret = 1;</script><h1>Harbour</h1><p>Boats moor here.</p>"
                     "</body></html>")
-    text = _text(page, "text/html")
-    assert "Harbour" in text and "Boats moor here." in text
+    sections = list(extract(page, "text/html"))
+    text = "".join(s.text for s in sections)
+    assert "Boats moor here." in text and sections[0].path == ("Harbour",)
     assert "secret" not in text and "color" not in text
 
 

@@ -126,7 +126,7 @@ class IngestPipeline:
 
     def run(self, request: JobRequest, progress: Progress) -> dict[str, Any]:
         from agent.pipeline.detect import detect_type
-        from agent.pipeline.extract import extract
+        from agent.pipeline.extract import ExtractOptions, extract
 
         stages: dict[str, float] = {}
         path = Path(request.path)
@@ -154,7 +154,9 @@ class IngestPipeline:
         extracting = _StageProgress(progress, 10, 20)
         sections = []
         chars = 0
-        for section in extract(path, mime):
+        options = ExtractOptions(main_content=self.settings.processing.html_main_content,
+                                 headings=self.settings.processing.headings)
+        for section in extract(path, mime, options):
             sections.append(section)
             chars += len(section.text)
             where = f"page {section.page}" if section.page else f"{chars:,} characters"
@@ -190,7 +192,7 @@ class IngestPipeline:
         step = max(self.settings.embedding.batch_size, 1) * 4
         for start in range(0, len(chunks), step):
             part = chunks[start:start + step]
-            vectors.append(self.embedder.embed([c.text for c in part]))
+            vectors.append(self.embedder.embed([c.embed_text for c in part]))
             done = start + len(part)
             progress(25 + int(65 * done / len(chunks)), f"embedding {done}/{len(chunks)} chunks")
         import numpy as np

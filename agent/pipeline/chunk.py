@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.pipeline.extract import Section
+from agent.pipeline.outline import PATH_SEPARATOR, Section
 
 SLICE_CHARS = 1 << 20  # text analysed at once: bounds the arrays' memory for huge sections
 SPECIAL_TOKENS = 2  # [CLS] and [SEP], added by the model around every chunk
@@ -46,12 +46,20 @@ def _whitespace() -> Any:
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
+    """A piece of a document: ``text`` is its own words, ``heading`` its place (title ›
+    section › subsection), put in front of the text when it is embedded."""
+
     ordinal: int
     text: str
     char_start: int
     char_end: int
     page: int | None
     tokens: int
+    heading: str = ""
+
+    @property
+    def embed_text(self) -> str:
+        return f"{self.heading}\n\n{self.text}" if self.heading else self.text
 
 
 class Chunker:
@@ -72,7 +80,10 @@ class Chunker:
         exact = pre in {"BertPreTokenizer", "Whitespace", "WhitespaceSplit"}
         self.chunk_tokens = chunk_tokens if exact else int(chunk_tokens * 0.85)
         self.overlap = min(overlap_tokens, self.chunk_tokens // 2)
+        # A word longer than this is cut (at tokens): it must fit beside the longest heading.
+        self.word_cap = self.chunk_tokens - self.chunk_tokens // 4
         self._table = WordTable()
+        self._headings: dict[tuple[str, ...], tuple[str, int]] = {}
         self._ascii = AsciiWordPiece.of(self.tokenizer)
 
     def count_tokens(self, text: str) -> int:
@@ -81,23 +92,51 @@ class Chunker:
 
     def chunk(self, sections: Iterable[Section],
               on_section: Callable[[int], None] | None = None) -> Iterator[Chunk]:
-        """Chunks of every section in order; ``on_section(chars)`` after each slice is done."""
+        """Chunks of every section in order; ``on_section(chars)`` after each slice is done.
+
+        A section's heading path is embedded with each of its chunks, so its tokens are kept
+        out of the chunk's budget."""
         ordinal = 0
         base = 0
         for section in sections:
+            headings = {path: self._heading(path)
+                        for path in (section.path, *(p for _, p in section.marks))}
+            budget = self.chunk_tokens - max(tokens for _, tokens in headings.values())
             for offset, piece in _slices(section.text):
-                for start, end, tokens in self._windows(piece):
+                for start, end, tokens in self._windows(piece, budget):
+                    heading = headings[section.path_at(offset + start)][0]
                     yield Chunk(ordinal, piece[start:end], base + offset + start,
-                                base + offset + end, section.page, tokens)
+                                base + offset + end, section.page, tokens, heading)
                     ordinal += 1
                 if on_section is not None:
                     on_section(len(piece))
             base += len(section.text)
 
+    def _heading(self, path: tuple[str, ...]) -> tuple[str, int]:
+        """The heading line for ``path`` and its tokens, at most a quarter of a chunk (leading
+        parts are dropped until it fits)."""
+        found = self._headings.get(path)
+        if found is None:
+            parts = list(path)
+            text, tokens = "", 0
+            while parts:
+                text = PATH_SEPARATOR.join(parts)
+                tokens = self.count_tokens(text)
+                if tokens <= self.chunk_tokens // 4:
+                    break
+                parts.pop(0)
+            else:
+                text, tokens = "", 0
+            if len(self._headings) > 10_000:
+                self._headings.clear()
+            found = self._headings[path] = (text, tokens)
+        return found
+
     # -- inside one slice of text -------------------------------------------------------------
 
-    def _windows(self, text: str) -> Iterator[tuple[int, int, int]]:
-        """(char start, char end, tokens) of each chunk of ``text``."""
+    def _windows(self, text: str, budget: int) -> Iterator[tuple[int, int, int]]:
+        """(char start, char end, tokens) of each chunk of ``text``, at most ``budget``
+        tokens each."""
         import numpy as np
 
         words = self._words(text)
@@ -116,7 +155,7 @@ class Chunker:
         ends = np.ascontiguousarray(ends, dtype=np.int64).data
         cum = cum_a.data
         n = len(counts)
-        budget, overlap = self.chunk_tokens, self.overlap
+        overlap = min(self.overlap, budget // 2)
         i = 0
         while i < n:
             j = max(bisect_right(cum, cum[i] + budget) - 1, i + 1)
@@ -150,7 +189,7 @@ class Chunker:
         breaks = np.where(gap_lines >= 2, PARAGRAPH,
                           np.where(np.isin(points[ends - 1], list(_SENTENCE_END)), SENTENCE,
                                    np.where(gap_lines == 1, LINE, 0))).astype(np.int8)
-        huge = np.flatnonzero(counts > self.chunk_tokens)
+        huge = np.flatnonzero(counts > self.word_cap)
         if len(huge):
             starts, ends, counts, breaks = self._split_huge(text, huge, starts, ends, counts,
                                                             breaks)
@@ -216,7 +255,7 @@ class Chunker:
 
         parts_s, parts_e, parts_c, parts_b = [], [], [], []
         last = 0
-        step = max(1, self.chunk_tokens - 1)
+        step = max(1, self.word_cap - 1)
         for k in huge.tolist():
             parts_s.append(starts[last:k])
             parts_e.append(ends[last:k])

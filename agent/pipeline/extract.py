@@ -1,4 +1,7 @@
-"""Text out of files, as sections that remember their page; large text files are streamed."""
+"""Text out of files, as sections that remember their page and heading path; large text files
+are streamed. HTML is reduced to its main content (navigation, headers, footers and sidebars
+dropped) by resiliparse, chosen after measuring it against trafilatura, justext and
+readability-lxml on Python's documentation (see benchmarks/README.md)."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import PermanentError
+from agent.pipeline.outline import OutlineBuilder, Section, align_headings, markdown_sections
 
 BLOCK_BYTES = 256 * 1024
 MAX_DOCX_UNPACKED = 256 * 1024 * 1024
@@ -24,9 +28,16 @@ _TIE_PREFERENCE = ("cp1252", "latin_1", "iso8859_15")
 
 
 @dataclass(frozen=True, slots=True)
-class Section:
-    text: str
-    page: int | None = None
+class ExtractOptions:
+    """How much of a document's structure to read (both on by default; off reproduces the
+    plain readers, for comparison)."""
+
+    main_content: bool = True  # HTML: main content only, boilerplate dropped
+    headings: bool = True  # cut sections at headings and carry their path
+
+
+PLAIN = ExtractOptions(main_content=False, headings=False)
+__all__ = ["ExtractOptions", "Section", "extract"]
 
 
 def _fail(message: str) -> PermanentError:
@@ -104,21 +115,45 @@ def _read_all_text(path: Path) -> str:
     return "".join(read_text_blocks(path))
 
 
-def extract_html(path: Path) -> Iterator[Section]:
-    """Visible text only: scripts, styles and templates are dropped."""
+def extract_html(path: Path, options: ExtractOptions = ExtractOptions()) -> Iterator[Section]:
+    """The visible text (scripts, styles, templates dropped); by default only the main content,
+    cut into sections at its h1–h3 headings."""
     from selectolax.lexbor import LexborHTMLParser
 
-    tree = LexborHTMLParser(_read_all_text(path))
-    for tag in ("script", "style", "noscript", "template", "head"):
-        for node in tree.css(tag):
-            node.decompose()
-    root = tree.body or tree.root
-    text = root.text(separator="\n", strip=True) if root is not None else ""
-    yield Section(text)
+    markup = _read_all_text(path)
+    tree = LexborHTMLParser(markup)
+    headings = [(int((node.tag or "h3")[1]), node.text(separator=" "))
+                for node in tree.css("h1, h2, h3")] if options.headings else []
+    text = _main_content(markup) if options.main_content else ""
+    if not text.strip():  # no main content found (or not asked for): all visible text
+        for tag in ("script", "style", "noscript", "template", "head"):
+            for node in tree.css(tag):
+                node.decompose()
+        root = tree.body or tree.root
+        text = root.text(separator="\n", strip=True) if root is not None else ""
+    if options.headings:
+        yield from align_headings(text, headings)
+    else:
+        yield Section(text)
 
 
-def extract_pdf(path: Path) -> Iterator[Section]:
-    """One section per page; encrypted or corrupt files and image-only PDFs fail clearly."""
+def _main_content(markup: str) -> str:
+    from resiliparse.extract.html2text import extract_plain_text
+
+    return str(extract_plain_text(markup, main_content=True, preserve_formatting=True,
+                                  list_bullets=True, alt_texts=False, links=False))
+
+
+def extract_markdown(path: Path, options: ExtractOptions = ExtractOptions()) -> Iterator[Section]:
+    """Markdown, streamed, in sections cut at its headings."""
+    if not options.headings:
+        return extract_text(path)
+    return markdown_sections(read_text_blocks(path))
+
+
+def extract_pdf(path: Path, options: ExtractOptions = ExtractOptions()) -> Iterator[Section]:
+    """One section per page, under the path of the bookmark in force on it; encrypted or
+    corrupt files and image-only PDFs fail clearly."""
     import pypdfium2 as pdfium
 
     try:
@@ -129,8 +164,11 @@ def extract_pdf(path: Path) -> Iterator[Section]:
             raise _fail("the PDF is encrypted (password protected)") from None
         raise _fail(f"the PDF is corrupt or unreadable ({exc})") from None
     try:
+        outline = _pdf_outline(pdf) if options.headings else {}
+        path_now: tuple[str, ...] = ()
         any_text = False
         for index in range(len(pdf)):
+            path_now = outline.get(index, path_now)
             page = pdf[index]
             try:
                 textpage = page.get_textpage()
@@ -140,15 +178,38 @@ def extract_pdf(path: Path) -> Iterator[Section]:
                 page.close()
             if text.strip():
                 any_text = True
-            yield Section(text.replace("\r\n", "\n").replace("\x00", ""), page=index + 1)
+            yield Section(text.replace("\r\n", "\n").replace("\x00", ""), page=index + 1,
+                          path=path_now)
         if not any_text:
             raise _fail("the PDF has no text layer (a scan? OCR it first)")
     finally:
         pdf.close()
 
 
-def extract_docx(path: Path) -> Iterator[Section]:
-    """Paragraphs and table cells; archives that would unpack to something huge are refused."""
+def _pdf_outline(pdf: Any, max_items: int = 5000) -> dict[int, tuple[str, ...]]:
+    """Page index → the path of the first bookmark that points into it."""
+    from agent.pipeline.outline import clean_heading
+
+    pages: dict[int, tuple[str, ...]] = {}
+    stack: list[str] = []
+    try:
+        for n, item in enumerate(pdf.get_toc(max_depth=3)):
+            if n >= max_items:
+                break
+            del stack[item.level:]
+            stack.append(clean_heading(item.get_title() or ""))
+            dest = item.get_dest()
+            index = dest.get_index() if dest is not None else None
+            if index is not None and index >= 0 and index not in pages:
+                pages[index] = tuple(t for t in stack if t)
+    except Exception:  # a broken outline is no reason to lose the text
+        return {}
+    return pages
+
+
+def extract_docx(path: Path, options: ExtractOptions = ExtractOptions()) -> Iterator[Section]:
+    """Paragraphs under their heading styles, then table cells; archives that would unpack to
+    something huge are refused."""
     try:
         with zipfile.ZipFile(path) as archive:
             total = 0
@@ -168,11 +229,31 @@ def extract_docx(path: Path) -> Iterator[Section]:
         document = docx.Document(str(path))
     except Exception as exc:  # python-docx raises many kinds for broken parts
         raise _fail(f"the DOCX is corrupt or not a Word document ({type(exc).__name__})") from None
-    lines = [p.text for p in document.paragraphs]
+    builder = OutlineBuilder()
+    for paragraph in document.paragraphs:
+        level = _docx_heading_level(paragraph) if options.headings else None
+        if level is None:
+            yield from builder.text(paragraph.text + "\n")
+        else:
+            yield from builder.heading(level, paragraph.text)
     for table in document.tables:
         for row in table.rows:
-            lines.append(" | ".join(cell.text for cell in row.cells))
-    yield Section("\n".join(lines))
+            yield from builder.text(" | ".join(cell.text for cell in row.cells) + "\n")
+    yield from builder.flush()
+
+
+def _docx_heading_level(paragraph: Any) -> int | None:
+    """1–9 for "Heading N" styles, 1 for "Title", None for body text."""
+    try:
+        name = (paragraph.style.name or "") if paragraph.style is not None else ""
+    except (KeyError, ValueError):
+        return None
+    if name == "Title":
+        return 1
+    if name.startswith("Heading "):
+        level = name.removeprefix("Heading ").strip()
+        return int(level) if level.isdigit() else None
+    return None
 
 
 CSV_DELIMITERS = (",", ";", "\t", "|")
@@ -244,20 +325,26 @@ def extract_json(path: Path) -> Iterator[Section]:
     yield Section("\n".join(lines))
 
 
-EXTRACTORS: dict[str, Callable[[Path], Iterator[Section]]] = {
-    "text/plain": extract_text,
-    "text/markdown": extract_text,
+def _plain(reader: Callable[[Path], Iterator[Section]]
+           ) -> Callable[[Path, ExtractOptions], Iterator[Section]]:
+    return lambda path, _options: reader(path)
+
+
+EXTRACTORS: dict[str, Callable[[Path, ExtractOptions], Iterator[Section]]] = {
+    "text/plain": _plain(extract_text),
+    "text/markdown": extract_markdown,
     "text/html": extract_html,
     "application/pdf": extract_pdf,
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document": extract_docx,
-    "text/csv": extract_csv,
-    "application/json": extract_json,
+    "text/csv": _plain(extract_csv),
+    "application/json": _plain(extract_json),
 }
 
 
-def extract(path: Path, mime: str) -> Iterator[Section]:
+def extract(path: Path, mime: str, options: ExtractOptions = ExtractOptions()
+            ) -> Iterator[Section]:
     """Sections of text from ``path`` read as ``mime``."""
     extractor = EXTRACTORS.get(mime)
     if extractor is None:
         raise PermanentError(f"no text extractor for {mime}", stage="extract")
-    return extractor(path)
+    return extractor(path, options)

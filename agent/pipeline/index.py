@@ -3,12 +3,15 @@ and the records they speak in. ``agent.pipeline.stores.open_index`` opens the on
 configuration names.
 
 A store keeps documents, their chunks and vectors: one transaction per document, idempotent per
-content sha256 (a retry or a duplicate never adds chunks twice), and exact cosine search.
+content sha256 (a retry or a duplicate never adds chunks twice), exact cosine search and a
+lexical (full-text, BM25-like) search. Both searches return candidates (chunk id, score) under
+the same filters; ``agent.search`` fuses and presents them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import fnmatch
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -45,6 +48,11 @@ class SearchHit:
     char_start: int
     char_end: int
 
+    @classmethod
+    def of(cls, score: float, chunk: StoredChunk) -> SearchHit:
+        return cls(score, chunk.text, chunk.doc_id, chunk.source_name, chunk.location,
+                   chunk.inbox, chunk.page, chunk.char_start, chunk.char_end)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "score": round(self.score, 4), "text": self.text, "document_id": self.doc_id,
@@ -55,16 +63,82 @@ class SearchHit:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class SearchFilter:
+    """Which documents a search may return; every field left empty admits all."""
+
+    inbox: str | None = None
+    types: tuple[str, ...] = ()  # MIME types
+    path_glob: str | None = None  # matched against the file name and its current location
+    after: float | None = None  # indexed at or after (epoch seconds)
+    before: float | None = None  # indexed before
+
+    @property
+    def active(self) -> bool:
+        return bool(self.inbox or self.types or self.path_glob or self.after is not None
+                    or self.before is not None)
+
+    def admits(self, inbox: str | None, mime: str, source_name: str, location: str | None,
+               indexed_at: float) -> bool:
+        if self.inbox is not None and inbox != self.inbox:
+            return False
+        if self.types and mime not in self.types:
+            return False
+        if self.after is not None and indexed_at < self.after:
+            return False
+        if self.before is not None and indexed_at >= self.before:
+            return False
+        if self.path_glob is not None:
+            names = [display_name(source_name)]
+            if location:
+                names.append(display_name(location))
+            return any(fnmatch.fnmatchcase(n, self.path_glob)
+                       or fnmatch.fnmatchcase(n.rsplit("/", 1)[-1], self.path_glob)
+                       for n in names)
+        return True
+
+
+NO_FILTER = SearchFilter()
+# Words too common to search by (the lexical side drops them while other words remain).
+STOPWORDS = frozenset("""a about an and are as at be but by can do does for from how i if in
+into is it its me my no not of on or so that the their them then there these this to was what
+when where which who why will with would you your""".split())
+
+
+@dataclass(frozen=True, slots=True)
+class StoredChunk:
+    """A chunk as search shows it, with its document."""
+
+    chunk_id: int
+    ordinal: int
+    text: str
+    heading: str
+    page: int | None
+    char_start: int
+    char_end: int
+    doc_id: str
+    source_name: str
+    location: str | None
+    inbox: str | None
+    mime: str
+    indexed_at: float
+
+
+CHUNK_COLUMNS = ("c.id, c.ordinal, c.text, c.heading, c.page, c.char_start, c.char_end, "
+                 "d.doc_id, d.source_name, d.location, d.inbox, d.mime, d.created_at")
+
+
+def stored_chunk(row: Sequence[Any]) -> StoredChunk:
+    """A row of ``CHUNK_COLUMNS`` with its stored (encoded) names decoded."""
+    return StoredChunk(row[0], row[1], row[2], row[3] or "", row[4], row[5], row[6], row[7],
+                       decode_name(row[8]), decode_optional(row[9]), row[10], row[11],
+                       float(row[12]))
+
+
 def _record(row: Sequence[Any]) -> DocumentRecord:
     """A documents row with its stored (encoded) names turned back into file names."""
     return DocumentRecord(row[0], row[1], row[2], row[3], decode_name(row[4]),
                           decode_optional(row[5]), *row[6:])
-
-
-def hit_from_row(score: float, row: Sequence[Any]) -> SearchHit:
-    """(text, doc_id, source_name, location, inbox, page, char_start, char_end) → a hit."""
-    return SearchHit(score, row[0], row[1], decode_name(row[2]), decode_optional(row[3]),
-                     *row[4:])
 
 
 class IndexError_(AgentError):
@@ -97,6 +171,23 @@ class Index(Protocol):
     def search(self, query_vector: Any, k: int = 5, inbox: str | None = None
                ) -> list[SearchHit]: ...
 
+    def vector_candidates(self, query_vector: Any, k: int, where: SearchFilter = NO_FILTER
+                          ) -> list[tuple[int, float]]:
+        """The ``k`` chunks closest to the vector: (chunk id, cosine), best first."""
+        ...
+
+    def lexical_candidates(self, query: str, k: int, where: SearchFilter = NO_FILTER, *,
+                           require_all: bool = False) -> list[tuple[int, float]]:
+        """The ``k`` chunks that best match the query's words (any of them, or all with
+        ``require_all``): (chunk id, score, higher is better), best first."""
+        ...
+
+    def similarities(self, query_vector: Any, chunk_ids: Iterable[int]) -> dict[int, float]:
+        """Cosine of the vector with each chunk's."""
+        ...
+
+    def chunks_by_id(self, chunk_ids: Iterable[int]) -> dict[int, StoredChunk]: ...
+
     def close(self) -> None: ...
 
 
@@ -109,6 +200,34 @@ class DocumentLookups:
 
     def _conn(self) -> Any:
         raise NotImplementedError
+
+    def vector_candidates(self, query_vector: Any, k: int, where: SearchFilter = NO_FILTER
+                          ) -> list[tuple[int, float]]:
+        raise NotImplementedError
+
+    def search(self, query_vector: Any, k: int = 5, inbox: str | None = None) -> list[SearchHit]:
+        """Top ``k`` chunks by cosine similarity: the vector search of the first contract."""
+        found = self.vector_candidates(query_vector, k, SearchFilter(inbox=inbox))
+        rows = self.chunks_by_id(i for i, _ in found)
+        return [SearchHit.of(score, rows[i]) for i, score in found if i in rows]
+
+    def chunks_by_id(self, chunk_ids: Iterable[int]) -> dict[int, StoredChunk]:
+        ids = [int(i) for i in chunk_ids]
+        if not ids:
+            return {}
+        marks = ",".join([self._PH] * len(ids))
+        rows = self._conn().execute(
+            f"SELECT {CHUNK_COLUMNS} FROM chunks c JOIN documents d ON d.id = c.document_id "
+            f"WHERE c.id IN ({marks})", ids).fetchall()
+        return {int(r[0]): stored_chunk(r) for r in rows}
+
+    def admitted_documents(self, where: SearchFilter) -> list[int]:
+        """Row ids of the documents the filter admits."""
+        rows = self._conn().execute(
+            "SELECT id, inbox, mime, source_name, location, created_at FROM documents"
+        ).fetchall()
+        return [int(r[0]) for r in rows
+                if where.admits(r[1], r[2], decode_name(r[3]), decode_optional(r[4]), r[5])]
 
     def _one(self, where: str, value: str) -> DocumentRecord | None:
         row = self._conn().execute(

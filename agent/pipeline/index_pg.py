@@ -2,25 +2,29 @@
 write one index and any of them can search it.
 
 Same contract as ``SQLiteIndex``: one transaction per document, idempotent per content sha256
-(a unique constraint settles races between agents), exact cosine search (``<=>``).
+(a unique constraint settles races between agents), exact cosine search (``<=>``), and
+Postgres full-text search (a stored ``tsvector`` over heading and text, GIN-indexed, ranked by
+``ts_rank_cd``).
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from agent.errors import TransientError
 from agent.names import encode_name
 from agent.pipeline.chunk import Chunk
 from agent.pipeline.index import (
+    NO_FILTER,
+    STOPWORDS,
     DocumentLookups,
     DocumentRecord,
     IndexError_,
-    SearchHit,
-    hit_from_row,
+    SearchFilter,
 )
 
 SCHEMA = [
@@ -53,6 +57,11 @@ SCHEMA = [
         embedding vector NOT NULL,
         UNIQUE (document_id, ordinal)
     )""",
+    "ALTER TABLE chunks ADD COLUMN IF NOT EXISTS heading TEXT NOT NULL DEFAULT ''",
+    """ALTER TABLE chunks ADD COLUMN IF NOT EXISTS tsv tsvector GENERATED ALWAYS AS (
+        setweight(to_tsvector('english', heading), 'A') ||
+        setweight(to_tsvector('english', text), 'B')) STORED""",
+    "CREATE INDEX IF NOT EXISTS ix_chunks_tsv ON chunks USING gin (tsv)",
 ]
 
 
@@ -120,10 +129,11 @@ class PostgresIndex(DocumentLookups):
                     with conn.cursor() as cur:
                         cur.executemany(
                             """INSERT INTO chunks (document_id, ordinal, text, char_start,
-                                   char_end, page, tokens, embedding)
-                               VALUES (%s, %s, %s, %s, %s, %s, %s, %s::vector)""",
+                                   char_end, page, tokens, embedding, heading)
+                               VALUES (%s, %s, %s, %s, %s, %s, %s, %s::vector, %s)""",
                             [(row[0], c.ordinal, c.text, c.char_start, c.char_end, c.page,
-                              c.tokens, _vector(v)) for c, v in zip(chunks, vectors, strict=True)],
+                              c.tokens, _vector(v), c.heading)
+                             for c, v in zip(chunks, vectors, strict=True)],
                         )
         except psycopg.OperationalError as exc:
             raise TransientError(f"index write failed: {exc}", stage="index") from None
@@ -148,16 +158,51 @@ class PostgresIndex(DocumentLookups):
             "(SELECT count(*) FROM chunks c WHERE c.document_id = d.id)").fetchone()[0]
         return [f"{n} documents whose chunk count is wrong"] if n else []
 
-    def search(self, query_vector: Any, k: int = 5, inbox: str | None = None) -> list[SearchHit]:
+    def _admitted_clause(self, where: SearchFilter, params: list[Any]) -> str:
+        if not where.active:
+            return ""
+        params.append(json.dumps(self.admitted_documents(where)))
+        return (" AND c.document_id IN (SELECT value::bigint FROM "
+                "jsonb_array_elements_text(%s::jsonb))")
+
+    def vector_candidates(self, query_vector: Any, k: int, where: SearchFilter = NO_FILTER
+                          ) -> list[tuple[int, float]]:
         vector = _vector(query_vector)
-        where = "WHERE d.inbox = %s" if inbox is not None else ""
         params: list[Any] = [vector]
-        if inbox is not None:
-            params.append(inbox)
+        clause = self._admitted_clause(where, params)
         params += [vector, k]
         rows = self._conn().execute(
-            f"""SELECT 1 - (c.embedding <=> %s::vector), c.text, d.doc_id, d.source_name,
-                       d.location, d.inbox, c.page, c.char_start, c.char_end
-                FROM chunks c JOIN documents d ON d.id = c.document_id {where}
-                ORDER BY c.embedding <=> %s::vector LIMIT %s""", params).fetchall()
-        return [hit_from_row(float(r[0]), r[1:]) for r in rows]
+            f"""SELECT c.id, 1 - (c.embedding <=> %s::vector) FROM chunks c
+                WHERE true {clause} ORDER BY c.embedding <=> %s::vector LIMIT %s""",
+            params).fetchall()
+        return [(int(r[0]), float(r[1])) for r in rows]
+
+    def similarities(self, query_vector: Any, chunk_ids: Iterable[int]) -> dict[int, float]:
+        ids = sorted({int(i) for i in chunk_ids})
+        if not ids:
+            return {}
+        rows = self._conn().execute(
+            "SELECT id, 1 - (embedding <=> %s::vector) FROM chunks WHERE id = ANY(%s)",
+            (_vector(query_vector), ids)).fetchall()
+        return {int(r[0]): float(r[1]) for r in rows}
+
+    def lexical_candidates(self, query: str, k: int, where: SearchFilter = NO_FILTER, *,
+                           require_all: bool = False) -> list[tuple[int, float]]:
+        """Each word of the query is a phrase query (``os.replace`` stays one lexeme, as the
+        Postgres parser reads it in the text too); the phrases are OR-ed (or AND-ed)."""
+        words = [w for w in query.split() if any(ch.isalnum() for ch in w)]
+        content = [w for w in words if w.lower().strip(".,;:!?()'\"") not in STOPWORDS]
+        words = (content or words)[:32]
+        if not words:
+            return []
+        joiner = " && " if require_all else " || "
+        tsquery = joiner.join(["phraseto_tsquery('english', %s)"] * len(words))
+        params: list[Any] = [*words]
+        clause = self._admitted_clause(where, params)
+        params.append(k)
+        rows = self._conn().execute(
+            f"""WITH q AS (SELECT ({tsquery}) AS query)
+                SELECT c.id, ts_rank_cd(c.tsv, q.query) AS rank FROM chunks c, q
+                WHERE q.query::text <> '' AND c.tsv @@ q.query {clause}
+                ORDER BY rank DESC, c.id LIMIT %s""", params).fetchall()
+        return [(int(r[0]), float(r[1])) for r in rows]

@@ -1,18 +1,21 @@
 """The embedded index: documents, chunks and their vectors in one SQLite file.
 
 One transaction per document, idempotent per content sha256: a retry or a duplicate file never
-adds chunks twice. Vectors are float32 blobs; search is an exact dot product in numpy over a
-matrix cached in memory and refreshed incrementally, which measured faster here than sqlite-vec's
-brute-force scan (see benchmarks/README.md).
+adds chunks twice. Vectors are float32 blobs; vector search is an exact dot product in numpy over
+a matrix cached in memory and refreshed incrementally, which measured faster here than
+sqlite-vec's brute-force scan (see benchmarks/README.md). Lexical search is SQLite's FTS5 (BM25,
+Porter stemming) over each chunk's heading and text, kept in step by triggers.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +23,12 @@ from agent.errors import TransientError
 from agent.names import encode_name
 from agent.pipeline.chunk import Chunk
 from agent.pipeline.index import (
+    NO_FILTER,
+    STOPWORDS,
     DocumentLookups,
     DocumentRecord,
     IndexError_,
-    SearchHit,
-    hit_from_row,
+    SearchFilter,
 )
 from agent.sqlitedb import Transaction, connect
 
@@ -63,7 +67,24 @@ SCHEMA = [
     "CREATE TABLE index_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "INSERT INTO index_meta VALUES ('generation', '0')",
 ]
-SCHEMA_VERSION = 1
+# v2: each chunk's heading path, and FTS5 over heading and text (filled from existing chunks).
+SCHEMA_V2 = [
+    "ALTER TABLE chunks ADD COLUMN heading TEXT NOT NULL DEFAULT ''",
+    """CREATE VIRTUAL TABLE chunks_fts USING fts5(heading, text, content='chunks',
+        content_rowid='id', tokenize='porter unicode61 remove_diacritics 2')""",
+    """CREATE TRIGGER chunks_fts_insert AFTER INSERT ON chunks BEGIN
+        INSERT INTO chunks_fts (rowid, heading, text) VALUES (new.id, new.heading, new.text);
+    END""",
+    """CREATE TRIGGER chunks_fts_delete AFTER DELETE ON chunks BEGIN
+        INSERT INTO chunks_fts (chunks_fts, rowid, heading, text)
+        VALUES ('delete', old.id, old.heading, old.text);
+    END""",
+    "INSERT INTO chunks_fts (chunks_fts) VALUES ('rebuild')",
+]
+MIGRATIONS = [SCHEMA, SCHEMA_V2]
+SCHEMA_VERSION = len(MIGRATIONS)
+HEADING_WEIGHT = 1.0  # bm25 weight of the heading column against the text's 1.0
+_WORD = re.compile(r"\w+")
 
 
 class SQLiteIndex(DocumentLookups):
@@ -98,12 +119,13 @@ class SQLiteIndex(DocumentLookups):
                 if tables:
                     conn.execute("ROLLBACK")
                     raise IndexError_(f"{self.path}: holds tables ingest-agent did not create")
-                for sql in SCHEMA:
-                    conn.execute(sql)
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             elif version > SCHEMA_VERSION:
                 conn.execute("ROLLBACK")
                 raise IndexError_(f"{self.path}: written by a newer ingest-agent (v{version})")
+            for statements in MIGRATIONS[version:]:
+                for sql in statements:
+                    conn.execute(sql)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
             raise IndexError_(f"{self.path}: not a usable index database ({exc})") from None
@@ -157,9 +179,9 @@ class SQLiteIndex(DocumentLookups):
             for chunk, vector in zip(chunks, vectors, strict=True):
                 chunk_id = conn.execute(
                     """INSERT INTO chunks (document_id, ordinal, text, char_start, char_end, page,
-                           tokens) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id""",
+                           tokens, heading) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
                     (row_id, chunk.ordinal, chunk.text, chunk.char_start, chunk.char_end,
-                     chunk.page, chunk.tokens),
+                     chunk.page, chunk.tokens, chunk.heading),
                 ).fetchone()[0]
                 conn.execute("INSERT INTO chunk_vectors (chunk_id, vector) VALUES (?, ?)",
                              (chunk_id, vector.tobytes()))
@@ -221,40 +243,90 @@ class SQLiteIndex(DocumentLookups):
             n = conn.execute(sql).fetchone()[0]
             if n:
                 problems.append(f"{n} {label}")
+        if not self.readonly:
+            try:
+                conn.execute("INSERT INTO chunks_fts (chunks_fts, rank) "
+                             "VALUES ('integrity-check', 1)")
+            except sqlite3.DatabaseError as exc:
+                problems.append(f"the full-text index disagrees with the chunks ({exc})")
         return problems
 
     # -- search ------------------------------------------------------------------------------
 
-    def search(self, query_vector: Any, k: int = 5, inbox: str | None = None) -> list[SearchHit]:
-        """Top ``k`` chunks by cosine similarity (vectors are unit length: a dot product)."""
-        import numpy as np
-
+    def _vectors(self) -> tuple[Any, Any, Any]:
         with self._matrix_lock:
             if self._cache is None:
                 self._cache = _VectorCache()
-            ids, matrix, inboxes = self._cache.refresh(self._conn())
+            return self._cache.refresh(self._conn())
+
+    def vector_candidates(self, query_vector: Any, k: int, where: SearchFilter = NO_FILTER
+                          ) -> list[tuple[int, float]]:
+        import numpy as np
+
+        ids, matrix, documents = self._vectors()
         if len(ids) == 0:
             return []
         scores = matrix @ np.asarray(query_vector, dtype=np.float32)
-        if inbox is not None:
-            scores = np.where(inboxes == inbox, scores, -np.inf)
+        if where.active:
+            admitted = np.isin(documents, np.array(self.admitted_documents(where), dtype=np.int64))
+            scores = np.where(admitted, scores, -np.inf)
         k = min(k, len(ids))
         top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top])]
-        best = [int(i) for i in top if np.isfinite(scores[i])]
-        if not best:
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(int(ids[i]), float(scores[i])) for i in top if np.isfinite(scores[i])]
+
+    def similarities(self, query_vector: Any, chunk_ids: Iterable[int]) -> dict[int, float]:
+        import numpy as np
+
+        wanted = np.array(sorted(set(chunk_ids)), dtype=np.int64)
+        ids, matrix, _ = self._vectors()
+        if len(wanted) == 0 or len(ids) == 0:
+            return {}
+        at = np.clip(np.searchsorted(ids, wanted), 0, len(ids) - 1)
+        present = ids[at] == wanted
+        scores = matrix[at[present]] @ np.asarray(query_vector, dtype=np.float32)
+        return dict(zip(wanted[present].tolist(), scores.tolist(), strict=True))
+
+    def lexical_candidates(self, query: str, k: int, where: SearchFilter = NO_FILTER, *,
+                           require_all: bool = False) -> list[tuple[int, float]]:
+        expression = fts_expression(query, require_all=require_all)
+        if expression is None:
             return []
-        chunk_ids = [int(ids[i]) for i in best]
-        marks = ",".join("?" * len(chunk_ids))
-        rows = {
-            r[0]: r[1:] for r in self._conn().execute(
-                f"""SELECT c.id, c.text, d.doc_id, d.source_name, d.location, d.inbox, c.page,
-                           c.char_start, c.char_end
-                    FROM chunks c JOIN documents d ON d.id = c.document_id
-                    WHERE c.id IN ({marks})""", chunk_ids)
-        }
-        return [hit_from_row(float(scores[i]), rows[int(ids[i])]) for i in best
-                if int(ids[i]) in rows]
+        sql = ("SELECT rowid, bm25(chunks_fts, ?, 1.0) AS rank FROM chunks_fts "
+               "WHERE chunks_fts MATCH ?")
+        params: list[Any] = [HEADING_WEIGHT, expression]
+        if where.active:
+            sql += (" AND rowid IN (SELECT id FROM chunks WHERE document_id IN "
+                    "(SELECT value FROM json_each(?)))")
+            params.append(json.dumps(self.admitted_documents(where)))
+        sql += " ORDER BY rank LIMIT ?"
+        params.append(k)
+        try:
+            rows = self._conn().execute(sql, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):  # an index from before v2, opened read-only
+                raise IndexError_(f"{self.path}: made by an older ingest-agent; run the agent "
+                                  "once to upgrade it") from None
+            raise
+        return [(int(r[0]), -float(r[1])) for r in rows]
+
+
+def fts_expression(query: str, *, require_all: bool = False) -> str | None:
+    """An FTS5 query for the words of ``query``: each whitespace-separated word becomes a
+    phrase of its letters-and-digits parts (``os.replace`` → "os replace", so the parts must
+    stand together), joined by OR (or AND). Common English words are left out while others
+    remain. Nothing of the user's text reaches FTS5's own syntax."""
+    phrases = []
+    for word in query.split():
+        parts = _WORD.findall(word.lower())
+        if parts:
+            phrases.append(parts)
+    content = [p for p in phrases if not (len(p) == 1 and p[0] in STOPWORDS)]
+    chosen = content or phrases
+    if not chosen:
+        return None
+    joiner = " AND " if require_all else " OR "
+    return joiner.join('"' + " ".join(parts) + '"' for parts in chosen)
 
 
 class _VectorCache:
@@ -267,7 +339,7 @@ class _VectorCache:
         self.last_id = 0
         self.ids = np.zeros(0, dtype=np.int64)
         self.matrix = np.zeros((0, 0), dtype=np.float32)
-        self.inboxes = np.zeros(0, dtype=object)
+        self.documents = np.zeros(0, dtype=np.int64)
 
     def refresh(self, conn: sqlite3.Connection) -> tuple[Any, Any, Any]:
         import numpy as np
@@ -278,8 +350,8 @@ class _VectorCache:
             self.__init__()  # type: ignore[misc]
             self.generation = generation
         rows = conn.execute(
-            """SELECT v.chunk_id, v.vector, d.inbox FROM chunk_vectors v
-               JOIN chunks c ON c.id = v.chunk_id JOIN documents d ON d.id = c.document_id
+            """SELECT v.chunk_id, v.vector, c.document_id FROM chunk_vectors v
+               JOIN chunks c ON c.id = v.chunk_id
                WHERE v.chunk_id > ? ORDER BY v.chunk_id""", (self.last_id,)
         ).fetchall()
         if rows:
@@ -287,7 +359,7 @@ class _VectorCache:
             new = new.reshape(len(rows), -1)
             self.matrix = new if self.matrix.size == 0 else np.vstack([self.matrix, new])
             self.ids = np.concatenate([self.ids, np.array([r[0] for r in rows], dtype=np.int64)])
-            self.inboxes = np.concatenate([self.inboxes, np.array([r[2] for r in rows],
-                                                                  dtype=object)])
+            self.documents = np.concatenate([self.documents,
+                                             np.array([r[2] for r in rows], dtype=np.int64)])
             self.last_id = int(rows[-1][0])
-        return self.ids, self.matrix, self.inboxes
+        return self.ids, self.matrix, self.documents

@@ -1,0 +1,128 @@
+"""The ``ingest-agent`` entry point, with a quick path for ``search`` when an agent runs.
+
+Asking the running agent over its socket takes a few milliseconds, but importing click and
+pydantic would take a quarter of a second. So the common forms of ``ingest-agent search …``
+are parsed here with nothing heavy imported, and answered by the agent; anything else — help,
+an option this parser does not know, a malformed value, no agent answering — goes to the full
+CLI (``agent.cli``), which parses it again and handles it, errors included. Both print results
+through ``format_results``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from agent.search_output import format_results, json_text
+
+VALUE_OPTIONS = {"-k": "k", "--mode": "mode", "--inbox": "inbox", "--type": "types",
+                 "--path": "path", "--after": "after", "--before": "before"}
+CONFIG_OPTIONS = ("-c", "--config")
+FLAGS = {"--chunks": "chunks", "--json": "json"}
+MODES = ("vector", "lexical", "hybrid")
+
+
+def parse_search(argv: Sequence[str]) -> dict[str, Any] | None:
+    """The options of ``[-c CONFIG] search [options] QUERY``, or None to leave it to click."""
+    args = list(argv)
+    found: dict[str, Any] = {"types": [], "chunks": False, "json": False, "config": None,
+                             "k": 5}
+    query: str | None = None
+    seen_command = False
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        name, has_inline, inline = arg.partition("=") if arg.startswith("--") else (arg, "", "")
+        if arg == "search" and not seen_command:
+            seen_command = True
+        elif arg == "--":
+            if not seen_command or query is not None or i + 2 != len(args):
+                return None
+            query = args[i + 1]
+            break
+        elif name in CONFIG_OPTIONS or (seen_command and name in VALUE_OPTIONS):
+            if has_inline:
+                value = inline
+            elif i + 1 < len(args):
+                i += 1
+                value = args[i]
+            else:
+                return None
+            key = "config" if name in CONFIG_OPTIONS else VALUE_OPTIONS[name]
+            if key == "types":
+                found["types"].append(value)
+            else:
+                found[key] = value
+        elif seen_command and arg in FLAGS:
+            found[FLAGS[arg]] = True
+        elif seen_command and not arg.startswith("-") and query is None:
+            query = arg
+        else:
+            return None
+        i += 1
+    if not seen_command or query is None or not query.strip():
+        return None
+    try:
+        found["k"] = int(found["k"])
+        after, before = _epoch(found.get("after")), _epoch(found.get("before"))
+    except ValueError:
+        return None
+    if not 1 <= found["k"] <= 1000 or found.get("mode") not in (None, *MODES):
+        return None
+    found.update(query=query, after=after, before=before)
+    return found
+
+
+def _epoch(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        from datetime import datetime
+
+        return datetime.fromisoformat(value).timestamp()
+
+
+def request_of(options: dict[str, Any]) -> dict[str, Any]:
+    """The search socket's request for parsed options."""
+    return {"query": options["query"], "k": options["k"], "mode": options.get("mode"),
+            "per_document": not options["chunks"], "inbox": options.get("inbox"),
+            "types": options["types"], "path": options.get("path"),
+            "after": options.get("after"), "before": options.get("before")}
+
+
+def answer_quickly(argv: Sequence[str]) -> int | None:
+    """Exit status after answering a search through the running agent, or None when the full
+    CLI must handle the command."""
+    options = parse_search(argv)
+    if options is None:
+        return None
+    from agent.config_file import data_dir_of, find_config_path
+    from agent.search_socket import SocketUnavailable, ask, socket_path
+
+    config_path = find_config_path(options["config"])
+    data_dir = data_dir_of(config_path)
+    if data_dir is None:
+        return None
+    try:
+        response = ask(socket_path(data_dir), request_of(options))
+    except (SocketUnavailable, OSError, ValueError):
+        return None
+    if "error" in response:
+        return None  # the full CLI reports it, with its usual wording and exit status
+    if options["config"] is None:
+        print(f"ingest-agent: using {config_path}" if config_path else
+              "ingest-agent: no --config given: using the built-in defaults", file=sys.stderr)
+    print(json_text(response) if options["json"] else format_results(response))
+    return 0 if response["answered"] else 1
+
+
+def main() -> None:
+    status = answer_quickly(sys.argv[1:])
+    if status is not None:
+        sys.exit(status)
+    from agent.cli import main as full_cli
+
+    full_cli()

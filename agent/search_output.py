@@ -1,0 +1,29 @@
+"""How search results and JSON are printed, by the full CLI and by its quick search path."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+
+def format_results(response: dict[str, Any]) -> str:
+    """A search response as people read it: rank, file, page, similarity, heading, snippet."""
+    if not response["answered"]:
+        return f"no good answer: {response['note']}"
+    lines = []
+    for hit in response["results"]:
+        where = hit["location"] or hit["file"]
+        page = f" p.{hit['page']}" if hit["page"] else ""
+        similarity = f"  cos {hit['similarity']:.2f}" if hit["similarity"] is not None else ""
+        lines.append(f"{hit['rank']}. {hit['file']}{page}{similarity}  ({where})")
+        if hit["heading"]:
+            lines.append(f"   {hit['heading']}")
+        lines.append(f"   {hit['snippet']}")
+    return "\n".join(lines)
+
+
+def json_text(data: Any, indent: int | None = 2) -> str:
+    text = json.dumps(data, indent=indent, ensure_ascii=False, default=str)
+    # Undecodable bytes of file names stay valid JSON escapes, not unprintable text.
+    return re.sub("[\ud800-\udfff]", lambda m: f"\\u{ord(m.group()):04x}", text)

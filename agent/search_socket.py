@@ -1,0 +1,127 @@
+"""The agent's local search channel: a Unix socket in the data folder that only its owner can
+reach, so ``ingest-agent search`` is answered by the running agent, which already holds the
+model and the index's vectors, instead of loading them again (seconds) for every question.
+
+One request per connection: a JSON line ``{"query": …, "k": …, …}`` (``SearchRequest``'s
+fields) answered by one JSON line, either ``SearchResponse.to_dict()`` or ``{"error": …,
+"usage": bool}``. The client half imports nothing heavy: it runs before the CLI has even
+validated its config.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import stat
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import socketserver
+
+SOCKET_NAME = "search.sock"
+MAX_REQUEST_BYTES = 64 * 1024
+CONNECT_TIMEOUT = 0.5
+ANSWER_TIMEOUT = 60.0
+
+
+def socket_path(data_dir: Path) -> Path:
+    return data_dir / SOCKET_NAME
+
+
+class SocketUnavailable(Exception):
+    """No agent answers on the socket (none runs, or it is another user's)."""
+
+
+def ask(path: Path, request: dict[str, Any], timeout: float = ANSWER_TIMEOUT) -> dict[str, Any]:
+    """Send one request to the agent listening at ``path`` and return its answer."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        raise SocketUnavailable(f"no socket at {path}") from None
+    if not stat.S_ISSOCK(st.st_mode):
+        raise SocketUnavailable(f"{path} is not a socket")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(CONNECT_TIMEOUT)
+        try:
+            sock.connect(str(path))
+        except OSError as exc:
+            raise SocketUnavailable(f"nothing answers on {path} ({exc.strerror})") from None
+        sock.settimeout(timeout)
+        sock.sendall(json.dumps(request).encode() + b"\n")
+        with sock.makefile("rb") as reader:
+            line = reader.readline()
+    finally:
+        sock.close()
+    if not line:
+        raise SocketUnavailable(f"the agent on {path} closed the connection without answering")
+    answer: dict[str, Any] = json.loads(line)
+    return answer
+
+
+class SearchSocketServer:
+    """Serves ``answer(request dict) -> response dict`` on a Unix socket, one thread per
+    connection. The socket is created mode 0600 and every peer's uid is checked (root and the
+    agent's own user only)."""
+
+    def __init__(self, path: Path, answer: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        self.path = path
+        self._answer = answer
+        self._server: socketserver.ThreadingUnixStreamServer | None = None
+
+    def start(self) -> None:
+        """Bind (replacing a stale socket left by a killed agent: the data-dir lock says no
+        other agent owns this folder) and serve in a background thread."""
+        import socketserver
+        import threading
+
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_ISSOCK(os.lstat(self.path).st_mode):
+                self.path.unlink()
+        owner = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                owner._handle(self)
+
+        old_umask = os.umask(0o177)
+        try:
+            server = socketserver.ThreadingUnixStreamServer(str(self.path), Handler)
+        finally:
+            os.umask(old_umask)
+        server.daemon_threads = True
+        self._server = server
+        threading.Thread(target=server.serve_forever, name="search-socket",
+                         kwargs={"poll_interval": 0.5}, daemon=True).start()
+
+    def _handle(self, handler: socketserver.StreamRequestHandler) -> None:
+        conn = handler.connection
+        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+        uid = int.from_bytes(creds[4:8], "little")
+        if uid not in (0, os.getuid()):
+            return
+        conn.settimeout(10)
+        line = handler.rfile.readline(MAX_REQUEST_BYTES + 1)
+        try:
+            if len(line) > MAX_REQUEST_BYTES:
+                raise ValueError("request too large")
+            answer = self._answer(json.loads(line))
+        except Exception as exc:  # one bad request never stops the server
+            from agent.search import SearchUsageError
+
+            answer = {"error": str(exc) or type(exc).__name__,
+                      "usage": isinstance(exc, (SearchUsageError, ValueError, TypeError))}
+        with contextlib.suppress(OSError):
+            handler.wfile.write(json.dumps(answer).encode() + b"\n")
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
