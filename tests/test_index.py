@@ -124,3 +124,84 @@ def test_two_processes_indexing_the_same_content_store_one_document(
     assert idx.counts() == {"documents": 1, "chunks": 50, "vectors": 50}  # type: ignore[attr-defined]
     assert idx.integrity_problems() == []  # type: ignore[attr-defined]
     idx.close()  # type: ignore[attr-defined]
+
+
+def _texts_doc(index: object, sha: str, texts: list[str], inbox: str = "docs",
+               name: str = "doc.txt", mime: str = "text/plain") -> object:
+    chunks = [Chunk(i, t, i * 100, i * 100 + len(t), None, 10, heading=f"Guide › Part {i}")
+              for i, t in enumerate(texts)]
+    return index.add_document(  # type: ignore[attr-defined]
+        sha256=sha, job_id=f"job-{sha[:4]}", inbox=inbox, source_name=name, mime=mime,
+        size=100, pages=None, model="test", chunks=chunks,
+        vectors=_vectors(len(texts), seed=len(texts)))
+
+
+def test_lexical_search_finds_identifiers_and_honours_filters(index: object) -> None:
+    """Full-text search (FTS5 or Postgres) finds an identifier as pasted, ranks the chunk that
+    holds every word first with require_all, and applies the same filters as vector search."""
+    from agent.pipeline.index import SearchFilter
+
+    _texts_doc(index, "a" * 64, ["the TLS handshake failed with ERR_SSL_PROTOCOL on connect",
+                                 "call os.replace(src, dst) to move a file atomically",
+                                 "tides and harbour charts"])
+    _texts_doc(index, "b" * 64, ["harbour master logs every ship"], inbox="mail",
+               name="log.md", mime="text/markdown")
+    by_id = index.chunks_by_id  # type: ignore[attr-defined]
+    lexical = index.lexical_candidates  # type: ignore[attr-defined]
+    [(top, score)] = lexical("ERR_SSL_PROTOCOL", 5)
+    assert "ERR_SSL_PROTOCOL" in by_id([top])[top].text and score > 0
+    replace_id = lexical("os.replace", 5)[0][0]
+    assert "os.replace" in by_id([replace_id])[replace_id].text
+    both = lexical("harbour charts", 5)
+    assert len(both) == 2
+    strict = lexical("harbour charts", 5, require_all=True)
+    assert [by_id([i])[i].text for i, _ in strict] == ["tides and harbour charts"]
+    mail_only = lexical("harbour", 5, SearchFilter(inbox="mail"))
+    assert [by_id([i])[i].source_name for i, _ in mail_only] == ["log.md"]
+    assert lexical("harbour", 5, SearchFilter(types=("application/pdf",))) == []
+    assert lexical("harbour", 5, SearchFilter(path_glob="*.md"))[0][0] == mail_only[0][0]
+    chunk = by_id([top])[top]
+    assert chunk.heading == "Guide › Part 0" and chunk.inbox == "docs"
+
+
+def test_vector_candidates_and_similarities_agree(index: object) -> None:
+    """The cosine of a candidate is the same whether it comes from the search or is asked for
+    by id; a filter keeps other documents out."""
+    from agent.pipeline.index import SearchFilter
+
+    _texts_doc(index, "c" * 64, ["one", "two", "three"])
+    _texts_doc(index, "d" * 64, ["four"], inbox="mail")
+    query = _vectors(3, seed=3)[1]
+    found = index.vector_candidates(query, 4)  # type: ignore[attr-defined]
+    assert found[0][1] > 0.99
+    again = index.similarities(query, [i for i, _ in found])  # type: ignore[attr-defined]
+    assert all(abs(again[i] - s) < 1e-4 for i, s in found)
+    mail = index.vector_candidates(query, 4, SearchFilter(inbox="mail"))  # type: ignore[attr-defined]
+    assert len(mail) == 1
+
+
+def test_a_version_1_index_is_upgraded_and_its_chunks_become_searchable(tmp_path: Path) -> None:
+    """An index written before full-text search existed (schema v1) is migrated in place on
+    open: its existing chunks are found by words, with an empty heading."""
+    import sqlite3
+
+    from agent.pipeline.index_sqlite import SCHEMA, SQLiteIndex
+
+    path = tmp_path / "index.db"
+    conn = sqlite3.connect(path)
+    for sql in SCHEMA:
+        conn.execute(sql)
+    conn.execute("INSERT INTO documents (doc_id, content_sha256, job_id, inbox, source_name, mime, "
+                 "bytes, chunk_count, model, created_at) VALUES ('doc_x', 'x', 'j', 'docs', "
+                 "'old.txt', 'text/plain', 10, 1, 'm', 0)")
+    conn.execute("INSERT INTO chunks (document_id, ordinal, text, char_start, char_end, tokens) "
+                 "VALUES (1, 0, 'lighthouse keepers of old', 0, 25, 5)")
+    conn.execute("INSERT INTO chunk_vectors VALUES (1, ?)", (_vectors(1, 1)[0].tobytes(),))
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    index = SQLiteIndex(path)
+    [(chunk_id, _)] = index.lexical_candidates("lighthouse", 5)
+    assert index.chunks_by_id([chunk_id])[chunk_id].heading == ""
+    assert index.integrity_problems() == []
+    index.close()

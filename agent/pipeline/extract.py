@@ -243,13 +243,13 @@ def extract_docx(path: Path, options: ExtractOptions = ExtractOptions()) -> Iter
 
 
 def _docx_heading_level(paragraph: Any) -> int | None:
-    """1–9 for "Heading N" styles, 1 for "Title", None for body text."""
+    """1–9 for "Heading N" styles, 0 for "Title" (above every heading), None for body text."""
     try:
         name = (paragraph.style.name or "") if paragraph.style is not None else ""
     except (KeyError, ValueError):
         return None
     if name == "Title":
-        return 1
+        return 0
     if name.startswith("Heading "):
         level = name.removeprefix("Heading ").strip()
         return int(level) if level.isdigit() else None

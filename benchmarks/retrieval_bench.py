@@ -1,0 +1,311 @@
+"""Retrieval quality on a real corpus: Python's HTML documentation (Debian ``python3-doc``).
+
+    python benchmarks/retrieval_bench.py                 # library/ + tutorial/, every run
+    python benchmarks/retrieval_bench.py --pages 80      # a smaller corpus (gold pages kept)
+    python benchmarks/retrieval_bench.py --no-peer       # without the LlamaIndex row
+
+The agent's own readers, chunker, model and index build four indexes of the same pages — as
+today (all visible text, no headings), with clean text only, with structure only, and with
+both — and every search variant runs on the one it needs, in one run:
+- natural questions (``retrieval_questions.NATURAL``): top-1, recall@5 and MRR@10 by page;
+- identifier queries: top-1 counts only if the top hit is the page *and* its chunk holds the
+  identifier;
+- questions the docs cannot answer: how many searches say "no good answer";
+each for the development half and the held-out half. Embeddings are cached by text under
+``--cache`` (a re-run re-embeds nothing it has seen), so only the first run is slow (about
+10 minutes per index on 2 cores). The LlamaIndex row (``pip install -e '.[peer]'``) is its
+default pipeline on the same files: ``SimpleDirectoryReader`` with ``HTMLTagReader``,
+``SentenceSplitter(200, 32)`` on the model's tokenizer, ``FastEmbedEmbedding`` on the same local
+model folder, ``VectorStoreIndex`` retrieval.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.retrieval_questions import IDENTIFIERS, NATURAL, UNANSWERABLE, halves  # noqa: E402
+
+DOCS = Path("/usr/share/doc/python3-doc/html")
+INDEXES = {  # name: (html main content, headings)
+    "plain": (False, False),
+    "clean": (True, False),
+    "structure": (False, True),
+    "full": (True, True),
+}
+RUNS = [  # label, index, mode, one result per document
+    ("today: vector, every chunk", "plain", "vector", False),
+    ("+ one result per document", "plain", "vector", True),
+    ("+ clean text (main content)", "clean", "vector", False),
+    ("+ structure-aware chunks", "structure", "vector", False),
+    ("+ hybrid (vector + FTS5, RRF)", "plain", "hybrid", False),
+    ("full: all four, hybrid", "full", "hybrid", True),
+    ("full, vector only", "full", "vector", True),
+    ("full, lexical only", "full", "lexical", True),
+]
+
+
+@dataclass
+class Hit:
+    page: str
+    text: str
+
+
+def corpus(pages: int | None) -> list[Path]:
+    files = sorted(DOCS.glob("library/*.html")) + sorted(DOCS.glob("tutorial/*.html"))
+    if not files:
+        sys.exit(f"Python docs not found under {DOCS}: apt-get install python3-doc")
+    if pages is not None and pages < len(files):
+        gold = {DOCS / p for _, pages_ in NATURAL + IDENTIFIERS for p in pages_}
+        others = [f for f in files if f not in gold]
+        step = max(1, len(others) // max(1, pages - len(gold)))
+        files = sorted(gold | set(others[::step][: max(0, pages - len(gold))]))
+    return files
+
+
+class CachedEmbedder:
+    """The agent's embedder, with vectors cached by text (sorted by length for less padding)."""
+
+    def __init__(self, embedder: Any, cache: Path) -> None:
+        import numpy as np
+
+        self.np = np
+        self.embedder = embedder
+        cache.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(cache / "embeddings.db")
+        self.db.execute("CREATE TABLE IF NOT EXISTS v (key TEXT PRIMARY KEY, vec BLOB)")
+        self.embedded = 0
+
+    def _key(self, text: str) -> str:
+        return hashlib.sha256(f"{self.embedder.model_id}\0{text}".encode()).hexdigest()
+
+    def embed(self, texts: list[str]) -> Any:
+        np = self.np
+        keys = [self._key(t) for t in texts]
+        found: dict[str, Any] = {}
+        for i in range(0, len(keys), 500):
+            part = keys[i:i + 500]
+            rows = self.db.execute(f"SELECT key, vec FROM v WHERE key IN ({','.join('?' * len(part))})",
+                                   part).fetchall()
+            found.update((k, np.frombuffer(v, dtype=np.float32)) for k, v in rows)
+        missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in found}.items(),
+                         key=lambda kv: len(kv[1]))
+        for start in range(0, len(missing), 256):
+            batch = missing[start:start + 256]
+            vectors = self.embedder.embed([t for _, t in batch])
+            self.db.executemany("INSERT OR REPLACE INTO v VALUES (?, ?)",
+                                [(k, v.astype(np.float32).tobytes())
+                                 for (k, _), v in zip(batch, vectors, strict=True)])
+            self.db.commit()
+            found.update((k, v) for (k, _), v in zip(batch, vectors, strict=True))
+            self.embedded += len(batch)
+        return np.vstack([found[k] for k in keys]) if keys else np.zeros((0, 384), np.float32)
+
+
+def build_index(name: str, files: list[Path], settings: Any, embedder: CachedEmbedder,
+                folder: Path) -> tuple[Any, dict[str, float]]:
+    """The agent's readers, chunker and SQLite index over ``files`` with one configuration."""
+    from agent.pipeline.chunk import Chunker
+    from agent.pipeline.extract import ExtractOptions, extract
+    from agent.pipeline.index_sqlite import SQLiteIndex
+
+    main_content, headings = INDEXES[name]
+    options = ExtractOptions(main_content=main_content, headings=headings)
+    chunker = Chunker(embedder.embedder.tokenizer_file, settings.processing.chunk_tokens,
+                      settings.processing.chunk_overlap_tokens)
+    index = SQLiteIndex(folder / f"{name}.db")
+    started = time.perf_counter()
+    embedded_before = embedder.embedded
+    n_chunks = 0
+    for path in files:
+        rel = str(path.relative_to(DOCS))
+        chunks = list(chunker.chunk(extract(path, "text/html", options)))
+        if not chunks:
+            continue
+        vectors = embedder.embed([c.embed_text for c in chunks])
+        index.add_document(sha256=hashlib.sha256(f"{name}{rel}".encode()).hexdigest(),
+                           job_id=uuid.uuid4().hex, inbox="docs", source_name=rel,
+                           mime="text/html", size=path.stat().st_size, pages=None,
+                           model=embedder.embedder.model_id, chunks=chunks, vectors=vectors)
+        n_chunks += len(chunks)
+    return index, {"chunks": n_chunks, "seconds": time.perf_counter() - started,
+                   "embedded": embedder.embedded - embedded_before}
+
+
+def scores(results: Sequence[Sequence[Hit]], gold: Sequence[tuple[str, tuple[str, ...]]],
+           identifiers: bool = False) -> dict[str, float]:
+    top1 = recall5 = mrr = 0.0
+    for hits, (query, pages) in zip(results, gold, strict=True):
+        def good(hit: Hit, query: str = query, pages: tuple[str, ...] = pages) -> bool:
+            if hit.page not in pages:
+                return False
+            return not identifiers or query.rsplit(".", 1)[-1].lower() in hit.text.lower()
+        top1 += bool(hits) and good(hits[0])
+        recall5 += any(hit.page in pages for hit in hits[:5])
+        rank = next((r for r, hit in enumerate(hits[:10], 1) if hit.page in pages), None)
+        mrr += 1 / rank if rank else 0
+    n = max(1, len(gold))
+    return {"top1": top1 / n, "recall@5": recall5 / n, "mrr@10": mrr / n}
+
+
+def agent_runner(searcher: Any, mode: str, per_document: bool) -> Callable[[str], list[Hit]]:
+    from agent.search import SearchRequest
+
+    def run(query: str) -> list[Hit]:
+        response = searcher.answer(SearchRequest(query, k=10, mode=mode,  # type: ignore[arg-type]
+                                                 per_document=per_document))
+        return [Hit(r.chunk.source_name, r.chunk.text) for r in response.results]
+
+    return run
+
+
+def evaluate(label: str, run: Callable[[str], list[Hit]], table: list[list[str]],
+             answered: Callable[[str], bool] | None = None) -> None:
+    row = [label]
+    latencies = []
+    for name, items, ident in (("natural", NATURAL, False), ("identifiers", IDENTIFIERS, True)):
+        for half, gold in halves(items).items():
+            results = []
+            for query, _ in gold:
+                started = time.perf_counter()
+                results.append(run(query))
+                latencies.append(time.perf_counter() - started)
+            s = scores(results, gold, identifiers=ident)
+            if ident:
+                row.append(f"{s['top1']:.2f}")
+            else:
+                row.append(f"{s['top1']:.2f} / {s['recall@5']:.2f} / {s['mrr@10']:.2f}")
+    if answered is not None:
+        refused = sum(not answered(q) for q in UNANSWERABLE)
+        kept = sum(answered(q) for q, _ in NATURAL)
+        row.append(f"{refused}/{len(UNANSWERABLE)} refused, {kept}/{len(NATURAL)} answered")
+    else:
+        row.append("—")
+    row.append(f"{statistics.median(latencies) * 1000:.0f} ms")
+    table.append(row)
+    print(" | ".join(row), flush=True)
+
+
+def llamaindex_runner(files: list[Path], model_folder: Path, tokenizer_file: Path
+                      ) -> tuple[Callable[[str], list[Hit]], dict[str, float]] | None:
+    try:
+        from llama_index.core import SimpleDirectoryReader, VectorStoreIndex
+        from llama_index.core.ingestion import IngestionPipeline
+        from llama_index.core.node_parser import SentenceSplitter
+        from llama_index.core.storage.docstore import SimpleDocumentStore
+        from llama_index.embeddings.fastembed import FastEmbedEmbedding
+        from llama_index.readers.file import HTMLTagReader
+    except ImportError:
+        print("(LlamaIndex row skipped: pip install -e '.[peer]')")
+        return None
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(tokenizer_file))
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    started = time.perf_counter()
+    reader = SimpleDirectoryReader(input_files=[str(f) for f in files],
+                                   file_extractor={".html": HTMLTagReader(tag="section")})
+    documents = reader.load_data()
+    embed_model = FastEmbedEmbedding(model_name="sentence-transformers/all-MiniLM-L6-v2",
+                                     specific_model_path=str(model_folder), threads=2,
+                                     embed_batch_size=16)
+    splitter = SentenceSplitter(chunk_size=200, chunk_overlap=32,
+                                tokenizer=lambda text: tokenizer.encode(
+                                    text, add_special_tokens=False).ids)
+    pipeline = IngestionPipeline(transformations=[splitter, embed_model],
+                                 docstore=SimpleDocumentStore())
+    nodes = pipeline.run(documents=documents)
+    index = VectorStoreIndex(nodes, embed_model=embed_model)
+    retriever = index.as_retriever(similarity_top_k=10)
+    built = {"chunks": len(nodes), "seconds": time.perf_counter() - started}
+
+    def run(query: str) -> list[Hit]:
+        hits = []
+        for node in retriever.retrieve(query):
+            path = Path(node.node.metadata.get("file_path", ""))
+            rel = str(path.relative_to(DOCS)) if path.is_absolute() else str(path)
+            hits.append(Hit(rel, node.node.get_content()))
+        return hits
+
+    return run, built
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pages", type=int, default=None, help="corpus size (gold kept)")
+    parser.add_argument("--cache", type=Path, default=ROOT / "benchmarks" / ".cache")
+    parser.add_argument("--no-peer", action="store_true", help="skip the LlamaIndex row")
+    args = parser.parse_args()
+
+    from agent.config import Settings
+    from agent.pipeline.embed import Embedder
+    from agent.search import Searcher
+
+    files = corpus(args.pages)
+    missing = [p for _, pages in NATURAL + IDENTIFIERS for p in pages if not (DOCS / p).is_file()]
+    if missing:
+        sys.exit(f"gold pages missing from {DOCS}: {missing}")
+    work = Path(tempfile.mkdtemp(prefix="retrieval-bench-"))
+    settings = Settings.model_validate({"agent": {"data_dir": str(work / "data")}})
+    embedder = CachedEmbedder(Embedder(settings.embedding, settings.agent.data_dir), args.cache)
+    print(f"corpus: {len(files)} pages of {DOCS} (library/ + tutorial/); "
+          f"{len(NATURAL)} natural questions, {len(IDENTIFIERS)} identifier queries, "
+          f"{len(UNANSWERABLE)} unanswerable; halves: dev (even) / held-out (odd)", flush=True)
+    searchers = {}
+    for name in INDEXES:
+        index, built = build_index(name, files, settings, embedder, work)
+        index.close()
+        print(f"index {name:<9}: {built['chunks']:,} chunks, built in {built['seconds']:.0f} s "
+              f"({built['embedded']:,} newly embedded)", flush=True)
+        index_settings = settings.model_copy(deep=True)
+        index_settings.index.path = work / f"{name}.db"
+        searcher = Searcher(index_settings)
+        searcher._embedder = embedder.embedder  # the one model, loaded once
+        searchers[name] = searcher
+    header = ["run", "natural dev: top-1 / R@5 / MRR", "natural held-out", "identifiers dev",
+              "identifiers held-out", "floor (unanswerable / natural)", "p50 search"]
+    print(" | ".join(header), flush=True)
+    table: list[list[str]] = []
+    for label, name, mode, per_document in RUNS:
+        searcher = searchers[name]
+        run = agent_runner(searcher, mode, per_document)
+
+        def answered(query: str, searcher: Any = searcher, mode: str = mode) -> bool:
+            from agent.search import SearchRequest
+
+            return searcher.answer(SearchRequest(query, k=5, mode=mode)).answered  # type: ignore[arg-type]
+
+        evaluate(label, run, table, answered if mode != "lexical" else None)
+    if not args.no_peer:
+        peer = llamaindex_runner(files, embedder.embedder.model_folder
+                                 if hasattr(embedder.embedder, "model_folder")
+                                 else Path(embedder.embedder.tokenizer_file).parent,
+                                 embedder.embedder.tokenizer_file)
+        if peer is not None:
+            run, built = peer
+            print(f"LlamaIndex: {built['chunks']:,} chunks, built in {built['seconds']:.0f} s",
+                  flush=True)
+            evaluate("LlamaIndex default (vector)", run, table)
+    print()
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in table:
+        print("| " + " | ".join(row) + " |")
+
+
+if __name__ == "__main__":
+    main()
