@@ -1,0 +1,178 @@
+"""Search through the real agent: real inboxes and inotify, the real model, the CLI as users run
+it (answered by the running agent over its socket) and the HTTP API with the same JSON."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.helpers import AgentProcess, agent_config, cli, free_port, jobs, wait_until
+
+GUIDE = """<html><head><title>Harbour guide</title></head><body>
+<nav><a href="/">Home</a> | Previous topic | Next topic | Keyboard shortcuts</nav>
+<div class="sidebar"><h3>Table of Contents</h3><ul><li>Cookie settings</li></ul></div>
+<main><h1>Harbour guide</h1>
+<p>This guide explains how ships enter the harbour at night.</p>
+<h2>Tides</h2>
+<p>The tide tables list when the water is deep enough for the largest freighters to berth
+beside the grain silos on the eastern quay.</p>
+<h2>Pilots</h2>
+<p>A licensed pilot boards every vessel longer than eighty metres before it passes the
+breakwater.</p></main>
+<footer>Copyright 2026 Harbour Board. Report a Bug. Show Source.</footer>
+</body></html>"""
+
+LIGHTHOUSE = "\n\n".join(
+    f"The lighthouse keeper climbs the tower on night {i} and trims the lamp wick, logs the "
+    f"passing ships in the keeper's journal and checks the fog signal before dawn." for i in range(40))
+
+NOTES = """# Field notes
+
+## Birds
+
+Owls hunt at night and can turn their heads very far.
+
+## Errors
+
+The client failed with ERR_SSL_PROTOCOL when the proxy rewrote the TLS handshake.
+"""
+
+
+@pytest.fixture(scope="module")
+def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AgentProcess, Path, str]]:
+    """One agent with two inboxes, the real pipeline and the HTTP API, holding four files."""
+    base = tmp_path_factory.mktemp("search")
+    api_port = free_port()
+    config = agent_config(base, inbox={"name": "docs", "path": "docs/inbox"},
+                          api={"enabled": True, "port": api_port})
+    text = config.read_text() + ('\n[[inbox]]\nname = "mail"\npath = "mail/inbox"\n'
+                                 'settle_seconds = 0.2\n')
+    config.write_text(text)
+    agent = AgentProcess(config)
+    agent.ready()
+    docs, mail = base / "docs" / "inbox", base / "mail" / "inbox"
+    (docs / "guide.html").write_text(GUIDE)
+    (docs / "lighthouse.txt").write_text(LIGHTHOUSE)
+    (docs / "notes.md").write_text(NOTES)
+    (mail / "owls.txt").write_text("A barn owl nests in the old mill and hunts mice at dusk.")
+    wait_until(lambda: len([j for j in jobs(config) if j["status"] == "completed"]) == 4, 300,
+               "four files indexed")
+    try:
+        yield agent, config, f"http://127.0.0.1:{api_port}"
+    finally:
+        agent.stop()
+
+
+def search(config: Path, *args: str) -> tuple[int, dict[str, Any], str]:
+    out = cli(config, "search", *args, "--json")
+    return out.returncode, json.loads(out.stdout) if out.stdout.strip() else {}, out.stderr
+
+
+def files(body: dict[str, Any]) -> list[str]:
+    return [r["file"] for r in body["results"]]
+
+
+def test_running_agent_answers_the_cli_and_identifiers_are_found(agent: Any) -> None:
+    """An error code that embeddings miss is the top hit, in a chunk that holds it, marked in
+    the snippet, under its heading path and pointing at the file's place in done/; the running
+    agent answered (the CLI loaded no model)."""
+    _, config, _ = agent
+    status, body, stderr = search(config, "ERR_SSL_PROTOCOL")
+    assert status == 0 and body["answered"] is True, stderr
+    top = body["results"][0]
+    assert top["file"] == "notes.md" and "ERR_SSL_PROTOCOL" in top["text"]
+    assert "**ERR_SSL_PROTOCOL**" in top["snippet"]
+    assert top["heading"] == "Field notes › Errors" and "lexical" in top["matched"]
+    assert top["location"].endswith("/docs/done/notes.md") and Path(top["location"]).is_file()
+    assert "loading the model" not in stderr
+
+
+def test_one_result_per_document_unless_every_chunk_is_asked_for(agent: Any) -> None:
+    """By default each document appears once (its best chunk); --chunks lists every chunk."""
+    _, config, _ = agent
+    _, grouped, _ = search(config, "lighthouse keeper trims the lamp", "-k", "5")
+    assert files(grouped).count("lighthouse.txt") == 1
+    _, every, _ = search(config, "lighthouse keeper trims the lamp", "-k", "5", "--chunks")
+    assert files(every) == ["lighthouse.txt"] * 5
+    assert len({r["chunk"] for r in every["results"]}) == 5
+
+
+def test_modes_vector_lexical_and_hybrid(agent: Any) -> None:
+    """Each mode answers a question it is suited to; lexical mode reports no similarity."""
+    _, config, _ = agent
+    _, vector, _ = search(config, "nocturnal birds of prey", "--mode", "vector")
+    assert vector["mode"] == "vector" and files(vector)[0] in {"notes.md", "owls.txt"}
+    assert vector["results"][0]["matched"] == ["vector"]
+    _, lexical, _ = search(config, "freighters", "--mode", "lexical")
+    assert files(lexical) == ["guide.html"] and lexical["results"][0]["similarity"] is None
+    _, hybrid, _ = search(config, "when is the water deep enough for big ships")
+    assert hybrid["mode"] == "hybrid" and files(hybrid)[0] == "guide.html"
+    assert hybrid["results"][0]["heading"] == "Harbour guide › Tides"
+
+
+def test_html_boilerplate_is_not_indexed(agent: Any) -> None:
+    """Navigation, sidebar and footer words of the HTML page were never indexed."""
+    _, config, _ = agent
+    for words in ("Keyboard shortcuts", "Cookie settings", "Report a Bug"):
+        status, body, _ = search(config, words, "--mode", "lexical")
+        assert "guide.html" not in files(body), words
+
+
+def test_no_good_answer_and_empty_query(agent: Any) -> None:
+    """A question the index cannot answer exits 1 with "answered": false; an empty or
+    whitespace query is a usage error (exit 2)."""
+    _, config, _ = agent
+    status, body, _ = search(config, "recipe for chocolate cake")
+    assert status == 1 and body["answered"] is False and body["results"] == []
+    assert "min_similarity" in body["note"]
+    for blank in ("", "   "):
+        out = cli(config, "search", blank)
+        assert out.returncode == 2 and "empty" in out.stderr
+
+
+def test_filters_inbox_type_path_and_indexing_time(agent: Any) -> None:
+    """--inbox, --type, --path and --after/--before narrow the documents searched."""
+    _, config, _ = agent
+    query = "animals that hunt at night"
+    _, mail, _ = search(config, query, "--inbox", "mail")
+    assert files(mail) == ["owls.txt"]
+    _, markdown, _ = search(config, query, "--type", "md")
+    assert files(markdown) == ["notes.md"]
+    _, html, _ = search(config, "ships", "--path", "*.html")
+    assert files(html) == ["guide.html"]
+    tomorrow = time.strftime("%Y-%m-%d", time.localtime(time.time() + 86400))
+    status, later, _ = search(config, query, "--after", tomorrow)
+    assert status == 1 and later["results"] == []
+    _, earlier, _ = search(config, query, "--before", tomorrow)
+    assert set(files(earlier)) >= {"owls.txt", "notes.md"}
+    out = cli(config, "search", query, "--inbox", "nowhere")
+    assert out.returncode == 2 and "nowhere" in out.stderr
+
+
+def test_api_and_cli_give_the_same_answer(agent: Any) -> None:
+    """GET /api/v1/search takes the same options and returns the same JSON as the CLI."""
+    _, config, url = agent
+    _, from_cli, _ = search(config, "pilot boards the vessel", "--type", "html", "-k", "3")
+    response = httpx.get(f"{url}/api/v1/search", params={"q": "pilot boards the vessel",
+                                                         "type": "html", "k": 3}, timeout=60)
+    assert response.status_code == 200
+    assert response.json() == from_cli
+    assert from_cli["results"][0]["heading"] == "Harbour guide › Pilots"
+
+
+def test_without_a_running_agent_the_cli_searches_by_itself(agent: Any) -> None:
+    """Once the agent has stopped, the CLI loads the model itself, says so on stderr, and
+    finds the same top result."""
+    process, config, _ = agent
+    _, before, _ = search(config, "ERR_SSL_PROTOCOL")
+    process.stop()
+    status, after, stderr = search(config, "ERR_SSL_PROTOCOL")
+    assert status == 0 and "loading the model here" in stderr
+    assert files(after)[0] == files(before)[0] == "notes.md"
+    assert not (config.parent / "data" / "search.sock").exists(), "the socket went with it"
