@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 from starlette.requests import ClientDisconnect
 
 from agent import __version__
@@ -26,7 +26,13 @@ from agent.folders import InboxFolders, identify
 from agent.names import display_name
 from agent.pipeline.index import SearchFilter
 from agent.queue.base import Job, JobQueue, JobStatus
-from agent.search import SearchRequest, SearchUsageError, SharedSearcher, mime_types
+from agent.search import (
+    SHORT_TYPES,
+    SearchRequest,
+    SearchUsageError,
+    SharedSearcher,
+    mime_types,
+)
 from agent.upload import UPLOAD_FIELD, ReceivedUpload, UploadReceiver, UploadRejected
 
 
@@ -91,6 +97,11 @@ class SearchOut(BaseModel):
     answered: bool = Field(description="false when no result passes the relevance floor")
     note: str | None
     results: list[ResultOut]
+
+
+TypeName = Annotated[str, StringConstraints(
+    pattern=r"^([A-Za-z0-9][A-Za-z0-9.+-]*/[A-Za-z0-9][A-Za-z0-9.+-]*|"
+            + "|".join(sorted(SHORT_TYPES)) + ")$")]
 
 
 class ErrorOut(BaseModel):
@@ -209,12 +220,12 @@ def create_app(settings: Settings, queue: JobQueue, boxes: dict[str, InboxFolder
 
     @app.get("/api/v1/search", response_model=SearchOut, dependencies=auth,
              responses={**ERRORS, 400: {"model": ErrorOut}, 404: {"model": ErrorOut}})
-    def search(q: Annotated[str, Query(min_length=1, max_length=2000)],
+    def search(q: Annotated[str, Query(min_length=1, max_length=2000, pattern=r"\S")],
                k: Annotated[int, Query(ge=1, le=100)] = 5,
                mode: Literal["vector", "lexical", "hybrid"] | None = None,
                chunks: bool = False,
                inbox: Annotated[str | None, Query(max_length=64)] = None,
-               type: Annotated[list[str] | None, Query(max_length=16)] = None,  # noqa: A002
+               type: Annotated[list[TypeName] | None, Query(max_length=16)] = None,  # noqa: A002
                path: Annotated[str | None, Query(max_length=1000)] = None,
                after: Annotated[float | None, Query(ge=0, le=1e11)] = None,
                before: Annotated[float | None, Query(ge=0, le=1e11)] = None) -> SearchOut:

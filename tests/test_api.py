@@ -141,7 +141,7 @@ def test_unknown_job_is_404_and_listing_filters(api: Api) -> None:
 
 def test_search_returns_indexed_chunks(api: Api, tmp_path: Path) -> None:
     """/search answers over what was ingested, with the CLI's JSON shape: hybrid by default,
-    lexical on request (snippet marked), filters honoured, a blank query refused with 400."""
+    lexical on request (snippet marked), filters honoured, a blank query refused (422)."""
     from agent.pipeline import IngestPipeline, JobRequest
 
     doc = tmp_path / "owls.txt"
@@ -162,7 +162,10 @@ def test_search_returns_indexed_chunks(api: Api, tmp_path: Path) -> None:
                               headers=AUTH).json()
     assert only_pdf["answered"] is False and only_pdf["results"] == []
     blank = api.client.get("/api/v1/search", params={"q": "   "}, headers=AUTH)
-    assert blank.status_code == 400 and "empty" in blank.json()["detail"]
+    assert blank.status_code == 422, "a blank query is refused as invalid"
+    unknown = api.client.get("/api/v1/search", params={"q": "owls", "type": "spreadsheet"},
+                             headers=AUTH)
+    assert unknown.status_code == 422
 
 
 def test_queue_state_matches_uploads(api: Api) -> None:
