@@ -147,3 +147,53 @@ def test_sqlite_only_commands_explain_themselves_on_redis(tmp_path: Path) -> Non
         result = CliRunner().invoke(cli, ["--config", str(config), *command])
         assert result.exit_code == 1
         assert "Redis" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["search", "csv files"], {"query": "csv files", "k": 5, "chunks": False, "json": False}),
+    (["-c", "a.toml", "search", "-k", "3", "--mode", "lexical", "--json", "os.replace"],
+     {"config": "a.toml", "k": 3, "mode": "lexical", "json": True, "query": "os.replace"}),
+    (["search", "q", "--config=b.toml", "--type", "pdf", "--type=md", "--chunks",
+      "--path", "*.pdf", "--inbox", "docs"],
+     {"config": "b.toml", "types": ["pdf", "md"], "chunks": True, "path": "*.pdf",
+      "inbox": "docs"}),
+    (["search", "--", "--starts-with-dashes"], {"query": "--starts-with-dashes"}),
+    (["search", "q", "--after", "2026-11-30", "--before", "1800000000"],
+     {"before": 1800000000.0}),
+])
+def test_quick_search_parses_the_common_forms(argv: list[str], expected: dict[str, object]
+                                              ) -> None:
+    """The quick path (no click, no pydantic) reads the options the full command takes."""
+    from agent.quick_search import parse_search
+
+    parsed = parse_search(argv)
+    assert parsed is not None
+    assert {key: parsed[key] for key in expected} == expected
+
+
+@pytest.mark.parametrize("argv", [
+    ["search", "--help"], ["search"], ["search", "  "], ["search", "q", "-k", "zero"],
+    ["search", "q", "--mode", "fuzzy"], ["search", "q", "--unknown"], ["status"],
+    ["search", "q", "-k"], ["search", "a", "b"], ["search", "q", "--after", "yesterday"],
+])
+def test_quick_search_leaves_everything_else_to_the_full_cli(argv: list[str]) -> None:
+    """Help, other commands and anything malformed go to click, which reports it properly."""
+    from agent.quick_search import parse_search
+
+    assert parse_search(argv) is None
+
+
+@pytest.mark.parametrize("data_dir, env", [
+    (None, {}), ("data", {}), ("/var/lib/x", {}), ("~/ingest", {}),
+    ("data", {"INGEST_AGENT_AGENT__DATA_DIR": "elsewhere"}),
+])
+def test_quick_search_finds_the_data_folder_as_the_full_config_does(
+        tmp_path: Path, data_dir: str | None, env: dict[str, str]) -> None:
+    """The quick path's data folder (where the socket is) equals load_config's, relative
+    paths, home folders and environment overrides included."""
+    from agent.config import load_config
+    from agent.config_file import data_dir_of
+
+    config = tmp_path / "agent.toml"
+    config.write_text(f'[agent]\ndata_dir = "{data_dir}"\n' if data_dir else "")
+    assert data_dir_of(config, env) == load_config(config, environ=env).agent.data_dir
