@@ -176,3 +176,33 @@ def test_without_a_running_agent_the_cli_searches_by_itself(agent: Any) -> None:
     assert status == 0 and "loading the model here" in stderr
     assert files(after)[0] == files(before)[0] == "notes.md"
     assert not (config.parent / "data" / "search.sock").exists(), "the socket went with it"
+
+
+def test_every_mode_on_the_shared_postgres_index(tmp_path: Path, pg_dsn: str) -> None:
+    """The same search — vector, lexical, hybrid, floor and filters — on Postgres + pgvector
+    with its full-text search, over a file ingested by the real pipeline."""
+    from agent.config import Settings
+    from agent.pipeline import IngestPipeline, JobRequest
+    from agent.pipeline.index import SearchFilter
+    from agent.search import Searcher, SearchRequest
+
+    settings = Settings.model_validate({
+        "agent": {"data_dir": str(tmp_path / "data")},
+        "index": {"backend": "postgres", "dsn": pg_dsn}})
+    notes = tmp_path / "notes.md"
+    notes.write_text(NOTES)
+    pipeline = IngestPipeline(settings)
+    pipeline.run(JobRequest("job-notes", str(notes), "docs", "notes.md"), lambda p, m: None)
+    pipeline.index.close()
+    searcher = Searcher(settings)
+    lexical = searcher.answer(SearchRequest("ERR_SSL_PROTOCOL", mode="lexical"))
+    assert "ERR_SSL_PROTOCOL" in lexical.results[0].chunk.text
+    assert lexical.results[0].chunk.heading == "Field notes › Errors"
+    vector = searcher.answer(SearchRequest("nocturnal birds of prey", mode="vector"))
+    assert vector.answered and "Owls" in vector.results[0].chunk.text
+    hybrid = searcher.answer(SearchRequest("ERR_SSL_PROTOCOL"))
+    assert hybrid.mode == "hybrid" and "**ERR_SSL_PROTOCOL**" in hybrid.results[0].snippet
+    assert not searcher.answer(SearchRequest("recipe for chocolate cake")).answered
+    other_inbox = SearchRequest("owls", where=SearchFilter(inbox="mail"))
+    assert searcher.answer(other_inbox).results == []
+    searcher.index.close()
