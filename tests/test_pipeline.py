@@ -476,3 +476,28 @@ def test_retrieval_hit_rate_on_a_small_corpus(pipeline: IngestPipeline, tmp_path
     rate = hits / len(CORPUS)
     print(f"retrieval hit rate (top 3): {hits}/{len(CORPUS)} = {rate:.0%}")
     assert rate >= 0.9, misses
+
+
+def test_chunks_embedded_shortest_first_are_stored_with_their_own_vectors(
+        pipeline: IngestPipeline, tmp_path: Path) -> None:
+    """Embedding runs in length order (less padding), yet every stored vector is the one of
+    its own chunk's text: the order is restored before storing."""
+    import numpy as np
+
+    doc = tmp_path / "mixed.md"
+    doc.write_text("# Mixed\n\n" + "\n\n".join(
+        ("Short note %d." % i) if i % 3 else (f"A much longer paragraph {i} about harbour "
+                                               "cranes, tides and freight schedules. " * 6)
+        for i in range(24)))
+    result = ingest(pipeline, doc)
+    conn = pipeline.index._conn()  # type: ignore[attr-defined]
+    rows = conn.execute(
+        "SELECT c.text, c.heading, v.vector FROM chunks c JOIN chunk_vectors v ON v.chunk_id = "
+        "c.id JOIN documents d ON d.id = c.document_id WHERE d.doc_id = ? ORDER BY c.ordinal",
+        (result["document_id"],)).fetchall()
+    assert len({len(t) for t, _, _ in rows}) > 2, "chunks of different lengths"
+    from agent.pipeline.chunk import Chunk
+
+    for text, heading, blob in rows:
+        expected = pipeline.embedder.embed([Chunk(0, text, 0, 0, None, 0, heading).embed_text])[0]
+        assert float(np.frombuffer(blob, dtype=np.float32) @ expected) > 0.999

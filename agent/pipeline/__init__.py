@@ -188,16 +188,20 @@ class IngestPipeline:
 
         t = time.perf_counter()
         self.current_stage = "embed"
-        vectors = []
-        step = max(self.settings.embedding.batch_size, 1) * 4
-        for start in range(0, len(chunks), step):
-            part = chunks[start:start + step]
-            vectors.append(self.embedder.embed([c.embed_text for c in part]))
-            done = start + len(part)
-            progress(25 + int(65 * done / len(chunks)), f"embedding {done}/{len(chunks)} chunks")
         import numpy as np
 
-        matrix = np.vstack(vectors)
+        # Batches of similar length pad less: embed the chunks shortest first, store in order.
+        order = sorted(range(len(chunks)), key=lambda i: len(chunks[i].embed_text))
+        matrix = np.zeros((len(chunks), 0), dtype=np.float32)
+        step = max(self.settings.embedding.batch_size, 1) * 4
+        for start in range(0, len(order), step):
+            part = order[start:start + step]
+            vectors = self.embedder.embed([chunks[i].embed_text for i in part])
+            if matrix.shape[1] == 0:
+                matrix = np.zeros((len(chunks), vectors.shape[1]), dtype=np.float32)
+            matrix[part] = vectors
+            done = start + len(part)
+            progress(25 + int(65 * done / len(chunks)), f"embedding {done}/{len(chunks)} chunks")
         stages["embed"] = time.perf_counter() - t
 
         t = time.perf_counter()
