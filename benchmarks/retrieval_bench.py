@@ -176,8 +176,8 @@ def evaluate(label: str, run: Callable[[str], list[Hit]], table: list[list[str]]
              answered: Callable[[str], bool] | None = None) -> None:
     row = [label]
     latencies = []
-    for name, items, ident in (("natural", NATURAL, False), ("identifiers", IDENTIFIERS, True)):
-        for half, gold in halves(items).items():
+    for items, ident in ((NATURAL, False), (IDENTIFIERS, True)):
+        for gold in halves(items).values():
             results = []
             for query, _ in gold:
                 started = time.perf_counter()

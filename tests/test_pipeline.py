@@ -486,7 +486,7 @@ def test_chunks_embedded_shortest_first_are_stored_with_their_own_vectors(
 
     doc = tmp_path / "mixed.md"
     doc.write_text("# Mixed\n\n" + "\n\n".join(
-        ("Short note %d." % i) if i % 3 else (f"A much longer paragraph {i} about harbour "
+        f"Short note {i}." if i % 3 else (f"A much longer paragraph {i} about harbour "
                                                "cranes, tides and freight schedules. " * 6)
         for i in range(24)))
     result = ingest(pipeline, doc)
