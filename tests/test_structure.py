@@ -95,3 +95,28 @@ def test_chunks_carry_their_heading_within_the_token_budget() -> None:
     for chunk in chunks:
         assert chunker.count_tokens(chunk.heading) + chunker.count_tokens(chunk.text) <= 64
         assert chunk.embed_text.startswith(chunk.heading + "\n\n")
+
+
+def test_pdf_running_headers_and_page_footers_are_dropped(tmp_path: Path) -> None:
+    """A title repeated at the top of every page and "Page N of M" at the bottom are not
+    indexed as content; the body of each page is; the plain reader keeps them."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_auto_page_break(False)
+    pdf.set_font("helvetica", size=11)
+    bodies = [f"Chapter {i} explains how the {w} pump is serviced."
+              for i, w in enumerate(["bilge", "fuel", "water", "oil", "deck"], 1)]
+    for i, body in enumerate(bodies, 1):
+        pdf.add_page()
+        pdf.multi_cell(0, 6, "ACME Pump Handbook")
+        pdf.ln(10)
+        pdf.multi_cell(0, 6, body)
+        pdf.set_y(-20)
+        pdf.multi_cell(0, 6, f"Page {i} of {len(bodies)}")
+    path = tmp_path / "handbook.pdf"
+    pdf.output(str(path))
+    pages = [s.text for s in extract(path, "application/pdf")]
+    assert [" ".join(p.split()) for p in pages] == bodies
+    plain = "".join(s.text for s in extract(path, "application/pdf", PLAIN))
+    assert plain.count("ACME Pump Handbook") == 5 and "Page 3 of 5" in plain

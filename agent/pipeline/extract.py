@@ -9,6 +9,7 @@ import codecs
 import csv
 import io
 import json
+import re
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -165,25 +166,71 @@ def extract_pdf(path: Path, options: ExtractOptions = ExtractOptions()) -> Itera
         raise _fail(f"the PDF is corrupt or unreadable ({exc})") from None
     try:
         outline = _pdf_outline(pdf) if options.headings else {}
+        running = _running_lines(pdf) if options.main_content else frozenset()
         path_now: tuple[str, ...] = ()
         any_text = False
         for index in range(len(pdf)):
             path_now = outline.get(index, path_now)
-            page = pdf[index]
-            try:
-                textpage = page.get_textpage()
-                text = textpage.get_text_bounded()
-                textpage.close()
-            finally:
-                page.close()
+            text = _page_text(pdf, index)
+            if running:
+                text = _drop_running_lines(text, running)
             if text.strip():
                 any_text = True
-            yield Section(text.replace("\r\n", "\n").replace("\x00", ""), page=index + 1,
-                          path=path_now)
+            yield Section(text, page=index + 1, path=path_now)
         if not any_text:
             raise _fail("the PDF has no text layer (a scan? OCR it first)")
     finally:
         pdf.close()
+
+
+def _page_text(pdf: Any, index: int) -> str:
+    page = pdf[index]
+    try:
+        textpage = page.get_textpage()
+        text = str(textpage.get_text_bounded())
+        textpage.close()
+    finally:
+        page.close()
+    return text.replace("\r\n", "\n").replace("\x00", "")
+
+
+RUNNING_EDGE_LINES = 2  # lines at the top and at the bottom of a page that may be running
+RUNNING_SAMPLE_PAGES = 40
+
+
+def _line_shape(line: str) -> str:
+    """A page's header or footer line with its page numbers blurred ("Page 3 of 9")."""
+    return re.sub(r"\d+", "#", " ".join(line.split()))
+
+
+def _edges(text: str) -> list[str]:
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[:RUNNING_EDGE_LINES] + lines[-RUNNING_EDGE_LINES:]
+
+
+def _running_lines(pdf: Any) -> frozenset[str]:
+    """Shapes of the header and footer lines that repeat on most pages (a running title, "Page
+    N"), from a sample of up to 40 pages; documents of fewer than 3 pages have none."""
+    total = len(pdf)
+    if total < 3:
+        return frozenset()
+    step = max(1, total // RUNNING_SAMPLE_PAGES)
+    sample = range(0, total, step)
+    seen: dict[str, int] = {}
+    for index in sample:
+        for shape in {_line_shape(line) for line in _edges(_page_text(pdf, index))}:
+            seen[shape] = seen.get(shape, 0) + 1
+    pages = len(sample)
+    return frozenset(shape for shape, n in seen.items() if n >= max(3, 0.6 * pages))
+
+
+def _drop_running_lines(text: str, running: frozenset[str]) -> str:
+    """The page without its running header and footer lines (only at its top and bottom)."""
+    lines = text.splitlines(keepends=True)
+    content = [i for i, line in enumerate(lines) if line.strip()]
+    edge = set(content[:RUNNING_EDGE_LINES] + content[-RUNNING_EDGE_LINES:])
+    return "".join(line for i, line in enumerate(lines)
+                   if i not in edge or _line_shape(line) not in running)
 
 
 def _pdf_outline(pdf: Any, max_items: int = 5000) -> dict[int, tuple[str, ...]]:
