@@ -140,7 +140,7 @@ def test_bad_input_corpus(tmp_path: Path) -> None:
     # What was indexed reads right: the CSV split on commas, UTF-16 without a BOM decoded.
     for query, expected in (("Warty Warthog release", "4.10 | Warty Warthog | warty"),
                             ("Grüße aus Köln", "Grüße aus Köln, né.")):
-        hits = json.loads(_cli(config, "search", query, "-k", "3", "--json").stdout)
+        hits = json.loads(_cli(config, "search", query, "-k", "3", "--json").stdout)["results"]
         assert any(expected in h["text"] for h in hits), (query, hits)
 
 

@@ -111,7 +111,7 @@ def test_two_agents_share_one_inbox_and_process_each_file_once(
                             "river ferries doc 7", "--json"], cwd=ROOT, capture_output=True,
                            text=True, timeout=120)
     assert found.returncode == 0, found.stderr
-    assert json.loads(found.stdout)[0]["file"].startswith("doc")
+    assert json.loads(found.stdout)["results"][0]["file"].startswith("doc")
 
 
 def test_killed_agent_job_is_finished_by_the_other(tmp_path: Path,
