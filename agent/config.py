@@ -88,7 +88,8 @@ class QueueSettings(_Section):
     path: Path | None = None
     redis_url: str | None = None
     redis_namespace: str = Field(default="ingest", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    job_timeout_seconds: float = Field(default=600.0, gt=0)
+    job_timeout_seconds: float | None = Field(default=None, gt=0)
+    stall_timeout_seconds: float | None = Field(default=300.0, gt=0)
     max_retries: int = Field(default=3, ge=0)
     retry_backoff_seconds: float = Field(default=10.0, ge=0)
     retry_backoff_max_seconds: float = Field(default=600.0, ge=0)
@@ -102,6 +103,24 @@ class QueueSettings(_Section):
         if self.retry_backoff_max_seconds < self.retry_backoff_seconds:
             raise ValueError("retry_backoff_max_seconds must be ≥ retry_backoff_seconds")
         return self
+
+
+JOB_CEILING_BASE_SECONDS = 600.0
+JOB_CEILING_BYTES_PER_SECOND = 2048.0  # a job slower than this (on average) is stuck, not long
+
+
+def job_ceiling(queue: QueueSettings, size: int) -> float:
+    """The most a job may take: ``job_timeout_seconds`` when it is set (a fixed wall-clock
+    budget, its meaning since the first release), else 600 s plus a second per 2 KiB of file."""
+    if queue.job_timeout_seconds is not None:
+        return queue.job_timeout_seconds
+    return JOB_CEILING_BASE_SECONDS + size / JOB_CEILING_BYTES_PER_SECOND
+
+
+def lease_basis(queue: QueueSettings) -> float:
+    """The span a claim's lease must cover between two renewals (the agent renews it while it
+    runs the job): the stall timeout, else the job timeout, else the base ceiling."""
+    return queue.stall_timeout_seconds or queue.job_timeout_seconds or JOB_CEILING_BASE_SECONDS
 
 
 class ProcessingSettings(_Section):

@@ -136,9 +136,10 @@ class AgentMetrics:
         self.jobs_finished = Counter("ingest_jobs_finished_total",
                                      "Jobs finished, by outcome.", ["inbox", "outcome"],
                                      registry=registry)
-        self.job_timeouts = Counter("ingest_job_timeouts_total",
-                                    "Jobs killed for running past job_timeout_seconds.", ["inbox"],
-                                    registry=registry)
+        self.job_timeouts = Counter(
+            "ingest_job_timeouts_total",
+            "Jobs killed for making no progress (stall_timeout_seconds) or running past their "
+            "ceiling.", ["inbox"], registry=registry)
         self.job_retries = Counter("ingest_job_retries_total",
                                    "Jobs requeued for another attempt, by reason.",
                                    ["inbox", "reason"], registry=registry)

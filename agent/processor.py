@@ -151,11 +151,9 @@ class Processor:
         self.last_tick = time.monotonic()
 
     def housekeeping(self, every: float | None = None) -> None:
-        from agent.queue import lease_seconds
-
         now = self.clock()
         if every is None:  # often enough that an expired lease is reclaimed soon after
-            every = min(30.0, lease_seconds(self.settings.queue.job_timeout_seconds) / 4)
+            every = min(30.0, self._lease() / 4)
         if now - self._last_housekeeping < every:
             return
         self._last_housekeeping = now
@@ -262,19 +260,45 @@ class Processor:
                     log.warning("lease lost while processing")
 
         log.info("processing job", attempt=job.attempts)
-        outcome = self._run_in_worker(request, on_progress)
+        outcome = self._run_in_worker(job, request, size, on_progress)
         if self._abort.is_set() and outcome.kind in ("died", "timeout"):
             self.queue.release_job(job, "agent shut down during the job; it resumes first")
             log.warning("job interrupted by shutdown and requeued; its file stays in processing/")
             return
         self._settle_outcome(job, box, path, outcome, started)
 
-    def _run_in_worker(self, request: JobRequest, on_progress: Callable[[int, str], None]
-                       ) -> WorkerOutcome:
+    def _lease(self) -> float:
+        from agent.config import lease_basis
+        from agent.queue import lease_seconds
+
+        return lease_seconds(lease_basis(self.settings.queue))
+
+    def _run_in_worker(self, job: Job, request: JobRequest, size: int,
+                       on_progress: Callable[[int, str], None]) -> WorkerOutcome:
+        """Run the job in the worker: killed when it makes no progress for
+        ``stall_timeout_seconds`` or runs past its ceiling; its lease is renewed meanwhile."""
+        from agent.config import job_ceiling
+
         if not self.worker.alive:
             self._start_worker("dead")
-        outcome = self.worker.run(request, self.settings.queue.job_timeout_seconds, on_progress,
-                                  on_wait=self.tick)
+        lease = self._lease()
+        renewed = [time.monotonic()]
+
+        def on_wait() -> None:
+            self.tick()
+            now = time.monotonic()
+            if now - renewed[0] >= lease / 4:
+                renewed[0] = now
+                try:
+                    self.queue.extend_lease(job, lease)
+                except LeaseLostError:
+                    log.warning("lease lost while processing")
+                except Exception as exc:  # a busy queue must not stop the job; retried soon
+                    log.warning("could not renew the lease", error=str(exc))
+
+        queue = self.settings.queue
+        outcome = self.worker.run(request, job_ceiling(queue, size), on_progress,
+                                  on_wait=on_wait, stall_timeout=queue.stall_timeout_seconds)
         if outcome.kind in ("timeout", "died") and not self._abort.is_set():
             self._start_worker(outcome.kind)
         return outcome

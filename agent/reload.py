@@ -37,7 +37,8 @@ class RunningAgent(Protocol):
 # Applied without a restart. Everything else that changed is reported as needing one.
 RELOADABLE = {
     "agent.log_level", "agent.log_format",
-    "queue.job_timeout_seconds", "queue.max_retries", "queue.retry_backoff_seconds",
+    "queue.job_timeout_seconds", "queue.stall_timeout_seconds", "queue.max_retries",
+    "queue.retry_backoff_seconds",
     "queue.retry_backoff_max_seconds", "queue.retention_days",
     "health.min_free_disk_bytes", "health.max_backlog", "health.max_oldest_queued_age_seconds",
     "processing.shutdown_grace_seconds",
@@ -118,6 +119,7 @@ class Reloader:
 
     def _apply_settings(self, new: Settings) -> None:
         """Logging, retry policy, lease, health limits, grace period: in place."""
+        from agent.config import lease_basis
         from agent.logs import configure_logging
         from agent.queue import lease_seconds
         from agent.queue.base import RetryPolicy
@@ -128,7 +130,7 @@ class Reloader:
         agent.queue.configure(
             retry_policy=RetryPolicy(new.queue.max_retries, new.queue.retry_backoff_seconds,
                                      new.queue.retry_backoff_max_seconds),
-            lease_seconds=lease_seconds(new.queue.job_timeout_seconds))
+            lease_seconds=lease_seconds(lease_basis(new.queue)))
         current.agent.log_level = new.agent.log_level
         current.agent.log_format = new.agent.log_format
         current.queue = new.queue.model_copy(update={

@@ -161,21 +161,34 @@ class WorkerProcess:
 
     def run(self, request: JobRequest, timeout: float,
             on_progress: Callable[[int, str], None],
-            on_wait: Callable[[], None] | None = None) -> WorkerOutcome:
-        """Send one job and wait for its outcome, killing the worker past ``timeout``."""
+            on_wait: Callable[[], None] | None = None,
+            stall_timeout: float | None = None) -> WorkerOutcome:
+        """Send one job and wait for its outcome, killing the worker past ``timeout`` or when
+        it reports no progress for ``stall_timeout`` (a hung parser, a stopped process)."""
         proc, conn = self._proc, self._conn
         assert proc is not None and conn is not None
         deadline = time.monotonic() + timeout
+        last_progress = time.monotonic()
         try:
             conn.send(request)
         except (BrokenPipeError, OSError):
             return WorkerOutcome("died", error_type="WorkerDied",
                                  message=f"worker gone before the job ({self._exit_description()})")
         while True:
-            remaining = deadline - time.monotonic()
+            now = time.monotonic()
+            remaining = deadline - now
             if remaining <= 0:
                 self.kill()
-                return WorkerOutcome("timeout", message=f"killed after {timeout:g} s")
+                return WorkerOutcome("timeout", message=f"killed after {timeout:g} s (the "
+                                     "job's ceiling)")
+            if stall_timeout is not None:
+                quiet = now - last_progress
+                if quiet >= stall_timeout:
+                    self.kill()
+                    return WorkerOutcome("timeout", message=(
+                        f"killed after {quiet:.0f} s without progress "
+                        f"(stall_timeout_seconds = {stall_timeout:g})"))
+                remaining = min(remaining, stall_timeout - quiet)
             if on_wait is not None:
                 on_wait()
             try:
@@ -192,6 +205,7 @@ class WorkerProcess:
                                      message=f"the worker died ({description})")
             kind = message[0]
             if kind == "progress":
+                last_progress = time.monotonic()
                 on_progress(message[1], message[2])
             elif kind == "ok":
                 return WorkerOutcome("ok", result=message[1])

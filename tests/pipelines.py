@@ -18,7 +18,9 @@ from agent.pipeline import JobRequest, Progress
 
 
 class ScriptedPipeline:
-    """Reads the file's first line as an instruction: SLEEP n, KILL, PERMANENT, TRANSIENT."""
+    """Reads the file's first line as an instruction: SLEEP n (silent), TICK n t (n seconds,
+    reporting progress every t), STOPSELF (SIGSTOP, as a hung parser), KILL, PERMANENT,
+    TRANSIENT."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -29,6 +31,13 @@ class ScriptedPipeline:
         progress(50, f"scripted: {command or 'echo'}")
         if command == "SLEEP":
             time.sleep(float(first[1]))
+        elif command == "TICK":
+            until, every = time.monotonic() + float(first[1]), float(first[2])
+            while time.monotonic() < until:
+                time.sleep(every)
+                progress(60, "scripted: still working")
+        elif command == "STOPSELF":
+            os.kill(os.getpid(), signal.SIGSTOP)
         elif command == "KILL":
             os.kill(os.getpid(), signal.SIGKILL)
         elif command == "PERMANENT":

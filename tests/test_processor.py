@@ -131,6 +131,73 @@ def test_transient_error_is_retried_then_failed(rig: Callable[..., Rig]) -> None
     assert [e.reason for e in r.events.of(JobRetried)] == ["TransientError"]
 
 
+def test_a_long_job_that_keeps_progressing_outlives_the_stall_timeout(
+        rig: Callable[..., Rig]) -> None:
+    """A job that reports progress runs as long as it needs, far past stall_timeout_seconds;
+    one that goes silent is killed once the stall timeout passes, saying so."""
+    r = rig(stall_timeout_seconds=1.0)
+    long_job = r.drop("long.txt", "TICK 4 0.2")
+    silent = r.drop("silent.txt", "SLEEP 60")
+    r.processor.run_once()
+    assert r.status(long_job) is JobStatus.COMPLETED
+    started = time.monotonic()
+    r.processor.run_once()
+    assert time.monotonic() - started < scaled(15)
+    job = r.queue.get_job_status(silent)
+    assert job.status is JobStatus.TIMEOUT and "without progress" in job.message
+    assert "stall_timeout_seconds = 1" in job.message
+
+
+def test_a_stopped_worker_is_killed_within_the_stall_timeout(rig: Callable[..., Rig]) -> None:
+    """A worker that stops dead (SIGSTOP, as a hung parser would) sends nothing more and is
+    killed after the stall timeout; a fresh worker processes the next file."""
+    r = rig(stall_timeout_seconds=1.0)
+    stopped = r.drop("stopped.txt", "STOPSELF")
+    fine = r.drop("fine.txt", "ok")
+    started = time.monotonic()
+    r.processor.run_once()
+    assert time.monotonic() - started < scaled(15)
+    assert r.status(stopped) is JobStatus.TIMEOUT
+    r.processor.run_once()
+    assert r.status(fine) is JobStatus.COMPLETED
+
+
+def test_job_timeout_seconds_keeps_its_wall_clock_meaning(rig: Callable[..., Rig]) -> None:
+    """Set explicitly, job_timeout_seconds still ends a job that is making progress."""
+    r = rig(job_timeout_seconds=1.5, stall_timeout_seconds=300)
+    busy = r.drop("busy.txt", "TICK 60 0.2")
+    r.processor.run_once()
+    job = r.queue.get_job_status(busy)
+    assert job.status is JobStatus.TIMEOUT and "killed after 1.5 s (the job's ceiling)" in job.message
+
+
+def test_the_lease_is_renewed_while_a_job_runs(rig: Callable[..., Rig]) -> None:
+    """A job longer than its lease keeps the lease (the agent renews it), so housekeeping never
+    hands a running job to another claimer."""
+    r = rig(stall_timeout_seconds=1.0)
+    job_id = r.drop("long.txt", "TICK 12 0.2")
+    leases: list[float] = []
+    worker = r.processor.worker
+    original = worker.run
+
+    def watching_run(*args: object, **kwargs: object) -> object:
+        wait = kwargs["on_wait"]
+
+        def on_wait() -> None:
+            wait()  # type: ignore[operator]
+            timeout_at = r.queue.get_job_status(job_id).timeout_at
+            if timeout_at is not None:
+                leases.append(timeout_at)
+        kwargs["on_wait"] = on_wait
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    worker.run = watching_run  # type: ignore[method-assign]
+    r.processor.run_once()
+    assert r.status(job_id) is JobStatus.COMPLETED
+    assert len(set(leases)) > 2, "the lease's end moved forward while the job ran"
+    assert r.queue.reclaim_expired_leases() == []
+
+
 def test_timeout_kills_the_job_and_the_next_one_runs(rig: Callable[..., Rig]) -> None:
     """A job past job_timeout_seconds is killed and marked timeout; a fresh worker goes on."""
     r = rig(job_timeout_seconds=1.0)
@@ -140,7 +207,7 @@ def test_timeout_kills_the_job_and_the_next_one_runs(rig: Callable[..., Rig]) ->
     r.processor.run_once()
     assert time.monotonic() - started < 15
     job = r.queue.get_job_status(slow)
-    assert job.status is JobStatus.TIMEOUT and "killed after 1 s" in job.message
+    assert job.status is JobStatus.TIMEOUT and "killed after 1 s (the job's ceiling)" in job.message
     assert "slow.txt" in r.listing("failed")
     r.processor.run_once()
     assert r.status(fine) is JobStatus.COMPLETED

@@ -12,9 +12,10 @@ if TYPE_CHECKING:
 __all__ = ["Job", "JobQueue", "JobStatus", "NewJob", "QueueStats", "RetryPolicy", "open_queue"]
 
 
-def lease_seconds(job_timeout: float) -> float:
-    """Past the job timeout, so the agent's own kill fires before another may reclaim the job."""
-    return job_timeout + max(5.0, min(60.0, job_timeout / 2))
+def lease_seconds(basis: float) -> float:
+    """Past ``basis`` (see ``config.lease_basis``) with a margin, so the agent's own kill fires
+    before another may reclaim the job; the agent renews it while the job runs."""
+    return basis + max(5.0, min(60.0, basis / 2))
 
 
 def open_queue(settings: Settings, *, readonly: bool = False) -> JobQueue:
@@ -24,7 +25,9 @@ def open_queue(settings: Settings, *, readonly: bool = False) -> JobQueue:
         base_delay=settings.queue.retry_backoff_seconds,
         max_delay=settings.queue.retry_backoff_max_seconds,
     )
-    lease = lease_seconds(settings.queue.job_timeout_seconds)
+    from agent.config import lease_basis
+
+    lease = lease_seconds(lease_basis(settings.queue))
     if settings.queue.backend == "redis":
         from agent.queue.redis_streams import RedisStreamsJobQueue
 
