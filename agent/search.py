@@ -148,9 +148,10 @@ class Searcher:
         fused = _fuse(ranked)
         if not fused:
             return SearchResponse(request.query, mode, False, note="nothing matches the query")
-        strong = set(i for i, _ in self.index.lexical_candidates(
-            request.query, pool, where, require_all=True)) if has_content_words(
-                request.query) else set()
+        strong: set[int] = set()  # chunks holding every content word: relevant on their own
+        if mode != "lexical" and has_content_words(request.query):
+            strong = {i for i, _ in self.index.lexical_candidates(request.query, pool, where,
+                                                                   require_all=True)}
         if vector is not None:
             missing = [i for i in fused if i not in similarity]
             similarity.update(self.index.similarities(vector, missing))
