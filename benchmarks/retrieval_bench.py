@@ -3,6 +3,8 @@
     python benchmarks/retrieval_bench.py                 # library/ + tutorial/, every run
     python benchmarks/retrieval_bench.py --pages 80      # a smaller corpus (gold pages kept)
     python benchmarks/retrieval_bench.py --no-peer       # without the LlamaIndex row
+    python benchmarks/retrieval_bench.py --quick         # CI's small run: 6 questions, gold
+                                                         # pages only, today vs full, no peer
 
 The agent's own readers, chunker, model and index build four indexes of the same pages — as
 today (all visible text, no headings), with clean text only, with structure only, and with
@@ -249,7 +251,17 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=None, help="corpus size (gold kept)")
     parser.add_argument("--cache", type=Path, default=ROOT / "benchmarks" / ".cache")
     parser.add_argument("--no-peer", action="store_true", help="skip the LlamaIndex row")
+    parser.add_argument("--quick", action="store_true",
+                        help="6 natural and 6 identifier questions over their pages only; the "
+                             "plain and full indexes; no peer (a smoke run, about a minute)")
     args = parser.parse_args()
+    indexes, runs = list(INDEXES), RUNS
+    if args.quick:
+        NATURAL[:] = NATURAL[:6]
+        IDENTIFIERS[:] = IDENTIFIERS[4:10]  # their pages overlap the questions': a small corpus
+        args.pages, args.no_peer = 0, True
+        indexes = ["plain", "full"]
+        runs = [r for r in RUNS if r[1] in indexes]
 
     from agent.config import Settings
     from agent.pipeline.embed import Embedder
@@ -266,7 +278,7 @@ def main() -> None:
           f"{len(NATURAL)} natural questions, {len(IDENTIFIERS)} identifier queries, "
           f"{len(UNANSWERABLE)} unanswerable; halves: dev (even) / held-out (odd)", flush=True)
     searchers = {}
-    for name in INDEXES:
+    for name in indexes:
         index, built = build_index(name, files, settings, embedder, work)
         index.close()
         print(f"index {name:<9}: {built['chunks']:,} chunks, built in {built['seconds']:.0f} s "
@@ -280,7 +292,7 @@ def main() -> None:
               "identifiers held-out", "floor (unanswerable / natural)", "p50 search"]
     print(" | ".join(header), flush=True)
     table: list[list[str]] = []
-    for label, name, mode, per_document in RUNS:
+    for label, name, mode, per_document in runs:
         searcher = searchers[name]
         run = agent_runner(searcher, mode, per_document)
 
