@@ -1,6 +1,8 @@
 """Run every benchmark and write their figures into benchmarks/README.md ("Latest run").
 
     python benchmarks/run_all.py          # about 10 minutes on 2 cores
+    (the real-corpus runs, retrieval_bench.py and ingest_bench.py, take 30-60 minutes each and
+    are run on their own; benchmarks/README.md has their latest figures)
     python benchmarks/run_all.py --quick  # smaller sizes, to check that they all still run
 """
 
@@ -21,6 +23,7 @@ FULL = {
     "watch_bench.py": [],
     "pipeline_bench.py": [],
     "chunk_bench.py": [],
+    "search_bench.py": [],
     "metrics_bench.py": [],
     "latency_bench.py": [],
     "redis_bench.py": [],
@@ -30,6 +33,7 @@ QUICK = {
     "watch_bench.py": ["--latency-files", "20", "--burst", "1000", "--scan", "5000"],
     "pipeline_bench.py": ["--docs", "20", "--jobs", "200", "--chunks", "5000"],
     "chunk_bench.py": ["--mb", "6", "--samples", "3", "--baseline-mb", "1"],
+    "search_bench.py": ["--chunks", "20000", "--rounds", "2"],
     "metrics_bench.py": ["--rows", "50000"],
     "latency_bench.py": ["--files", "5"],
     "redis_bench.py": ["--n", "1000", "--files", "40"],
