@@ -118,9 +118,11 @@ def job_ceiling(queue: QueueSettings, size: int) -> float:
 
 
 def lease_basis(queue: QueueSettings) -> float:
-    """The span a claim's lease must cover between two renewals (the agent renews it while it
-    runs the job): the stall timeout, else the job timeout, else the base ceiling."""
-    return queue.stall_timeout_seconds or queue.job_timeout_seconds or JOB_CEILING_BASE_SECONDS
+    """What a claim's lease is cut from: the shorter of the stall and job timeouts (the agent
+    renews the lease while the job runs, so it need not cover a long job; the shorter it is,
+    the sooner another agent takes over the job of one that died), else the base ceiling."""
+    set_ = [t for t in (queue.stall_timeout_seconds, queue.job_timeout_seconds) if t is not None]
+    return min(set_) if set_ else JOB_CEILING_BASE_SECONDS
 
 
 class ProcessingSettings(_Section):

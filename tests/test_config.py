@@ -138,3 +138,16 @@ def test_bad_override_names_the_variable(tmp_path: Path) -> None:
         load_config(None, environ={"INGEST_AGENT_QUEUE__MAX_RETRIES": "-2"})
     with pytest.raises(ConfigError, match="take the form"):
         load_config(None, environ={"INGEST_AGENT_QUEUE": "x"})
+
+
+def test_job_ceiling_and_lease_follow_the_timeouts() -> None:
+    """Unset, the ceiling grows with the file (600 s + 1 s per 2 KiB); set, job_timeout_seconds
+    is the ceiling whatever the size. The lease is cut from the shorter timeout."""
+    from agent.config import QueueSettings, job_ceiling, lease_basis
+
+    default = QueueSettings()
+    assert job_ceiling(default, 0) == 600 and job_ceiling(default, 60 * 2**20) == 600 + 30720
+    assert lease_basis(default) == 300
+    fixed = QueueSettings(job_timeout_seconds=20)
+    assert job_ceiling(fixed, 60 * 2**20) == 20 and lease_basis(fixed) == 20
+    assert lease_basis(QueueSettings(stall_timeout_seconds=None)) == 600
