@@ -1,15 +1,11 @@
 """Search: vector, lexical or both fused, one result per document, with a relevance floor.
 
 The index gives candidates from each side (cosine over the vectors; BM25-like full-text over
-heading and text); hybrid mode fuses their ranks by weighted reciprocal rank fusion (RRF,
-k = 60), which needs no score calibration between the two. The lexical side weighs fully when
-the query holds an identifier (``os.replace``, ``SO_REUSEADDR``, ``lruCache``, a lone word),
-which embeddings miss, and little for a question in plain words, where the model already ranks
-better than word counts (chosen on the development half of retrieval_bench's questions).
-A result is kept only if it is relevant on its own terms: its cosine reaches
-``search.min_similarity``, or its chunk holds every content word of the query. When nothing
-passes, the response says the index has no good answer (``answered`` false) rather than
-returning confident-looking noise. The CLI, the HTTP API and the agent's local
+heading and text); hybrid mode fuses their ranks by reciprocal rank fusion (RRF, k = 60), which
+needs no score calibration between the two. A result is kept only if it is relevant on its own
+terms: its cosine reaches ``search.min_similarity``, or its chunk holds every content word of the
+query. When nothing passes, the response says the index has no good answer (``answered`` false)
+rather than returning confident-looking noise. The CLI, the HTTP API and the agent's local
 search socket all speak this module's request and response.
 """
 
@@ -30,9 +26,6 @@ from agent.pipeline.stores import open_index
 Mode = Literal["vector", "lexical", "hybrid"]
 MODES: tuple[Mode, ...] = ("vector", "lexical", "hybrid")
 RRF_K = 60
-IDENTIFIER_LEXICAL_WEIGHT = 1.0
-PROSE_LEXICAL_WEIGHT = 0.1
-_IDENTIFIER = re.compile(r"\w[._]\w|[a-z][A-Z]|^[A-Z0-9_]{3,}$")
 SNIPPET_CHARS = 240
 MARK = "**"  # matched words in snippets are wrapped in this (Markdown bold)
 _WORD = re.compile(r"\w+")
@@ -152,7 +145,7 @@ class Searcher:
         if mode in ("lexical", "hybrid"):
             ranked["lexical"] = [i for i, _ in self.index.lexical_candidates(
                 request.query, pool, where)]
-        fused = _fuse(ranked, {"vector": 1.0, "lexical": lexical_weight(request.query)})
+        fused = _fuse(ranked)
         if not fused:
             return SearchResponse(request.query, mode, False, note="nothing matches the query")
         strong: set[int] = set()  # chunks holding every content word: relevant on their own
@@ -221,22 +214,13 @@ class SharedSearcher:
         return self.answer(SearchRequest.from_dict(data)).to_dict()
 
 
-def lexical_weight(query: str) -> float:
-    """How much the words side counts in hybrid fusion for this query."""
-    words = query.split()
-    if len(words) == 1 or any(_IDENTIFIER.search(word) for word in words):
-        return IDENTIFIER_LEXICAL_WEIGHT
-    return PROSE_LEXICAL_WEIGHT
-
-
-def _fuse(ranked: dict[str, list[int]], weights: dict[str, float]) -> dict[int, float]:
-    """Weighted reciprocal rank fusion: Σ weight / (RRF_K + rank) over the sides, best first.
-    One side alone keeps its own order."""
+def _fuse(ranked: dict[str, list[int]]) -> dict[int, float]:
+    """Reciprocal rank fusion: Σ 1 / (RRF_K + rank) over the sides, best first. One side alone
+    keeps its own order."""
     scores: dict[int, float] = {}
-    for side, ids in ranked.items():
-        weight = weights.get(side, 1.0)
+    for ids in ranked.values():
         for rank, chunk_id in enumerate(ids, 1):
-            scores[chunk_id] = scores.get(chunk_id, 0.0) + weight / (RRF_K + rank)
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank)
     return dict(sorted(scores.items(), key=lambda item: -item[1]))
 
 

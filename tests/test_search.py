@@ -206,16 +206,3 @@ def test_every_mode_on_the_shared_postgres_index(tmp_path: Path, pg_dsn: str) ->
     other_inbox = SearchRequest("owls", where=SearchFilter(inbox="mail"))
     assert searcher.answer(other_inbox).results == []
     searcher.index.close()
-
-
-def test_identifiers_weigh_fully_in_fusion_and_plain_questions_lean_on_meaning() -> None:
-    """The lexical side counts fully for pasted identifiers and lone words, little for a
-    question in plain words."""
-    from agent.search import IDENTIFIER_LEXICAL_WEIGHT, PROSE_LEXICAL_WEIGHT, lexical_weight
-
-    for query in ("os.replace", "SO_REUSEADDR", "maxsplit", "why does lruCache miss",
-                  "what does errno.EEXIST mean", "parse XML quickly"):
-        assert lexical_weight(query) == IDENTIFIER_LEXICAL_WEIGHT, query
-    for query in ("how do I read a csv file", "when is the water deep enough"):
-        assert lexical_weight(query) == PROSE_LEXICAL_WEIGHT, query
-    assert PROSE_LEXICAL_WEIGHT < IDENTIFIER_LEXICAL_WEIGHT
