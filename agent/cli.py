@@ -423,7 +423,9 @@ def search(ctx: Context, query: str, k: int, mode: str | None, every_chunk: bool
     request = {"query": query, "k": k, "mode": mode, "per_document": not every_chunk,
                "inbox": inbox, "types": list(types), "path": path_glob,
                "after": _epoch(after, "--after"), "before": _epoch(before, "--before")}
-    response = _ask_running_agent(ctx, request)
+    from agent.search_socket import ask_running_agent
+
+    response = ask_running_agent(ctx.config_path, request)
     if response is None:
         response = _search_here(ctx, request)
     if "error" in response:
@@ -436,26 +438,6 @@ def search(ctx: Context, query: str, k: int, mode: str | None, every_chunk: bool
         _print_results(response)
     if not response["answered"]:
         sys.exit(1)
-
-
-def _ask_running_agent(ctx: Context, request: dict[str, Any]) -> dict[str, Any] | None:
-    """The running agent's answer over its search socket, or None when none answers. Reads
-    only the config's data folder: the agent validated the rest when it started."""
-    from agent.config_file import data_dir_of, find_config_path
-    from agent.search_socket import SocketUnavailable, ask, socket_path
-
-    config_path = find_config_path(ctx.config_path)
-    data_dir = data_dir_of(config_path)
-    if data_dir is None:
-        return None
-    try:
-        answer = ask(socket_path(data_dir), request)
-    except SocketUnavailable:
-        return None
-    if ctx.config_path is None:
-        click.echo(f"ingest-agent: using {config_path}" if config_path else
-                   "ingest-agent: no --config given: using the built-in defaults", err=True)
-    return answer
 
 
 def _search_here(ctx: Context, request: dict[str, Any]) -> dict[str, Any]:

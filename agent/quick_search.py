@@ -99,22 +99,11 @@ def answer_quickly(argv: Sequence[str]) -> int | None:
     options = parse_search(argv)
     if options is None:
         return None
-    from agent.config_file import data_dir_of, find_config_path
-    from agent.search_socket import SocketUnavailable, ask, socket_path
+    from agent.search_socket import ask_running_agent
 
-    config_path = find_config_path(options["config"])
-    data_dir = data_dir_of(config_path)
-    if data_dir is None:
-        return None
-    try:
-        response = ask(socket_path(data_dir), request_of(options))
-    except (SocketUnavailable, OSError, ValueError):
-        return None
-    if "error" in response:
-        return None  # the full CLI reports it, with its usual wording and exit status
-    if options["config"] is None:
-        print(f"ingest-agent: using {config_path}" if config_path else
-              "ingest-agent: no --config given: using the built-in defaults", file=sys.stderr)
+    response = ask_running_agent(options["config"], request_of(options))
+    if response is None or "error" in response:
+        return None  # the full CLI searches itself, or reports the error its usual way
     print(json_text(response) if options["json"] else format_results(response))
     return 0 if response["answered"] else 1
 

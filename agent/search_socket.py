@@ -63,6 +63,30 @@ def ask(path: Path, request: dict[str, Any], timeout: float = ANSWER_TIMEOUT) ->
     return answer
 
 
+def ask_running_agent(config_option: str | None, request: dict[str, Any]
+                      ) -> dict[str, Any] | None:
+    """The answer of the agent running with this config (``--config`` or the usual lookup),
+    or None when none answers. Reads only the config's data folder, where the socket is: the
+    agent validated the rest when it started. Says on stderr which config was used when none
+    was named, as every read-only command does."""
+    import sys
+
+    from agent.config_file import data_dir_of, find_config_path
+
+    config_path = find_config_path(config_option)
+    data_dir = data_dir_of(config_path)
+    if data_dir is None:
+        return None
+    try:
+        answer = ask(socket_path(data_dir), request)
+    except (SocketUnavailable, OSError, ValueError):
+        return None
+    if config_option is None and "error" not in answer:
+        print(f"ingest-agent: using {config_path}" if config_path else
+              "ingest-agent: no --config given: using the built-in defaults", file=sys.stderr)
+    return answer
+
+
 class SearchSocketServer:
     """Serves ``answer(request dict) -> response dict`` on a Unix socket, one thread per
     connection. The socket is created mode 0600 and every peer's uid is checked (root and the
