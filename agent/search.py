@@ -20,7 +20,7 @@ from typing import Any, Literal
 from agent.config import Settings
 from agent.errors import AgentError
 from agent.names import display_name
-from agent.pipeline.index import NO_FILTER, STOPWORDS, SearchFilter, SearchHit, StoredChunk
+from agent.pipeline.index import NO_FILTER, STOPWORDS, SearchFilter, StoredChunk
 from agent.pipeline.stores import open_index
 
 Mode = Literal["vector", "lexical", "hybrid"]
@@ -121,11 +121,6 @@ class Searcher:
             self._embedder = Embedder(self.settings.embedding, self.settings.agent.data_dir,
                                       readonly=self.readonly)
         return self._embedder
-
-    def search(self, query: str, k: int = 5, inbox: str | None = None) -> list[SearchHit]:
-        """Vector search as the first contract had it: the ``k`` closest chunks."""
-        vector = self.embedder.embed([query])[0]
-        return self.index.search(vector, k=k, inbox=inbox)
 
     def answer(self, request: SearchRequest) -> SearchResponse:
         """The best results for the request, fused, grouped, floored and with snippets."""

@@ -53,15 +53,6 @@ class SearchHit:
         return cls(score, chunk.text, chunk.doc_id, chunk.source_name, chunk.location,
                    chunk.inbox, chunk.page, chunk.char_start, chunk.char_end)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "score": round(self.score, 4), "text": self.text, "document_id": self.doc_id,
-            "file": display_name(self.source_name),
-            "location": display_name(self.location) if self.location else None,
-            "inbox": self.inbox,
-            "page": self.page, "char_start": self.char_start, "char_end": self.char_end,
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class SearchFilter:
