@@ -16,7 +16,7 @@ import click
 from agent import __version__
 from agent.errors import AgentError
 from agent.names import display_name
-from agent.search_output import format_results
+from agent.search_output import epoch_of, format_results
 from agent.search_output import json_text as _json_text
 
 if TYPE_CHECKING:
@@ -374,17 +374,8 @@ def run(ctx: Context, drain: bool, factory: str) -> None:
 
 
 def _epoch(value: str | None, option: str) -> float | None:
-    """An ISO date or date-time (local time when no zone is given), or epoch seconds."""
-    if value is None:
-        return None
-    from datetime import datetime
-
     try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        return datetime.fromisoformat(value).timestamp()
+        return epoch_of(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a date (2026-11-30, 2026-11-30T14:00) "
                                  "or epoch seconds", param_hint=option) from None

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from agent.search_output import format_results, json_text
+from agent.search_output import epoch_of, format_results, json_text
 
 VALUE_OPTIONS = {"-k": "k", "--mode": "mode", "--inbox": "inbox", "--type": "types",
                  "--path": "path", "--after": "after", "--before": "before"}
@@ -65,24 +65,13 @@ def parse_search(argv: Sequence[str]) -> dict[str, Any] | None:
         return None
     try:
         found["k"] = int(found["k"])
-        after, before = _epoch(found.get("after")), _epoch(found.get("before"))
+        after, before = epoch_of(found.get("after")), epoch_of(found.get("before"))
     except ValueError:
         return None
     if not 1 <= found["k"] <= 1000 or found.get("mode") not in (None, *MODES):
         return None
     found.update(query=query, after=after, before=before)
     return found
-
-
-def _epoch(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        from datetime import datetime
-
-        return datetime.fromisoformat(value).timestamp()
 
 
 def request_of(options: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""How search results and JSON are printed, by the full CLI and by its quick search path."""
+"""What the full CLI and its quick search path share, light to import: how dates in options are
+read, and how results and JSON are printed."""
 
 from __future__ import annotations
 
@@ -27,3 +28,16 @@ def json_text(data: Any, indent: int | None = 2) -> str:
     text = json.dumps(data, indent=indent, ensure_ascii=False, default=str)
     # Undecodable bytes of file names stay valid JSON escapes, not unprintable text.
     return re.sub("[\ud800-\udfff]", lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def epoch_of(value: str | None) -> float | None:
+    """An ISO date or date-time (local time when no zone is given), or epoch seconds;
+    ``ValueError`` for anything else."""
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        from datetime import datetime
+
+        return datetime.fromisoformat(value).timestamp()
