@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import PermanentError
-from agent.pipeline.outline import OutlineBuilder, Section, align_headings, markdown_sections
+from agent.pipeline.outline import (
+    OutlineBuilder,
+    Section,
+    align_headings,
+    clean_heading,
+    markdown_sections,
+)
 
 BLOCK_BYTES = 256 * 1024
 MAX_DOCX_UNPACKED = 256 * 1024 * 1024
@@ -235,8 +241,6 @@ def _drop_running_lines(text: str, running: frozenset[str]) -> str:
 
 def _pdf_outline(pdf: Any, max_items: int = 5000) -> dict[int, tuple[str, ...]]:
     """Page index → the path of the first bookmark that points into it."""
-    from agent.pipeline.outline import clean_heading
-
     pages: dict[int, tuple[str, ...]] = {}
     stack: list[str] = []
     try:

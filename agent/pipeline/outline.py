@@ -73,8 +73,7 @@ class OutlineBuilder:
             self.stack.pop()
         self.stack.append((level, text))
         if level <= SPLIT_LEVEL:
-            yield from self.flush()
-            self._section_path = self.path
+            yield from self.flush()  # the next section starts under the new path
         elif level <= MARK_LEVEL:
             self._marks.append((self._size, self.path))
 
@@ -94,10 +93,9 @@ class OutlineBuilder:
         text = "".join(self._parts)
         marks = tuple((at, path) for at, path in self._marks if at < len(text))
         self._parts, self._size, self._marks = [], 0, []
-        current = self.path
         if text.strip():
             yield Section(text, self.page, self._section_path, marks)
-        self._section_path = current  # a flush mid-section keeps the path it was under
+        self._section_path = self.path
 
 
 _ATX = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$")
