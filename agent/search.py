@@ -52,12 +52,6 @@ class SearchRequest:
             raise SearchUsageError("k must be between 1 and 1000")
         return self
 
-    def to_dict(self) -> dict[str, Any]:
-        w = self.where
-        return {"query": self.query, "k": self.k, "mode": self.mode,
-                "per_document": self.per_document, "inbox": w.inbox, "types": list(w.types),
-                "path": w.path_glob, "after": w.after, "before": w.before}
-
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SearchRequest:
         where = SearchFilter(inbox=data.get("inbox"), types=mime_types(data.get("types") or ()),
@@ -158,6 +152,7 @@ class Searcher:
             return similarity.get(chunk_id, -1.0) >= floor or chunk_id in strong
 
         kept = [i for i in fused if relevant(i)]
+        found_by = {side: set(ids) for side, ids in ranked.items()}
         chunks = self.index.chunks_by_id(kept[: max(request.k * 20, 200)])
         results: list[SearchResult] = []
         seen_documents: set[str] = set()
@@ -169,8 +164,8 @@ class Searcher:
                 if chunk.doc_id in seen_documents:
                     continue
                 seen_documents.add(chunk.doc_id)
-            sides = tuple(side for side in ("vector", "lexical") if chunk_id in
-                          ranked.get(side, ()))
+            sides = tuple(side for side in ("vector", "lexical")
+                          if chunk_id in found_by.get(side, ()))
             results.append(SearchResult(
                 len(results) + 1, fused[chunk_id], similarity.get(chunk_id), sides, chunk,
                 make_snippet(chunk.text, request.query)))
