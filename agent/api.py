@@ -21,13 +21,13 @@ from starlette.requests import ClientDisconnect
 
 from agent import __version__
 from agent.config import Settings
+from agent.doctypes import SHORT_TYPES
 from agent.errors import AgentError, JobNotFoundError
 from agent.folders import InboxFolders, identify
 from agent.names import display_name
 from agent.pipeline.index import SearchFilter
 from agent.queue.base import Job, JobQueue, JobStatus
 from agent.search import (
-    SHORT_TYPES,
     SearchRequest,
     SearchUsageError,
     SharedSearcher,

@@ -9,12 +9,21 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from agent.config_file import CONFIG_ENV, DEFAULT_CONFIG_NAMES, ENV_PREFIX, find_config_path
 from agent.errors import ConfigError
@@ -30,6 +39,14 @@ DEFAULT_ALLOWED_TYPES = [
     "text/plain", "text/markdown", "text/x-markdown", "text/html", "text/csv",
     "application/json", "application/pdf",
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.ms-excel.sheet.macroenabled.12",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "application/vnd.oasis.opendocument.text",
+    "application/vnd.oasis.opendocument.spreadsheet",
+    "application/vnd.oasis.opendocument.presentation",
+    "application/epub+zip", "message/rfc822", "application/vnd.ms-outlook", "text/rtf",
+    "image/png", "image/jpeg", "image/tiff", "image/webp", "image/bmp", "image/gif",
 ]
 
 
@@ -59,6 +76,7 @@ class InboxSettings(_Section):
     scan_interval_seconds: float = Field(default=60.0, gt=0)
     poll_interval_seconds: float = Field(default=1.0, gt=0)
     allowed_types: list[str] = Field(default_factory=lambda: list(DEFAULT_ALLOWED_TYPES))
+    ocr: bool = True  # read images and scanned PDF pages by OCR (when [ocr] enabled)
 
     @model_validator(mode="after")
     def _default_work_dirs(self) -> InboxSettings:
@@ -141,6 +159,26 @@ class ProcessingSettings(_Section):
         return self
 
 
+class OcrSettings(_Section):
+    """Reading pictures of text (images, PDF pages with no text layer) with Tesseract."""
+
+    enabled: bool = True
+    languages: list[str] = Field(default_factory=lambda: ["eng"], min_length=1)
+    dpi: int = Field(default=300, ge=72, le=1200)
+    max_pages: int = Field(default=1000, ge=1)
+    max_image_pixels: int = Field(default=64_000_000, ge=1_000_000)
+    tessdata_dir: Path | None = None
+    deskew: bool = True
+
+    @field_validator("languages")
+    @classmethod
+    def _language_codes(cls, value: list[str]) -> list[str]:
+        bad = [v for v in value if not re.fullmatch(r"[A-Za-z_]{3,16}", v)]
+        if bad:
+            raise ValueError(f"not Tesseract language codes (like 'eng', 'deu'): {bad}")
+        return value
+
+
 class EmbeddingSettings(_Section):
     model: str = "sentence-transformers/all-MiniLM-L6-v2"
     model_path: Path | None = None
@@ -217,6 +255,7 @@ class Settings(_Section):
     inbox: list[InboxSettings] = Field(default_factory=list)
     queue: QueueSettings = Field(default_factory=QueueSettings)
     processing: ProcessingSettings = Field(default_factory=ProcessingSettings)
+    ocr: OcrSettings = Field(default_factory=OcrSettings)
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
@@ -423,6 +462,7 @@ def _resolve_paths(settings: Settings, base: Path, source: Path | None) -> Setti
     settings.queue.path = resolve(settings.queue.path)
     settings.index.path = resolve(settings.index.path)
     settings.embedding.model_path = resolve(settings.embedding.model_path)
+    settings.ocr.tessdata_dir = resolve(settings.ocr.tessdata_dir)
     for box in settings.inbox:
         path = resolve(box.path)
         assert path is not None

@@ -114,6 +114,8 @@ class JobFinished:
     seconds: float
     chunks: int = 0
     bytes: int = 0
+    mime: str | None = None
+    ocr_pages: int = 0
 
 
 @dataclass(frozen=True, slots=True)

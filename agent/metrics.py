@@ -15,6 +15,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from agent import __version__
+from agent.doctypes import metric_types, short_type
 from agent.events import (
     EventBus,
     FileDetected,
@@ -36,7 +37,7 @@ JOB_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800)
 STAGE_BUCKETS = (0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 CHUNK_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 5000)
 OUTCOMES = ("completed", "duplicate", "failed", "timeout")
-STAGES = ("detect", "extract", "chunk", "embed", "index")
+STAGES = ("detect", "extract", "ocr", "chunk", "embed", "index")
 
 
 class QueueCollector(Collector):
@@ -160,6 +161,12 @@ class AgentMetrics:
                                  registry=registry)
         self.documents = Counter("ingest_documents_indexed_total", "Documents indexed.",
                                  ["inbox"], registry=registry)
+        self.documents_by_type = Counter("ingest_documents_indexed_by_type_total",
+                                         "Documents indexed, by type (pdf, xlsx, png, …).",
+                                         ["type"], registry=registry)
+        self.ocr_pages = Counter("ingest_ocr_pages_total",
+                                 "Pages read by OCR (images and PDF pages without text).",
+                                 ["inbox"], registry=registry)
         self.chunks = Counter("ingest_chunks_indexed_total", "Chunks embedded and indexed.",
                               ["inbox"], registry=registry)
         self.bytes = Counter("ingest_bytes_indexed_total", "Bytes of files indexed.", ["inbox"],
@@ -204,13 +211,15 @@ class AgentMetrics:
             for source in ("event", "scan", "startup"):
                 self.files_detected.labels(inbox, source)
             for counter in (self.job_timeouts, self.reconcile_found, self.overflows,
-                            self.documents, self.chunks, self.bytes):
+                            self.documents, self.chunks, self.bytes, self.ocr_pages):
                 counter.labels(inbox)
             self.job_retries.labels(inbox, "TransientError")
         for reason in ("timeout", "died"):
             self.worker_restarts.labels(reason)
         for stage in STAGES:
             self.stage_duration.labels(stage)
+        for kind in metric_types():
+            self.documents_by_type.labels(kind)
 
     def _bind_watchers(
         self, state: Callable[[], Iterable[tuple[str, bool, int, float | None]]]
@@ -243,6 +252,9 @@ class AgentMetrics:
             self.chunks.labels(inbox).inc(event.chunks)
             self.bytes.labels(inbox).inc(event.bytes)
             self.job_chunks.observe(event.chunks)
+            self.documents_by_type.labels(short_type(event.mime)).inc()
+            if event.ocr_pages:
+                self.ocr_pages.labels(inbox).inc(event.ocr_pages)
 
     def _worker_started(self, event: WorkerStarted) -> None:
         self.worker_start.set(event.seconds)

@@ -246,7 +246,7 @@ class Processor:
                                    f"({box.settings.max_file_bytes})", "TooLarge", started)
             return
         request = JobRequest(job.job_id, str(path), job.inbox, original,
-                             list(box.settings.allowed_types))
+                             list(box.settings.allowed_types), ocr=box.settings.ocr)
         last = [0.0]
 
         def on_progress(percent: int, message: str) -> None:
@@ -394,7 +394,9 @@ class Processor:
                          metadata={"document_id": document_id, "chunks": result.get("chunks", 0),
                                    "done_path": str(dest), "done_inode": _inode(dest),
                                    "mime": result.get("mime")},
-                         extra={"chunks": result.get("chunks", 0), "bytes": result.get("bytes", 0)})
+                         extra={"chunks": result.get("chunks", 0), "bytes": result.get("bytes", 0),
+                                "mime": result.get("mime"),
+                                "ocr_pages": result.get("ocr_pages", 0)})
             log.info("job completed", message=message, done=display_name(str(dest)))
         elif outcome.error_type == "FileChangedError":
             self._file_changed(job, box, started)

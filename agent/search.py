@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from agent.config import Settings
+from agent.doctypes import SHORT_TYPES
 from agent.errors import AgentError
 from agent.names import display_name
 from agent.pipeline.index import NO_FILTER, STOPWORDS, SearchFilter, StoredChunk
@@ -214,12 +215,6 @@ def _fuse(ranked: dict[str, list[int]]) -> dict[int, float]:
     return dict(sorted(scores.items(), key=lambda item: -item[1]))
 
 
-SHORT_TYPES = {
-    "txt": "text/plain", "text": "text/plain", "md": "text/markdown", "markdown": "text/markdown",
-    "html": "text/html", "htm": "text/html", "csv": "text/csv", "json": "application/json",
-    "pdf": "application/pdf",
-    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-}
 
 
 def mime_types(names: Sequence[str]) -> tuple[str, ...]:

@@ -51,7 +51,7 @@ def one_line_text(megabytes: float) -> str:
 
 
 def docs_text() -> str | None:
-    from agent.pipeline.extract import extract
+    from agent.pipeline.readers import extract
 
     pages = sorted(DOCS.glob("library/*.html")) + sorted(DOCS.glob("tutorial/*.html"))
     if not pages:

@@ -121,8 +121,9 @@ def build_index(name: str, files: list[Path], settings: Any, embedder: CachedEmb
                 folder: Path) -> tuple[Any, dict[str, float]]:
     """The agent's readers, chunker and SQLite index over ``files`` with one configuration."""
     from agent.pipeline.chunk import Chunker
-    from agent.pipeline.extract import ExtractOptions, extract
+    from agent.pipeline.extract import ExtractOptions
     from agent.pipeline.index_sqlite import SQLiteIndex
+    from agent.pipeline.readers import extract
 
     main_content, headings = INDEXES[name]
     options = ExtractOptions(main_content=main_content, headings=headings)

@@ -43,8 +43,8 @@ def build(index_path: Path, n_chunks: int) -> int:
 
     from agent.pipeline.chunk import Chunk, Chunker
     from agent.pipeline.embed import bundled_tokenizer
-    from agent.pipeline.extract import extract
     from agent.pipeline.index_sqlite import SQLiteIndex
+    from agent.pipeline.readers import extract
 
     chunker = Chunker(bundled_tokenizer(), 200, 32)
     pages = sorted(DOCS.glob("library/*.html")) + sorted(DOCS.glob("tutorial/*.html"))

@@ -16,7 +16,8 @@ from agent.pipeline import IngestPipeline, JobRequest
 from agent.pipeline.chunk import Chunker
 from agent.pipeline.detect import DOCX, detect_type
 from agent.pipeline.embed import bundled_tokenizer
-from agent.pipeline.extract import BLOCK_BYTES, Section, extract
+from agent.pipeline.extract import BLOCK_BYTES, Section
+from agent.pipeline.readers import extract
 
 
 def make_pdf(path: Path, pages: list[str], password: str | None = None) -> Path:

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from agent.pipeline.chunk import Chunker
 from agent.pipeline.embed import bundled_tokenizer
-from agent.pipeline.extract import PLAIN, extract
+from agent.pipeline.extract import PLAIN
 from agent.pipeline.outline import Section
+from agent.pipeline.readers import extract
 from tests.test_pipeline import PYTHON_DOCS, make_docx
 
 NAV = ("Table of Contents", "Previous topic", "Next topic", "Report a Bug", "Show Source",

@@ -34,6 +34,7 @@ class JobRequest:
     original_filename: str
     allowed_types: list[str] = field(default_factory=list)
     reindex: bool = False  # embed again even if this content is indexed (model change)
+    ocr: bool = True  # the inbox lets pictures of text be OCRed
 
 
 class Pipeline(Protocol):
@@ -115,6 +116,7 @@ class IngestPipeline:
     def __init__(self, settings: Settings) -> None:
         from agent.pipeline.chunk import Chunker
         from agent.pipeline.embed import Embedder
+        from agent.pipeline.ocr import OcrOptions, PageReader
         from agent.pipeline.stores import open_index
 
         self.settings = settings
@@ -122,11 +124,17 @@ class IngestPipeline:
         self.chunker = Chunker(self.embedder.tokenizer_file, settings.processing.chunk_tokens,
                                settings.processing.chunk_overlap_tokens)
         self.index = open_index(settings)
+        ocr = settings.ocr
+        self.ocr = PageReader(OcrOptions(
+            enabled=ocr.enabled, languages=tuple(ocr.languages), dpi=ocr.dpi,
+            max_pages=ocr.max_pages, max_image_pixels=ocr.max_image_pixels,
+            tessdata_dir=ocr.tessdata_dir, deskew=ocr.deskew))
         self.current_stage = ""
 
     def run(self, request: JobRequest, progress: Progress) -> dict[str, Any]:
         from agent.pipeline.detect import detect_type
-        from agent.pipeline.extract import ExtractOptions, extract
+        from agent.pipeline.extract import ExtractOptions
+        from agent.pipeline.readers import extract
 
         stages: dict[str, float] = {}
         path = Path(request.path)
@@ -154,15 +162,22 @@ class IngestPipeline:
         extracting = _StageProgress(progress, 10, 20)
         sections = []
         chars = 0
+        use_ocr = self.settings.ocr.enabled and request.ocr
         options = ExtractOptions(main_content=self.settings.processing.html_main_content,
-                                 headings=self.settings.processing.headings)
-        for section in extract(path, mime, options):
+                                 headings=self.settings.processing.headings,
+                                 ocr=self.ocr if use_ocr else None)
+        ocr_before = (self.ocr.stats.pages, self.ocr.stats.seconds)
+        for section in extract(path, mime, options, request.allowed_types or None):
             sections.append(section)
             chars += len(section.text)
             where = f"page {section.page}" if section.page else f"{chars:,} characters"
             extracting(chars / max(snapshot.size, 1), f"extracting text ({mime}): {where}")
         pages = max((s.page or 0 for s in sections), default=0) or None
-        stages["extract"] = time.perf_counter() - t
+        ocr_pages = self.ocr.stats.pages - ocr_before[0]
+        ocr_seconds = self.ocr.stats.seconds - ocr_before[1]
+        stages["extract"] = time.perf_counter() - t - ocr_seconds
+        if ocr_pages:
+            stages["ocr"] = ocr_seconds
 
         t = time.perf_counter()
         self.current_stage = "chunk"
@@ -217,7 +232,7 @@ class IngestPipeline:
         )
         stages["index"] = time.perf_counter() - t
         return {"document_id": record.doc_id, "chunks": len(chunks), "mime": mime,
-                "pages": pages, "bytes": record.bytes, "stages": stages,
+                "pages": pages, "ocr_pages": ocr_pages, "bytes": record.bytes, "stages": stages,
                 **_file_state(snapshot)}
 
 

@@ -23,9 +23,21 @@ TEXT_SUFFIXES = {
     ".md": "text/markdown", ".markdown": "text/markdown",
     ".csv": "text/csv", ".tsv": "text/csv", ".json": "application/json",
     ".htm": "text/html", ".html": "text/html", ".xhtml": "text/html",
+    ".eml": "message/rfc822", ".rtf": "text/rtf",
+}
+# Office suffixes whose files libmagic may call by their container's name.
+CONTAINER_SUFFIXES = {
+    ".docx": DOCX,
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ".xlsm": "application/vnd.ms-excel.sheet.macroenabled.12",
+    ".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    ".msg": "application/vnd.ms-outlook",
 }
 _ALIASES = {"text/x-markdown": "text/markdown", "application/csv": "text/csv",
-            "text/x-csv": "text/csv", "text/xml": "text/plain"}
+            "text/x-csv": "text/csv", "text/xml": "text/plain",
+            "application/vnd.ms-excel.sheet.macroEnabled.12":
+                "application/vnd.ms-excel.sheet.macroenabled.12",
+            "application/x-ole-storage": "application/CDFV2"}
 _magic_encoding: Any = None
 
 
@@ -70,8 +82,13 @@ def _decide(detected: str, encoding: str, sample: bytes, suffix: str,
     if suffix_allowed and (_is_textual(detected, encoding) or (
             detected == "application/octet-stream" and text_encoding(sample) is not None)):
         return str(by_suffix)
-    if detected in ("application/zip", "application/octet-stream") and suffix == ".docx":
-        return DOCX  # some libmagic builds stop at "zip"; extraction verifies it really is DOCX
+    if "encrypted" in detected.lower():  # an Office file saved with a password
+        raise PermanentError(f"the file is encrypted (password protected; {detected})",
+                             stage="detect")
+    container = CONTAINER_SUFFIXES.get(suffix)
+    if container is not None and detected in ("application/zip", "application/octet-stream",
+                                              "application/CDFV2"):
+        return container  # libmagic stopped at the container; its reader checks the rest
     return detected
 
 

@@ -11,12 +11,13 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from agent.errors import PermanentError
+from agent.pipeline.ocr import PageReader
 from agent.pipeline.outline import (
     OutlineBuilder,
     Section,
@@ -26,8 +27,8 @@ from agent.pipeline.outline import (
 )
 
 BLOCK_BYTES = 256 * 1024
-MAX_DOCX_UNPACKED = 256 * 1024 * 1024
-MAX_DOCX_RATIO = 200
+MAX_ZIP_UNPACKED = 256 * 1024 * 1024
+MAX_ZIP_RATIO = 200
 MAX_JSON_DEPTH = 200
 
 
@@ -41,10 +42,11 @@ class ExtractOptions:
 
     main_content: bool = True  # HTML: main content only, boilerplate dropped
     headings: bool = True  # cut sections at headings and carry their path
+    ocr: PageReader | None = None  # reads pages that are pictures; None: OCR is off
 
 
 PLAIN = ExtractOptions(main_content=False, headings=False)
-__all__ = ["ExtractOptions", "Section", "extract"]
+__all__ = ["ExtractOptions", "Section", "html_sections"]
 
 
 def _fail(message: str) -> PermanentError:
@@ -125,9 +127,13 @@ def _read_all_text(path: Path) -> str:
 def extract_html(path: Path, options: ExtractOptions = ExtractOptions()) -> Iterator[Section]:
     """The visible text (scripts, styles, templates dropped); by default only the main content,
     cut into sections at its h1–h3 headings."""
+    return html_sections(_read_all_text(path), options)
+
+
+def html_sections(markup: str, options: ExtractOptions = ExtractOptions()) -> Iterator[Section]:
+    """Sections of an HTML page held in memory (a file, an e-book chapter, a mail body)."""
     from selectolax.lexbor import LexborHTMLParser
 
-    markup = _read_all_text(path)
     tree = LexborHTMLParser(markup)
     headings = [(int((node.tag or "h3")[1]), node.text(separator=" "))
                 for node in tree.css("h1, h2, h3")] if options.headings else []
@@ -159,8 +165,8 @@ def extract_markdown(path: Path, options: ExtractOptions = ExtractOptions()) -> 
 
 
 def extract_pdf(path: Path, options: ExtractOptions = ExtractOptions()) -> Iterator[Section]:
-    """One section per page, under the path of the bookmark in force on it; encrypted or
-    corrupt files and image-only PDFs fail clearly."""
+    """One section per page, under the path of the bookmark in force on it. Pages without a
+    usable text layer are OCRed (when OCR is on); encrypted or corrupt files fail clearly."""
     import pypdfium2 as pdfium
 
     try:
@@ -171,22 +177,60 @@ def extract_pdf(path: Path, options: ExtractOptions = ExtractOptions()) -> Itera
             raise _fail("the PDF is encrypted (password protected)") from None
         raise _fail(f"the PDF is corrupt or unreadable ({exc})") from None
     try:
+        scans = _pages_to_ocr(pdf, options.ocr)
         outline = _pdf_outline(pdf) if options.headings else {}
         running = _running_lines(pdf) if options.main_content else frozenset()
         path_now: tuple[str, ...] = ()
         any_text = False
         for index in range(len(pdf)):
             path_now = outline.get(index, path_now)
-            text = _page_text(pdf, index)
-            if running:
-                text = _drop_running_lines(text, running)
+            if index in scans and options.ocr is not None:
+                text = options.ocr.read(_render_page(pdf, index, options.ocr.options.dpi))
+            else:
+                text = _page_text(pdf, index)
+                if running:
+                    text = _drop_running_lines(text, running)
             if text.strip():
                 any_text = True
             yield Section(text, page=index + 1, path=path_now)
         if not any_text:
-            raise _fail("the PDF has no text layer (a scan? OCR it first)")
+            if options.ocr is None:
+                raise _fail("the PDF has no text layer (a scan?) and OCR is off for this inbox")
+            raise _fail("no text found: the PDF has no text layer and OCR read nothing")
     finally:
         pdf.close()
+
+
+MIN_TEXT_LAYER_CHARS = 16  # fewer letters and digits than this on a page: it is a picture
+
+
+def _pages_to_ocr(pdf: Any, ocr: PageReader | None) -> frozenset[int]:
+    """Pages whose text layer is missing or nearly empty; refused when they are more than
+    ``ocr.max_pages`` (before any is read, so a huge scan costs nothing)."""
+    if ocr is None:
+        return frozenset()
+    scans = frozenset(i for i in range(len(pdf)) if sum(
+        c.isalnum() for c in _page_text(pdf, i)) < MIN_TEXT_LAYER_CHARS)
+    if len(scans) > ocr.options.max_pages:
+        raise _fail(f"{len(scans)} pages need OCR, over ocr.max_pages ({ocr.options.max_pages})")
+    return scans
+
+
+def _render_page(pdf: Any, index: int, dpi: int) -> Any:
+    """The page as a grayscale picture at ``dpi``, smaller when that would exceed the OCR
+    working size (a poster-sized page)."""
+    from agent.pipeline.ocr import WORK_PIXELS
+
+    page = pdf[index]
+    try:
+        width, height = page.get_size()
+        scale = dpi / 72
+        if width * height * scale * scale > WORK_PIXELS:
+            scale = (WORK_PIXELS / max(width * height, 1)) ** 0.5
+        bitmap = page.render(scale=scale, grayscale=True)
+        return bitmap.to_pil()
+    finally:
+        page.close()
 
 
 def _page_text(pdf: Any, index: int) -> str:
@@ -258,22 +302,28 @@ def _pdf_outline(pdf: Any, max_items: int = 5000) -> dict[int, tuple[str, ...]]:
     return pages
 
 
-def extract_docx(path: Path, options: ExtractOptions = ExtractOptions()) -> Iterator[Section]:
-    """Paragraphs under their heading styles, then table cells; archives that would unpack to
-    something huge are refused."""
+def check_archive(path: Path, kind: str) -> None:
+    """Refuse a zip-based document (DOCX, XLSX, PPTX, OpenDocument, EPUB) that is not a zip,
+    or that would unpack to something huge or expands like a zip bomb."""
     try:
         with zipfile.ZipFile(path) as archive:
             total = 0
             for info in archive.infolist():
                 total += info.file_size
-                if info.compress_size and info.file_size / info.compress_size > MAX_DOCX_RATIO:
-                    raise _fail(f"the DOCX looks like a zip bomb ({info.filename} expands "
+                if info.compress_size and info.file_size / info.compress_size > MAX_ZIP_RATIO:
+                    raise _fail(f"the {kind} looks like a zip bomb ({info.filename} expands "
                                 f"{info.file_size // max(1, info.compress_size)}x)")
-            if total > MAX_DOCX_UNPACKED:
-                raise _fail(f"the DOCX would unpack to {total // 2**20} MiB (limit "
-                            f"{MAX_DOCX_UNPACKED // 2**20} MiB)")
+            if total > MAX_ZIP_UNPACKED:
+                raise _fail(f"the {kind} would unpack to {total // 2**20} MiB (limit "
+                            f"{MAX_ZIP_UNPACKED // 2**20} MiB)")
     except zipfile.BadZipFile:
-        raise _fail("the DOCX is corrupt (not a valid zip archive)") from None
+        raise _fail(f"the {kind} is corrupt (not a valid zip archive)") from None
+
+
+def extract_docx(path: Path, options: ExtractOptions = ExtractOptions()) -> Iterator[Section]:
+    """Paragraphs under their heading styles, then table cells; archives that would unpack to
+    something huge are refused."""
+    check_archive(path, "DOCX")
     import docx
 
     try:
@@ -374,28 +424,3 @@ def extract_json(path: Path) -> Iterator[Section]:
 
     walk(data, "", 0)
     yield Section("\n".join(lines))
-
-
-def _plain(reader: Callable[[Path], Iterator[Section]]
-           ) -> Callable[[Path, ExtractOptions], Iterator[Section]]:
-    return lambda path, _options: reader(path)
-
-
-EXTRACTORS: dict[str, Callable[[Path, ExtractOptions], Iterator[Section]]] = {
-    "text/plain": _plain(extract_text),
-    "text/markdown": extract_markdown,
-    "text/html": extract_html,
-    "application/pdf": extract_pdf,
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": extract_docx,
-    "text/csv": _plain(extract_csv),
-    "application/json": _plain(extract_json),
-}
-
-
-def extract(path: Path, mime: str, options: ExtractOptions = ExtractOptions()
-            ) -> Iterator[Section]:
-    """Sections of text from ``path`` read as ``mime``."""
-    extractor = EXTRACTORS.get(mime)
-    if extractor is None:
-        raise PermanentError(f"no text extractor for {mime}", stage="extract")
-    return extractor(path, options)

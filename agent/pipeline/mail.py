@@ -1,0 +1,157 @@
+"""E-mail: the headers people search by, the body, and the attachments the agent can read.
+
+``.eml`` (RFC 822/MIME) is read by the standard library's ``email`` package with the modern
+policy; Outlook ``.msg`` by extract-msg. The first section holds Subject, From, To, Cc, Date and
+the names of all attachments, then the text body (or the HTML body's visible text). Each
+attachment of a supported type is read by its own reader and its sections carry the path
+``Attachment <name> of mail “<subject>”``; an attachment that is unsupported or broken is named
+in the mail's text with the reason, and the rest of the mail is still indexed.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from agent.errors import PermanentError
+from agent.pipeline.extract import ExtractOptions, html_sections
+from agent.pipeline.outline import Section, clean_heading
+
+MAX_ATTACHMENTS = 100
+MAX_MAIL_DEPTH = 3  # a mail attached to a mail attached to a mail …
+
+# Reads one attachment's bytes (named as the sender named it) into sections, or raises
+# PermanentError when its type is not supported or it is broken; ``depth`` counts mails in mails.
+AttachmentReader = Callable[[bytes, str, int], Iterator[Section]]
+
+
+def _fail(message: str) -> PermanentError:
+    return PermanentError(message, stage="extract")
+
+
+def mail_sections(headers: dict[str, str], body_text: str | None, body_html: str | None,
+                  attachments: list[tuple[str, bytes]], options: ExtractOptions,
+                  read_attachment: AttachmentReader | None, depth: int) -> Iterator[Section]:
+    """Sections of one mail, from its parts as any reader found them."""
+    subject = clean_heading(headers.get("Subject", "")) or "(no subject)"
+    path = (f"Mail “{subject}”",)
+    lines = [f"{key}: {value}" for key, value in headers.items() if value]
+    names = [name for name, _ in attachments]
+    if names:
+        lines.append("Attachments: " + ", ".join(names))
+    yield Section("\n".join(lines) + "\n\n", path=path)
+    if body_text and body_text.strip():
+        yield Section(body_text, path=path)
+    elif body_html:
+        plain = replace(options, main_content=False, headings=False)
+        for section in html_sections(body_html, plain):
+            yield Section(section.text, path=path)
+    if read_attachment is None:
+        return
+    for name, data in attachments[:MAX_ATTACHMENTS]:
+        label = (f"Attachment {clean_heading(name)} of mail “{subject}”",)
+        try:
+            parts = list(read_attachment(data, name, depth + 1))
+        except PermanentError as exc:
+            yield Section(f"Attachment {name} was not read: {exc}\n", path=label)
+            continue
+        for part in parts:
+            yield Section(part.text, page=part.page, path=label + part.path,
+                          marks=tuple((at, label + p) for at, p in part.marks))
+
+
+def extract_eml(path: Path, options: ExtractOptions = ExtractOptions(),
+                read_attachment: AttachmentReader | None = None, depth: int = 0
+                ) -> Iterator[Section]:
+    with open(path, "rb") as fh:
+        message = email.message_from_binary_file(fh, policy=email.policy.default)
+    return _eml_sections(message, options, read_attachment, depth)
+
+
+def eml_bytes_sections(data: bytes, options: ExtractOptions,
+                       read_attachment: AttachmentReader | None, depth: int
+                       ) -> Iterator[Section]:
+    """A mail held in memory (one attached to another)."""
+    if depth > MAX_MAIL_DEPTH:
+        raise _fail(f"mails nested more than {MAX_MAIL_DEPTH} deep")
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    return _eml_sections(message, options, read_attachment, depth)
+
+
+def _eml_sections(message: Any, options: ExtractOptions,
+                  read_attachment: AttachmentReader | None, depth: int) -> Iterator[Section]:
+    if not any(message.get(h) for h in ("From", "To", "Subject", "Date", "Message-ID")):
+        raise _fail("the file is not an e-mail (no From, To, Subject or Date header)")
+    headers = {key: _header(message, key) for key in ("Subject", "From", "To", "Cc", "Date")}
+    text = html = None
+    body = message.get_body(preferencelist=("plain", "html"))
+    if body is not None:
+        content = _content(body)
+        if body.get_content_subtype() == "html":
+            html = content
+        else:
+            text = content
+    attachments: list[tuple[str, bytes]] = []
+    for part in message.iter_attachments():
+        name = part.get_filename() or f"part-{len(attachments) + 1}"
+        if part.get_content_type() == "message/rfc822":
+            inner = part.get_content()
+            data = inner.as_bytes() if hasattr(inner, "as_bytes") else bytes(inner)
+            name = name if name.endswith(".eml") else name + ".eml"
+        else:
+            payload = part.get_payload(decode=True)
+            data = payload if isinstance(payload, bytes) else b""
+        attachments.append((name, data))
+    return mail_sections(headers, text, html, attachments, options, read_attachment, depth)
+
+
+def _header(message: Any, key: str) -> str:
+    try:
+        return " ".join(str(message.get(key, "") or "").split())
+    except (ValueError, TypeError, IndexError):  # a header too broken to decode
+        return ""
+
+
+def _content(part: Any) -> str:
+    try:
+        return str(part.get_content())
+    except (LookupError, ValueError):  # an unknown charset: the bytes, replaced where invalid
+        payload = part.get_payload(decode=True) or b""
+        return bytes(payload).decode("utf-8", errors="replace")
+
+
+def extract_msg(path: Path, options: ExtractOptions = ExtractOptions(),
+                read_attachment: AttachmentReader | None = None, depth: int = 0
+                ) -> Iterator[Section]:
+    """An Outlook .msg (an OLE2 compound file), by extract-msg."""
+    import extract_msg as reader
+
+    try:
+        message: Any = reader.openMsg(str(path), delayAttachments=False)
+    except Exception as exc:  # extract-msg raises its own kinds for non-mail OLE files
+        raise _fail(f"the file is not a readable Outlook message ({type(exc).__name__}: "
+                    f"{exc})") from None
+    try:
+        headers = {"Subject": message.subject or "", "From": message.sender or "",
+                   "To": message.to or "", "Cc": message.cc or "",
+                   "Date": str(message.date or "")}
+        html_body = getattr(message, "htmlBody", None)
+        html = html_body.decode("utf-8", errors="replace") if isinstance(
+            html_body, bytes) else None
+        attachments: list[tuple[str, bytes]] = []
+        for attachment in getattr(message, "attachments", [])[:MAX_ATTACHMENTS]:
+            data = getattr(attachment, "data", None)
+            name = (getattr(attachment, "longFilename", None)
+                    or getattr(attachment, "shortFilename", None)
+                    or f"attachment-{len(attachments) + 1}")
+            if isinstance(data, bytes):
+                attachments.append((str(name), data))
+        sections = list(mail_sections(headers, message.body, html, attachments, options,
+                                      read_attachment, depth))
+    finally:
+        message.close()
+    return iter(sections)

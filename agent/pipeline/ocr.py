@@ -1,0 +1,198 @@
+"""Text out of pictures of pages: Tesseract through tesserocr, after straightening the page.
+
+Tesseract was chosen over RapidOCR by ``benchmarks/ocr_bench.py`` (same pages, same run): on
+A4 pages at 300 dpi it read English prose at ≈ 1.3 % character errors in ≈ 2.5 s a page, where
+RapidOCR's bundled models made ≈ 10 % errors (mostly lost spaces) in ≈ 11 s and held ≈ 700 MB.
+Tesseract finds a page's orientation (90/180/270°) itself (``PSM.AUTO_OSD``, Debian's
+``tesseract-ocr-osd``) but reads a page skewed by 3° as garbage, so pages are deskewed first by
+the angle that makes the ink's row (or column) profile sharpest; a 3×3 median filter takes out
+salt-and-pepper noise at no cost to clean pages.
+
+The engine is built once per worker process and only when a page needs it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agent.errors import PermanentError
+
+TESSDATA_DIRS = ("/usr/share/tesseract-ocr/5/tessdata", "/usr/share/tesseract-ocr/4.00/tessdata",
+                 "/usr/share/tessdata")
+WORK_PIXELS = 16_000_000  # pages are read at most this big (A4 at ≈ 400 dpi); larger shrink
+SKEW_LIMIT_DEGREES = 6.0
+
+
+@dataclass(frozen=True, slots=True)
+class OcrOptions:
+    """What the worker may do with pictures of text (from ``[ocr]`` and the inbox)."""
+
+    enabled: bool = True
+    languages: tuple[str, ...] = ("eng",)
+    dpi: int = 300
+    max_pages: int = 1000
+    max_image_pixels: int = 64_000_000
+    tessdata_dir: Path | None = None
+    deskew: bool = True
+
+
+@dataclass(slots=True)
+class OcrStats:
+    """Pages read and seconds spent on them, for the ``ocr`` stage and its metrics."""
+
+    pages: int = 0
+    seconds: float = 0.0
+
+
+def _fail(message: str) -> PermanentError:
+    return PermanentError(message, stage="ocr")
+
+
+def tessdata_dir(configured: Path | None = None) -> Path | None:
+    """Where Tesseract's language files are: the configured folder, ``TESSDATA_PREFIX``, or
+    the Debian package's folder."""
+    candidates = [configured] if configured is not None else []
+    if os.environ.get("TESSDATA_PREFIX"):
+        candidates.append(Path(os.environ["TESSDATA_PREFIX"]))
+    candidates += [Path(d) for d in TESSDATA_DIRS]
+    for folder in candidates:
+        if folder.is_dir() and any(folder.glob("*.traineddata")):
+            return folder
+    return None
+
+
+def missing_languages(options: OcrOptions) -> list[str]:
+    """Languages asked for whose data file is not installed (``tesseract-ocr-<lang>``)."""
+    folder = tessdata_dir(options.tessdata_dir)
+    if folder is None:
+        return list(options.languages)
+    return [lang for lang in options.languages if not (folder / f"{lang}.traineddata").is_file()]
+
+
+class PageReader:
+    """One Tesseract engine for the worker's life; reads one page image at a time."""
+
+    def __init__(self, options: OcrOptions) -> None:
+        self.options = options
+        self.stats = OcrStats()
+        self._api: Any = None
+
+    def _engine(self) -> Any:
+        if self._api is None:
+            missing = missing_languages(self.options)
+            if missing:
+                raise _fail(f"OCR language data not installed: {', '.join(missing)} (Debian: "
+                            + " ".join(f"tesseract-ocr-{m}" for m in missing) + ")")
+            import tesserocr
+
+            folder = tessdata_dir(self.options.tessdata_dir)
+            osd = (folder / "osd.traineddata").is_file() if folder else False
+            self._api = tesserocr.PyTessBaseAPI(
+                path=str(folder) + "/", lang="+".join(self.options.languages),
+                psm=tesserocr.PSM.AUTO_OSD if osd else tesserocr.PSM.AUTO)
+        return self._api
+
+    def read(self, image: Any) -> str:
+        """The text of one page image (any PIL mode), after deskewing and denoising."""
+        started = time.perf_counter()
+        page = prepare(image, deskew=self.options.deskew)
+        api = self._engine()
+        api.SetImage(page)
+        text = str(api.GetUTF8Text())
+        api.Clear()
+        self.stats.pages += 1
+        self.stats.seconds += time.perf_counter() - started
+        return text
+
+    def close(self) -> None:
+        if self._api is not None:
+            self._api.End()
+            self._api = None
+
+
+def prepare(image: Any, deskew: bool = True) -> Any:
+    """Grayscale, at most ``WORK_PIXELS``, straightened, with speckles filtered out."""
+    from PIL import Image, ImageFilter
+
+    page = image.convert("L") if image.mode != "L" else image
+    pixels = page.width * page.height
+    if pixels > WORK_PIXELS:
+        scale = (WORK_PIXELS / pixels) ** 0.5
+        page = page.resize((max(1, int(page.width * scale)), max(1, int(page.height * scale))),
+                           Image.Resampling.LANCZOS)
+    if deskew:
+        angle = skew_angle(page)
+        if abs(angle) >= 0.2:
+            page = page.rotate(angle, resample=Image.Resampling.BICUBIC, expand=True,
+                               fillcolor=255)
+    return page.filter(ImageFilter.MedianFilter(3))
+
+
+def skew_angle(page: Any) -> float:
+    """The rotation (degrees, counter-clockwise) that makes text lines level: the angle whose
+    ink profile along rows or columns is sharpest, searched coarse then fine on a thumbnail."""
+    import numpy as np
+    from PIL import Image
+
+    small = page.copy()
+    small.thumbnail((800, 800))
+    ink = small.point(lambda v: 255 if v < 128 else 0)
+
+    def sharpness(angle: float) -> float:
+        turned = np.asarray(ink.rotate(angle, resample=Image.Resampling.BILINEAR),
+                            dtype=np.float32)
+        return float(max(np.var(turned.sum(axis=1)), np.var(turned.sum(axis=0))))
+
+    coarse = max(np.arange(-SKEW_LIMIT_DEGREES, SKEW_LIMIT_DEGREES + 0.01, 0.5), key=sharpness)
+    fine = max(np.arange(coarse - 0.5, coarse + 0.51, 0.1), key=sharpness)
+    return round(float(fine), 1)
+
+
+def image_pages(path: Path, options: OcrOptions) -> Iterator[tuple[int, Any]]:
+    """(page number, PIL image) for each page of an image file, checked against the caps
+    before any pixel is decoded; truncated or corrupt images fail with the reason."""
+    from PIL import Image, ImageSequence, UnidentifiedImageError
+
+    Image.MAX_IMAGE_PIXELS = None  # our own cap below names the setting
+    try:
+        image = Image.open(path)
+    except UnidentifiedImageError:
+        raise _fail("the image is corrupt or not an image Pillow can read") from None
+    except OSError as exc:
+        raise _fail(f"the image cannot be read ({exc})") from None
+    with image:
+        frames = getattr(image, "n_frames", 1) if image.format == "TIFF" else 1
+        if frames > options.max_pages:
+            raise _fail(f"the image has {frames} pages, over ocr.max_pages "
+                        f"({options.max_pages})")
+        for number, frame in enumerate(ImageSequence.Iterator(image), start=1):
+            if number > frames:
+                break
+            width, height = frame.size
+            if width * height > options.max_image_pixels:
+                raise _fail(f"page {number} is {width}×{height} pixels "
+                            f"({width * height / 1e6:.0f} MP), over ocr.max_image_pixels "
+                            f"({options.max_image_pixels / 1e6:.0f} MP)")
+            if frame.format == "JPEG" or image.format == "JPEG":
+                frame.draft("L", _draft_size(width, height))
+            try:
+                frame.load()
+                page = frame.convert("L")
+            except (OSError, ValueError, SyntaxError) as exc:
+                raise _fail(f"page {number} of the image is truncated or corrupt ({exc})"
+                            ) from None
+            yield number, page
+
+
+def _draft_size(width: int, height: int) -> tuple[int, int]:
+    """The size a JPEG may be decoded at (libjpeg scales by 1/2, 1/4, 1/8 while decoding)."""
+    pixels = width * height
+    if pixels <= WORK_PIXELS:
+        return width, height
+    scale = (WORK_PIXELS / pixels) ** 0.5
+    return max(1, int(width * scale)), max(1, int(height * scale))

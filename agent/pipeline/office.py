@@ -1,0 +1,234 @@
+"""Spreadsheets, slide decks, OpenDocument files and RTF, as sections that say where they are.
+
+Readers, each the well-kept library for its format: openpyxl (xlsx/xlsm, read-only streaming
+mode), python-pptx (pptx), odfpy (odt/ods/odp), striprtf (rtf). A sheet's rows become
+``a | b | c`` lines under the path ``Sheet: <name>``; a slide's text and speaker notes become
+one section on page = slide number under ``Slide N: <title>``. Every zip-based file passes the
+same zip-bomb check as DOCX first, and a sheet past ``MAX_CELLS`` fails instead of filling
+memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from agent.errors import PermanentError
+from agent.pipeline.extract import ExtractOptions, check_archive, read_text_blocks
+from agent.pipeline.outline import OutlineBuilder, Section, clean_heading
+
+MAX_CELLS = 2_000_000  # per file: a sheet of 2M filled cells is ≈ 20M characters
+ROWS_PER_SECTION = 500
+MAX_RTF_CHARS = 64 * 1024 * 1024
+
+
+def _fail(message: str) -> PermanentError:
+    return PermanentError(message, stage="extract")
+
+
+def _cell_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return " ".join(str(value).split())
+
+
+def sheet_sections(name: str, rows: Iterator[list[str]], budget: list[int]) -> Iterator[Section]:
+    """Rows of one sheet as ``a | b`` lines, ROWS_PER_SECTION to a section; ``budget`` is the
+    cells the file may still hold (shared across its sheets)."""
+    path = (f"Sheet: {clean_heading(name)}",)
+    lines: list[str] = []
+    for cells in rows:
+        budget[0] -= len(cells)
+        if budget[0] < 0:
+            raise _fail(f"the spreadsheet has more than {MAX_CELLS:,} cells (sheet {name!r})")
+        while cells and not cells[-1]:
+            cells.pop()
+        if any(cells):
+            lines.append(" | ".join(cells))
+        if len(lines) >= ROWS_PER_SECTION:
+            yield Section("\n".join(lines) + "\n", path=path)
+            lines = []
+    if lines:
+        yield Section("\n".join(lines) + "\n", path=path)
+
+
+def extract_xlsx(path: Path, options: ExtractOptions = ExtractOptions()) -> Iterator[Section]:
+    """Every sheet of an Excel workbook (values as last saved, not formulas), in tab order."""
+    check_archive(path, "XLSX")
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for broken parts
+        raise _fail(f"the XLSX is corrupt or not a workbook ({type(exc).__name__}: {exc})"
+                    ) from None
+    try:
+        budget = [MAX_CELLS]
+        for sheet in book.worksheets:
+            rows = ([_cell_text(v) for v in row] for row in sheet.iter_rows(values_only=True))
+            yield from sheet_sections(sheet.title, rows, budget)
+    finally:
+        book.close()
+
+
+def extract_pptx(path: Path, options: ExtractOptions = ExtractOptions()) -> Iterator[Section]:
+    """Each slide's text (titles, text boxes, tables, groups) and its speaker notes."""
+    check_archive(path, "PPTX")
+    from pptx import Presentation
+
+    try:
+        deck = Presentation(str(path))
+    except Exception as exc:
+        raise _fail(f"the PPTX is corrupt or not a presentation ({type(exc).__name__})") from None
+    for number, slide in enumerate(deck.slides, start=1):
+        title_shape = slide.shapes.title
+        title = clean_heading(title_shape.text_frame.text) if title_shape is not None else ""
+        lines = [text for shape in slide.shapes if shape is not title_shape
+                 for text in _shape_texts(shape)]
+        if slide.has_notes_slide:
+            notes = slide.notes_slide.notes_text_frame
+            if notes is not None and notes.text.strip():
+                lines.append("Notes: " + notes.text)
+        label = f"Slide {number}: {title}" if title else f"Slide {number}"
+        if any(line.strip() for line in lines) or title:
+            yield Section("\n".join(lines) + "\n" if lines else title + "\n", page=number,
+                          path=(label,))
+
+
+def _shape_texts(shape: Any, depth: int = 0) -> Iterator[str]:
+    if depth > 20:  # groups nested absurdly deep: the rest is skipped, not recursed into
+        return
+    if getattr(shape, "has_text_frame", False) and shape.text_frame.text.strip():
+        yield shape.text_frame.text
+    if getattr(shape, "has_table", False):
+        for row in shape.table.rows:
+            yield " | ".join(" ".join(cell.text.split()) for cell in row.cells)
+    for child in getattr(shape, "shapes", ()):  # a group shape
+        yield from _shape_texts(child, depth + 1)
+
+
+ODF_KINDS = {
+    "application/vnd.oasis.opendocument.text": "ODT",
+    "application/vnd.oasis.opendocument.spreadsheet": "ODS",
+    "application/vnd.oasis.opendocument.presentation": "ODP",
+}
+
+
+def extract_odf(path: Path, options: ExtractOptions = ExtractOptions()) -> Iterator[Section]:
+    """OpenDocument text (paragraphs under their outline-level headings), spreadsheets (each
+    table a sheet) and presentations (each draw page a slide)."""
+    check_archive(path, "OpenDocument file")
+    from odf.opendocument import load
+
+    try:
+        document = load(str(path))
+    except Exception as exc:
+        raise _fail(f"the OpenDocument file is corrupt ({type(exc).__name__})") from None
+    kind = str(getattr(document, "mimetype", ""))
+    if kind.endswith(".spreadsheet"):
+        yield from _ods_sections(document)
+    elif kind.endswith(".presentation"):
+        yield from _odp_sections(document)
+    else:
+        yield from _odt_sections(document, options)
+
+
+def _odf_text(element: Any) -> str:
+    from odf import teletype
+
+    return str(teletype.extractText(element))
+
+
+def _odt_sections(document: Any, options: ExtractOptions) -> Iterator[Section]:
+    from odf.namespaces import TEXTNS
+
+    builder = OutlineBuilder()
+    for element in _walk(document.text):
+        if element.qname == (TEXTNS, "h"):
+            level = element.getAttrNS(TEXTNS, "outline-level")
+            if options.headings:
+                yield from builder.heading(int(level) if str(level).isdigit() else 1,
+                                           _odf_text(element))
+            else:
+                yield from builder.text(_odf_text(element) + "\n")
+        elif element.qname == (TEXTNS, "p"):
+            yield from builder.text(_odf_text(element) + "\n")
+    yield from builder.flush()
+
+
+def _walk(root: Any, depth: int = 0) -> Iterator[Any]:
+    """Headings and paragraphs in reading order (lists, sections and tables descended into;
+    a paragraph is not descended into, its text is read whole)."""
+    from odf.namespaces import TEXTNS
+
+    if depth > 100:
+        raise _fail("the OpenDocument file is nested more than 100 levels deep")
+    for child in root.childNodes:
+        if getattr(child, "qname", None) in ((TEXTNS, "h"), (TEXTNS, "p")):
+            yield child
+        elif getattr(child, "childNodes", None):
+            yield from _walk(child, depth + 1)
+
+
+def _ods_sections(document: Any) -> Iterator[Section]:
+    from odf.namespaces import TABLENS
+
+    budget = [MAX_CELLS]
+    for table in document.spreadsheet.getElementsByType(_odf_class("Table")):
+        name = str(table.getAttrNS(TABLENS, "name") or "")
+        yield from sheet_sections(name, _ods_rows(table), budget)
+
+
+def _ods_rows(table: Any) -> Iterator[list[str]]:
+    from odf.namespaces import TABLENS
+
+    for row in table.getElementsByType(_odf_class("TableRow")):
+        cells: list[str] = []
+        for cell in row.childNodes:
+            if getattr(cell, "qname", None) not in ((TABLENS, "table-cell"),
+                                                    (TABLENS, "covered-table-cell")):
+                continue
+            text = " ".join(_odf_text(cell).split())
+            repeat = cell.getAttrNS(TABLENS, "number-columns-repeated")
+            copies = int(repeat) if text and str(repeat).isdigit() else 1
+            cells.extend([text] * min(copies, 1000))
+        yield cells
+
+
+def _odp_sections(document: Any) -> Iterator[Section]:
+    from odf.namespaces import DRAWNS
+
+    for number, page in enumerate(document.presentation.getElementsByType(_odf_class("Page")),
+                                  start=1):
+        lines = [_odf_text(frame) for frame in page.getElementsByType(_odf_class("Frame"))]
+        lines = [line for line in lines if line.strip()]
+        title = clean_heading(lines[0]) if lines else str(page.getAttrNS(DRAWNS, "name") or "")
+        if lines:
+            yield Section("\n".join(lines) + "\n", page=number,
+                          path=(f"Slide {number}: {title}" if title else f"Slide {number}",))
+
+
+def _odf_class(name: str) -> Any:
+    from odf import draw, table
+
+    return {"Table": table.Table, "TableRow": table.TableRow, "Page": draw.Page,
+            "Frame": draw.Frame}[name]
+
+
+def extract_rtf(path: Path, options: ExtractOptions = ExtractOptions()) -> Iterator[Section]:
+    """RTF's text (control words, font tables and pictures dropped) by striprtf."""
+    from striprtf.striprtf import rtf_to_text
+
+    markup = "".join(read_text_blocks(path))
+    if len(markup) > MAX_RTF_CHARS:
+        raise _fail(f"the RTF is over {MAX_RTF_CHARS // 2**20} MiB of markup")
+    if not markup.lstrip().startswith("{\\rtf"):
+        raise _fail("the file is not RTF (no {\\rtf header)")
+    try:
+        text = rtf_to_text(markup, errors="replace")
+    except RecursionError:
+        raise _fail("the RTF is nested too deeply") from None
+    yield Section(str(text))
