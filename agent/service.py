@@ -23,7 +23,7 @@ from agent.health import HealthChecker
 from agent.identity import agent_id
 from agent.processor import Processor
 from agent.queue import JobStatus, open_queue
-from agent.system import libmagic_problem
+from agent.system import libmagic_problem, ocr_problem
 from agent.watcher import InboxWatcher, WatchService
 from agent.worker import DEFAULT_FACTORY
 
@@ -43,6 +43,9 @@ class Agent:
         missing = libmagic_problem()
         if missing is not None:
             raise AgentError(missing)
+        ocr_missing = ocr_problem(settings.ocr)
+        if ocr_missing is not None:
+            log.warning("ocr unavailable", problem=ocr_missing)
         created = [str(f) for f in [settings.agent.data_dir,
                                     *(f for b in self.boxes.values() for f in b.all_dirs())]
                    if not f.exists()]

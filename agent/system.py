@@ -5,6 +5,8 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 
+from agent.config import OcrSettings
+
 INSTALL_LIBMAGIC = ("libmagic is not installed: on Debian or Ubuntu run "
                     "`sudo apt-get install libmagic1` (Fedora: file-libs, Alpine: libmagic)")
 
@@ -20,3 +22,18 @@ def libmagic_problem() -> str | None:
         except OSError:
             continue
     return INSTALL_LIBMAGIC
+
+
+def ocr_problem(ocr: OcrSettings) -> str | None:
+    """None when OCR is off or its language data is installed, else what to install."""
+    if not ocr.enabled:
+        return None
+    from agent.pipeline.ocr import OcrOptions, missing_languages
+
+    missing = missing_languages(OcrOptions(languages=tuple(ocr.languages),
+                                           tessdata_dir=ocr.tessdata_dir))
+    if not missing:
+        return None
+    return ("OCR language data is missing for " + ", ".join(missing) + ": on Debian run "
+            "`sudo apt-get install tesseract-ocr " + " ".join(f"tesseract-ocr-{m}" for m in missing)
+            + "` (or set ocr.tessdata_dir, or ocr.enabled = false); images and scans will fail")

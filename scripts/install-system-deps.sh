@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Debian packages the agent needs (--runtime: libmagic, for type detection) and, by default,
+# Debian packages the agent needs (--runtime: libmagic, for type detection; Tesseract's English
+# and orientation data, for OCR; DejaVu fonts) and, by default,
 # those its tests and benchmarks need too: Prometheus (with promtool) for the observability
 # tests, redis-server for the Redis queue backend's tests, python3-doc as a real corpus.
 # Installs only what is missing, so a second run costs nothing; without root (or sudo) it says
 # in one line what to install and stops.
 set -euo pipefail
 
-packages=(libmagic1)
+packages=(libmagic1 tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd fonts-dejavu-core)
 if [ "${1:-}" != "--runtime" ]; then
     packages+=(prometheus redis-server python3-doc)
 fi
