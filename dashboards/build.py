@@ -52,6 +52,15 @@ PANELS: list[tuple[str, str, list[tuple[str, str]], int, str]] = [
         (f"sum(rate(ingest_chunks_indexed_total{{{INBOX}}}[{RI}]))", "chunks/s"),
         (f"sum(rate(ingest_documents_indexed_total{{{INBOX}}}[{RI}]))", "documents/s"),
     ], 12, "timeseries"),
+    ("Documents indexed by type", "ops", [
+        (f"sum by (type) (rate(ingest_documents_indexed_by_type_total{{{INSTANCE}}}[{RI}]))",
+         "{{type}}"),
+    ], 12, "timeseries"),
+    ("OCR", "short", [
+        (f"sum(rate(ingest_ocr_pages_total{{{INBOX}}}[{RI}]))", "pages/s"),
+        (f'sum(rate(ingest_stage_duration_seconds_sum{{{INSTANCE},stage="ocr"}}[{RI}]))',
+         "share of time in OCR"),
+    ], 12, "timeseries"),
     ("Job duration and wait", "s", [
         (f"histogram_quantile(0.5, sum by (le) (rate(ingest_job_duration_seconds_bucket{{{INBOX}}}[{RI}])))", "duration p50"),
         (f"histogram_quantile(0.95, sum by (le) (rate(ingest_job_duration_seconds_bucket{{{INBOX}}}[{RI}])))", "duration p95"),

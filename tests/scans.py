@@ -46,7 +46,8 @@ CLEAN = Damage()
 
 def render_page(text: str, dpi: int = 300, font: str = "DejaVuSerif.ttf", points: float = 11,
                 damage: Damage = CLEAN, seed: int = 0) -> object:
-    """A grayscale PIL image of ``text`` set on an A4 page (1-inch margins), then damaged."""
+    """A grayscale PIL image of ``text`` set on an A4 page (1-inch margins), then damaged;
+    ValueError when the text does not fit on the page (so the text is the page's truth)."""
     from PIL import Image, ImageDraw, ImageFont
 
     width, height = int(A4_INCHES[0] * dpi), int(A4_INCHES[1] * dpi)
@@ -61,7 +62,7 @@ def render_page(text: str, dpi: int = 300, font: str = "DejaVuSerif.ttf", points
     for paragraph in text.split("\n\n"):
         for line in textwrap.wrap(" ".join(paragraph.split()), columns) or [""]:
             if y + line_height > height - margin:
-                break
+                raise ValueError("the text does not fit on one page")
             draw.text((margin, y), line, font=face, fill=0)
             y += line_height
         y += line_height // 2
@@ -98,4 +99,23 @@ def save_image_pdf(pages: list[object], path: Path, dpi: int = 300) -> Path:
     first, *rest = pages
     first.save(path, "PDF", resolution=float(dpi), save_all=True,  # type: ignore[attr-defined]
                append_images=rest)
+    return path
+
+
+def write_bomb_png(path: Path, width: int, height: int) -> Path:
+    """A valid 1-bit PNG of ``width`` × ``height`` blank pixels that is tiny on disk (a
+    decompression bomb), written row by row so that making it costs no memory."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    packer = zlib.compressobj(9)
+    row = b"\x00" + b"\xff" * ((width + 7) // 8)  # filter byte + white pixels
+    data = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data)
+                     + chunk(b"IEND", b""))
     return path

@@ -15,7 +15,7 @@ import pytest
 
 from tests import documents
 from tests.helpers import AgentProcess, agent_config, cli, free_port, jobs, wait_until
-from tests.scans import Damage, render_page, save_image_pdf
+from tests.scans import Damage, render_page, save_image_pdf, write_bomb_png
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -172,8 +172,9 @@ def test_ocr_and_types_are_on_the_metrics(agent: Any) -> None:
 
 
 @pytest.mark.parametrize("name, make, reason", [
-    ("huge.png", lambda p: __import__("PIL.Image").Image.new("1", (20000, 20000)).save(p),
+    ("huge.png", lambda p: write_bomb_png(p, 20000, 20000),
      "20000×20000 pixels (400 MP), over ocr.max_image_pixels"),
+    ("bomb.png", lambda p: write_bomb_png(p, 60000, 60000), "(3600 MP), over ocr.max_image"),
     ("cut.jpg", lambda p: p.write_bytes(_jpeg_bytes()[:30000]), "truncated"),
     ("bomb.xlsx", documents.write_zip_bomb_xlsx, "zip bomb"),
     ("locked.xlsx", lambda p: _encrypted_xlsx(p), "encrypted"),
