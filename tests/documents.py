@@ -2,9 +2,10 @@
 library (openpyxl, python-pptx, odfpy, ebooklib, the standard library's ``email``), each
 holding a phrase unique to it so a search can prove the agent read it.
 
-Outlook ``.msg`` has no writer on PyPI, so the one here is built with ``olefile``'s layout
-rules by hand (see ``write_msg``): a real OLE2 compound file in the MAPI property-stream
-format that extract-msg reads, not a fake of the reader.
+Outlook ``.msg`` has no writer library, so ``write_msg`` lays out the MAPI property streams of
+MS-OXMSG itself and has extract-msg's own ``OleWriter`` write the OLE2 compound file: a real
+.msg file, not a fake of the reader. (A real Outlook message from msg-extractor's examples was
+also read by hand while building the reader; it is not in this repository.)
 """
 
 from __future__ import annotations
@@ -156,4 +157,62 @@ def write_zip_bomb_xlsx(path: Path) -> Path:
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("[Content_Types].xml", "<Types/>")
         archive.writestr("xl/worksheets/sheet1.xml", b"<" + b" " * (50 * 1024 * 1024) + b"/>")
+    return path
+
+
+def _msg_properties(header: bytes, fixed: dict[int, bytes], variable: dict[int, bytes]) -> bytes:
+    """A MAPI ``__properties_version1.0`` stream: the header, then 16 bytes per property
+    (tag, flags, value — or, for strings and binaries, their size)."""
+    import struct
+
+    out = [header]
+    for tag, value in fixed.items():
+        out.append(struct.pack("<II", tag, 6) + value.ljust(8, b"\0"))
+    for tag, data in variable.items():  # strings count their terminating NUL, not stored
+        extra = 2 if tag & 0xFFFF == 0x001F else 0
+        out.append(struct.pack("<IIII", tag, 6, len(data) + extra, 0))
+    return b"".join(out)
+
+
+def _unicode(text: str) -> bytes:
+    return text.encode("utf-16-le")
+
+
+def write_msg(path: Path, subject: str, body: str,
+              attachments: list[tuple[str, bytes]] = ()) -> Path:  # type: ignore[assignment]
+    """An Outlook .msg (MS-OXMSG): an OLE2 compound file written by extract-msg's own
+    ``OleWriter``, holding the message's properties, a recipient and attachments by value."""
+    import struct
+
+    from extract_msg.ole_writer import OleWriter
+
+    writer = OleWriter()
+    headers = (f"From: Grace Hopper <grace@example.org>\r\nTo: Alan Turing <alan@example.org>\r\n"
+               f"Subject: {subject}\r\nDate: Tue, 01 Dec 2026 09:30:00 +0000\r\n\r\n")
+    strings = {0x001A001F: _unicode("IPM.Note"), 0x0037001F: _unicode(subject),
+               0x0C1A001F: _unicode("Grace Hopper"), 0x0E04001F: _unicode("Alan Turing"),
+               0x1000001F: _unicode(body), 0x007D001F: _unicode(headers)}
+    for tag, data in strings.items():
+        writer.addEntry(f"__substg1.0_{tag:08X}", data)
+    top = struct.pack("<8xIIII8x", 1, len(attachments), 1, len(attachments))
+    writer.addEntry("__properties_version1.0", _msg_properties(top, {}, strings))
+    writer.addEntry("__nameid_version1.0", storage=True)
+    for stream in ("00020102", "00030102", "00040102"):
+        writer.addEntry(f"__nameid_version1.0/__substg1.0_{stream}", b"")
+    recipient = "__recip_version1.0_#00000000"
+    writer.addEntry(recipient, storage=True)
+    fields = {0x3001001F: _unicode("Alan Turing"), 0x3003001F: _unicode("alan@example.org")}
+    for tag, data in fields.items():
+        writer.addEntry(f"{recipient}/__substg1.0_{tag:08X}", data)
+    writer.addEntry(f"{recipient}/__properties_version1.0",
+                    _msg_properties(b"\0" * 8, {0x0C150003: struct.pack("<I", 1)}, fields))
+    for n, (name, data) in enumerate(attachments):
+        folder = f"__attach_version1.0_#{n:08X}"
+        writer.addEntry(folder, storage=True)
+        parts = {0x3707001F: _unicode(name), 0x3704001F: _unicode(name[:12]), 0x37010102: data}
+        for tag, value in parts.items():
+            writer.addEntry(f"{folder}/__substg1.0_{tag:08X}", value)
+        writer.addEntry(f"{folder}/__properties_version1.0",
+                        _msg_properties(b"\0" * 8, {0x37050003: struct.pack("<I", 1)}, parts))
+    writer.write(str(path))
     return path

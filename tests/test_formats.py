@@ -62,6 +62,9 @@ def write_inputs(inbox: Path) -> dict[str, tuple[str, str, dict[str, Any]]]:
     d.write_eml(inbox / "mail.eml", "Kayak trip planning", "Bring the waterproof maps.",
                 attachments=[("packing.txt", b"Pack the marmalade sandwiches and a thermos.",
                               "text/plain")])
+    d.write_msg(inbox / "outlook.msg", "Telescope maintenance window",
+                "The observatory dome closes for cleaning on Thursday.",
+                [("filters.txt", b"Polish the hydrogen-alpha filter with a lint-free cloth.")])
     d.write_rtf(inbox / "memo.rtf", ["The cafeteria will serve pumpkin gnocchi on Friday."])
     render_page(_scan_text("eleven snow leopards")).save(inbox / "page.png")
     render_page(_scan_text("three arctic foxes"), damage=Damage(rotate=90, jpeg_quality=60)
@@ -86,6 +89,9 @@ def write_inputs(inbox: Path) -> dict[str, tuple[str, str, dict[str, Any]]]:
                        {"heading": "Chapter 2 › The Storm"}),
         "mail.eml": ("marmalade sandwiches thermos", "mail.eml",
                      {"heading": "Attachment packing.txt of mail “Kayak trip planning”"}),
+        "outlook.msg": ("hydrogen-alpha filter", "outlook.msg",
+                        {"heading": "Attachment filters.txt of mail “Telescope maintenance "
+                                    "window”"}),
         "memo.rtf": ("pumpkin gnocchi", "memo.rtf", {}),
         "page.png": ("snow leopards", "page.png", {"page": 1}),
         "photo.jpg": ("arctic foxes", "photo.jpg", {}),
@@ -146,6 +152,11 @@ def test_the_mail_names_its_headers_and_attachments(agent: Any) -> None:
     assert top["file"] == "mail.eml" and top["heading"] == "Mail “Kayak trip planning”"
     assert "From: Ada Lovelace <ada@example.org>" in top["text"]
     assert "Attachments: packing.txt" in top["text"]
+    outlook = _search(config, "Grace Hopper telescope maintenance")["results"][0]
+    assert outlook["file"] == "outlook.msg"
+    assert outlook["heading"] == "Mail “Telescope maintenance window”"
+    assert "From: Grace Hopper <grace@example.org>" in outlook["text"]
+    assert "Date: Tue, 01 Dec 2026 09:30:00 +0000" in outlook["text"]
 
 
 def test_ocr_off_for_an_inbox_fails_its_images_with_the_reason(agent: Any) -> None:
@@ -166,7 +177,7 @@ def test_ocr_and_types_are_on_the_metrics(agent: Any) -> None:
     # libmagic names the .xlsm by its content, a workbook: both count as xlsx
     assert values['ingest_ocr_pages_total{inbox="box"}'] == 9
     assert values['ingest_stage_duration_seconds_count{stage="ocr"}'] == 8
-    for kind, count in (("xlsx", 2), ("pptx", 1), ("epub", 1), ("eml", 1), ("png", 1),
+    for kind, count in (("xlsx", 2), ("pptx", 1), ("epub", 1), ("eml", 1), ("msg", 1), ("png", 1),
                         ("pdf", 2), ("tiff", 1)):
         assert values[f'ingest_documents_indexed_by_type_total{{type="{kind}"}}'] == count, kind
 

@@ -37,9 +37,11 @@ def mail_sections(headers: dict[str, str], body_text: str | None, body_html: str
                   attachments: list[tuple[str, bytes]], options: ExtractOptions,
                   read_attachment: AttachmentReader | None, depth: int) -> Iterator[Section]:
     """Sections of one mail, from its parts as any reader found them."""
+    headers = {key: value.replace("\x00", "").strip() for key, value in headers.items()}
     subject = clean_heading(headers.get("Subject", "")) or "(no subject)"
     path = (f"Mail “{subject}”",)
     lines = [f"{key}: {value}" for key, value in headers.items() if value]
+    attachments = [(printable(name), data) for name, data in attachments]
     names = [name for name, _ in attachments]
     if names:
         lines.append("Attachments: " + ", ".join(names))
@@ -62,6 +64,12 @@ def mail_sections(headers: dict[str, str], body_text: str | None, body_html: str
         for part in parts:
             yield Section(part.text, page=part.page, path=label + part.path,
                           marks=tuple((at, label + p) for at, p in part.marks))
+
+
+def printable(name: str) -> str:
+    """An attachment's name as the sender gave it, without control characters (NULs, line
+    breaks) that no file name shown to a user should carry."""
+    return "".join(c for c in name if c.isprintable()).strip() or "unnamed"
 
 
 def extract_eml(path: Path, options: ExtractOptions = ExtractOptions(),
@@ -124,6 +132,15 @@ def _content(part: Any) -> str:
         return bytes(payload).decode("utf-8", errors="replace")
 
 
+def _msg_header(message: Any, key: str) -> str:
+    """A field of the .msg's saved transport headers (the sent date lives there when the
+    delivery-time property is absent)."""
+    try:
+        return str(message.header.get(key) or "")
+    except Exception:  # noqa: BLE001 - no or broken headers: the field is simply unknown
+        return ""
+
+
 def extract_msg(path: Path, options: ExtractOptions = ExtractOptions(),
                 read_attachment: AttachmentReader | None = None, depth: int = 0
                 ) -> Iterator[Section]:
@@ -138,7 +155,7 @@ def extract_msg(path: Path, options: ExtractOptions = ExtractOptions(),
     try:
         headers = {"Subject": message.subject or "", "From": message.sender or "",
                    "To": message.to or "", "Cc": message.cc or "",
-                   "Date": str(message.date or "")}
+                   "Date": str(message.date or _msg_header(message, "Date"))}
         html_body = getattr(message, "htmlBody", None)
         html = html_body.decode("utf-8", errors="replace") if isinstance(
             html_body, bytes) else None

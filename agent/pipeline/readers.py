@@ -3,6 +3,7 @@ attachments of a mail (each read as the type it turns out to be)."""
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -87,7 +88,7 @@ def _attachment_reader(options: ExtractOptions, allowed: Sequence[str] | None
         if depth > mail.MAX_MAIL_DEPTH:
             raise PermanentError(f"mails nested more than {mail.MAX_MAIL_DEPTH} deep",
                                  stage="extract")
-        suffix = Path(name).suffix.lower()[:16]
+        suffix = re.sub(r"[^a-z0-9.]", "", Path(name).suffix.lower())[:16]
         with tempfile.TemporaryDirectory(prefix="ingest-attachment-") as folder:
             part = Path(folder) / f"attachment{suffix}"  # the sender's name is never a path
             part.write_bytes(data)
