@@ -142,7 +142,8 @@ from benchmarks.ocr_bench import peak_rss_mb
 from agent.config import Settings
 from agent.errors import AgentError
 from agent.pipeline import IngestPipeline, JobRequest
-pipeline = IngestPipeline(Settings.model_validate({{"agent": {{"data_dir": {data!r}}}}}))
+pipeline = IngestPipeline(Settings.model_validate({{"agent": {{"data_dir": {data!r}}},
+                                                   "ocr": {{"max_pages": 100}}}}))
 fates = {{}}
 for n, path in enumerate({files!r}):
     started = time.perf_counter()
@@ -156,19 +157,26 @@ print(json.dumps(fates))
 """
 
 
-def worker_run(folder: Path, texts: list[str]) -> dict[str, tuple[str, float, float]]:
-    """The real pipeline (model + OCR) in a fresh process over a scanned PDF and the bad
-    inputs; per file: its fate, seconds, and the process's peak RSS after it (MB)."""
-    scan = save_image_pdf([render_page(t) for t in texts[:3]], folder / "scan-3-pages.pdf")
+def worker_run(folder: Path, texts: list[str], scan_pages: int
+               ) -> dict[str, tuple[str, float, float]]:
+    """The real pipeline (model + OCR, ``ocr.max_pages = 100``) in a fresh process over a
+    one-page scan, a ``scan_pages``-page scan and the bad inputs; per file: its fate,
+    seconds, and the process's peak RSS after it (MB)."""
+    one = save_image_pdf([render_page(texts[0])], folder / "scan-1-page.pdf")
+    pages = [render_page(texts[n % len(texts)], dpi=300) for n in range(scan_pages)]
+    scan = save_image_pdf(pages, folder / f"scan-{scan_pages}-pages.pdf")
+    del pages
     huge = write_bomb_png(folder / "huge-20000x20000.png", 20000, 20000)
     bomb = write_bomb_png(folder / "bomb-60000x60000.png", 60000, 60000)  # 3.6 G pixels
     largest = write_bomb_png(folder / "largest-allowed-8000x8000.png", 8000, 8000)
     long_scan = save_image_pdf([render_page("", dpi=10)] * 500, folder / "blank-500-pages.pdf",
-                               dpi=10)
+                               dpi=10)  # over the cap of 100: refused before any page is read
+    blank = save_image_pdf([render_page("", dpi=10)] * 50, folder / "blank-50-pages.pdf",
+                           dpi=10)
     jpeg = folder / "truncated.jpg"
     render_page(texts[0]).save(jpeg, quality=80)
     jpeg.write_bytes(jpeg.read_bytes()[: jpeg.stat().st_size // 3])
-    files = [str(p) for p in (scan, huge, bomb, largest, long_scan, jpeg)]
+    files = [str(p) for p in (one, scan, huge, bomb, largest, long_scan, blank, jpeg)]
     code = WORKER.format(root=str(ROOT), data=str(folder / "data"), files=files)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
@@ -180,6 +188,8 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=3, help="pages per condition (≤ 6)")
     parser.add_argument("--quick", action="store_true", help="1 page, 4 conditions")
     parser.add_argument("--engines", default="tesseract,rapidocr")
+    parser.add_argument("--scan-pages", type=int, default=30,
+                        help="pages of the long scan the worker reads (memory over length)")
     args = parser.parse_args()
     engines = [e for e in args.engines.split(",") if e]
     texts = page_texts(1 if args.quick else min(args.pages, len(PAGES)))
@@ -203,7 +213,7 @@ def main() -> None:
     print("peak RSS, one engine + one page in a fresh process: "
           + ", ".join(f"{n} {mb:.0f} MB" for n, mb in rss.items()))
     with tempfile.TemporaryDirectory() as folder:
-        fates = worker_run(Path(folder), texts)
+        fates = worker_run(Path(folder), texts, 3 if args.quick else args.scan_pages)
     print("\nagent worker (embedding model + OCR) in a fresh process:")
     for name, (fate, seconds, peak) in fates.items():
         print(f"- {name}: {fate} ({seconds:.2f} s; peak RSS so far {peak:.0f} MB)")

@@ -29,3 +29,23 @@ def test_retrieval_benchmark_quick_run(tmp_path: Path) -> None:
     for column in (2, 3):  # identifier top-1, development and held-out halves
         assert float(full[column]) >= float(today[column]), (column, today, full)
     assert full[4].startswith("6/6 refused"), full
+
+
+def test_ocr_benchmark_quick_run() -> None:
+    """ocr_bench.py --quick reads rendered pages with both engines; Tesseract (the agent's)
+    meets the accuracy goals on clean, turned, skewed and noisy pages, and the worker ends
+    every bad input in a named state."""
+    out = subprocess.run([sys.executable, "benchmarks/ocr_bench.py", "--quick"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=scaled(900))
+    assert out.returncode == 0, out.stderr[-3000:]
+    table = _table(out.stdout)
+    assert set(table) == {"clean", "rotated 90°", "skewed −3°",
+                          "noisy (JPEG q40, 1 % salt-and-pepper)"}, table
+    for condition, cells in table.items():
+        tesseract_cer = float(cells[0].split("%")[0]) / 100
+        assert tesseract_cer <= (0.02 if condition == "clean" else 0.05), (condition, cells)
+        assert cells[2].endswith(")"), cells  # rapidocr ran on the same page
+    assert "huge-20000x20000.png: failed: page 1 is 20000×20000 pixels" in out.stdout
+    assert "blank-500-pages.pdf: failed: 500 pages need OCR, over ocr.max_pages" in out.stdout
+    assert "truncated.jpg: failed: page 1 of the image is truncated" in out.stdout
+    assert "scan-3-pages.pdf: done: " in out.stdout and ", 3 OCR pages" in out.stdout

@@ -102,6 +102,10 @@ class PageReader:
         """The text of one page image (any PIL mode), after deskewing and denoising."""
         started = time.perf_counter()
         page = prepare(image, deskew=self.options.deskew)
+        if page.getextrema()[0] > 128:  # not one dark pixel: a blank page has no text to read
+            self.stats.pages += 1
+            self.stats.seconds += time.perf_counter() - started
+            return ""
         api = self._engine()
         api.SetImage(page)
         text = str(api.GetUTF8Text())
@@ -125,6 +129,8 @@ def prepare(image: Any, deskew: bool = True) -> Any:
     from PIL import Image, ImageFilter
 
     page = image.convert("L") if image.mode != "L" else image
+    if page.getextrema()[0] > 128:
+        return page  # blank: nothing to straighten or clean
     if max(page.size) < SMALL_PAGE_EDGE:
         page = page.resize((page.width * 2, page.height * 2), Image.Resampling.LANCZOS)
     pixels = page.width * page.height
@@ -147,7 +153,7 @@ def skew_angle(page: Any) -> float:
     from PIL import Image
 
     small = page.copy()
-    small.thumbnail((800, 800))
+    small.thumbnail((600, 600))
     ink = small.point(lambda v: 255 if v < 128 else 0)
 
     def sharpness(angle: float) -> float:
@@ -155,8 +161,8 @@ def skew_angle(page: Any) -> float:
                             dtype=np.float32)
         return float(max(np.var(turned.sum(axis=1)), np.var(turned.sum(axis=0))))
 
-    coarse = max(np.arange(-SKEW_LIMIT_DEGREES, SKEW_LIMIT_DEGREES + 0.01, 0.5), key=sharpness)
-    fine = max(np.arange(coarse - 0.5, coarse + 0.51, 0.1), key=sharpness)
+    coarse = max(np.arange(-SKEW_LIMIT_DEGREES, SKEW_LIMIT_DEGREES + 0.01, 1.0), key=sharpness)
+    fine = max(np.arange(coarse - 0.6, coarse + 0.61, 0.1), key=sharpness)
     return round(float(fine), 1)
 
 
