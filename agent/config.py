@@ -169,6 +169,7 @@ class OcrSettings(_Section):
     max_image_pixels: int = Field(default=64_000_000, ge=1_000_000)
     tessdata_dir: Path | None = None
     deskew: bool = True
+    threads: int = Field(default=2, ge=1, le=64)
 
     @field_validator("languages")
     @classmethod

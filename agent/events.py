@@ -119,6 +119,14 @@ class JobFinished:
 
 
 @dataclass(frozen=True, slots=True)
+class ChunksEmbedded:
+    """The worker embedded ``chunks`` more chunks of the job in flight (checkpointed)."""
+
+    inbox: str | None
+    chunks: int
+
+
+@dataclass(frozen=True, slots=True)
 class WorkerStarted:
     """A worker subprocess loaded the pipeline in ``seconds`` (``reason``: start, timeout,
     died)."""

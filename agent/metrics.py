@@ -17,6 +17,7 @@ from prometheus_client.registry import Collector
 from agent import __version__
 from agent.doctypes import metric_types, short_type
 from agent.events import (
+    ChunksEmbedded,
     EventBus,
     FileDetected,
     FileIgnored,
@@ -164,6 +165,10 @@ class AgentMetrics:
         self.documents_by_type = Counter("ingest_documents_indexed_by_type_total",
                                          "Documents indexed, by type (pdf, xlsx, png, …).",
                                          ["type"], registry=registry)
+        self.chunks_embedded = Counter(
+            "ingest_chunks_embedded_total",
+            "Chunks embedded by the model, counted as each batch is done (a resumed job "
+            "counts only what it had to embed again).", ["inbox"], registry=registry)
         self.ocr_pages = Counter("ingest_ocr_pages_total",
                                  "Pages read by OCR (images and PDF pages without text).",
                                  ["inbox"], registry=registry)
@@ -211,7 +216,8 @@ class AgentMetrics:
             for source in ("event", "scan", "startup"):
                 self.files_detected.labels(inbox, source)
             for counter in (self.job_timeouts, self.reconcile_found, self.overflows,
-                            self.documents, self.chunks, self.bytes, self.ocr_pages):
+                            self.documents, self.chunks, self.bytes, self.ocr_pages,
+                            self.chunks_embedded):
                 counter.labels(inbox)
             self.job_retries.labels(inbox, "TransientError")
         for reason in ("timeout", "died"):
@@ -238,6 +244,8 @@ class AgentMetrics:
         bus.subscribe(StageTimed,
                       lambda e: self.stage_duration.labels(e.stage).observe(e.seconds))
         bus.subscribe(FileDetected, self._file_detected)
+        bus.subscribe(ChunksEmbedded,
+                      lambda e: self.chunks_embedded.labels(_inbox(e)).inc(e.chunks))
         bus.subscribe(FileIgnored, lambda e: self.files_ignored.labels(e.inbox, e.reason).inc())
         bus.subscribe(WatcherOverflow, lambda e: self.overflows.labels(e.inbox).inc())
         bus.subscribe(ScanFinished,

@@ -20,6 +20,7 @@ import structlog
 from agent.config import Settings
 from agent.errors import LeaseLostError
 from agent.events import (
+    ChunksEmbedded,
     EventBus,
     JobFinished,
     JobRequeued,
@@ -249,7 +250,9 @@ class Processor:
                              list(box.settings.allowed_types), ocr=box.settings.ocr)
         last = [0.0]
 
-        def on_progress(percent: int, message: str) -> None:
+        def on_progress(percent: int, message: str, embedded: int) -> None:
+            if embedded:
+                self.events.emit(ChunksEmbedded(job.inbox, embedded))
             now = time.monotonic()
             if now - last[0] >= PROGRESS_EVERY:
                 last[0] = now
@@ -274,7 +277,7 @@ class Processor:
         return lease_seconds(lease_basis(self.settings.queue))
 
     def _run_in_worker(self, job: Job, request: JobRequest, size: int,
-                       on_progress: Callable[[int, str], None]) -> WorkerOutcome:
+                       on_progress: Callable[[int, str, int], None]) -> WorkerOutcome:
         """Run the job in the worker: killed when it makes no progress for
         ``stall_timeout_seconds`` or runs past its ceiling; its lease is renewed meanwhile."""
         from agent.config import job_ceiling

@@ -84,8 +84,8 @@ def _worker_main(conn: Connection, settings: Settings, factory: str) -> None:
         if request is None:
             return
 
-        def progress(percent: int, message: str) -> None:
-            conn.send(("progress", percent, message))
+        def progress(percent: int, message: str, embedded: int = 0, /) -> None:
+            conn.send(("progress", percent, message, embedded))
 
         try:
             result = pipeline.run(request, progress)
@@ -160,7 +160,7 @@ class WorkerProcess:
             raise WorkerStartError(f"the worker could not load the pipeline: {message[1]}")
 
     def run(self, request: JobRequest, timeout: float,
-            on_progress: Callable[[int, str], None],
+            on_progress: Callable[[int, str, int], None],
             on_wait: Callable[[], None] | None = None,
             stall_timeout: float | None = None) -> WorkerOutcome:
         """Send one job and wait for its outcome, killing the worker past ``timeout`` or when
@@ -206,7 +206,7 @@ class WorkerProcess:
             kind = message[0]
             if kind == "progress":
                 last_progress = time.monotonic()
-                on_progress(message[1], message[2])
+                on_progress(message[1], message[2], message[3])
             elif kind == "ok":
                 return WorkerOutcome("ok", result=message[1])
             else:

@@ -10,8 +10,10 @@ which goes first on each page:
 - **rapidocr**: ``rapidocr-onnxruntime`` with the models inside its wheel, on the raw page.
 
 Reported per condition: character error rate (edit distance over the true text, whitespace
-collapsed) and seconds per page; then each engine's peak RSS in a fresh process, the agent
-worker's peak RSS with OCR and the embedding model loaded, and how the bad inputs end.
+collapsed) and seconds per page (one page at a time, one thread); then each engine's peak RSS in a fresh process, the agent
+worker's peak RSS with OCR and the embedding model loaded, the seconds per page of a long
+scan read end to end (two pages OCRed at once, then chunked and embedded), and how the bad
+inputs end.
 
     python benchmarks/ocr_bench.py            # 3 pages × 7 conditions × 2 engines (≈ 6 min)
     python benchmarks/ocr_bench.py --quick    # 1 page × 4 conditions (CI)
@@ -149,7 +151,9 @@ for n, path in enumerate({files!r}):
     started = time.perf_counter()
     try:
         result = pipeline.run(JobRequest(f"j{{n}}", path, "box", path), lambda *_: None)
-        fate = f"done: {{result['chunks']}} chunks, {{result['ocr_pages']}} OCR pages"
+        pages = result["ocr_pages"]
+        fate = (f"done: {{result['chunks']}} chunks, {{pages}} OCR pages, "
+                f"{{(time.perf_counter() - started) / max(pages, 1):.2f}} s/page end to end")
     except AgentError as exc:
         fate = f"failed: {{exc}}"
     fates[path] = (fate, time.perf_counter() - started, peak_rss_mb())
@@ -218,17 +222,18 @@ def main() -> None:
     for name, (fate, seconds, peak) in fates.items():
         print(f"- {name}: {fate} ({seconds:.2f} s; peak RSS so far {peak:.0f} MB)")
     worker_peak = max(p for _, _, p in fates.values())
+    long_name = next(n for n in fates if n.startswith("scan-") and n != "scan-1-page.pdf")
+    per_page = float(fates[long_name][0].split(" s/page")[0].rsplit(", ", 1)[1])
     tess = results.get("clean", {}).get("tesseract")
     if tess:
         damaged = [c for cond, by in results.items() if cond != "clean"
                    for c, _ in by["tesseract"]]
-        seconds = [s for by in results.values() for _, s in by["tesseract"]]
         clean_cer = statistics.median(c for c, _ in tess)
         print(f"\ngoals (tesseract): clean CER {clean_cer:.2%} ≤ 2 %: "
               f"{'met' if clean_cer <= GOALS['clean'] else 'MISS'}; damaged CER worst "
               f"{max(damaged):.2%} ≤ 5 %: {'met' if max(damaged) <= GOALS['damaged'] else 'MISS'}"
-              f"; median {statistics.median(seconds):.2f} s/page ≤ 3 s: "
-              f"{'met' if statistics.median(seconds) <= GOALS['seconds'] else 'MISS'}; worker "
+              f"; {long_name} read at {per_page:.2f} s/page (2 OCR threads, with embedding) "
+              f"≤ 3 s: {'met' if per_page <= GOALS['seconds'] else 'MISS'}; worker "
               f"peak {worker_peak:.0f} MB ≤ 1200 MB: "
               f"{'met' if worker_peak <= GOALS['worker_rss_mb'] else 'MISS'}")
     print(f"(this process, both engines loaded: peak RSS {peak_rss_mb():.0f} MB)")

@@ -51,6 +51,7 @@ PANELS: list[tuple[str, str, list[tuple[str, str]], int, str]] = [
     ("Chunks indexed", "ops", [
         (f"sum(rate(ingest_chunks_indexed_total{{{INBOX}}}[{RI}]))", "chunks/s"),
         (f"sum(rate(ingest_documents_indexed_total{{{INBOX}}}[{RI}]))", "documents/s"),
+        (f"sum(rate(ingest_chunks_embedded_total{{{INBOX}}}[{RI}]))", "embedded/s (as batches finish)"),
     ], 12, "timeseries"),
     ("Documents indexed by type", "ops", [
         (f"sum by (type) (rate(ingest_documents_indexed_by_type_total{{{INSTANCE}}}[{RI}]))",

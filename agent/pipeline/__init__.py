@@ -21,7 +21,13 @@ from agent.config import Settings
 from agent.errors import PermanentError, TransientError
 from agent.folders import file_kind
 
-Progress = Callable[[int, str], None]
+
+class Progress(Protocol):
+    """Where the job is (0–100 %, a message); ``embedded`` counts chunks embedded since the
+    last report, so the agent can count work done even by a job that is later killed."""
+
+    def __call__(self, percent: int, message: str, embedded: int = 0, /) -> None: ...
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +134,8 @@ class IngestPipeline:
         self.ocr = PageReader(OcrOptions(
             enabled=ocr.enabled, languages=tuple(ocr.languages), dpi=ocr.dpi,
             max_pages=ocr.max_pages, max_image_pixels=ocr.max_image_pixels,
-            tessdata_dir=ocr.tessdata_dir, deskew=ocr.deskew))
+            tessdata_dir=ocr.tessdata_dir, deskew=ocr.deskew, threads=ocr.threads))
+        self.index.purge_checkpoints(time.time() - CHECKPOINT_TTL_SECONDS)
         self.current_stage = ""
 
     def run(self, request: JobRequest, progress: Progress) -> dict[str, Any]:
@@ -203,20 +210,7 @@ class IngestPipeline:
 
         t = time.perf_counter()
         self.current_stage = "embed"
-        import numpy as np
-
-        # Batches of similar length pad less: embed the chunks shortest first, store in order.
-        order = sorted(range(len(chunks)), key=lambda i: len(chunks[i].embed_text))
-        matrix = np.zeros((len(chunks), 0), dtype=np.float32)
-        step = max(self.settings.embedding.batch_size, 1) * 4
-        for start in range(0, len(order), step):
-            part = order[start:start + step]
-            vectors = self.embedder.embed([chunks[i].embed_text for i in part])
-            if matrix.shape[1] == 0:
-                matrix = np.zeros((len(chunks), vectors.shape[1]), dtype=np.float32)
-            matrix[part] = vectors
-            done = start + len(part)
-            progress(25 + int(65 * done / len(chunks)), f"embedding {done}/{len(chunks)} chunks")
+        matrix, embedded, resumed = self._embed(request, sha, chunks, progress)
         stages["embed"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -232,8 +226,56 @@ class IngestPipeline:
         )
         stages["index"] = time.perf_counter() - t
         return {"document_id": record.doc_id, "chunks": len(chunks), "mime": mime,
-                "pages": pages, "ocr_pages": ocr_pages, "bytes": record.bytes, "stages": stages,
+                "pages": pages, "ocr_pages": ocr_pages, "embedded": embedded,
+                "resumed_chunks": resumed, "bytes": record.bytes, "stages": stages,
                 **_file_state(snapshot)}
+
+
+    def _embed(self, request: JobRequest, sha: str, chunks: list[Any], progress: Progress
+               ) -> tuple[Any, int, int]:
+        """Vectors for every chunk, in order: those checkpointed by an earlier attempt of this
+        content (same model, same embedded text) are reused; the rest are embedded shortest
+        first (batches of similar length pad less) and checkpointed step by step, so a kill
+        loses at most one step. Returns (matrix, chunks embedded now, chunks reused)."""
+        import numpy as np
+
+        model = self.embedder.model_id
+        self.index.drop_stale_checkpoints(request.job_id, sha)
+        digests = [hashlib.blake2b(c.embed_text.encode("utf-8", "surrogatepass"),
+                                   digest_size=16).digest() for c in chunks]
+        saved = self.index.checkpointed_vectors(sha, model)
+        reused: dict[int, Any] = {}
+        for i, chunk in enumerate(chunks):
+            found = saved.get(chunk.ordinal)
+            if found is not None and found[0] == digests[i]:
+                reused[i] = np.frombuffer(found[1], dtype=np.float32)
+        del saved
+        width = next(iter(reused.values())).shape[0] if reused else 0
+        matrix = np.zeros((len(chunks), width), dtype=np.float32)
+        for i, vector in reused.items():
+            matrix[i] = vector
+        todo = sorted((i for i in range(len(chunks)) if i not in reused),
+                      key=lambda i: len(chunks[i].embed_text))
+        step = max(self.settings.embedding.batch_size, 1) * CHECKPOINT_BATCHES
+        done = len(reused)
+        for start in range(0, len(todo), step):
+            part = todo[start:start + step]
+            vectors = self.embedder.embed([chunks[i].embed_text for i in part])
+            if matrix.shape[1] == 0:
+                matrix = np.zeros((len(chunks), vectors.shape[1]), dtype=np.float32)
+            matrix[part] = vectors
+            self.index.save_checkpoint(sha, model, request.job_id, [
+                (chunks[i].ordinal, digests[i], matrix[i].tobytes()) for i in part])
+            done += len(part)
+            progress(25 + int(65 * done / len(chunks)),
+                     f"embedding {done}/{len(chunks)} chunks"
+                     + (f" ({len(reused)} resumed from a checkpoint)" if reused else ""),
+                     len(part))
+        return matrix, len(todo), len(reused)
+
+
+CHECKPOINT_BATCHES = 4  # embedding batches per checkpoint (a kill re-embeds at most these)
+CHECKPOINT_TTL_SECONDS = 7 * 86400  # checkpoints untouched this long belong to no live job
 
 
 def _file_state(snapshot: FileSnapshot) -> dict[str, int]:

@@ -182,14 +182,8 @@ def extract_pdf(path: Path, options: ExtractOptions = ExtractOptions()) -> Itera
         running = _running_lines(pdf) if options.main_content else frozenset()
         path_now: tuple[str, ...] = ()
         any_text = False
-        for index in range(len(pdf)):
+        for index, text in _page_texts(pdf, scans, running, options.ocr):
             path_now = outline.get(index, path_now)
-            if index in scans and options.ocr is not None:
-                text = options.ocr.read(_render_page(pdf, index, options.ocr.options.dpi))
-            else:
-                text = _page_text(pdf, index)
-                if running:
-                    text = _drop_running_lines(text, running)
             if text.strip():
                 any_text = True
             yield Section(text, page=index + 1, path=path_now)
@@ -199,6 +193,23 @@ def extract_pdf(path: Path, options: ExtractOptions = ExtractOptions()) -> Itera
             raise _fail("no text found: the PDF has no text layer and OCR read nothing")
     finally:
         pdf.close()
+
+
+def _page_texts(pdf: Any, scans: frozenset[int], running: frozenset[str],
+                ocr: PageReader | None) -> Iterator[tuple[int, str]]:
+    """(page index, text) in order: the text layer, or OCR of the rendered page for scans
+    (two read at once while the next is rendered)."""
+    def pages() -> Iterator[tuple[int, Any]]:
+        for index in range(len(pdf)):
+            if index in scans and ocr is not None:
+                yield index, _render_page(pdf, index, ocr.options.dpi)
+            else:
+                text = _page_text(pdf, index)
+                yield index, _drop_running_lines(text, running) if running else text
+
+    if ocr is None or not scans:
+        return iter(pages())
+    return ocr.read_pages(pages())
 
 
 MIN_TEXT_LAYER_CHARS = 16  # fewer letters and digits than this on a page: it is a picture

@@ -11,7 +11,9 @@ the same filters; ``agent.search`` fuses and presents them.
 from __future__ import annotations
 
 import fnmatch
+import time
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -179,6 +181,24 @@ class Index(Protocol):
 
     def chunks_by_id(self, chunk_ids: Iterable[int]) -> dict[int, StoredChunk]: ...
 
+    def checkpointed_vectors(self, sha256: str, model: str) -> dict[int, tuple[bytes, bytes]]:
+        """Vectors saved so far for a document being embedded: ordinal → (digest of the
+        embedded text, float32 bytes). Never seen by search."""
+        ...
+
+    def save_checkpoint(self, sha256: str, model: str, job_id: str,
+                        rows: Sequence[tuple[int, bytes, bytes]]) -> None:
+        """Keep (ordinal, digest, vector bytes) of freshly embedded chunks, in one write."""
+        ...
+
+    def drop_stale_checkpoints(self, job_id: str, sha256: str) -> int:
+        """Forget this job's checkpoints of other contents (its file changed)."""
+        ...
+
+    def purge_checkpoints(self, older_than: float) -> int:
+        """Forget checkpoints not written since ``older_than`` (epoch seconds)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -192,9 +212,48 @@ class DocumentLookups:
     def _conn(self) -> Any:
         raise NotImplementedError
 
+    def _write(self) -> AbstractContextManager[Any]:
+        """A write transaction on this thread's connection (backend errors → TransientError)."""
+        raise NotImplementedError
+
     def vector_candidates(self, query_vector: Any, k: int, where: SearchFilter = NO_FILTER
                           ) -> list[tuple[int, float]]:
         raise NotImplementedError
+
+    # -- checkpoints: vectors of a document still being embedded --------------------------
+
+    def checkpointed_vectors(self, sha256: str, model: str) -> dict[int, tuple[bytes, bytes]]:
+        rows = self._conn().execute(
+            f"SELECT ordinal, digest, vector FROM embedding_checkpoints "
+            f"WHERE sha256 = {self._PH} AND model = {self._PH}", (sha256, model)).fetchall()
+        return {int(o): (bytes(d), bytes(v)) for o, d, v in rows}
+
+    def save_checkpoint(self, sha256: str, model: str, job_id: str,
+                        rows: Sequence[tuple[int, bytes, bytes]]) -> None:
+        now = time.time()
+        ph = self._PH
+        with self._write() as conn:
+            conn.executemany(
+                f"""INSERT INTO embedding_checkpoints
+                       (sha256, model, ordinal, job_id, digest, vector, updated_at)
+                    VALUES ({ph}, {ph}, {ph}, {ph}, {ph}, {ph}, {ph})
+                    ON CONFLICT (sha256, model, ordinal) DO UPDATE SET
+                       job_id = excluded.job_id, digest = excluded.digest,
+                       vector = excluded.vector, updated_at = excluded.updated_at""",
+                [(sha256, model, ordinal, job_id, digest, vector, now)
+                 for ordinal, digest, vector in rows])
+
+    def drop_stale_checkpoints(self, job_id: str, sha256: str) -> int:
+        with self._write() as conn:
+            cur = conn.execute(f"DELETE FROM embedding_checkpoints WHERE job_id = {self._PH} "
+                               f"AND sha256 <> {self._PH}", (job_id, sha256))
+            return int(cur.rowcount or 0)
+
+    def purge_checkpoints(self, older_than: float) -> int:
+        with self._write() as conn:
+            cur = conn.execute(
+                f"DELETE FROM embedding_checkpoints WHERE updated_at < {self._PH}", (older_than,))
+            return int(cur.rowcount or 0)
 
     def search(self, query_vector: Any, k: int = 5, inbox: str | None = None) -> list[SearchHit]:
         """Top ``k`` chunks by cosine similarity: the vector search of the first contract."""

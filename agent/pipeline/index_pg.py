@@ -9,10 +9,11 @@ Postgres full-text search (a stored ``tsvector`` over heading and text, GIN-inde
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from agent.errors import TransientError
@@ -62,6 +63,17 @@ SCHEMA = [
         setweight(to_tsvector('english', heading), 'A') ||
         setweight(to_tsvector('english', text), 'B')) STORED""",
     "CREATE INDEX IF NOT EXISTS ix_chunks_tsv ON chunks USING gin (tsv)",
+    """CREATE TABLE IF NOT EXISTS embedding_checkpoints (
+        sha256 TEXT NOT NULL,
+        model TEXT NOT NULL,
+        ordinal INTEGER NOT NULL,
+        job_id TEXT NOT NULL,
+        digest BYTEA NOT NULL,
+        vector BYTEA NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (sha256, model, ordinal)
+    )""",
+    "CREATE INDEX IF NOT EXISTS ix_checkpoints_job ON embedding_checkpoints (job_id)",
 ]
 
 
@@ -105,6 +117,17 @@ class PostgresIndex(DocumentLookups):
             conn.close()
         self._local = threading.local()
 
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Any]:
+        import psycopg
+
+        conn = self._conn()
+        try:
+            with conn.transaction():
+                yield conn
+        except psycopg.OperationalError as exc:
+            raise TransientError(f"index write failed: {exc}", stage="index") from None
+
     def add_document(
         self, *, sha256: str, job_id: str, inbox: str | None, source_name: str, mime: str,
         size: int, pages: int | None, model: str, chunks: Sequence[Chunk], vectors: Any,
@@ -125,6 +148,8 @@ class PostgresIndex(DocumentLookups):
                     (f"doc_{sha256[:20]}", sha256, job_id, inbox, encode_name(source_name), mime,
                      size, pages, len(chunks), model, time.time()),
                 ).fetchone()
+                conn.execute("DELETE FROM embedding_checkpoints WHERE sha256 = %s AND model = %s",
+                             (sha256, model))
                 if row is not None:
                     with conn.cursor() as cur:
                         cur.executemany(

@@ -9,13 +9,14 @@ Porter stemming) over each chunk's heading and text, kept in step by triggers.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,21 @@ SCHEMA_V2 = [
     END""",
     "INSERT INTO chunks_fts (chunks_fts) VALUES ('rebuild')",
 ]
-MIGRATIONS = [SCHEMA, SCHEMA_V2]
+# v3: vectors of documents still being embedded (resumable jobs), invisible to search.
+SCHEMA_V3 = [
+    """CREATE TABLE embedding_checkpoints (
+        sha256 TEXT NOT NULL,
+        model TEXT NOT NULL,
+        ordinal INTEGER NOT NULL,
+        job_id TEXT NOT NULL,
+        digest BLOB NOT NULL,
+        vector BLOB NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (sha256, model, ordinal)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX ix_checkpoints_job ON embedding_checkpoints (job_id)",
+]
+MIGRATIONS = [SCHEMA, SCHEMA_V2, SCHEMA_V3]
 SCHEMA_VERSION = len(MIGRATIONS)
 HEADING_WEIGHT = 1.0  # bm25 weight of the heading column against the text's 1.0
 LEXICAL_ROWS = 5000  # at most this many matching chunks are ranked for a query (rarest words)
@@ -145,6 +160,14 @@ class SQLiteIndex(DocumentLookups):
             conn.close()
         self._local = threading.local()
 
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        try:
+            with Transaction(self._conn()) as conn:
+                yield conn
+        except sqlite3.OperationalError as exc:
+            raise TransientError(f"index write failed: {exc}", stage="index") from None
+
     # -- documents ---------------------------------------------------------------------------
 
     def add_document(
@@ -177,6 +200,8 @@ class SQLiteIndex(DocumentLookups):
                 (doc_id, sha256, job_id, inbox, encode_name(source_name), mime, size, pages,
                  len(chunks), model, time.time()),
             ).fetchone()[0]
+            conn.execute("DELETE FROM embedding_checkpoints WHERE sha256 = ? AND model = ?",
+                         (sha256, model))
             for chunk, vector in zip(chunks, vectors, strict=True):
                 chunk_id = conn.execute(
                     """INSERT INTO chunks (document_id, ordinal, text, char_start, char_end, page,

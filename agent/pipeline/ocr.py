@@ -14,14 +14,17 @@ The engine is built once per worker process and only when a page needs it.
 from __future__ import annotations
 
 import os
+import threading
 import time
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from agent.errors import PermanentError
 
+K = TypeVar("K")
 TESSDATA_DIRS = ("/usr/share/tesseract-ocr/5/tessdata", "/usr/share/tesseract-ocr/4.00/tessdata",
                  "/usr/share/tessdata")
 WORK_PIXELS = 16_000_000  # pages are read at most this big (A4 at ≈ 400 dpi); larger shrink
@@ -40,6 +43,7 @@ class OcrOptions:
     max_image_pixels: int = 64_000_000
     tessdata_dir: Path | None = None
     deskew: bool = True
+    threads: int = 2
 
 
 @dataclass(slots=True)
@@ -76,15 +80,19 @@ def missing_languages(options: OcrOptions) -> list[str]:
 
 
 class PageReader:
-    """One Tesseract engine for the worker's life; reads one page image at a time."""
+    """Tesseract engines for the worker's life, one per OCR thread (each page is read on one
+    core: Tesseract does not use two, so two pages are read at once)."""
 
     def __init__(self, options: OcrOptions) -> None:
         self.options = options
         self.stats = OcrStats()
-        self._api: Any = None
+        self._local = threading.local()
+        self._engines: list[Any] = []
+        self._lock = threading.Lock()
 
     def _engine(self) -> Any:
-        if self._api is None:
+        api = getattr(self._local, "api", None)
+        if api is None:
             missing = missing_languages(self.options)
             if missing:
                 raise _fail(f"OCR language data not installed: {', '.join(missing)} (Debian: "
@@ -93,31 +101,66 @@ class PageReader:
 
             folder = tessdata_dir(self.options.tessdata_dir)
             osd = (folder / "osd.traineddata").is_file() if folder else False
-            self._api = tesserocr.PyTessBaseAPI(
+            api = tesserocr.PyTessBaseAPI(
                 path=str(folder) + "/", lang="+".join(self.options.languages),
                 psm=tesserocr.PSM.AUTO_OSD if osd else tesserocr.PSM.AUTO)
-        return self._api
+            self._local.api = api
+            with self._lock:
+                self._engines.append(api)
+        return api
 
     def read(self, image: Any) -> str:
         """The text of one page image (any PIL mode), after deskewing and denoising."""
         started = time.perf_counter()
+        text = self._read_one(image)
+        self.stats.seconds += time.perf_counter() - started
+        return text
+
+    def _read_one(self, image: Any) -> str:
         page = prepare(image, deskew=self.options.deskew)
-        if page.getextrema()[0] > 128:  # not one dark pixel: a blank page has no text to read
+        with self._lock:
             self.stats.pages += 1
-            self.stats.seconds += time.perf_counter() - started
+        if page.getextrema()[0] > 128:  # not one dark pixel: a blank page has no text to read
             return ""
         api = self._engine()
         api.SetImage(page)
         text = str(api.GetUTF8Text())
         api.Clear()
-        self.stats.pages += 1
-        self.stats.seconds += time.perf_counter() - started
         return text
 
+    def read_pages(self, items: Iterable[tuple[K, Any]]) -> Iterator[tuple[K, str]]:
+        """(key, page image — or text already known) → (key, text), in order. Images are read
+        on ``threads`` threads while the next pages are rendered (by the caller's generator,
+        on the caller's thread: PDF rendering is not thread-safe)."""
+        from concurrent.futures import Future, ThreadPoolExecutor
+
+        threads = max(1, self.options.threads)
+        source = iter(items)
+        pending: deque[tuple[K, Future[str] | str]] = deque()
+        with ThreadPoolExecutor(threads, thread_name_prefix="ocr") as pool:
+            started = time.perf_counter()
+            while True:
+                while len(pending) <= threads:
+                    item = next(source, None)
+                    if item is None:
+                        break
+                    key, value = item
+                    pending.append((key, value if isinstance(value, str)
+                                    else pool.submit(self._read_one, value)))
+                if not pending:
+                    break
+                key, value = pending.popleft()
+                text = value if isinstance(value, str) else value.result()
+                self.stats.seconds += time.perf_counter() - started
+                yield key, text
+                started = time.perf_counter()
+
     def close(self) -> None:
-        if self._api is not None:
-            self._api.End()
-            self._api = None
+        with self._lock:
+            for api in self._engines:
+                api.End()
+            self._engines.clear()
+        self._local = threading.local()
 
 
 def prepare(image: Any, deskew: bool = True) -> Any:

@@ -43,8 +43,8 @@ def extract_image(path: Path, options: ExtractOptions) -> Iterator[Section]:
     if options.ocr is None:
         raise PermanentError("the file is an image and OCR is off for this inbox",
                              stage="extract")
-    for number, page in image_pages(path, options.ocr.options):
-        yield Section(options.ocr.read(page), page=number)
+    for number, text in options.ocr.read_pages(image_pages(path, options.ocr.options)):
+        yield Section(text, page=number)
 
 
 READERS: dict[str, Reader] = {

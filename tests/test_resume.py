@@ -1,0 +1,84 @@
+"""Long documents never start over: the real agent checkpoints embedded chunks as it goes, a
+kill -9 at about 60 % resumes from the checkpoint, and search never sees the half document."""
+
+from __future__ import annotations
+
+import re
+import signal
+import sqlite3
+import urllib.request
+from pathlib import Path
+
+from tests.helpers import AgentProcess, agent_config, cli, free_port, jobs, wait_until
+from tests.test_pipeline import PYTHON_DOCS
+
+
+def _manual(path: Path, pages: int) -> Path:
+    """A long real text: Python library pages (python3-doc), one after another."""
+    from agent.pipeline.extract import html_sections
+
+    parts = []
+    for page in sorted(PYTHON_DOCS.glob("library/*.html"))[:pages]:
+        parts += [s.text for s in html_sections(page.read_text())]
+    path.write_text("\n\n".join(parts))
+    return path
+
+
+def _embedded_metric(port: int) -> float:
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    match = re.search(r'^ingest_chunks_embedded_total\{inbox="box"\} (\S+)$', body, re.M)
+    assert match, "ingest_chunks_embedded_total is not exported"
+    return float(match.group(1))
+
+
+def _progress(config: Path) -> tuple[int, int] | None:
+    """(chunks embedded so far, chunks in the document) from the job's progress message."""
+    for job in jobs(config):
+        match = re.search(r"embedding (\d+)/(\d+) chunks", job.get("message") or "")
+        if match:
+            return int(match.group(1)), int(match.group(2))
+    return None
+
+
+def test_kill_9_at_60_percent_resumes_from_the_checkpoint(tmp_path: Path) -> None:
+    port = free_port()
+    config = agent_config(tmp_path, metrics={"port": port})
+    agent = AgentProcess(config).ready()
+    manual = _manual(tmp_path / "inbox" / "manual.txt", 16)
+    try:
+        def at_60_percent() -> tuple[int, int] | None:
+            seen = _progress(config)
+            return seen if seen and seen[0] >= 0.6 * seen[1] else None
+
+        done, total = wait_until(at_60_percent, 900, "the manual 60 % embedded")
+        assert total >= 500, total
+        agent.signal_group(signal.SIGKILL)
+        agent.proc.wait(timeout=30)
+    finally:
+        agent.kill()
+    index = sqlite3.connect(tmp_path / "data" / "index.db")
+    saved = index.execute("SELECT count(*) FROM embedding_checkpoints").fetchone()[0]
+    assert index.execute("SELECT count(*) FROM documents").fetchone()[0] == 0
+    index.close()
+    assert done <= saved < total, (done, saved, total)
+    # The half-embedded manual is invisible: search finds nothing of it.
+    out = cli(config, "search", "regular expression", "--json")
+    assert '"manual.txt"' not in out.stdout, out.stdout[:500]
+
+    agent = AgentProcess(config).ready()
+    try:
+        wait_until(lambda: any(j["status"] == "completed" for j in jobs(config)), 900,
+                   "the manual completed after the restart")
+        again = _embedded_metric(port)
+    finally:
+        agent.stop()
+    print(f"killed at {done}/{total} reported, {saved} checkpointed; {again:.0f} embedded after "
+          "the restart")
+    assert again == total - saved, (again, total, saved)  # the checkpoint was reused whole
+    job = jobs(config)[0]
+    assert job["metadata"]["chunks"] == total
+    index = sqlite3.connect(tmp_path / "data" / "index.db")
+    assert index.execute("SELECT count(*) FROM embedding_checkpoints").fetchone()[0] == 0
+    assert index.execute("SELECT count(*) FROM chunks").fetchone()[0] == total
+    index.close()
+    assert manual.exists() is False and (tmp_path / "done" / "manual.txt").is_file()
