@@ -81,7 +81,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         files = build(Path(folder))
-        print(f"| format | file | characters | seconds (min–max) | characters/s | load |")
+        print("| format | file | characters | seconds (min–max) | characters/s | load |")
         print("|---|---|---|---|---|---|")
         for name, (path, mime) in files.items():
             samples = []

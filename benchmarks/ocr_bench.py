@@ -10,10 +10,10 @@ which goes first on each page:
 - **rapidocr**: ``rapidocr-onnxruntime`` with the models inside its wheel, on the raw page.
 
 Reported per condition: character error rate (edit distance over the true text, whitespace
-collapsed) and seconds per page (one page at a time, one thread); then each engine's peak RSS in a fresh process, the agent
-worker's peak RSS with OCR and the embedding model loaded, the seconds per page of a long
-scan read end to end (two pages OCRed at once, then chunked and embedded), and how the bad
-inputs end.
+collapsed) and seconds per page (one page at a time, one thread); then each engine's peak RSS
+in a fresh process, the agent worker's peak RSS with OCR and the embedding model loaded, the
+seconds per page of a long scan read end to end (two pages OCRed at once, then chunked and
+embedded), and how the bad inputs end.
 
     python benchmarks/ocr_bench.py            # 3 pages × 7 conditions × 2 engines (≈ 6 min)
     python benchmarks/ocr_bench.py --quick    # 1 page × 4 conditions (CI)
