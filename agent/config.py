@@ -151,6 +151,7 @@ class ProcessingSettings(_Section):
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
     html_main_content: bool = True
     headings: bool = True
+    yield_after_seconds: float | None = Field(default=30.0, gt=0)
 
     @model_validator(mode="after")
     def _overlap_smaller_than_chunk(self) -> ProcessingSettings:

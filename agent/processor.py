@@ -39,6 +39,7 @@ from agent.queue.base import Job, JobQueue, JobStatus
 from agent.worker import DEFAULT_FACTORY, WorkerOutcome, WorkerProcess
 
 log = structlog.get_logger("agent.processor")
+YIELD_REQUEUE_DELAY = 0.001  # claimed after the jobs due now, before those queued later
 
 PROGRESS_EVERY = 0.5  # seconds between progress writes to the queue
 MAX_UNCOUNTED_CHANGES = 5  # a file that changed under its job more often spends retries
@@ -268,6 +269,13 @@ class Processor:
             self.queue.release_job(job, "agent shut down during the job; it resumes first")
             log.warning("job interrupted by shutdown and requeued; its file stays in processing/")
             return
+        if outcome.kind == "yielded":
+            # Behind the files waiting now, ahead of later ones; its file stays in processing/.
+            self.queue.release_job(job, "paused to let waiting files through; resumes from "
+                                   "its checkpoint", delay=YIELD_REQUEUE_DELAY)
+            self.events.emit(JobRequeued(job.inbox, job.job_id, "yielded"))
+            log.info("job paused for waiting files; it resumes from its checkpoint")
+            return
         self._settle_outcome(job, box, path, outcome, started)
 
     def _lease(self) -> float:
@@ -286,10 +294,17 @@ class Processor:
             self._start_worker("dead")
         lease = self._lease()
         renewed = [time.monotonic()]
+        yield_after = self.settings.processing.yield_after_seconds
+        yield_at = [time.monotonic() + yield_after if yield_after else float("inf")]
 
         def on_wait() -> None:
             self.tick()
             now = time.monotonic()
+            if now >= yield_at[0]:
+                yield_at[0] = now + 1.0  # look again in a second
+                if self._others_waiting():
+                    yield_at[0] = float("inf")
+                    self.worker.request_yield()
             if now - renewed[0] >= lease / 4:
                 renewed[0] = now
                 try:
@@ -305,6 +320,15 @@ class Processor:
         if outcome.kind in ("timeout", "died") and not self._abort.is_set():
             self._start_worker(outcome.kind)
         return outcome
+
+    def _others_waiting(self) -> bool:
+        """Jobs are due now besides the one in flight (a job that has run past
+        ``yield_after_seconds`` then pauses at its next checkpoint to let them through)."""
+        try:
+            return self.queue.stats().due > 0
+        except Exception as exc:  # noqa: BLE001 - a busy queue only delays the question
+            log.warning("could not read the backlog", error=str(exc))
+            return False
 
     def _claim_file(self, job: Job, box: InboxFolders, original: str) -> Path | None:
         """Put the job's file in processing/ (it may be there already) and return its path.

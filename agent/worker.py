@@ -27,7 +27,8 @@ DEFAULT_FACTORY = "agent.pipeline:build_pipeline"
 
 @dataclass(slots=True)
 class WorkerOutcome:
-    """How one job went: ok, permanent, transient, timeout or died."""
+    """How one job went: ok, permanent, transient, timeout, died, or yielded (paused at a
+    checkpoint to let waiting files through)."""
 
     kind: str
     result: dict[str, Any] = field(default_factory=dict)
@@ -62,6 +63,14 @@ def _die_with_parent() -> None:
 PARENT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
+YIELD = ("yield",)  # parent → worker during a job: pause at the next checkpoint
+
+
+class JobYielded(BaseException):
+    """Raised inside the pipeline right after a checkpoint, when the agent asked the job to
+    make way for waiting files (a BaseException: no parser's ``except Exception`` eats it)."""
+
+
 def _worker_main(conn: Connection, settings: Settings, factory: str) -> None:
     _die_with_parent()
     for signum in PARENT_SIGNALS:
@@ -83,13 +92,19 @@ def _worker_main(conn: Connection, settings: Settings, factory: str) -> None:
             return
         if request is None:
             return
+        if request == YIELD:
+            continue  # asked after the job had already ended
 
         def progress(percent: int, message: str, embedded: int = 0, /) -> None:
             conn.send(("progress", percent, message, embedded))
+            if embedded and conn.poll() and conn.recv() == YIELD:
+                raise JobYielded  # just after a checkpoint: nothing embedded is lost
 
         try:
             result = pipeline.run(request, progress)
             conn.send(("ok", result))
+        except JobYielded:
+            conn.send(("yielded",))
         except PermanentError as exc:
             conn.send(("permanent", type(exc).__name__, exc.stage, str(exc)))
         except TransientError as exc:
@@ -131,6 +146,13 @@ class WorkerProcess:
     @property
     def alive(self) -> bool:
         return self._proc is not None and self._proc.is_alive()
+
+    def request_yield(self) -> None:
+        """Ask the job in flight to pause at its next checkpoint (it then ends as
+        ``yielded``; a job that has no more checkpoints to make just finishes)."""
+        if self._conn is not None:
+            with contextlib.suppress(BrokenPipeError, OSError):
+                self._conn.send(YIELD)
 
     def start(self) -> None:
         ctx = mp.get_context("spawn")
@@ -209,6 +231,8 @@ class WorkerProcess:
                 on_progress(message[1], message[2], message[3])
             elif kind == "ok":
                 return WorkerOutcome("ok", result=message[1])
+            elif kind == "yielded":
+                return WorkerOutcome("yielded", message="paused at a checkpoint")
             else:
                 return WorkerOutcome(kind, error_type=message[1], stage=message[2],
                                      message=message[3])

@@ -82,3 +82,38 @@ def test_kill_9_at_60_percent_resumes_from_the_checkpoint(tmp_path: Path) -> Non
     assert index.execute("SELECT count(*) FROM chunks").fetchone()[0] == total
     index.close()
     assert manual.exists() is False and (tmp_path / "done" / "manual.txt").is_file()
+
+
+def test_a_small_file_overtakes_a_long_one_without_re_embedding(tmp_path: Path) -> None:
+    """With one worker, a one-line file dropped while a long manual is embedding completes
+    within settle + 10 s: the manual pauses at its next checkpoint, lets it through and
+    resumes, embedding none of its chunks twice."""
+    import time
+
+    port = free_port()
+    config = agent_config(tmp_path, metrics={"port": port},
+                          processing={"yield_after_seconds": 3.0})
+    agent = AgentProcess(config).ready()
+    try:
+        _manual(tmp_path / "inbox" / "manual.txt", 16)
+        wait_until(lambda: (_progress(config) or (0, 1))[0] >= 64, 600,
+                   "the manual's first checkpoint")
+        (tmp_path / "inbox" / "note.txt").write_text("The gate code for the boathouse is 4711.")
+        dropped = time.time()
+        note = wait_until(lambda: next((j for j in jobs(config) if j["original_filename"]
+                                        .endswith("note.txt") and j["status"] == "completed"),
+                                       None), 300, "the note completed")
+        manual_then = next(j for j in jobs(config) if j["original_filename"].endswith("manual.txt"))
+        latency = note["finished_at"] - dropped
+        wait_until(lambda: all(j["status"] == "completed" for j in jobs(config)), 900,
+                   "the manual completed")
+        embedded = _embedded_metric(port)
+        paused = [e for e in agent.logs() if e.get("event") == "job paused for waiting files; "
+                  "it resumes from its checkpoint"]
+    finally:
+        agent.stop()
+    manual = next(j for j in jobs(config) if j["original_filename"].endswith("manual.txt"))
+    print(f"note completed {latency:.1f} s after it was dropped; manual paused {len(paused)}×")
+    assert manual_then["status"] != "completed"  # the note did overtake the manual
+    assert latency <= 0.2 + 10, latency
+    assert paused and embedded == manual["metadata"]["chunks"] + 1, (embedded, manual)

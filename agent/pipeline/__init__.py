@@ -274,7 +274,7 @@ class IngestPipeline:
         return matrix, len(todo), len(reused)
 
 
-CHECKPOINT_BATCHES = 4  # embedding batches per checkpoint (a kill re-embeds at most these)
+CHECKPOINT_BATCHES = 1  # embedding batches per checkpoint (a kill re-embeds at most these)
 CHECKPOINT_TTL_SECONDS = 7 * 86400  # checkpoints untouched this long belong to no live job
 
 
