@@ -147,7 +147,7 @@ def test_search_returns_indexed_chunks(api: Api, tmp_path: Path) -> None:
     doc = tmp_path / "owls.txt"
     doc.write_text("Owls hunt at night and can turn their heads very far.")
     pipeline = IngestPipeline(api.settings)
-    pipeline.run(JobRequest("j-owls", str(doc), "docs", "owls.txt"), lambda p, m: None)
+    pipeline.run(JobRequest("j-owls", str(doc), "docs", "owls.txt"), lambda *_: None)
     pipeline.index.close()
     body = api.client.get("/api/v1/search", params={"q": "nocturnal birds", "k": 3},
                           headers=AUTH).json()

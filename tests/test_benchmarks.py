@@ -39,6 +39,7 @@ def test_ocr_benchmark_quick_run() -> None:
                          capture_output=True, text=True, timeout=scaled(900))
     assert out.returncode == 0, out.stderr[-3000:]
     table = _table(out.stdout)
+    assert table.pop("condition")[0] == "tesseract CER (max)"  # the header row
     assert set(table) == {"clean", "rotated 90°", "skewed −3°",
                           "noisy (JPEG q40, 1 % salt-and-pepper)"}, table
     for condition, cells in table.items():

@@ -64,7 +64,7 @@ def pipeline(settings: Settings) -> Iterator[IngestPipeline]:
 
 def ingest(pipeline: IngestPipeline, path: Path, job_id: str | None = None) -> dict[str, object]:
     return pipeline.run(JobRequest(job_id or f"job-{path.name}", str(path), "docs", path.name,
-                                   []), lambda pct, msg: None)
+                                   []), lambda *_: None)
 
 
 # -- detect ------------------------------------------------------------------------------------
@@ -358,7 +358,7 @@ def test_progress_moves_within_each_stage_and_the_chunk_cap_fails_at_once(
     try:
         with pytest.raises(PermanentError) as failure:
             pipeline.run(JobRequest("job-big", str(big), "docs", "big.txt", []),
-                         lambda pct, msg: seen.append((pct, msg)))
+                         lambda pct, msg, *_: seen.append((pct, msg)))
     finally:
         pipeline.index.close()
     message = str(failure.value)

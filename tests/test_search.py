@@ -192,7 +192,7 @@ def test_every_mode_on_the_shared_postgres_index(tmp_path: Path, pg_dsn: str) ->
     notes = tmp_path / "notes.md"
     notes.write_text(NOTES)
     pipeline = IngestPipeline(settings)
-    pipeline.run(JobRequest("job-notes", str(notes), "docs", "notes.md"), lambda p, m: None)
+    pipeline.run(JobRequest("job-notes", str(notes), "docs", "notes.md"), lambda *_: None)
     pipeline.index.close()
     searcher = Searcher(settings)
     lexical = searcher.answer(SearchRequest("ERR_SSL_PROTOCOL", mode="lexical"))
