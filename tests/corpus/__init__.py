@@ -200,7 +200,7 @@ KINDS: list[Kind] = [
     Kind("taken-name.txt", "done", "", _name_taken_in_done, "taken-name (2).txt"),
     Kind("script-only.html", "failed", "no text found",
          _write("<html><head><script>alert(1)</script><style>p{}</style></head></html>")),
-    Kind("image.png", "failed", "unsupported type image/png",
+    Kind("image.png", "failed", "the image is corrupt or not an image Pillow can read",
          _write(b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + _noise(200))),
     Kind("partial.crdownload", "skipped", "excluded", _write(GOOD_TEXT)),
     Kind(".hidden.txt", "skipped", "excluded", _write(GOOD_TEXT)),
