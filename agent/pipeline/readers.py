@@ -8,8 +8,10 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+import agent.pipeline.ebook as ebook
+import agent.pipeline.mail as mail
+import agent.pipeline.office as office
 from agent.errors import PermanentError
-from agent.pipeline import ebook, mail, office
 from agent.pipeline.extract import (
     ExtractOptions,
     extract_csv,
