@@ -45,7 +45,8 @@ def test_ocr_benchmark_quick_run() -> None:
     for condition, cells in table.items():
         tesseract_cer = float(cells[0].split("%")[0]) / 100
         assert tesseract_cer <= (0.02 if condition == "clean" else 0.05), (condition, cells)
-        assert cells[2].endswith(")"), cells  # rapidocr ran on the same page
+        if condition == "clean":
+            assert cells[2].endswith(")"), cells  # rapidocr read the same page
     assert "huge-20000x20000.png: failed: page 1 is 20000×20000 pixels" in out.stdout
     assert "blank-500-pages.pdf: failed: 500 pages need OCR, over ocr.max_pages" in out.stdout
     assert "truncated.jpg: failed: page 1 of the image is truncated" in out.stdout

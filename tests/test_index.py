@@ -205,3 +205,28 @@ def test_a_version_1_index_is_upgraded_and_its_chunks_become_searchable(tmp_path
     assert index.chunks_by_id([chunk_id])[chunk_id].heading == ""
     assert index.integrity_problems() == []
     index.close()
+
+
+def test_checkpoints_are_kept_reused_and_dropped_when_the_document_commits(index: object) -> None:
+    """Vectors of a document being embedded are saved and read back by (content, model), are
+    never search results, go with the document's commit, and stale ones are dropped."""
+    sha, other = "e" * 63 + "1", "e" * 63 + "2"
+    vectors = _vectors(3, 4)
+    rows = [(i, bytes([i]) * 16, vectors[i].tobytes()) for i in range(3)]
+    index.save_checkpoint(sha, "test", "job-ck", rows[:2])  # type: ignore[attr-defined]
+    index.save_checkpoint(sha, "test", "job-ck", rows[1:])  # type: ignore[attr-defined]
+    saved = index.checkpointed_vectors(sha, "test")  # type: ignore[attr-defined]
+    assert sorted(saved) == [0, 1, 2] and saved[2] == (rows[2][1], rows[2][2])
+    assert index.checkpointed_vectors(sha, "another-model") == {}  # type: ignore[attr-defined]
+    hits = index.vector_candidates(vectors[0], 10)  # type: ignore[attr-defined]
+    found = index.chunks_by_id(i for i, _ in hits)  # type: ignore[attr-defined]
+    assert all(c.doc_id != "doc_" + sha[:20] for c in found.values())  # not searchable yet
+    add(index, sha, n=3, job="job-ck")
+    assert index.checkpointed_vectors(sha, "test") == {}  # type: ignore[attr-defined]
+    index.save_checkpoint(other, "test", "job-ck", rows)  # type: ignore[attr-defined]
+    assert index.drop_stale_checkpoints("job-ck", sha) == 3  # type: ignore[attr-defined]
+    index.save_checkpoint(other, "test", "job-ck", rows)  # type: ignore[attr-defined]
+    import time
+
+    assert index.purge_checkpoints(time.time() - 3600) == 0  # type: ignore[attr-defined]
+    assert index.purge_checkpoints(time.time() + 1) == 3  # type: ignore[attr-defined]

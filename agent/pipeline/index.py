@@ -233,7 +233,8 @@ class DocumentLookups:
         now = time.time()
         ph = self._PH
         with self._write() as conn:
-            conn.executemany(
+            cursor = conn.cursor()  # executemany lives on the cursor in both drivers
+            cursor.executemany(
                 f"""INSERT INTO embedding_checkpoints
                        (sha256, model, ordinal, job_id, digest, vector, updated_at)
                     VALUES ({ph}, {ph}, {ph}, {ph}, {ph}, {ph}, {ph})
@@ -242,6 +243,7 @@ class DocumentLookups:
                        vector = excluded.vector, updated_at = excluded.updated_at""",
                 [(sha256, model, ordinal, job_id, digest, vector, now)
                  for ordinal, digest, vector in rows])
+            cursor.close()
 
     def drop_stale_checkpoints(self, job_id: str, sha256: str) -> int:
         with self._write() as conn:
