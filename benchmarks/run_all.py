@@ -1,8 +1,9 @@
 """Run every benchmark and write their figures into benchmarks/README.md ("Latest run").
 
-    python benchmarks/run_all.py          # about 10 minutes on 2 cores
-    (the real-corpus runs, retrieval_bench.py and ingest_bench.py, take 30-60 minutes each and
-    are run on their own; benchmarks/README.md has their latest figures)
+    python benchmarks/run_all.py          # about 20 minutes on 2 cores
+    (the real-corpus runs, retrieval_bench.py and ingest_bench.py, take 30-60 minutes each, and
+    long_bench.py about 20; they are run on their own, and benchmarks/README.md has their latest
+    figures)
     python benchmarks/run_all.py --quick  # smaller sizes, to check that they all still run
 """
 
@@ -27,6 +28,8 @@ FULL = {
     "metrics_bench.py": [],
     "latency_bench.py": [],
     "redis_bench.py": [],
+    "formats_bench.py": [],
+    "ocr_bench.py": [],
 }
 QUICK = {
     "queue_bench.py": ["--n", "2000", "--big-rows", "20000"],
@@ -37,6 +40,8 @@ QUICK = {
     "metrics_bench.py": ["--rows", "50000"],
     "latency_bench.py": ["--files", "5"],
     "redis_bench.py": ["--n", "1000", "--files", "40"],
+    "formats_bench.py": [],
+    "ocr_bench.py": ["--quick"],
 }
 
 

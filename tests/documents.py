@@ -145,8 +145,12 @@ def write_eml(path: Path, subject: str, body: str, *, html: str | None = None,
 
 
 def write_rtf(path: Path, paragraphs: list[str]) -> Path:
-    body = "".join(r"\pard " + p.replace("\\", r"\\").replace("{", r"\{").replace("}", r"\}")
-                   + r"\par" + "\n" for p in paragraphs)
+    def escape(text: str) -> str:  # RTF is 7-bit: braces and backslashes escaped, \uN? beyond
+        out = text.replace("\\", r"\\").replace("{", r"\{").replace("}", r"\}")
+        return "".join(c if ord(c) < 128 else f"\\u{ord(c) if ord(c) < 32768 else ord(c) - 65536}?"
+                       for c in out)
+
+    body = "".join(r"\pard " + escape(p) + r"\par" + "\n" for p in paragraphs)
     path.write_text(r"{\rtf1\ansi\deff0{\fonttbl{\f0 Times New Roman;}}" + "\n" + body + "}",
                     encoding="ascii")
     return path
