@@ -49,8 +49,10 @@ def test_make_run_installs_the_runtime_only() -> None:
 
 @pytest.mark.slow
 def test_a_fresh_runtime_venv_is_small_and_complete(tmp_path: Path) -> None:
-    """A new venv with `pip install .` alone: no test tools, under 350 MB, and the agent's
-    model and libraries load (full-size proof: `make test-full`)."""
+    """A new venv with `pip install .` alone: no test tools, under 450 MB, and the agent's
+    model and libraries load (full-size proof: `make test-full`). 351 MB before the office,
+    mail and OCR readers; 428 MB with them (tesserocr 34 MB, extract-msg's cryptography and
+    oletools, openpyxl, python-pptx, odfpy, ebooklib)."""
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", str(ROOT)], check=True,
@@ -61,7 +63,7 @@ def test_a_fresh_runtime_venv_is_small_and_complete(tmp_path: Path) -> None:
     assert not names & {"pytest", "pgserver", "schemathesis", "hypothesis", "ruff", "mypy"}
     size = sum(p.stat().st_size for p in venv.rglob("*") if p.is_file()) / 2**20
     print(f"runtime venv: {size:.0f} MB, {len(names)} packages")
-    assert size <= 350
+    assert size <= 450
 
 
 def test_missing_libmagic_is_one_line_saying_what_to_install(tmp_path: Path) -> None:
