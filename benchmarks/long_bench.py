@@ -113,6 +113,11 @@ class Run:
         os.replace(tmp, path)  # appears whole: the settle time is the agent's only wait
         return time.time()
 
+    def until_embedded(self, share: float) -> None:
+        """Wait until the manual's embedding has reached ``share`` of its chunks."""
+        wait_until(lambda: _embedding_share(self.config, "manual.txt") >= share, 3600,
+                   f"{share:.0%} embedded", interval=0.5)
+
     def finish(self, name: str, timeout: float = 3600) -> dict[str, Any]:
         return dict(wait_until(lambda: _completed(self.config, name), timeout, f"{name} done",
                                interval=0.5))
@@ -136,8 +141,7 @@ def killed_at_60(base: Path, text: str) -> tuple[float, float]:
     run = Run(base)
     try:
         dropped = run.drop("manual.txt", text)
-        wait_until(lambda: _embedding_share(run.config, "manual.txt") >= 0.6, 3600, "60 %",
-                   interval=0.5)
+        run.until_embedded(0.6)
         run.agent.signal_group(signal.SIGKILL)
         run.agent.proc.wait(timeout=60)
         restarted = time.monotonic()
@@ -167,8 +171,7 @@ def overtaken(base: Path, text: str) -> tuple[float, float]:
     run = Run(base)
     try:
         dropped = run.drop("manual.txt", text)
-        wait_until(lambda: _embedding_share(run.config, "manual.txt") >= 0.3, 3600, "30 %",
-                   interval=0.5)
+        run.until_embedded(0.3)
         note_dropped = run.drop("note.txt", NOTE)
         note = run.finish("note.txt")
         manual = run.finish("manual.txt")
