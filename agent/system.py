@@ -30,8 +30,7 @@ def ocr_problem(ocr: OcrSettings) -> str | None:
         return None
     from agent.pipeline.ocr import OcrOptions, missing_languages
 
-    missing = missing_languages(OcrOptions(languages=tuple(ocr.languages),
-                                           tessdata_dir=ocr.tessdata_dir))
+    missing = missing_languages(OcrOptions.of(ocr))
     if not missing:
         return None
     return ("OCR language data is missing for " + ", ".join(missing) + ": on Debian run "

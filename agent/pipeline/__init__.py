@@ -130,11 +130,7 @@ class IngestPipeline:
         self.chunker = Chunker(self.embedder.tokenizer_file, settings.processing.chunk_tokens,
                                settings.processing.chunk_overlap_tokens)
         self.index = open_index(settings)
-        ocr = settings.ocr
-        self.ocr = PageReader(OcrOptions(
-            enabled=ocr.enabled, languages=tuple(ocr.languages), dpi=ocr.dpi,
-            max_pages=ocr.max_pages, max_image_pixels=ocr.max_image_pixels,
-            tessdata_dir=ocr.tessdata_dir, deskew=ocr.deskew, threads=ocr.threads))
+        self.ocr = PageReader(OcrOptions.of(settings.ocr))
         self.index.purge_checkpoints(time.time() - CHECKPOINT_TTL_SECONDS)
         self.current_stage = ""
 

@@ -11,7 +11,7 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -177,12 +177,18 @@ def extract_pdf(path: Path, options: ExtractOptions = ExtractOptions()) -> Itera
             raise _fail("the PDF is encrypted (password protected)") from None
         raise _fail(f"the PDF is corrupt or unreadable ({exc})") from None
     try:
-        scans = _pages_to_ocr(pdf, options.ocr)
+        # With OCR on, every page's text layer is read once, up front, to find the scans.
+        layer = [_page_text(pdf, i) for i in range(len(pdf))] if options.ocr else None
+
+        def text_of(index: int) -> str:
+            return layer[index] if layer is not None else _page_text(pdf, index)
+
+        scans = _pages_to_ocr(layer, options.ocr)
         outline = _pdf_outline(pdf) if options.headings else {}
-        running = _running_lines(pdf) if options.main_content else frozenset()
+        running = _running_lines(len(pdf), text_of) if options.main_content else frozenset()
         path_now: tuple[str, ...] = ()
         any_text = False
-        for index, text in _page_texts(pdf, scans, running, options.ocr):
+        for index, text in _page_texts(pdf, text_of, scans, running, options.ocr):
             path_now = outline.get(index, path_now)
             if text.strip():
                 any_text = True
@@ -195,8 +201,8 @@ def extract_pdf(path: Path, options: ExtractOptions = ExtractOptions()) -> Itera
         pdf.close()
 
 
-def _page_texts(pdf: Any, scans: frozenset[int], running: frozenset[str],
-                ocr: PageReader | None) -> Iterator[tuple[int, str]]:
+def _page_texts(pdf: Any, text_of: Callable[[int], str], scans: frozenset[int],
+                running: frozenset[str], ocr: PageReader | None) -> Iterator[tuple[int, str]]:
     """(page index, text) in order: the text layer, or OCR of the rendered page for scans
     (two read at once while the next is rendered)."""
     def pages() -> Iterator[tuple[int, Any]]:
@@ -204,7 +210,7 @@ def _page_texts(pdf: Any, scans: frozenset[int], running: frozenset[str],
             if index in scans and ocr is not None:
                 yield index, _render_page(pdf, index, ocr.options.dpi)
             else:
-                text = _page_text(pdf, index)
+                text = text_of(index)
                 yield index, _drop_running_lines(text, running) if running else text
 
     if ocr is None or not scans:
@@ -215,13 +221,13 @@ def _page_texts(pdf: Any, scans: frozenset[int], running: frozenset[str],
 MIN_TEXT_LAYER_CHARS = 16  # fewer letters and digits than this on a page: it is a picture
 
 
-def _pages_to_ocr(pdf: Any, ocr: PageReader | None) -> frozenset[int]:
+def _pages_to_ocr(layer: list[str] | None, ocr: PageReader | None) -> frozenset[int]:
     """Pages whose text layer is missing or nearly empty; refused when they are more than
     ``ocr.max_pages`` (before any is read, so a huge scan costs nothing)."""
-    if ocr is None:
+    if ocr is None or layer is None:
         return frozenset()
-    scans = frozenset(i for i in range(len(pdf)) if sum(
-        c.isalnum() for c in _page_text(pdf, i)) < MIN_TEXT_LAYER_CHARS)
+    scans = frozenset(i for i, text in enumerate(layer)
+                      if sum(c.isalnum() for c in text) < MIN_TEXT_LAYER_CHARS)
     if len(scans) > ocr.options.max_pages:
         raise _fail(f"{len(scans)} pages need OCR, over ocr.max_pages ({ocr.options.max_pages})")
     return scans
@@ -269,17 +275,16 @@ def _edges(text: str) -> list[str]:
     return lines[:RUNNING_EDGE_LINES] + lines[-RUNNING_EDGE_LINES:]
 
 
-def _running_lines(pdf: Any) -> frozenset[str]:
+def _running_lines(total: int, text_of: Callable[[int], str]) -> frozenset[str]:
     """Shapes of the header and footer lines that repeat on most pages (a running title, "Page
     N"), from a sample of up to 40 pages; documents of fewer than 3 pages have none."""
-    total = len(pdf)
     if total < 3:
         return frozenset()
     step = max(1, total // RUNNING_SAMPLE_PAGES)
     sample = range(0, total, step)
     seen: dict[str, int] = {}
     for index in sample:
-        for shape in {_line_shape(line) for line in _edges(_page_text(pdf, index))}:
+        for shape in {_line_shape(line) for line in _edges(text_of(index))}:
             seen[shape] = seen.get(shape, 0) + 1
     pages = len(sample)
     return frozenset(shape for shape, n in seen.items() if n >= max(3, 0.6 * pages))

@@ -45,6 +45,13 @@ class OcrOptions:
     deskew: bool = True
     threads: int = 2
 
+    @classmethod
+    def of(cls, ocr: Any) -> OcrOptions:
+        """The options ``[ocr]`` (an ``OcrSettings``) sets."""
+        return cls(enabled=ocr.enabled, languages=tuple(ocr.languages), dpi=ocr.dpi,
+                   max_pages=ocr.max_pages, max_image_pixels=ocr.max_image_pixels,
+                   tessdata_dir=ocr.tessdata_dir, deskew=ocr.deskew, threads=ocr.threads)
+
 
 @dataclass(slots=True)
 class OcrStats:
