@@ -184,7 +184,7 @@ class OcrSettings(_Section):
 class EmbeddingSettings(_Section):
     model: str = "sentence-transformers/all-MiniLM-L6-v2"
     model_path: Path | None = None
-    batch_size: int = Field(default=16, ge=1, le=1024)
+    batch_size: int = Field(default=4, ge=1, le=1024)
     threads: int = Field(default=2, ge=1, le=256)
 
 

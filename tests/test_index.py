@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from agent.errors import TransientError
 from agent.pipeline.chunk import Chunk
 
 
@@ -207,25 +208,44 @@ def test_a_version_1_index_is_upgraded_and_its_chunks_become_searchable(tmp_path
     index.close()
 
 
-def test_checkpoints_are_kept_reused_and_dropped_when_the_document_commits(index: object) -> None:
-    """Vectors of a document being embedded are saved and read back by (content, model), are
-    never search results, go with the document's commit, and stale ones are dropped."""
+def test_staged_chunks_are_kept_reused_and_committed_with_the_document(index: object) -> None:
+    """Chunks of a document being embedded are staged with their vectors and read back by
+    (content, model), are never search results, become the document's chunks when it
+    commits (in pages, so more than one page of them), and stale ones are dropped."""
+    from agent.pipeline.index import STAGED_PAGE
+
     sha, other = "e" * 63 + "1", "e" * 63 + "2"
-    vectors = _vectors(3, 4)
-    rows = [(i, bytes([i]) * 16, vectors[i].tobytes()) for i in range(3)]
+    n = STAGED_PAGE + 3
+    chunks = [Chunk(c.ordinal, c.text, c.char_start, c.char_end, c.page, c.tokens,
+                    f"Staged › part {c.ordinal}") for c in _chunks(n, "stag")]
+    vectors = _vectors(n, 4)
+    rows = [(chunks[i], bytes([i % 256]) * 16, vectors[i].tobytes()) for i in range(n)]
     index.save_checkpoint(sha, "test", "job-ck", rows[:2])  # type: ignore[attr-defined]
     index.save_checkpoint(sha, "test", "job-ck", rows[1:])  # type: ignore[attr-defined]
-    saved = index.checkpointed_vectors(sha, "test")  # type: ignore[attr-defined]
-    assert sorted(saved) == [0, 1, 2] and saved[2] == (rows[2][1], rows[2][2])
-    assert index.checkpointed_vectors(sha, "another-model") == {}  # type: ignore[attr-defined]
+    saved = index.checkpointed_digests(sha, "test")  # type: ignore[attr-defined]
+    assert sorted(saved) == list(range(n)) and saved[2] == rows[2][1]
+    assert index.checkpointed_digests(sha, "another-model") == {}  # type: ignore[attr-defined]
     hits = index.vector_candidates(vectors[0], 10)  # type: ignore[attr-defined]
     found = index.chunks_by_id(i for i, _ in hits)  # type: ignore[attr-defined]
     assert all(c.doc_id != "doc_" + sha[:20] for c in found.values())  # not searchable yet
-    add(index, sha, n=3, job="job-ck")
-    assert index.checkpointed_vectors(sha, "test") == {}  # type: ignore[attr-defined]
-    index.save_checkpoint(other, "test", "job-ck", rows)  # type: ignore[attr-defined]
+    with pytest.raises(TransientError, match="no longer staged"):  # one more than staged
+        index.add_document(  # type: ignore[attr-defined]
+            sha256=sha, job_id="job-ck", inbox="docs", source_name="s.txt", mime="text/plain",
+            size=100, pages=None, model="test", staged=n + 1)
+    assert index.find_by_hash(sha) is None  # type: ignore[attr-defined]
+    doc = index.add_document(  # type: ignore[attr-defined]
+        sha256=sha, job_id="job-ck", inbox="docs", source_name="s.txt", mime="text/plain",
+        size=100, pages=None, model="test", staged=n)
+    assert doc.chunk_count == n
+    assert index.checkpointed_digests(sha, "test") == {}  # type: ignore[attr-defined]
+    [(best, score)] = index.vector_candidates(vectors[n - 1], 1)  # type: ignore[attr-defined]
+    stored = index.chunks_by_id([best])[best]  # type: ignore[attr-defined]
+    assert (stored.doc_id, stored.ordinal, stored.text) == (doc.doc_id, n - 1, chunks[-1].text)
+    assert stored.heading == chunks[-1].heading and score == pytest.approx(1.0, abs=1e-5)
+    assert index.integrity_problems() == []  # type: ignore[attr-defined]
+    index.save_checkpoint(other, "test", "job-ck", rows[:3])  # type: ignore[attr-defined]
     assert index.drop_stale_checkpoints("job-ck", sha) == 3  # type: ignore[attr-defined]
-    index.save_checkpoint(other, "test", "job-ck", rows)  # type: ignore[attr-defined]
+    index.save_checkpoint(other, "test", "job-ck", rows[:3])  # type: ignore[attr-defined]
     import time
 
     assert index.purge_checkpoints(time.time() - 3600) == 0  # type: ignore[attr-defined]

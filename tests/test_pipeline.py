@@ -347,8 +347,9 @@ def test_a_word_longer_than_a_chunk_is_cut_at_tokens() -> None:
 
 def test_progress_moves_within_each_stage_and_the_chunk_cap_fails_at_once(
         settings: Settings, tmp_path: Path) -> None:
-    """Reading, extracting and chunking a large file report progress inside each stage; a
-    file over max_chunks_per_file fails before any embedding, naming the cap and the count."""
+    """Reading and extracting a large file report progress inside each stage, extraction with
+    the chunks counted so far; a file over max_chunks_per_file fails as soon as the count
+    passes the cap, before any embedding and without reading the rest, naming the cap."""
     capped = settings.model_copy(deep=True)
     capped.processing.max_chunks_per_file = 100
     pipeline = IngestPipeline(capped)
@@ -362,11 +363,15 @@ def test_progress_moves_within_each_stage_and_the_chunk_cap_fails_at_once(
     finally:
         pipeline.index.close()
     message = str(failure.value)
-    assert "max_chunks_per_file (100)" in message and "would make" in message
+    assert "would make more than 100 chunks (processing.max_chunks_per_file)" in message
     assert failure.value.stage == "chunk"
-    for prefix in ("reading", "extracting", "chunking"):
-        percents = {pct for pct, msg in seen if msg.startswith(prefix)}
-        assert len(percents) >= 3, (prefix, sorted(percents))
+    percents = {pct for pct, msg in seen if msg.startswith("reading")}
+    assert len(percents) >= 3, sorted(percents)
+    counted = [int(msg.rsplit(", ", 1)[1].split()[0].replace(",", "")) for _, msg in seen
+               if msg.startswith("extracting")]
+    assert counted and counted == sorted(counted) and counted[-1] > 100, counted
+    # Reading stopped once the cap was passed, long before the end of the 9 MB file.
+    assert int(message.rsplit("by ", 1)[1].split()[0].replace(",", "")) < big.stat().st_size / 4
     assert not any(msg.startswith("embedding") for _, msg in seen)
 
 

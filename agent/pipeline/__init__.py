@@ -10,16 +10,21 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import pickle
 import stat
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from agent.config import Settings
 from agent.errors import PermanentError, TransientError
 from agent.folders import file_kind
+
+if TYPE_CHECKING:
+    from agent.pipeline.chunk import Chunk
 
 
 class Progress(Protocol):
@@ -137,7 +142,6 @@ class IngestPipeline:
     def run(self, request: JobRequest, progress: Progress) -> dict[str, Any]:
         from agent.pipeline.detect import detect_type
         from agent.pipeline.extract import ExtractOptions
-        from agent.pipeline.readers import extract
 
         stages: dict[str, float] = {}
         path = Path(request.path)
@@ -162,52 +166,30 @@ class IngestPipeline:
 
         t = time.perf_counter()
         self.current_stage = "extract"
-        extracting = _StageProgress(progress, 10, 20)
-        sections = []
-        chars = 0
         use_ocr = self.settings.ocr.enabled and request.ocr
         options = ExtractOptions(main_content=self.settings.processing.html_main_content,
                                  headings=self.settings.processing.headings,
                                  ocr=self.ocr if use_ocr else None)
-        ocr_before = (self.ocr.stats.pages, self.ocr.stats.seconds)
-        for section in extract(path, mime, options, request.allowed_types or None):
-            sections.append(section)
-            chars += len(section.text)
-            where = f"page {section.page}" if section.page else f"{chars:,} characters"
-            extracting(chars / max(snapshot.size, 1), f"extracting text ({mime}): {where}")
-        pages = max((s.page or 0 for s in sections), default=0) or None
-        ocr_pages = self.ocr.stats.pages - ocr_before[0]
-        ocr_seconds = self.ocr.stats.seconds - ocr_before[1]
-        stages["extract"] = time.perf_counter() - t - ocr_seconds
-        if ocr_pages:
-            stages["ocr"] = ocr_seconds
+        # Sections go to a spool file as they are read, so neither the text nor its chunks are
+        # ever all in memory; the chunks are counted on the way, so the cap holds before any
+        # embedding (the chunker runs twice: ≈ 20 MB/s, against ≈ 15,000 characters/s embedded).
+        with tempfile.TemporaryFile(prefix="ingest-spool-", dir=self.settings.agent.data_dir
+                                    ) as spool:
+            read = self._spool(path, mime, options, request, spool, snapshot.size, progress)
+            stages["extract"] = time.perf_counter() - t - read.ocr_seconds - read.chunk_seconds
+            stages["chunk"] = read.chunk_seconds
+            if read.ocr_pages:
+                stages["ocr"] = read.ocr_seconds
+            if not read.chunks:
+                raise PermanentError("no text found (the file is empty or whitespace only)",
+                                     stage="extract")
 
-        t = time.perf_counter()
-        self.current_stage = "chunk"
-        chunking = _StageProgress(progress, 20, 25)
-        done_chars = [0]
-
-        def chunked(n: int) -> None:
-            done_chars[0] += n
-            chunking(done_chars[0] / max(chars, 1), f"chunking: {done_chars[0]:,} of {chars:,} "
-                     "characters")
-
-        chunks = list(self.chunker.chunk(sections, on_section=chunked))
-        del sections
-        stages["chunk"] = time.perf_counter() - t
-        if not chunks:
-            raise PermanentError("no text found (the file is empty or whitespace only)",
-                                 stage="extract")
-        cap = self.settings.processing.max_chunks_per_file
-        if len(chunks) > cap:
-            raise PermanentError(
-                f"the file would make {len(chunks):,} chunks, over "
-                f"processing.max_chunks_per_file ({cap:,})", stage="chunk")
-
-        t = time.perf_counter()
-        self.current_stage = "embed"
-        matrix, embedded, resumed = self._embed(request, sha, chunks, progress)
-        stages["embed"] = time.perf_counter() - t
+            t = time.perf_counter()
+            self.current_stage = "embed"
+            spool.seek(0)
+            embedded, resumed = self._embed(request, sha, self.chunker.chunk(_unspool(spool)),
+                                            read.chunks, progress)
+            stages["embed"] = time.perf_counter() - t
 
         t = time.perf_counter()
         self.current_stage = "index"
@@ -217,60 +199,114 @@ class IngestPipeline:
         record = self.index.add_document(
             sha256=sha, job_id=request.job_id, inbox=request.inbox,
             source_name=request.original_filename, mime=mime, size=snapshot.size,
-            pages=pages, model=self.embedder.model_id, chunks=chunks, vectors=matrix,
+            pages=read.pages, model=self.embedder.model_id, staged=read.chunks,
             replace=request.reindex or self.settings.index.on_duplicate == "reindex",
         )
         stages["index"] = time.perf_counter() - t
-        return {"document_id": record.doc_id, "chunks": len(chunks), "mime": mime,
-                "pages": pages, "ocr_pages": ocr_pages, "embedded": embedded,
+        return {"document_id": record.doc_id, "chunks": read.chunks, "mime": mime,
+                "pages": read.pages, "ocr_pages": read.ocr_pages, "embedded": embedded,
                 "resumed_chunks": resumed, "bytes": record.bytes, "stages": stages,
                 **_file_state(snapshot)}
 
 
-    def _embed(self, request: JobRequest, sha: str, chunks: list[Any], progress: Progress
-               ) -> tuple[Any, int, int]:
-        """Vectors for every chunk, in order: those checkpointed by an earlier attempt of this
-        content (same model, same embedded text) are reused; the rest are embedded shortest
-        first (batches of similar length pad less) and checkpointed step by step, so a kill
-        loses at most one step. Returns (matrix, chunks embedded now, chunks reused)."""
-        import numpy as np
+    def _spool(self, path: Path, mime: str, options: Any, request: JobRequest, spool: IO[bytes],
+               size: int, progress: Progress) -> _ReadSummary:
+        """Extract the file's sections into ``spool`` one at a time and count their chunks."""
+        from agent.pipeline.readers import extract
 
+        extracting = _StageProgress(progress, 10, 25)
+        summary = _ReadSummary()
+        cap = self.settings.processing.max_chunks_per_file
+        ocr_before = (self.ocr.stats.pages, self.ocr.stats.seconds)
+        chars = 0
+        for section in extract(path, mime, options, request.allowed_types or None):
+            pickle.dump(section, spool, protocol=pickle.HIGHEST_PROTOCOL)
+            chars += len(section.text)
+            summary.pages = max(summary.pages or 0, section.page or 0) or None
+            t = time.perf_counter()
+            summary.chunks += sum(1 for _ in self.chunker.chunk((section,)))
+            summary.chunk_seconds += time.perf_counter() - t
+            where = f"page {section.page}" if section.page else f"{chars:,} characters"
+            extracting(chars / max(size, 1), f"extracting text ({mime}): {where}, "
+                       f"{summary.chunks:,} chunks")
+            if summary.chunks > cap:  # stop reading: the rest cannot change the outcome
+                raise PermanentError(
+                    f"the file would make more than {cap:,} chunks (processing."
+                    f"max_chunks_per_file); {summary.chunks:,} by {where}", stage="chunk")
+        summary.ocr_pages = self.ocr.stats.pages - ocr_before[0]
+        summary.ocr_seconds = self.ocr.stats.seconds - ocr_before[1]
+        return summary
+
+    def _embed(self, request: JobRequest, sha: str, chunks: Iterable[Chunk], total: int,
+               progress: Progress) -> tuple[int, int]:
+        """Embed and stage every chunk as a checkpoint, a window at a time: chunks staged by an
+        earlier attempt of this content (same model, same embedded text) are kept; the rest
+        are embedded shortest first within their window (batches of similar length pad less)
+        and staged batch by batch, so a kill loses at most one batch. Returns (chunks embedded
+        now, chunks reused)."""
         model = self.embedder.model_id
         self.index.drop_stale_checkpoints(request.job_id, sha)
-        digests = [hashlib.blake2b(c.embed_text.encode("utf-8", "surrogatepass"),
-                                   digest_size=16).digest() for c in chunks]
-        saved = self.index.checkpointed_vectors(sha, model)
-        reused: dict[int, Any] = {}
-        for i, chunk in enumerate(chunks):
-            found = saved.get(chunk.ordinal)
-            if found is not None and found[0] == digests[i]:
-                reused[i] = np.frombuffer(found[1], dtype=np.float32)
-        del saved
-        width = next(iter(reused.values())).shape[0] if reused else 0
-        matrix = np.zeros((len(chunks), width), dtype=np.float32)
-        for i, vector in reused.items():
-            matrix[i] = vector
-        todo = sorted((i for i in range(len(chunks)) if i not in reused),
-                      key=lambda i: len(chunks[i].embed_text))
+        saved = self.index.checkpointed_digests(sha, model)
         step = max(self.settings.embedding.batch_size, 1) * CHECKPOINT_BATCHES
-        done = len(reused)
-        for start in range(0, len(todo), step):
-            part = todo[start:start + step]
-            vectors = self.embedder.embed([chunks[i].embed_text for i in part])
-            if matrix.shape[1] == 0:
-                matrix = np.zeros((len(chunks), vectors.shape[1]), dtype=np.float32)
-            matrix[part] = vectors
-            self.index.save_checkpoint(sha, model, request.job_id, [
-                (chunks[i].ordinal, digests[i], matrix[i].tobytes()) for i in part])
-            done += len(part)
-            progress(25 + int(65 * done / len(chunks)),
-                     f"embedding {done}/{len(chunks)} chunks"
-                     + (f" ({len(reused)} resumed from a checkpoint)" if reused else ""),
-                     len(part))
-        return matrix, len(todo), len(reused)
+        done = embedded = 0
+        for window in _batched(chunks, step * WINDOW_STEPS):
+            todo = []
+            for chunk in window:
+                digest = hashlib.blake2b(chunk.embed_text.encode("utf-8", "surrogatepass"),
+                                         digest_size=16).digest()
+                if saved.get(chunk.ordinal) != digest:
+                    todo.append((chunk, digest))
+            done += len(window) - len(todo)
+            todo.sort(key=lambda item: len(item[0].embed_text))
+            for start in range(0, len(todo), step):
+                part = todo[start:start + step]
+                vectors = self.embedder.embed([chunk.embed_text for chunk, _ in part])
+                self.index.save_checkpoint(sha, model, request.job_id, [
+                    (chunk, digest, vector.tobytes())
+                    for (chunk, digest), vector in zip(part, vectors, strict=True)])
+                done += len(part)
+                embedded += len(part)
+                reused = done - embedded
+                progress(25 + int(65 * done / max(total, 1)),
+                         f"embedding {done}/{total} chunks"
+                         + (f" ({reused} resumed from a checkpoint)" if reused else ""),
+                         len(part))
+        return embedded, done - embedded
+
+
+@dataclass(slots=True)
+class _ReadSummary:
+    """What extraction found: chunk count, pages, and the time OCR and chunking took."""
+
+    chunks: int = 0
+    pages: int | None = None
+    ocr_pages: int = 0
+    ocr_seconds: float = 0.0
+    chunk_seconds: float = 0.0
+
+
+def _unspool(spool: IO[bytes]) -> Iterator[Any]:
+    """The sections ``_spool`` wrote, read back one at a time."""
+    while True:
+        try:
+            yield pickle.load(spool)  # noqa: S301 - our own file, written by this process
+        except EOFError:
+            return
+
+
+def _batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    window: list[Any] = []
+    for item in items:
+        window.append(item)
+        if len(window) == size:
+            yield window
+            window = []
+    if window:
+        yield window
 
 
 CHECKPOINT_BATCHES = 1  # embedding batches per checkpoint (a kill re-embeds at most these)
+WINDOW_STEPS = 16  # checkpoints' worth of chunks held and sorted by length at a time
 CHECKPOINT_TTL_SECONDS = 7 * 86400  # checkpoints untouched this long belong to no live job
 
 

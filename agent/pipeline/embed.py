@@ -109,7 +109,8 @@ class Embedder:
             self.tokenizer_file = Path()
         os.environ.setdefault("HF_HUB_OFFLINE", "1" if "specific_model_path" in kwargs else "0")
         try:
-            self.model = TextEmbedding(settings.model, **kwargs)
+            self.model = TextEmbedding(settings.model, lazy_load=True, **kwargs)
+            _load_session(self.model, settings.threads)
         except Exception as exc:
             raise EmbeddingError(f"cannot load embedding model {settings.model}: {exc}") from None
         if not self.tokenizer_file.is_file():
@@ -120,6 +121,7 @@ class Embedder:
         self.model_id = settings.model if settings.model_path is None else str(settings.model_path)
 
     def embed(self, texts: list[str]) -> Any:
+        """Unit vectors for ``texts``, in order (float32, one row each)."""
         import numpy as np
 
         vectors = np.asarray(
@@ -128,3 +130,31 @@ class Embedder:
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         norms[norms == 0] = 1.0
         return vectors / norms
+
+
+def _load_session(model: Any, threads: int) -> None:
+    """Load the ONNX session as fastembed does, but with onnxruntime's memory pattern off.
+
+    The memory pattern plans one allocation per input shape and keeps it; every batch of
+    chunks has its own length, so the worker grew with the number of batches (a 500-page PDF
+    peaked at 2× a one-page file; microsoft/onnxruntime#11118). fastembed exposes only the
+    arena switch, so the session is built here with fastembed's own options plus this one; a
+    fastembed without these internals falls back to its own loader."""
+    inner = model.model
+    description = getattr(inner, "model_description", None)
+    model_dir = getattr(inner, "_model_dir", None)
+    if (description is None or model_dir is None or not hasattr(inner, "_ensure_tokenizer")
+            or getattr(description, "additional_files", None)):  # external data: fastembed links it
+        inner.load_onnx_model()
+        return
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = threads
+    options.enable_mem_pattern = False
+    inner._ensure_tokenizer()
+    inner.model = ort.InferenceSession(str(Path(model_dir) / description.model_file),
+                                       sess_options=options,
+                                       providers=["CPUExecutionProvider"])

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import fnmatch
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -92,6 +92,7 @@ class SearchFilter:
 
 
 NO_FILTER = SearchFilter()
+STAGED_PAGE = 512  # staged chunks read per query when a document commits
 # Words too common to search by (the lexical side drops them while other words remain).
 STOPWORDS = frozenset("""a about an and are as at be but by can do does for from how i if in
 into is it its me my no not of on or so that the their them then there these this to was what
@@ -128,6 +129,15 @@ def stored_chunk(row: Sequence[Any]) -> StoredChunk:
                        float(row[12]))
 
 
+def with_vector_bytes(chunks: Sequence[Chunk], vectors: Any) -> Iterator[tuple[Chunk, bytes]]:
+    """Each chunk with its vector as float32 bytes (the rows ``add_document`` stores)."""
+    import numpy as np
+
+    matrix = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(chunks), -1)
+    for chunk, vector in zip(chunks, matrix, strict=True):
+        yield chunk, vector.tobytes()
+
+
 def _record(row: Sequence[Any]) -> DocumentRecord:
     """A documents row with its stored (encoded) names turned back into file names."""
     return DocumentRecord(row[0], row[1], row[2], row[3], decode_name(row[4]),
@@ -143,9 +153,12 @@ class Index(Protocol):
 
     def add_document(
         self, *, sha256: str, job_id: str, inbox: str | None, source_name: str, mime: str,
-        size: int, pages: int | None, model: str, chunks: Sequence[Chunk], vectors: Any,
-        replace: bool = False,
-    ) -> DocumentRecord: ...
+        size: int, pages: int | None, model: str, chunks: Sequence[Chunk] = (),
+        vectors: Any = None, replace: bool = False, staged: int | None = None,
+    ) -> DocumentRecord:
+        """Store a document with ``chunks`` and their ``vectors``, or with the ``staged``
+        chunks its checkpoints hold (read in pages: memory does not grow with the document)."""
+        ...
 
     def find_by_hash(self, sha256: str) -> DocumentRecord | None: ...
 
@@ -181,14 +194,14 @@ class Index(Protocol):
 
     def chunks_by_id(self, chunk_ids: Iterable[int]) -> dict[int, StoredChunk]: ...
 
-    def checkpointed_vectors(self, sha256: str, model: str) -> dict[int, tuple[bytes, bytes]]:
-        """Vectors saved so far for a document being embedded: ordinal → (digest of the
-        embedded text, float32 bytes). Never seen by search."""
+    def checkpointed_digests(self, sha256: str, model: str) -> dict[int, bytes]:
+        """Chunks staged so far for a document being embedded: ordinal → digest of the text
+        that was embedded. Never seen by search."""
         ...
 
     def save_checkpoint(self, sha256: str, model: str, job_id: str,
-                        rows: Sequence[tuple[int, bytes, bytes]]) -> None:
-        """Keep (ordinal, digest, vector bytes) of freshly embedded chunks, in one write."""
+                        rows: Sequence[tuple[Chunk, bytes, bytes]]) -> None:
+        """Stage freshly embedded chunks as (chunk, digest, vector bytes), in one write."""
         ...
 
     def drop_stale_checkpoints(self, job_id: str, sha256: str) -> int:
@@ -222,28 +235,52 @@ class DocumentLookups:
 
     # -- checkpoints: vectors of a document still being embedded --------------------------
 
-    def checkpointed_vectors(self, sha256: str, model: str) -> dict[int, tuple[bytes, bytes]]:
+    def checkpointed_digests(self, sha256: str, model: str) -> dict[int, bytes]:
         rows = self._conn().execute(
-            f"SELECT ordinal, digest, vector FROM embedding_checkpoints "
+            f"SELECT ordinal, digest FROM embedding_checkpoints "
             f"WHERE sha256 = {self._PH} AND model = {self._PH}", (sha256, model)).fetchall()
-        return {int(o): (bytes(d), bytes(v)) for o, d, v in rows}
+        return {int(o): bytes(d) for o, d in rows}
 
     def save_checkpoint(self, sha256: str, model: str, job_id: str,
-                        rows: Sequence[tuple[int, bytes, bytes]]) -> None:
+                        rows: Sequence[tuple[Chunk, bytes, bytes]]) -> None:
         now = time.time()
         ph = self._PH
         with self._write() as conn:
             cursor = conn.cursor()  # executemany lives on the cursor in both drivers
             cursor.executemany(
                 f"""INSERT INTO embedding_checkpoints
-                       (sha256, model, ordinal, job_id, digest, vector, updated_at)
-                    VALUES ({ph}, {ph}, {ph}, {ph}, {ph}, {ph}, {ph})
+                       (sha256, model, ordinal, job_id, digest, vector, updated_at, text, heading,
+                        char_start, char_end, page, tokens)
+                    VALUES ({", ".join([ph] * 13)})
                     ON CONFLICT (sha256, model, ordinal) DO UPDATE SET
                        job_id = excluded.job_id, digest = excluded.digest,
-                       vector = excluded.vector, updated_at = excluded.updated_at""",
-                [(sha256, model, ordinal, job_id, digest, vector, now)
-                 for ordinal, digest, vector in rows])
+                       vector = excluded.vector, updated_at = excluded.updated_at,
+                       text = excluded.text, heading = excluded.heading,
+                       char_start = excluded.char_start, char_end = excluded.char_end,
+                       page = excluded.page, tokens = excluded.tokens""",
+                [(sha256, model, c.ordinal, job_id, digest, vector, now, c.text, c.heading,
+                  c.char_start, c.char_end, c.page, c.tokens) for c, digest, vector in rows])
             cursor.close()
+
+    def _staged_rows(self, conn: Any, sha256: str, model: str) -> Iterator[tuple[Chunk, bytes]]:
+        """Inside the committing transaction: the staged chunks and vector bytes, in order,
+        ``STAGED_PAGE`` rows at a time."""
+        from agent.pipeline.chunk import Chunk
+
+        ph = self._PH
+        after = -1
+        while True:
+            rows = conn.execute(
+                f"""SELECT ordinal, text, char_start, char_end, page, tokens, heading, vector
+                    FROM embedding_checkpoints
+                    WHERE sha256 = {ph} AND model = {ph} AND ordinal > {ph}
+                    ORDER BY ordinal LIMIT {STAGED_PAGE}""", (sha256, model, after)).fetchall()
+            if not rows:
+                return
+            for r in rows:
+                yield Chunk(int(r[0]), r[1], int(r[2]), int(r[3]), r[4], int(r[5]), r[6]), \
+                    bytes(r[7])
+            after = int(rows[-1][0])
 
     def drop_stale_checkpoints(self, job_id: str, sha256: str) -> int:
         with self._write() as conn:

@@ -21,11 +21,13 @@ from agent.names import encode_name
 from agent.pipeline.chunk import Chunk
 from agent.pipeline.index import (
     NO_FILTER,
+    STAGED_PAGE,
     STOPWORDS,
     DocumentLookups,
     DocumentRecord,
     IndexError_,
     SearchFilter,
+    with_vector_bytes,
 )
 
 SCHEMA = [
@@ -74,7 +76,34 @@ SCHEMA = [
         PRIMARY KEY (sha256, model, ordinal)
     )""",
     "CREATE INDEX IF NOT EXISTS ix_checkpoints_job ON embedding_checkpoints (job_id)",
+    # Checkpoints stage the whole chunk, so a document commits without holding it in memory;
+    # rows from before (vectors alone) cannot be committed and only cost re-embedding.
+    """DO $$ BEGIN
+        IF NOT EXISTS (SELECT 1 FROM information_schema.columns
+                       WHERE table_name = 'embedding_checkpoints' AND column_name = 'text') THEN
+            DELETE FROM embedding_checkpoints;
+        END IF;
+    END $$""",
+    "ALTER TABLE embedding_checkpoints ADD COLUMN IF NOT EXISTS text TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE embedding_checkpoints ADD COLUMN IF NOT EXISTS heading TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE embedding_checkpoints ADD COLUMN IF NOT EXISTS char_start INTEGER NOT NULL "
+    "DEFAULT 0",
+    "ALTER TABLE embedding_checkpoints ADD COLUMN IF NOT EXISTS char_end INTEGER NOT NULL "
+    "DEFAULT 0",
+    "ALTER TABLE embedding_checkpoints ADD COLUMN IF NOT EXISTS page INTEGER",
+    "ALTER TABLE embedding_checkpoints ADD COLUMN IF NOT EXISTS tokens INTEGER NOT NULL DEFAULT 0",
 ]
+
+
+def _pages(rows: Iterable[tuple[Chunk, bytes]], size: int) -> Iterator[list[tuple[Chunk, bytes]]]:
+    page: list[tuple[Chunk, bytes]] = []
+    for item in rows:
+        page.append(item)
+        if len(page) == size:
+            yield page
+            page = []
+    if page:
+        yield page
 
 
 def _vector(values: Any) -> str:
@@ -130,11 +159,13 @@ class PostgresIndex(DocumentLookups):
 
     def add_document(
         self, *, sha256: str, job_id: str, inbox: str | None, source_name: str, mime: str,
-        size: int, pages: int | None, model: str, chunks: Sequence[Chunk], vectors: Any,
-        replace: bool = False,
+        size: int, pages: int | None, model: str, chunks: Sequence[Chunk] = (),
+        vectors: Any = None, replace: bool = False, staged: int | None = None,
     ) -> DocumentRecord:
+        import numpy as np
         import psycopg
 
+        count = len(chunks) if staged is None else staged
         conn = self._conn()
         try:
             with conn.transaction():
@@ -146,20 +177,28 @@ class PostgresIndex(DocumentLookups):
                        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                        ON CONFLICT DO NOTHING RETURNING id""",
                     (f"doc_{sha256[:20]}", sha256, job_id, inbox, encode_name(source_name), mime,
-                     size, pages, len(chunks), model, time.time()),
+                     size, pages, count, model, time.time()),
                 ).fetchone()
+                if row is not None:
+                    rows = (self._staged_rows(conn, sha256, model) if staged is not None
+                            else with_vector_bytes(chunks, vectors))
+                    stored = 0
+                    with conn.cursor() as cur:
+                        for page in _pages(rows, STAGED_PAGE):
+                            cur.executemany(
+                                """INSERT INTO chunks (document_id, ordinal, text, char_start,
+                                       char_end, page, tokens, embedding, heading)
+                                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s::vector, %s)""",
+                                [(row[0], c.ordinal, c.text, c.char_start, c.char_end, c.page,
+                                  c.tokens, _vector(np.frombuffer(v, dtype=np.float32)),
+                                  c.heading) for c, v in page])
+                            stored += len(page)
+                    if stored != count:
+                        raise TransientError(
+                            f"{count - stored} of the document's {count} chunks are no longer "
+                            "staged; the job embeds them again", stage="index")
                 conn.execute("DELETE FROM embedding_checkpoints WHERE sha256 = %s AND model = %s",
                              (sha256, model))
-                if row is not None:
-                    with conn.cursor() as cur:
-                        cur.executemany(
-                            """INSERT INTO chunks (document_id, ordinal, text, char_start,
-                                   char_end, page, tokens, embedding, heading)
-                               VALUES (%s, %s, %s, %s, %s, %s, %s, %s::vector, %s)""",
-                            [(row[0], c.ordinal, c.text, c.char_start, c.char_end, c.page,
-                              c.tokens, _vector(v), c.heading)
-                             for c, v in zip(chunks, vectors, strict=True)],
-                        )
         except psycopg.OperationalError as exc:
             raise TransientError(f"index write failed: {exc}", stage="index") from None
         found = self.find_by_hash(sha256)

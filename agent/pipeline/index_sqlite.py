@@ -30,6 +30,7 @@ from agent.pipeline.index import (
     DocumentRecord,
     IndexError_,
     SearchFilter,
+    with_vector_bytes,
 )
 from agent.sqlitedb import Transaction, connect
 
@@ -96,7 +97,18 @@ SCHEMA_V3 = [
     ) WITHOUT ROWID""",
     "CREATE INDEX ix_checkpoints_job ON embedding_checkpoints (job_id)",
 ]
-MIGRATIONS = [SCHEMA, SCHEMA_V2, SCHEMA_V3]
+# v4: checkpoints stage the whole chunk, so a document commits without holding it in memory
+# (v3 rows, vectors alone, cannot be committed: dropped, they only cost re-embedding).
+SCHEMA_V4 = [
+    "DELETE FROM embedding_checkpoints",
+    "ALTER TABLE embedding_checkpoints ADD COLUMN text TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE embedding_checkpoints ADD COLUMN heading TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE embedding_checkpoints ADD COLUMN char_start INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE embedding_checkpoints ADD COLUMN char_end INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE embedding_checkpoints ADD COLUMN page INTEGER",
+    "ALTER TABLE embedding_checkpoints ADD COLUMN tokens INTEGER NOT NULL DEFAULT 0",
+]
+MIGRATIONS = [SCHEMA, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4]
 SCHEMA_VERSION = len(MIGRATIONS)
 HEADING_WEIGHT = 1.0  # bm25 weight of the heading column against the text's 1.0
 LEXICAL_ROWS = 5000  # at most this many matching chunks are ranked for a query (rarest words)
@@ -172,14 +184,11 @@ class SQLiteIndex(DocumentLookups):
 
     def add_document(
         self, *, sha256: str, job_id: str, inbox: str | None, source_name: str, mime: str,
-        size: int, pages: int | None, model: str, chunks: Sequence[Chunk], vectors: Any,
-        replace: bool = False,
+        size: int, pages: int | None, model: str, chunks: Sequence[Chunk] = (),
+        vectors: Any = None, replace: bool = False, staged: int | None = None,
     ) -> DocumentRecord:
         """Store a document, its chunks and vectors in one transaction; idempotent per sha256."""
-        import numpy as np
-
-        doc_id = f"doc_{sha256[:20]}"
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        count = len(chunks) if staged is None else staged
         conn = self._conn()
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -197,12 +206,12 @@ class SQLiteIndex(DocumentLookups):
                 """INSERT INTO documents (doc_id, content_sha256, job_id, inbox, source_name,
                        mime, bytes, pages, chunk_count, model, created_at)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
-                (doc_id, sha256, job_id, inbox, encode_name(source_name), mime, size, pages,
-                 len(chunks), model, time.time()),
+                (f"doc_{sha256[:20]}", sha256, job_id, inbox, encode_name(source_name), mime,
+                 size, pages, count, model, time.time()),
             ).fetchone()[0]
-            conn.execute("DELETE FROM embedding_checkpoints WHERE sha256 = ? AND model = ?",
-                         (sha256, model))
-            for chunk, vector in zip(chunks, vectors, strict=True):
+            stored = 0
+            for chunk, vector in (self._staged_rows(conn, sha256, model) if staged is not None
+                                  else with_vector_bytes(chunks, vectors)):
                 chunk_id = conn.execute(
                     """INSERT INTO chunks (document_id, ordinal, text, char_start, char_end, page,
                            tokens, heading) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
@@ -210,7 +219,13 @@ class SQLiteIndex(DocumentLookups):
                      chunk.page, chunk.tokens, chunk.heading),
                 ).fetchone()[0]
                 conn.execute("INSERT INTO chunk_vectors (chunk_id, vector) VALUES (?, ?)",
-                             (chunk_id, vector.tobytes()))
+                             (chunk_id, vector))
+                stored += 1
+            if stored != count:
+                raise TransientError(f"{count - stored} of the document's {count} chunks are "
+                                     "no longer staged; the job embeds them again", stage="index")
+            conn.execute("DELETE FROM embedding_checkpoints WHERE sha256 = ? AND model = ?",
+                         (sha256, model))
             conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:
             if conn.in_transaction:
