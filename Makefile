@@ -44,8 +44,10 @@ lint: install-test
 	$(BIN)/ruff check agent tests benchmarks
 	$(BIN)/mypy agent
 
-## Every benchmark, figures written into benchmarks/README.md.
+## Every benchmark, figures written into benchmarks/README.md (the peers' rows need the
+## `peer` extra: LlamaIndex, trafilatura and the other HTML readers).
 bench: system-deps install-test
+	$(BIN)/python -m pip install --quiet -e '.[peer]'
 	$(BIN)/python benchmarks/run_all.py
 
 ## The full crash torture: 1,000 files, 20 SIGKILLs (a fixed seed replays a run).

@@ -1,10 +1,12 @@
 """Queue throughput: ingest-agent's SQLiteJobQueue vs raw sqlite3 and litequeue, in one run.
 
     python benchmarks/queue_bench.py            # N=20,000, plus the 1M-completed-rows check
-    python benchmarks/queue_bench.py --n 2000 --big-rows 0   # quick
+    python benchmarks/queue_bench.py --n 2000 --big-rows 0 --samples 2   # quick
 
-Each implementation enqueues N jobs, then 1 and 2 consumer processes claim+complete them
-all. Every claimed id is returned to the parent, which counts duplicates.
+Each implementation enqueues N jobs into a fresh database, then 1 and 2 consumer processes
+claim+complete them all; the implementations take turns, ``--samples`` rounds (5), and each
+figure is the median with its min–max and load. Every claimed id is returned to the parent,
+which counts duplicates.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
+import shutil
 import sqlite3
 import sys
 import tempfile
@@ -22,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from agent.queue.sqlite import SQLiteJobQueue  # noqa: E402
+from benchmarks.measure import Series, interleave, ratio, report, verdict  # noqa: E402
 
 # -- the three implementations, each as (setup, enqueue_all, consume) ---------------------------
 
@@ -156,74 +160,80 @@ def run_one(name: str, n: int, consumers: int, folder: Path) -> dict[str, float]
     }
 
 
-def big_table_check(n: int, big_rows: int, folder: Path) -> tuple[float, float]:
-    """Claim+complete rate on an empty table vs one already holding ``big_rows`` completed."""
-    rates = []
-    for rows in (0, big_rows):
-        path = str(folder / f"big-{rows}.db")
+def big_table_check(n: int, big_rows: int, folder: Path, samples: int) -> tuple[Series, Series]:
+    """Claim+complete rate on an empty table vs one already holding ``big_rows`` completed,
+    interleaved (the big table is built once; each of its samples adds ``n`` rows to it)."""
+    big = str(folder / "big.db")
+    SQLiteJobQueue(big).close()
+    conn = sqlite3.connect(big, isolation_level=None)
+    conn.execute("BEGIN")
+    conn.executemany(
+        "INSERT INTO job_queue (job_id, file_path, status, content_key, created_at, "
+        "updated_at, run_after, finished_at) VALUES (?, ?, 'completed', ?, 0, 0, 0, 0)",
+        ((f"old{i}", f"/old/{i}", f"/old/{i}") for i in range(big_rows)),
+    )
+    conn.execute("COMMIT")
+    conn.close()
+    rounds = iter(range(10**9))
+
+    def drain(path: str) -> float:
         q = SQLiteJobQueue(path)
-        if rows:
-            conn = sqlite3.connect(path, isolation_level=None)
-            conn.execute("BEGIN")
-            conn.executemany(
-                "INSERT INTO job_queue (job_id, file_path, status, content_key, created_at, "
-                "updated_at, run_after, finished_at) VALUES (?, ?, 'completed', ?, 0, 0, 0, 0)",
-                ((f"old{i}", f"/old/{i}", f"/old/{i}") for i in range(rows)),
-            )
-            conn.execute("COMMIT")
-            conn.close()
+        tag = next(rounds)
         for i in range(n):
-            q.enqueue_job(f"/inbox/f{i}")
+            q.enqueue_job(f"/inbox/{tag}/f{i}")
         t0 = time.perf_counter()
         while (job := q.get_next_job()) is not None:
             q.update_job_status(job.job_id, "completed", lease_token=job.lease_token)
-        rates.append(n / (time.perf_counter() - t0))
+        rate = n / (time.perf_counter() - t0)
         q.close()
-    return rates[0], rates[1]
+        return rate
+
+    series = interleave({"empty table": lambda: drain(str(folder / f"empty-{next(rounds)}.db")),
+                         f"{big_rows:,} completed rows": lambda: drain(big)}, samples, "/s")
+    return series["empty table"], series[f"{big_rows:,} completed rows"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=20_000)
     parser.add_argument("--big-rows", type=int, default=1_000_000)
+    parser.add_argument("--samples", type=int, default=5)
     args = parser.parse_args()
-    results: dict[tuple[str, int], dict[str, float]] = {}
+    dupes: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="queue-bench-") as tmp:
         for consumers in (1, 2):
-            for name in IMPLS:
-                r = run_one(name, args.n, consumers, Path(tmp))
-                results[(name, consumers)] = r
-                print(
-                    f"{name:13s} consumers={consumers} enqueue {r['enqueue_per_s']:8.0f}/s  "
-                    f"claim+complete {r['claim_complete_per_s']:8.0f}/s  "
-                    f"claimed {r['claimed']:.0f}  duplicates {r['duplicates']:.0f}",
-                    flush=True,
-                )
-        print()
-        for consumers in (1, 2):
-            ours = results[("ingest-agent", consumers)]["claim_complete_per_s"]
-            raw = results[("raw sqlite3", consumers)]["claim_complete_per_s"]
-            lite = results[("litequeue", consumers)]["claim_complete_per_s"]
-            print(
-                f"consumers={consumers}: ingest-agent/raw = {ours / raw:.2f}x (goal >= 0.7)  "
-                f"ingest-agent/litequeue = {ours / lite:.2f}x (goal >= 2)"
-            )
-        ours_enq = results[("ingest-agent", 1)]["enqueue_per_s"]
-        print(
-            f"enqueue: ingest-agent/raw = {ours_enq / results[('raw sqlite3', 1)]['enqueue_per_s']:.2f}x"
-            f"  ingest-agent/litequeue = "
-            f"{ours_enq / results[('litequeue', 1)]['enqueue_per_s']:.2f}x"
-        )
+            enqueue = {name: Series(f"{name} enqueue", "/s") for name in IMPLS}
+
+            def side(name: str, consumers: int = consumers,
+                     enqueue: dict[str, Series] = enqueue) -> float:
+                folder = Path(tempfile.mkdtemp(dir=tmp))
+                r = run_one(name, args.n, consumers, folder)
+                enqueue[name].add(r["enqueue_per_s"])
+                dupes[name] = dupes.get(name, 0) + r["duplicates"]
+                if r["claimed"] != args.n:
+                    sys.exit(f"{name}: claimed {r['claimed']:.0f} of {args.n}")
+                shutil.rmtree(folder)
+                return r["claim_complete_per_s"]
+
+            series = interleave({name: (lambda name=name: side(name)) for name in IMPLS},
+                                args.samples, "/s")
+            report(f"claim+complete, {consumers} consumer(s), N={args.n:,}",
+                   list(series.values()))
+            report("enqueue", list(enqueue.values()))
+            ours = series["ingest-agent"]
+            print(f"    ingest-agent / raw sqlite3: {ratio(ours, series['raw sqlite3']).spread('.2f')}"
+                  f"; {verdict(ratio(ours, series['raw sqlite3']), 0.7)}")
+            print(f"    ingest-agent / litequeue: {ratio(ours, series['litequeue']).spread('.2f')}"
+                  f"; {verdict(ratio(ours, series['litequeue']), 2)}", flush=True)
         if args.big_rows:
-            empty, big = big_table_check(args.n, args.big_rows, Path(tmp))
-            print(
-                f"claim+complete, empty table {empty:.0f}/s vs {args.big_rows:,} completed rows "
-                f"{big:.0f}/s: slowdown {empty / big:.2f}x (goal <= 1.2)"
-            )
-    total_dupes = sum(r["duplicates"] for r in results.values() if r is not None)
-    ours_dupes = results[("ingest-agent", 2)]["duplicates"]
-    print(f"duplicate claims, ingest-agent with 2 consumers: {ours_dupes:.0f} (all: {total_dupes:.0f})")
-    if ours_dupes:
+            empty, big = big_table_check(args.n, args.big_rows, Path(tmp), args.samples)
+            report(f"claim+complete, empty table vs {args.big_rows:,} completed rows",
+                   [empty, big])
+            slowdown = ratio(empty, big)
+            print(f"    slowdown (empty ÷ big): {slowdown.spread('.2f')}; "
+                  f"{verdict(slowdown, 1.2, at_least=False)}")
+    print(f"duplicate claims with 1 and 2 consumers: {dupes}")
+    if dupes.get("ingest-agent"):
         sys.exit(1)
 
 

@@ -20,6 +20,7 @@ README = HERE / "README.md"
 START, END = "<!-- latest-run:start -->", "<!-- latest-run:end -->"
 
 FULL = {
+    "ingest_bench.py": [],
     "queue_bench.py": [],
     "watch_bench.py": [],
     "pipeline_bench.py": [],
@@ -32,7 +33,8 @@ FULL = {
     "ocr_bench.py": [],
 }
 QUICK = {
-    "queue_bench.py": ["--n", "2000", "--big-rows", "20000"],
+    "ingest_bench.py": ["--pages", "6", "--rounds", "2"],
+    "queue_bench.py": ["--n", "2000", "--big-rows", "20000", "--samples", "2"],
     "watch_bench.py": ["--latency-files", "20", "--burst", "1000", "--scan", "5000"],
     "pipeline_bench.py": ["--docs", "20", "--jobs", "200", "--chunks", "5000"],
     "chunk_bench.py": ["--mb", "6", "--samples", "3", "--baseline-mb", "1"],
