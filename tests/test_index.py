@@ -250,3 +250,35 @@ def test_staged_chunks_are_kept_reused_and_committed_with_the_document(index: ob
 
     assert index.purge_checkpoints(time.time() - 3600) == 0  # type: ignore[attr-defined]
     assert index.purge_checkpoints(time.time() + 1) == 3  # type: ignore[attr-defined]
+
+
+def test_a_version_3_index_drops_vector_only_checkpoints_and_stages_whole_chunks(
+        tmp_path: Path) -> None:
+    """Checkpoints written before chunks were staged (schema v3: vectors alone) cannot make a
+    document, so the upgrade drops them (they cost only re-embedding); the upgraded index then
+    stages and commits whole chunks."""
+    import sqlite3
+
+    from agent.pipeline.index_sqlite import SCHEMA, SCHEMA_V2, SCHEMA_V3, SQLiteIndex
+
+    path = tmp_path / "index.db"
+    conn = sqlite3.connect(path)
+    for sql in SCHEMA + SCHEMA_V2 + SCHEMA_V3:
+        conn.execute(sql)
+    sha = "f" * 64
+    conn.execute("INSERT INTO embedding_checkpoints VALUES (?, 'test', 0, 'job-old', ?, ?, 0)",
+                 (sha, b"d" * 16, _vectors(1, 1)[0].tobytes()))
+    conn.execute("PRAGMA user_version = 3")
+    conn.commit()
+    conn.close()
+    index = SQLiteIndex(path)
+    assert index.checkpointed_digests(sha, "test") == {}
+    chunk = _chunks(1, "upgr")[0]
+    index.save_checkpoint(sha, "test", "job-new", [(chunk, b"d" * 16,
+                                                    _vectors(1, 1)[0].tobytes())])
+    doc = index.add_document(sha256=sha, job_id="job-new", inbox="docs", source_name="u.txt",
+                             mime="text/plain", size=10, pages=None, model="test", staged=1)
+    [(best, _)] = index.vector_candidates(_vectors(1, 1)[0], 1)
+    assert index.chunks_by_id([best])[best].text == chunk.text and doc.chunk_count == 1
+    assert index.integrity_problems() == []
+    index.close()

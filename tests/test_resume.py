@@ -58,6 +58,9 @@ def test_kill_9_at_60_percent_resumes_from_the_checkpoint(tmp_path: Path) -> Non
         agent.kill()
     index = sqlite3.connect(tmp_path / "data" / "index.db")
     saved = index.execute("SELECT count(*) FROM embedding_checkpoints").fetchone()[0]
+    # Each checkpoint stages the whole chunk (text, offsets), not only its vector.
+    assert index.execute("SELECT count(*) FROM embedding_checkpoints WHERE length(text) > 0 "
+                         "AND char_end > char_start").fetchone()[0] == saved
     assert index.execute("SELECT count(*) FROM documents").fetchone()[0] == 0
     index.close()
     assert done <= saved < total, (done, saved, total)
@@ -80,6 +83,11 @@ def test_kill_9_at_60_percent_resumes_from_the_checkpoint(tmp_path: Path) -> Non
     index = sqlite3.connect(tmp_path / "data" / "index.db")
     assert index.execute("SELECT count(*) FROM embedding_checkpoints").fetchone()[0] == 0
     assert index.execute("SELECT count(*) FROM chunks").fetchone()[0] == total
+    # Staged and freshly embedded chunks make one document: every ordinal once, in text order.
+    assert index.execute("SELECT min(ordinal), max(ordinal), count(DISTINCT ordinal), "
+                         "count(*) FROM chunks").fetchone() == (0, total - 1, total, total)
+    offsets = [r[0] for r in index.execute("SELECT char_start FROM chunks ORDER BY ordinal")]
+    assert offsets == sorted(offsets)
     index.close()
     assert manual.exists() is False and (tmp_path / "done" / "manual.txt").is_file()
 
