@@ -244,12 +244,14 @@ class IngestPipeline:
         are embedded shortest first within their window (batches of similar length pad less)
         and staged batch by batch, so a kill loses at most one batch. Returns (chunks embedded
         now, chunks reused)."""
+        from agent.pipeline.index import batched
+
         model = self.embedder.model_id
         self.index.drop_stale_checkpoints(request.job_id, sha)
         saved = self.index.checkpointed_digests(sha, model)
         step = max(self.settings.embedding.batch_size, 1) * CHECKPOINT_BATCHES
         done = embedded = 0
-        for window in _batched(chunks, step * WINDOW_STEPS):
+        for window in batched(chunks, step * WINDOW_STEPS):
             todo = []
             for chunk in window:
                 digest = hashlib.blake2b(chunk.embed_text.encode("utf-8", "surrogatepass"),
@@ -292,17 +294,6 @@ def _unspool(spool: IO[bytes]) -> Iterator[Any]:
             yield pickle.load(spool)  # noqa: S301 - our own file, written by this process
         except EOFError:
             return
-
-
-def _batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    window: list[Any] = []
-    for item in items:
-        window.append(item)
-        if len(window) == size:
-            yield window
-            window = []
-    if window:
-        yield window
 
 
 CHECKPOINT_BATCHES = 1  # embedding batches per checkpoint (a kill re-embeds at most these)

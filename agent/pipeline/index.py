@@ -129,6 +129,18 @@ def stored_chunk(row: Sequence[Any]) -> StoredChunk:
                        float(row[12]))
 
 
+def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """``items`` in lists of ``size`` (the last may be shorter), read lazily."""
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 def with_vector_bytes(chunks: Sequence[Chunk], vectors: Any) -> Iterator[tuple[Chunk, bytes]]:
     """Each chunk with its vector as float32 bytes (the rows ``add_document`` stores)."""
     import numpy as np

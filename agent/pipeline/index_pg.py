@@ -27,6 +27,7 @@ from agent.pipeline.index import (
     DocumentRecord,
     IndexError_,
     SearchFilter,
+    batched,
     with_vector_bytes,
 )
 
@@ -93,17 +94,6 @@ SCHEMA = [
     "ALTER TABLE embedding_checkpoints ADD COLUMN IF NOT EXISTS page INTEGER",
     "ALTER TABLE embedding_checkpoints ADD COLUMN IF NOT EXISTS tokens INTEGER NOT NULL DEFAULT 0",
 ]
-
-
-def _pages(rows: Iterable[tuple[Chunk, bytes]], size: int) -> Iterator[list[tuple[Chunk, bytes]]]:
-    page: list[tuple[Chunk, bytes]] = []
-    for item in rows:
-        page.append(item)
-        if len(page) == size:
-            yield page
-            page = []
-    if page:
-        yield page
 
 
 def _vector(values: Any) -> str:
@@ -184,7 +174,7 @@ class PostgresIndex(DocumentLookups):
                             else with_vector_bytes(chunks, vectors))
                     stored = 0
                     with conn.cursor() as cur:
-                        for page in _pages(rows, STAGED_PAGE):
+                        for page in batched(rows, STAGED_PAGE):
                             cur.executemany(
                                 """INSERT INTO chunks (document_id, ordinal, text, char_start,
                                        char_end, page, tokens, embedding, heading)
