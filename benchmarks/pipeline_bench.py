@@ -4,13 +4,14 @@
     python benchmarks/pipeline_bench.py --docs 40 --jobs 500 --chunks 20000   # quick
 
 (a) The real agent (`ingest-agent run --drain`, default settings) ingests a generated corpus of
-    mixed documents; then bare fastembed embeds the very same chunk texts with the same model,
-    batch size and threads. Ratio = agent chunks/s ÷ bare chunks/s (goal ≥ 0.9). The worker's
-    peak RSS is read from the kernel (goal ≤ 1 GB).
+    mixed documents; bare fastembed embeds the very same chunk texts with the same model,
+    batch size and threads, in the agent's order and sorted by length; the sides alternate for
+    ``--rounds`` samples. Ratio = agent chunks/s ÷ the faster floor (goal ≥ 0.9, median). Peak
+    RSS of the agent and its worker (goal ≤ 1 GB). The real-corpus figures are ingest_bench's.
 (b) Processor overhead: claim, moves, state updates and IPC with a read-only pipeline
     (goal ≤ 5 ms per job, median).
-(c) Search over N stored chunks vs an exact numpy search over the same vectors in memory
-    (goal p50 ≤ 2.5×).
+(c) Search over N stored chunks vs an exact numpy search over the same vectors in memory,
+    interleaved rounds (goal p50 ≤ 2.5×, median of rounds).
 """
 
 from __future__ import annotations
@@ -19,17 +20,17 @@ import argparse
 import hashlib
 import json
 import random
-import resource
-import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.measure import Series, interleave, ratio, report, verdict  # noqa: E402
 
 WORDS = ('river mountain harbour engine ledger protocol orchard glacier lantern invoice '
          'customer satellite volcano migration algorithm carbon copper theatre vaccine '
@@ -98,49 +99,49 @@ def write_config(base: Path, **extra: str) -> Path:
     return config
 
 
-def bench_end_to_end(n_docs: int) -> dict[str, float]:
-    from agent.config import load_config
-    from agent.queue import open_queue
+def bench_end_to_end(n_docs: int, rounds: int) -> None:
+    """The real agent against bare fastembed on the chunks it made, interleaved (the agent
+    side and the floors are ``ingest_bench``'s, here on the generated mixed-format corpus)."""
+    from fastembed import TextEmbedding
+
+    from agent.config import Settings
+    from agent.pipeline.embed import Embedder
+    from benchmarks.ingest_bench import Agent, bare
 
     with tempfile.TemporaryDirectory(prefix="pipeline-bench-") as tmp:
         base = Path(tmp)
-        (base / "inbox").mkdir()
-        kinds = make_corpus(base / "inbox", n_docs)
-        config = write_config(base)
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        proc = subprocess.run([sys.executable, "-m", "agent", "--config", str(config), "run",
-                               "--drain"], cwd=ROOT, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise SystemExit(proc.stderr[-3000:])
-        peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        settings = load_config(config, environ={})
-        with open_queue(settings) as q:
-            jobs = q.list_jobs(limit=100_000)
-        done = [j for j in jobs if j.status == "completed"]
-        failed = [j for j in jobs if j.status != "completed"]
-        first = min(j.started_at or j.created_at for j in jobs)
-        last = max(j.finished_at or 0 for j in jobs)
-        agent_seconds = last - first
-        conn = sqlite3.connect(settings.index_path)
-        texts = [t for (t,) in conn.execute("SELECT text FROM chunks ORDER BY id")]
-        conn.close()
-
-        from agent.pipeline.embed import Embedder
-
+        kinds = make_corpus(base / "corpus", n_docs)
+        files = sorted((base / "corpus").iterdir())
+        settings = Settings.model_validate({"agent": {"data_dir": str(base / "model")}})
         embedder = Embedder(settings.embedding, settings.agent.data_dir)
-        model = embedder.model
-        t0 = time.perf_counter()
-        for _ in model.embed(texts, batch_size=settings.embedding.batch_size):
-            pass
-        bare_seconds = time.perf_counter() - t0
-    agent_rate = len(texts) / agent_seconds
-    bare_rate = len(texts) / bare_seconds
-    return {
-        "docs": len(jobs), "completed": len(done), "failed": len(failed), "chunks": len(texts),
-        "kinds": kinds, "agent_seconds": agent_seconds, "agent_files_per_s": len(jobs) / agent_seconds,
-        "agent_chunks_per_s": agent_rate, "bare_chunks_per_s": bare_rate,
-        "ratio": agent_rate / bare_rate, "peak_rss_mb": max(peak_kb, before) / 1024,
-    }
+        batch, threads = settings.embedding.batch_size, settings.embedding.threads
+        plain = TextEmbedding(settings.embedding.model, threads=threads,
+                              specific_model_path=str(Path(embedder.tokenizer_file).parent))
+        agent = Agent(files)
+        agent()  # warm the caches and learn the chunk texts
+        series = interleave({"agent": agent,
+                             "bare fastembed, agent's order": lambda: bare(plain, agent, False,
+                                                                           batch),
+                             "bare fastembed, sorted by length": lambda: bare(plain, agent, True,
+                                                                              batch)},
+                            rounds, "chunks/s")
+    print(f"(a) end to end: {len(files)} generated docs {kinds}, {len(agent.texts)} chunks, "
+          f"all completed")
+    report("    chunks/s", list(series.values()))
+    files_s = Series("agent files/s", "files/s")
+    for value, load in zip(series["agent"].values, series["agent"].loads, strict=True):
+        files_s.values.append(value * len(files) / len(agent.texts))
+        files_s.loads.append(load)
+    report("    the agent", [files_s, agent.rss])
+    floors = [series["bare fastembed, agent's order"], series["bare fastembed, sorted by length"]]
+    strongest = max(floors, key=lambda s: s.median)
+    for floor in floors:
+        r = ratio(series["agent"], floor)
+        print(f"    agent ÷ {floor.name}: {r.spread('.2f')}"
+              + (f"; strongest floor, {verdict(r, 0.9)}" if floor is strongest else ""))
+    rss = agent.rss.median
+    print(f"    peak RSS goal ≤ 1024 MB: {'met' if rss <= 1024 else 'MISS'} (median {rss:.0f} MB)",
+          flush=True)
 
 
 def bench_overhead(n_jobs: int) -> dict[str, float]:
@@ -182,7 +183,7 @@ def bench_overhead(n_jobs: int) -> dict[str, float]:
             "jobs_per_s": len(times) / sum(times)}
 
 
-def bench_search(n_chunks: int, queries: int = 50) -> dict[str, float]:
+def bench_search(n_chunks: int, rounds: int, queries: int = 50) -> dict[str, Any]:
     import numpy as np
 
     from agent.pipeline.chunk import Chunk
@@ -210,20 +211,28 @@ def bench_search(n_chunks: int, queries: int = 50) -> dict[str, float]:
         t0 = time.perf_counter()
         index.search(qs[0], k=5)
         cold = time.perf_counter() - t0
-        ours, bare = [], []
-        for q in qs:
-            t0 = time.perf_counter()
-            index.search(q, k=5)
-            ours.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            scores = matrix @ q
-            top = np.argpartition(-scores, 4)[:5]
-            top[np.argsort(-scores[top])]
-            bare.append(time.perf_counter() - t0)
-        result = {"chunks": len(matrix), "cold_ms": cold * 1000,
-                  "agent_p50_ms": statistics.median(ours) * 1000,
-                  "numpy_p50_ms": statistics.median(bare) * 1000}
-        result["ratio"] = result["agent_p50_ms"] / result["numpy_p50_ms"]
+        def agent_p50() -> float:
+            times = []
+            for q in qs:
+                t0 = time.perf_counter()
+                index.search(q, k=5)
+                times.append(time.perf_counter() - t0)
+            return statistics.median(times) * 1000
+
+        def numpy_p50() -> float:
+            times = []
+            for q in qs:
+                t0 = time.perf_counter()
+                scores = matrix @ q
+                top = np.argpartition(-scores, 4)[:5]
+                top[np.argsort(-scores[top])]
+                times.append(time.perf_counter() - t0)
+            return statistics.median(times) * 1000
+
+        series = interleave({"agent search p50": agent_p50, "exact numpy p50": numpy_p50},
+                            rounds, "ms")
+        result: dict[str, Any] = {"chunks": len(matrix), "cold_ms": cold * 1000,
+                                  "series": series}
         result.update(_sqlite_vec_p50(matrix, qs))
         index.close()
     return result
@@ -256,26 +265,27 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=200)
     parser.add_argument("--jobs", type=int, default=5000)
     parser.add_argument("--chunks", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved samples per side")
     args = parser.parse_args()
     from agent.logs import configure_logging
 
     configure_logging("warning", "console")
-    s = bench_search(args.chunks)
-    print(f"(c) search over {s['chunks']:,} chunks: agent p50 {s['agent_p50_ms']:.1f} ms, "
-          f"exact numpy p50 {s['numpy_p50_ms']:.1f} ms -> {s['ratio']:.2f}x (goal <= 2.5); "
-          f"first search (loads vectors) {s['cold_ms']:.0f} ms"
+    s = bench_search(args.chunks, args.rounds)
+    series = s["series"]
+    report(f"(c) search over {s['chunks']:,} chunks, {args.rounds} interleaved rounds of 50 "
+           "queries:", list(series.values()))
+    r = ratio(series["agent search p50"], series["exact numpy p50"], higher_is_better=False)
+    slower = Series("agent ÷ numpy", "×", [1 / v for v in r.values], r.loads)
+    print(f"    agent ÷ numpy: {slower.spread('.2f')}; goal ≤ 2.5×: "
+          f"{'met' if slower.median <= 2.5 else 'MISS'}; first search (loads vectors) "
+          f"{s['cold_ms']:.0f} ms"
           + (f"; sqlite-vec vec0 p50 {s['sqlite_vec_p50_ms']:.1f} ms"
              if "sqlite_vec_p50_ms" in s else ""), flush=True)
     o = bench_overhead(args.jobs)
     print(f"(b) processor overhead, {o['jobs']} jobs ({o['in_done']} in done/): median "
           f"{o['median_ms']:.2f} ms, p99 {o['p99_ms']:.2f} ms per job, {o['jobs_per_s']:.0f} "
           f"jobs/s (goal median <= 5 ms)", flush=True)
-    e = bench_end_to_end(args.docs)
-    print(f"(a) end to end: {e['docs']} docs {e['kinds']} -> {e['completed']} completed, "
-          f"{e['failed']} failed, {e['chunks']} chunks in {e['agent_seconds']:.1f} s: "
-          f"{e['agent_files_per_s']:.2f} files/s, {e['agent_chunks_per_s']:.1f} chunks/s; "
-          f"bare fastembed on the same chunks {e['bare_chunks_per_s']:.1f} chunks/s -> "
-          f"{e['ratio']:.2f}x (goal >= 0.9); peak RSS {e['peak_rss_mb']:.0f} MB (goal <= 1024)")
+    bench_end_to_end(args.docs, args.rounds)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@
 The agent's own readers, chunker, model and index build four indexes of the same pages — as
 today (all visible text, no headings), with clean text only, with structure only, and with
 both — and every search variant runs on the one it needs, in one run:
-- natural questions (``retrieval_questions.NATURAL``): top-1, recall@5 and MRR@10 by page;
+- natural questions (``retrieval_questions.NATURAL``): top-1, recall@5 and MRR@10 by page,
+  for its two halves and for a fresh held-out set (``FRESH``) written after both were seen;
 - identifier queries: top-1 counts only if the top hit is the page *and* its chunk holds the
   identifier;
 - questions the docs cannot answer: how many searches say "no good answer";
@@ -39,7 +40,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.retrieval_questions import IDENTIFIERS, NATURAL, UNANSWERABLE, halves  # noqa: E402
+from benchmarks.retrieval_questions import (  # noqa: E402
+    FRESH,
+    IDENTIFIERS,
+    NATURAL,
+    UNANSWERABLE,
+    halves,
+)
 
 DOCS = Path("/usr/share/doc/python3-doc/html")
 INDEXES = {  # name: (html main content, headings)
@@ -71,7 +78,7 @@ def corpus(pages: int | None) -> list[Path]:
     if not files:
         sys.exit(f"Python docs not found under {DOCS}: apt-get install python3-doc")
     if pages is not None and pages < len(files):
-        gold = {DOCS / p for _, pages_ in NATURAL + IDENTIFIERS for p in pages_}
+        gold = {DOCS / p for _, pages_ in NATURAL + FRESH + IDENTIFIERS for p in pages_}
         others = [f for f in files if f not in gold]
         step = max(1, len(others) // max(1, pages - len(gold)))
         files = sorted(gold | set(others[::step][: max(0, pages - len(gold))]))
@@ -180,7 +187,8 @@ def evaluate(label: str, run: Callable[[str], list[Hit]], table: list[list[str]]
     row = [label]
     latencies = []
     for items, ident in ((NATURAL, False), (IDENTIFIERS, True)):
-        for gold in halves(items).values():
+        sets = list(halves(items).values()) + ([FRESH] if not ident else [])
+        for gold in sets:
             results = []
             for query, _ in gold:
                 started = time.perf_counter()
@@ -193,8 +201,9 @@ def evaluate(label: str, run: Callable[[str], list[Hit]], table: list[list[str]]
                 row.append(f"{s['top1']:.2f} / {s['recall@5']:.2f} / {s['mrr@10']:.2f}")
     if answered is not None:
         refused = sum(not answered(q) for q in UNANSWERABLE)
-        kept = sum(answered(q) for q, _ in NATURAL)
-        row.append(f"{refused}/{len(UNANSWERABLE)} refused, {kept}/{len(NATURAL)} answered")
+        kept = sum(answered(q) for q, _ in NATURAL + FRESH)
+        row.append(f"{refused}/{len(UNANSWERABLE)} refused, "
+                   f"{kept}/{len(NATURAL) + len(FRESH)} answered")
     else:
         row.append("—")
     row.append(f"{statistics.median(latencies) * 1000:.0f} ms")
@@ -259,6 +268,7 @@ def main() -> None:
     indexes, runs = list(INDEXES), RUNS
     if args.quick:
         NATURAL[:] = NATURAL[:6]
+        FRESH[:] = FRESH[:2]
         IDENTIFIERS[:] = IDENTIFIERS[4:10]  # their pages overlap the questions': a small corpus
         args.pages, args.no_peer = 0, True
         indexes = ["plain", "full"]
@@ -269,15 +279,17 @@ def main() -> None:
     from agent.search import Searcher
 
     files = corpus(args.pages)
-    missing = [p for _, pages in NATURAL + IDENTIFIERS for p in pages if not (DOCS / p).is_file()]
+    missing = [p for _, pages in NATURAL + FRESH + IDENTIFIERS for p in pages
+               if not (DOCS / p).is_file()]
     if missing:
         sys.exit(f"gold pages missing from {DOCS}: {missing}")
     work = Path(tempfile.mkdtemp(prefix="retrieval-bench-"))
     settings = Settings.model_validate({"agent": {"data_dir": str(work / "data")}})
     embedder = CachedEmbedder(Embedder(settings.embedding, settings.agent.data_dir), args.cache)
     print(f"corpus: {len(files)} pages of {DOCS} (library/ + tutorial/); "
-          f"{len(NATURAL)} natural questions, {len(IDENTIFIERS)} identifier queries, "
-          f"{len(UNANSWERABLE)} unanswerable; halves: dev (even) / held-out (odd)", flush=True)
+          f"{len(NATURAL)} natural questions (halves: dev = even, held-out = odd), "
+          f"{len(FRESH)} fresh held-out natural questions, {len(IDENTIFIERS)} identifier "
+          f"queries, {len(UNANSWERABLE)} unanswerable", flush=True)
     searchers = {}
     for name in indexes:
         index, built = build_index(name, files, settings, embedder, work)
@@ -289,8 +301,9 @@ def main() -> None:
         searcher = Searcher(index_settings)
         searcher._embedder = embedder.embedder  # the one model, loaded once
         searchers[name] = searcher
-    header = ["run", "natural dev: top-1 / R@5 / MRR", "natural held-out", "identifiers dev",
-              "identifiers held-out", "floor (unanswerable / natural)", "p50 search"]
+    header = ["run", "natural dev: top-1 / R@5 / MRR", "natural held-out", "fresh held-out",
+              "identifiers dev", "identifiers held-out", "floor (unanswerable / natural)",
+              "p50 search"]
     print(" | ".join(header), flush=True)
     table: list[list[str]] = []
     for label, name, mode, per_document in runs:

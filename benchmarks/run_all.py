@@ -39,9 +39,9 @@ QUICK = {
     "pipeline_bench.py": ["--docs", "20", "--jobs", "200", "--chunks", "5000"],
     "chunk_bench.py": ["--mb", "6", "--samples", "3", "--baseline-mb", "1"],
     "search_bench.py": ["--chunks", "20000", "--rounds", "2"],
-    "metrics_bench.py": ["--rows", "50000"],
-    "latency_bench.py": ["--files", "5"],
-    "redis_bench.py": ["--n", "1000", "--files", "40"],
+    "metrics_bench.py": ["--rows", "50000", "--samples", "2"],
+    "latency_bench.py": ["--samples", "2", "--files", "3"],
+    "redis_bench.py": ["--samples", "2", "--n", "1000", "--pages", "4"],
     "formats_bench.py": [],
     "ocr_bench.py": ["--quick"],
 }
