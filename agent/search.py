@@ -2,11 +2,13 @@
 
 The index gives candidates from each side (cosine over the vectors; BM25-like full-text over
 heading and text); hybrid mode fuses their ranks by reciprocal rank fusion (RRF, k = 60), which
-needs no score calibration between the two. A result is kept only if it is relevant on its own
-terms: its cosine reaches ``search.min_similarity``, or its chunk holds every content word of the
-query. When nothing passes, the response says the index has no good answer (``answered`` false)
-rather than returning confident-looking noise. The CLI, the HTTP API and the agent's local
-search socket all speak this module's request and response.
+needs no score calibration between the two. With one result per document (the default), a
+document ranks by its best chunk and, fused the same way at half weight, by how close the
+whole document (the mean of its vectors) is to the question. A result is kept only if it is relevant
+on its own terms: its cosine reaches ``search.min_similarity``, or its chunk holds every content
+word of the query. When nothing passes, the response says the index has no good answer
+(``answered`` false) rather than returning confident-looking noise. The CLI, the HTTP API and the
+agent's local search socket all speak this module's request and response.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from agent.pipeline.stores import open_index
 Mode = Literal["vector", "lexical", "hybrid"]
 MODES: tuple[Mode, ...] = ("vector", "lexical", "hybrid")
 RRF_K = 60
+WHOLE_DOCUMENT_WEIGHT = 0.5  # RRF weight of the ranking by the document's mean vector
 SNIPPET_CHARS = 240
 MARK = "**"  # matched words in snippets are wrapped in this (Markdown bold)
 _WORD = re.compile(r"\w+")
@@ -155,28 +158,47 @@ class Searcher:
         kept = [i for i in fused if relevant(i)]
         found_by = {side: set(ids) for side, ids in ranked.items()}
         chunks = self.index.chunks_by_id(kept[: max(request.k * 20, 200)])
+        scored = [(i, fused[i]) for i in kept if i in chunks]
+        if request.per_document:
+            scored = self._rank_documents(scored, chunks, vector)
         results: list[SearchResult] = []
-        seen_documents: set[str] = set()
-        for chunk_id in kept:
-            chunk = chunks.get(chunk_id)
-            if chunk is None:
-                continue
-            if request.per_document:
-                if chunk.doc_id in seen_documents:
-                    continue
-                seen_documents.add(chunk.doc_id)
+        for chunk_id, score in scored[: request.k]:
+            chunk = chunks[chunk_id]
             sides = tuple(side for side in ("vector", "lexical")
                           if chunk_id in found_by.get(side, ()))
             results.append(SearchResult(
-                len(results) + 1, fused[chunk_id], similarity.get(chunk_id), sides, chunk,
+                len(results) + 1, score, similarity.get(chunk_id), sides, chunk,
                 make_snippet(chunk.text, request.query)))
-            if len(results) >= request.k:
-                break
         if not results:
             return SearchResponse(request.query, mode, False, note=(
                 f"no result is relevant enough (cosine below search.min_similarity = {floor:g} "
                 "and no chunk holds every word of the query)"))
         return SearchResponse(request.query, mode, True, results)
+
+
+    def _rank_documents(self, scored: list[tuple[int, float]], chunks: dict[int, StoredChunk],
+                        vector: Any) -> list[tuple[int, float]]:
+        """One (best chunk, score) per document, best document first.
+
+        Documents are ranked by their best chunk. With a query vector, that ranking is fused
+        by RRF with a ranking of the same documents by the cosine of their mean vector, at
+        half weight: the page that is about the question rises above one that only mentions
+        it in passing. (Summing a document's several best chunks was tried too; it let a long
+        document of mediocre chunks outrank a short one that answers.)"""
+        best: dict[str, int] = {}
+        for chunk_id, _ in scored:  # best first
+            best.setdefault(chunks[chunk_id].doc_id, chunk_id)
+        by_passage = list(best)
+        rankings = [(1.0, by_passage)]
+        if vector is not None and len(by_passage) > 1:
+            whole = self.index.document_similarities(vector, best.values())
+            rankings.append((WHOLE_DOCUMENT_WEIGHT, sorted(
+                by_passage, key=lambda doc: -whole.get(best[doc], -1.0))))
+        fused: dict[str, float] = {}
+        for weight, ranking in rankings:
+            for rank, doc in enumerate(ranking, 1):
+                fused[doc] = fused.get(doc, 0.0) + weight / (RRF_K + rank)
+        return [(best[doc], fused[doc]) for doc in sorted(fused, key=lambda doc: -fused[doc])]
 
 
 class SharedSearcher:

@@ -181,6 +181,29 @@ def test_vector_candidates_and_similarities_agree(index: object) -> None:
     assert len(mail) == 1
 
 
+def test_document_similarity_is_the_cosine_of_the_documents_mean_vector(index: object) -> None:
+    """Every chunk is given its whole document's cosine (the normalised mean of the document's
+    vectors), and a document added after the first question is seen at once."""
+    def mean_cosine(seed: int, n: int, query: np.ndarray) -> float:
+        mean = _vectors(n, seed).mean(axis=0)
+        return float(mean @ query / np.linalg.norm(mean))
+
+    query = _vectors(1, seed=9)[0]
+    add(index, "e" * 64, n=4, seed=5)
+    first = [i for i, _ in index.vector_candidates(query, 10)]  # type: ignore[attr-defined]
+    whole = index.document_similarities(query, first)  # type: ignore[attr-defined]
+    assert sorted(whole) == sorted(first) and len(first) == 4
+    assert all(abs(whole[i] - mean_cosine(5, 4, query)) < 1e-4 for i in first)
+    add(index, "f" * 64, n=2, seed=6, job="job-2")
+    both = [i for i, _ in index.vector_candidates(query, 10)]  # type: ignore[attr-defined]
+    whole = index.document_similarities(query, both)  # type: ignore[attr-defined]
+    added = set(both) - set(first)
+    assert len(added) == 2 and len(whole) == 6
+    assert all(abs(whole[i] - mean_cosine(6, 2, query)) < 1e-4 for i in added)
+    assert all(abs(whole[i] - mean_cosine(5, 4, query)) < 1e-4 for i in first)
+    assert index.document_similarities(query, []) == {}  # type: ignore[attr-defined]
+
+
 def test_a_version_1_index_is_upgraded_and_its_chunks_become_searchable(tmp_path: Path) -> None:
     """An index written before full-text search existed (schema v1) is migrated in place on
     open: its existing chunks are found by words, with an empty heading."""

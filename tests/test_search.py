@@ -178,6 +178,91 @@ def test_without_a_running_agent_the_cli_searches_by_itself(agent: Any) -> None:
     assert not (config.parent / "data" / "search.sock").exists(), "the socket went with it"
 
 
+TIDES = """# Tide tables for the north harbour
+
+## Reading the table
+
+Each row of the tide table gives the time and height of high water and low water at the
+north harbour, so skippers can plan when to leave the berth.
+
+## Spring and neap tides
+
+Around a full or new moon the spring tides rise highest; at the quarter moons the neap tides
+barely cover the mudflats outside the harbour wall.
+
+## Coming in on the flood
+
+Deep-keeled boats should come in on the rising tide, an hour or two before the water peaks,
+when the channel over the bar is deepest.
+"""
+
+BAKERY = """# The village bakery
+
+## Sourdough
+
+The baker feeds the sourdough starter at midnight and shapes the loaves before five.
+
+## Ovens
+
+The wood-fired oven is swept out and the loaves are baked on the hot stone floor.
+
+## When is high tide at the harbour
+
+When is high tide at the harbour? Customers ask it every morning at the counter.
+
+## Pastries
+
+On Saturdays there are almond croissants and cinnamon buns.
+"""
+
+HARBOUR_NOTES = {
+    "ferry.txt": "The ferry leaves the harbour at nine each morning and is back at the quay by "
+                 "dusk.",
+    "fishing.txt": "Fishing boats unload their catch on the harbour wall while the gulls circle "
+                   "overhead.",
+    "moorings.txt": "Visiting yachts pay for a mooring at the harbour office beside the "
+                    "slipway.",
+}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_the_document_about_the_question_beats_one_that_repeats_it(
+        tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> None:
+    """The best chunk (on SQLite) is the bakery's, which repeats the question word for word;
+    but the page about tides answers it, and with one result per document it comes first, as
+    the whole page is about the question and the bakery's is not (both index backends, the
+    real pipeline and model; three short harbour notes make the field)."""
+    from agent.config import Settings
+    from agent.pipeline import IngestPipeline, JobRequest
+    from agent.search import Searcher, SearchRequest
+
+    index: dict[str, Any] = {"backend": backend}
+    if backend == "postgres":
+        index["dsn"] = request.getfixturevalue("pg_dsn")
+    settings = Settings.model_validate({"agent": {"data_dir": str(tmp_path / "data")},
+                                        "index": index})
+    pipeline = IngestPipeline(settings)
+    for name, text in (("tides.md", TIDES), ("bakery.md", BAKERY), *HARBOUR_NOTES.items()):
+        (tmp_path / name).write_text(text)
+        pipeline.run(JobRequest(f"job-{name}", str(tmp_path / name), "docs", name),
+                     lambda *_: None)
+    pipeline.index.close()
+    searcher = Searcher(settings)
+    question = "when is high tide at the harbour"
+    try:
+        every = searcher.answer(SearchRequest(question, k=5, per_document=False))
+        if backend == "sqlite":  # Postgres's ts_rank_cd puts a tides chunk first already
+            assert every.results[0].chunk.source_name == "bakery.md", every.results
+        assert "bakery.md" in {r.chunk.source_name for r in every.results[:2]}
+        grouped = searcher.answer(SearchRequest(question, k=5))
+        names = [r.chunk.source_name for r in grouped.results]
+        assert names[0] == "tides.md" and "bakery.md" in names, names
+        assert len(set(names)) == len(names)
+        assert grouped.results[0].score > grouped.results[1].score
+    finally:
+        searcher.index.close()
+
+
 def test_every_mode_on_the_shared_postgres_index(tmp_path: Path, pg_dsn: str) -> None:
     """The same search — vector, lexical, hybrid, floor and filters — on Postgres + pgvector
     with its full-text search, over a file ingested by the real pipeline."""

@@ -204,6 +204,12 @@ class Index(Protocol):
         """Cosine of the vector with each chunk's."""
         ...
 
+    def document_similarities(self, query_vector: Any, chunk_ids: Iterable[int]
+                              ) -> dict[int, float]:
+        """For each chunk, the cosine of the vector with its whole document: the mean of the
+        document's chunk vectors (what the document is about, beside its best passage)."""
+        ...
+
     def chunks_by_id(self, chunk_ids: Iterable[int]) -> dict[int, StoredChunk]: ...
 
     def checkpointed_digests(self, sha256: str, model: str) -> dict[int, bytes]:

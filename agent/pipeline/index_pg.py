@@ -240,6 +240,21 @@ class PostgresIndex(DocumentLookups):
             (_vector(query_vector), ids)).fetchall()
         return {int(r[0]): float(r[1]) for r in rows}
 
+    def document_similarities(self, query_vector: Any, chunk_ids: Iterable[int]
+                              ) -> dict[int, float]:
+        ids = sorted({int(i) for i in chunk_ids})
+        if not ids:
+            return {}
+        rows = self._conn().execute(  # the cosine of the mean is that of the normalised mean
+            """WITH wanted AS (SELECT id, document_id FROM chunks WHERE id = ANY(%s)),
+                    whole AS (SELECT document_id, avg(embedding) AS centroid FROM chunks
+                              WHERE document_id IN (SELECT document_id FROM wanted)
+                              GROUP BY document_id)
+               SELECT w.id, 1 - (whole.centroid <=> %s::vector)
+               FROM wanted w JOIN whole USING (document_id)""",
+            (ids, _vector(query_vector))).fetchall()
+        return {int(r[0]): float(r[1]) for r in rows}
+
     def lexical_candidates(self, query: str, k: int, where: SearchFilter = NO_FILTER, *,
                            require_all: bool = False) -> list[tuple[int, float]]:
         """Each word of the query is a phrase query (``os.replace`` stays one lexeme, as the

@@ -328,6 +328,24 @@ class SQLiteIndex(DocumentLookups):
         scores = matrix[at[present]] @ np.asarray(query_vector, dtype=np.float32)
         return dict(zip(wanted[present].tolist(), scores.tolist(), strict=True))
 
+    def document_similarities(self, query_vector: Any, chunk_ids: Iterable[int]
+                              ) -> dict[int, float]:
+        import numpy as np
+
+        wanted = np.array(sorted(set(chunk_ids)), dtype=np.int64)
+        ids, _, documents = self._vectors()
+        if len(wanted) == 0 or len(ids) == 0:
+            return {}
+        with self._matrix_lock:
+            doc_ids, centroids = self._cache.centroids()  # type: ignore[union-attr]
+        at = np.clip(np.searchsorted(ids, wanted), 0, len(ids) - 1)
+        present = ids[at] == wanted
+        owners = documents[at[present]]
+        row = np.clip(np.searchsorted(doc_ids, owners), 0, max(0, len(doc_ids) - 1))
+        known = doc_ids[row] == owners  # a refresh between the two reads can drop a document
+        scores = centroids[row[known]] @ np.asarray(query_vector, dtype=np.float32)
+        return dict(zip(wanted[present][known].tolist(), scores.tolist(), strict=True))
+
     def lexical_candidates(self, query: str, k: int, where: SearchFilter = NO_FILTER, *,
                            require_all: bool = False) -> list[tuple[int, float]]:
         phrases = fts_phrases(query)
@@ -401,6 +419,21 @@ class _VectorCache:
         self.ids = np.zeros(0, dtype=np.int64)
         self.matrix = np.zeros((0, 0), dtype=np.float32)
         self.documents = np.zeros(0, dtype=np.int64)
+        self._centroids: tuple[Any, Any] | None = None
+
+    def centroids(self) -> tuple[Any, Any]:
+        """Each document's mean vector, normalised: (sorted document ids, matrix). Made once
+        per change of the vectors (one pass over them)."""
+        import numpy as np
+
+        if self._centroids is None:
+            order = np.argsort(self.documents, kind="stable")
+            docs = self.documents[order]
+            starts = np.flatnonzero(np.r_[True, docs[1:] != docs[:-1]])
+            sums = np.add.reduceat(self.matrix[order], starts, axis=0)
+            norms = np.linalg.norm(sums, axis=1, keepdims=True)
+            self._centroids = (docs[starts], sums / np.where(norms == 0, 1, norms))
+        return self._centroids
 
     def refresh(self, conn: sqlite3.Connection) -> tuple[Any, Any, Any]:
         import numpy as np
@@ -423,4 +456,5 @@ class _VectorCache:
             self.documents = np.concatenate([self.documents,
                                              np.array([r[2] for r in rows], dtype=np.int64)])
             self.last_id = int(rows[-1][0])
+            self._centroids = None
         return self.ids, self.matrix, self.documents
