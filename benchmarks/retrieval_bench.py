@@ -55,15 +55,17 @@ INDEXES = {  # name: (html main content, headings)
     "structure": (False, True),
     "full": (True, True),
 }
-RUNS = [  # label, index, mode, one result per document
-    ("today: vector, every chunk", "plain", "vector", False),
-    ("+ one result per document", "plain", "vector", True),
-    ("+ clean text (main content)", "clean", "vector", False),
-    ("+ structure-aware chunks", "structure", "vector", False),
-    ("+ hybrid (vector + FTS5, RRF)", "plain", "hybrid", False),
-    ("full: all four, hybrid", "full", "hybrid", True),
-    ("full, vector only", "full", "vector", True),
-    ("full, lexical only", "full", "lexical", True),
+RUNS = [  # label, index, mode, one result per document, whole-document ranking
+    ("today: vector, every chunk", "plain", "vector", False, False),
+    ("+ one result per document", "plain", "vector", True, False),
+    ("+ whole-document ranking", "plain", "vector", True, True),
+    ("+ clean text (main content)", "clean", "vector", False, False),
+    ("+ structure-aware chunks", "structure", "vector", False, False),
+    ("+ hybrid (vector + FTS5, RRF)", "plain", "hybrid", False, False),
+    ("full: all, hybrid", "full", "hybrid", True, True),
+    ("full, without whole-document ranking", "full", "hybrid", True, False),
+    ("full, vector only", "full", "vector", True, True),
+    ("full, lexical only", "full", "lexical", True, True),
 ]
 
 
@@ -171,12 +173,20 @@ def scores(results: Sequence[Sequence[Hit]], gold: Sequence[tuple[str, tuple[str
     return {"top1": top1 / n, "recall@5": recall5 / n, "mrr@10": mrr / n}
 
 
-def agent_runner(searcher: Any, mode: str, per_document: bool) -> Callable[[str], list[Hit]]:
+def agent_runner(searcher: Any, mode: str, per_document: bool, whole_document: bool = True
+                 ) -> Callable[[str], list[Hit]]:
+    import agent.search as search
     from agent.search import SearchRequest
 
     def run(query: str) -> list[Hit]:
-        response = searcher.answer(SearchRequest(query, k=10, mode=mode,  # type: ignore[arg-type]
-                                                 per_document=per_document))
+        weight = search.WHOLE_DOCUMENT_WEIGHT
+        if not whole_document:  # the row without it: documents by their best chunk alone
+            search.WHOLE_DOCUMENT_WEIGHT = 0.0
+        try:
+            response = searcher.answer(SearchRequest(query, k=10, mode=mode,  # type: ignore[arg-type]
+                                                     per_document=per_document))
+        finally:
+            search.WHOLE_DOCUMENT_WEIGHT = weight
         return [Hit(r.chunk.source_name, r.chunk.text) for r in response.results]
 
     return run
@@ -338,9 +348,9 @@ def main() -> None:
               "p50 search"]
     print(" | ".join(header), flush=True)
     table: list[list[str]] = []
-    for label, name, mode, per_document in runs:
+    for label, name, mode, per_document, whole_document in runs:
         searcher = searchers[name]
-        run = agent_runner(searcher, mode, per_document)
+        run = agent_runner(searcher, mode, per_document, whole_document)
 
         def answered(query: str, searcher: Any = searcher, mode: str = mode) -> bool:
             from agent.search import SearchRequest
