@@ -110,6 +110,7 @@ def bench_end_to_end(n_docs: int, rounds: int) -> None:
 
     with tempfile.TemporaryDirectory(prefix="pipeline-bench-") as tmp:
         base = Path(tmp)
+        (base / "corpus").mkdir()
         kinds = make_corpus(base / "corpus", n_docs)
         files = sorted((base / "corpus").iterdir())
         settings = Settings.model_validate({"agent": {"data_dir": str(base / "model")}})

@@ -2,6 +2,7 @@
 
     python benchmarks/redis_bench.py                           # 5 samples: 5,000 jobs, 24 pages
     python benchmarks/redis_bench.py --samples 2 --n 1000 --pages 6   # quick
+    python benchmarks/redis_bench.py --queue-only                     # (a) alone
 
 (a) claim+complete throughput: RedisStreamsJobQueue vs raw XREADGROUP + XACK + XDEL on the same
     server, interleaved, a fresh stream per sample (goal >= 0.7x, median).
@@ -159,6 +160,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=5)
     parser.add_argument("--n", type=int, default=5_000, help="jobs per queue sample")
     parser.add_argument("--pages", type=int, default=24, help="real pages per scale-out sample")
+    parser.add_argument("--queue-only", action="store_true", help="(a) only, about a minute")
     args = parser.parse_args()
     import pgserver
     import psycopg
@@ -180,6 +182,8 @@ def main() -> None:
                    list(queue.values()))
             r = ratio(queue["RedisStreamsJobQueue"], queue["raw redis-py"])
             print(f"    agent / raw: {r.spread('.2f')}; {verdict(r, 0.7)}", flush=True)
+            if args.queue_only:
+                return
             chunk_rates: dict[str, list[float]] = {}
             runs = 0
 

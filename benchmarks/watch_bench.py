@@ -85,7 +85,8 @@ def agent_burst(pattern: str, mode: str, n: int) -> tuple[int, float]:
     return n - count, max(0.0, last - writer_end)
 
 
-BUSY = "while True: pass"
+# Spins one core until its parent is gone (so a killed benchmark leaves no busy process).
+BUSY = "import os\nparent = os.getppid()\nwhile os.getppid() == parent:\n    pass"
 
 
 def burst_timeline(n: int) -> dict[str, float]:
@@ -110,7 +111,25 @@ def burst_timeline(n: int) -> dict[str, float]:
         box = InboxFolders(InboxSettings(name="b", path=base / "inbox", settle_seconds=SETTLE,
                                          poll_interval_seconds=0.5))
         queue = SQLiteJobQueue(base / "q.db")
-        service = WatchService([InboxWatcher(box, queue, bus)])
+        watcher = InboxWatcher(box, queue, bus)
+        scan_starts: list[tuple[float, str]] = []
+        enqueues: list[tuple[float, float, int]] = []  # end, seconds, jobs
+        plain_scan, plain_enqueue = watcher.scan, watcher._enqueue_settled
+
+        def timed_scan(reason: str, now: float | None = None) -> int:
+            scan_starts.append((time.time(), reason))
+            return plain_scan(reason, now)
+
+        def timed_enqueue(now: float) -> int:
+            started = time.time()
+            queued = plain_enqueue(now)
+            if queued:
+                enqueues.append((time.time(), time.time() - started, queued))
+            return queued
+
+        watcher.scan = timed_scan  # type: ignore[method-assign]
+        watcher._enqueue_settled = timed_enqueue  # type: ignore[method-assign]
+        service = WatchService([watcher])
         service.start()
         time.sleep(0.3)
         scans.clear()
@@ -127,6 +146,12 @@ def burst_timeline(n: int) -> dict[str, float]:
     out["lost"] = lost
     for i, (end, seconds, files) in enumerate(scans[:4]):
         out[f"scan {i + 1} ({files} files, {seconds:.2f} s) ended"] = end - writer_end
+    for i, (start, reason) in enumerate(scan_starts[:4]):
+        out[f"scan {i + 1} ({reason}) started"] = start - writer_end
+    after = [e for e in enqueues if e[0] >= writer_end]
+    if after:
+        out[f"{len(after)} enqueues after the writer, the last ({after[-1][2]} jobs, "
+            f"{after[-1][1]:.2f} s) ended"] = after[-1][0] - writer_end
     return out
 
 
