@@ -16,7 +16,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import structlog
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
@@ -422,18 +421,19 @@ class InboxWatcher:
 
     def _queue_files(self, ready: list[tuple[str, os.stat_result, str]], now: float) -> int:
         idents = {rel: identify(self.box.name, rel, st) for rel, st, _ in ready}
+        paths = {rel: self._root_prefix + rel for rel, _, _ in ready}  # a burst has thousands
         known = self.queue.known_keys(i.key for i in idents.values())
         unknown = [rel for rel, _, _ in ready if idents[rel].key not in known]
         # A file changed while its job still waits: that job reads it as it is then.
-        waiting = self.queue.queued_paths(str(self.box.inbox / rel) for rel in unknown)
+        waiting = self.queue.queued_paths(paths[rel] for rel in unknown)
         new_jobs = []
         sources = []
         for rel, st, source in ready:
             ident = idents[rel]
-            if ident.key in known or str(self.box.inbox / rel) in waiting:
+            if ident.key in known or paths[rel] in waiting:
                 continue
             new_jobs.append(NewJob(
-                file_path=str(self.box.inbox / rel), original_filename=Path(rel).name,
+                file_path=paths[rel], original_filename=rel.rsplit("/", 1)[-1],
                 metadata={"size": st.st_size, "source": source, "relpath": rel},
                 inbox=self.box.name, content_key=ident.key,
             ))
@@ -444,7 +444,7 @@ class InboxWatcher:
         for rel, st, _ in ready:
             del self._candidates[rel]
             self._enqueued[rel] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-            self._writing_noted.discard(os.path.join(self.box.inbox, rel))
+            self._writing_noted.discard(paths[rel])
         for job, source in zip(jobs, sources, strict=True):
             self._log.info("file queued", job_id=job.job_id,
                            file=display_name(job.original_filename or ""), source=source)
