@@ -2,8 +2,7 @@
 
 watchdog's events are hints: inotify drops events when its queue overflows, so the folder itself
 is the truth. Reconcile scans run at start-up, every ``scan_interval_seconds`` and at once after
-an overflow, then again about every second for as long as each finds new files (the events lag
-behind the folder then). A file is enqueued when its size, mtime and ctime have held still for
+an overflow. A file is enqueued when its size, mtime and ctime have held still for
 ``settle_seconds``, and is known by (inbox, relative path, device, inode, size, mtime).
 """
 
@@ -35,10 +34,6 @@ WRITE_EVENTS = frozenset({"modified", "closed", "deleted", "moved"})
 # full or away: those set the entry aside; any other error keeps it for the next step.
 ENTRY_ERRORS = (ValueError, TypeError)
 OVERFLOW_BLIND_SECONDS = 10.0
-# After an overflow, events lag behind the folder (the observer still works through its
-# backlog), so the folder is scanned again at this pace, or twice a scan's own duration if
-# that is longer, for as long as each scan finds files the one before did not.
-FOLLOW_UP_SCAN_SECONDS = 1.0
 
 
 @dataclass(slots=True)
@@ -101,7 +96,6 @@ class InboxWatcher:
         self._pending: set[str] = set()
         self._dirs_to_scan: set[str] = set()
         self._scan_reason: str | None = "startup"
-        self._follow_up_at: float | None = None  # next scan after an overflow, while it finds files
         self._lock = threading.Lock()
         self._candidates: dict[str, _Candidate] = {}
         self._enqueued: dict[str, tuple[int, int, int]] = {}
@@ -199,9 +193,7 @@ class InboxWatcher:
                 if "/" not in rel and rel not in (".", ".."):
                     self._skip_once(rel, "a folder (recursive = false)")
         if reason is None:
-            if self._follow_up_at is not None and now >= self._follow_up_at:
-                reason = "follow-up"
-            elif self.mode == "poll" and now >= self._next_poll:
+            if self.mode == "poll" and now >= self._next_poll:
                 reason = "poll"
             elif self.last_scan_at is not None and (
                 now - self.last_scan_at >= self.settings.scan_interval_seconds
@@ -233,11 +225,9 @@ class InboxWatcher:
         now = self.clock() if now is None else now
         started = time.monotonic()
         seen: set[str] = set()
-        known = len(self._candidates) + len(self._enqueued)
         for path in self._walk(str(self.box.inbox), seen):
             seen.add(self._rel(path))
             self._consider_safely(path, "scan" if reason != "startup" else "startup", now)
-        found_new = len(self._candidates) + len(self._enqueued) > known
         # forget what left the inbox, so memory follows the folder
         for table in (self._enqueued, self._skipped, self._candidates):
             for rel in [r for r in table if r not in seen]:
@@ -248,11 +238,6 @@ class InboxWatcher:
         self.last_scan_at = now
         if self.mode == "poll":
             self._next_poll = now + self.settings.poll_interval_seconds
-        if reason == "overflow" or (reason == "follow-up" and found_new):
-            self._follow_up_at = now + max(FOLLOW_UP_SCAN_SECONDS,
-                                           2 * (time.monotonic() - started))
-        elif reason == "follow-up":
-            self._follow_up_at = None
         self.events.emit(ScanFinished(self.box.name, reason, len(seen),
                                       time.monotonic() - started))
         return len(seen)

@@ -15,20 +15,12 @@ from pathlib import Path
 import pytest
 
 from agent.config import InboxSettings
-from agent.events import (
-    EventBus,
-    EventRecorder,
-    FileDetected,
-    FileIgnored,
-    ScanFinished,
-    WatcherOverflow,
-)
+from agent.events import EventBus, EventRecorder, FileDetected, FileIgnored, WatcherOverflow
 from agent.folders import InboxFolders
 from agent.mounts import choose_mode
 from agent.queue.base import JobStatus
 from agent.queue.sqlite import SQLiteJobQueue
 from agent.watcher import InboxWatcher
-from tests.helpers import scaled
 
 BURST = int(os.environ.get("WATCH_BURST", "20000"))
 
@@ -309,32 +301,6 @@ def test_overflow_log_triggers_a_reconcile_scan(harness: Callable[..., Harness])
     assert h.pump(lambda: h.jobs() == 1)
     assert len(h.recorder.of(WatcherOverflow)) == 1
     assert [e.source for e in h.recorder.of(FileDetected)] == ["scan"]
-
-
-def test_after_an_overflow_the_folder_is_scanned_again_while_scans_find_files(
-        harness: Callable[..., Harness]) -> None:
-    """After an overflow the events lag behind the folder (here they are gone altogether), so
-    follow-up scans about a second apart find the files that kept arriving; once one finds
-    nothing new, they stop."""
-    h = harness(settle_seconds=0.1, scan_interval_seconds=3600)
-    h.watcher.step()
-    h.watcher._stop_observer()  # from here on events are lost
-    logging.getLogger("watchdog.observers.inotify_c").warning(
-        "Inotify queue overflowed; filesystem events were lost")
-
-    def scans() -> list[str]:
-        return [e.reason for e in h.recorder.of(ScanFinished) if e.reason != "startup"]
-
-    assert h.pump(lambda: scans() == ["overflow"])
-    (h.inbox / "later1.txt").write_text("arrived after the overflow's scan")
-    assert h.pump(lambda: h.jobs() == 1, timeout=scaled(15))
-    (h.inbox / "later2.txt").write_text("and one more")
-    assert h.pump(lambda: h.jobs() == 2, timeout=scaled(15))
-    assert h.pump(lambda: h.watcher._follow_up_at is None, timeout=scaled(15))
-    assert scans() == ["overflow", "follow-up", "follow-up", "follow-up"]
-    h.settle(1.5)  # quiet: no further scans
-    assert scans() == ["overflow", "follow-up", "follow-up", "follow-up"]
-    assert [e.source for e in h.recorder.of(FileDetected)] == ["scan", "scan"]
 
 
 def test_auto_mode_polls_on_network_mounts(tmp_path: Path) -> None:
