@@ -299,12 +299,15 @@ def _drop_running_lines(text: str, running: frozenset[str]) -> str:
                    if i not in edge or _line_shape(line) not in running)
 
 
-def _pdf_outline(pdf: Any, max_items: int = 5000) -> dict[int, tuple[str, ...]]:
-    """Page index → the path of the first bookmark that points into it."""
+def _pdf_outline(pdf: Any, max_items: int = 5000, levels: int = 3
+                 ) -> dict[int, tuple[str, ...]]:
+    """Page index → the path (its first ``levels`` titles) of the first bookmark that points
+    into it. The whole outline is walked, as a deeper bookmark may be the first on its page
+    (and pypdfium2 logs a warning for every subtree a depth limit cuts off)."""
     pages: dict[int, tuple[str, ...]] = {}
     stack: list[str] = []
     try:
-        for n, item in enumerate(pdf.get_toc(max_depth=3)):
+        for n, item in enumerate(pdf.get_toc()):
             if n >= max_items:
                 break
             del stack[item.level:]
@@ -312,7 +315,7 @@ def _pdf_outline(pdf: Any, max_items: int = 5000) -> dict[int, tuple[str, ...]]:
             dest = item.get_dest()
             index = dest.get_index() if dest is not None else None
             if index is not None and index >= 0 and index not in pages:
-                pages[index] = tuple(t for t in stack if t)
+                pages[index] = tuple(t for t in stack[:levels] if t)
     except Exception:  # a broken outline is no reason to lose the text
         return {}
     return pages

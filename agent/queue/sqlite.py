@@ -286,14 +286,7 @@ class SQLiteJobQueue(Tunable):
     def _select_in(self, sql: str, values: Iterable[str], batch: int = 500) -> set[str]:
         """Those of ``values`` that ``sql``'s first column returns, in batches of parameters."""
         stored = {encode_name(v): v for v in values}
-        pending = list(stored)
-        found: set[str] = set()
-        conn = self._conn()
-        for start in range(0, len(pending), batch):
-            part = pending[start:start + batch]
-            found.update(stored[v] for (v,) in conn.execute(
-                sql.format(",".join("?" * len(part))), part))
-        return found
+        return {stored[row[0]] for row in self._rows_in(self._conn(), sql, list(stored), batch)}
 
     def get_next_job(
         self, worker_id: str | None = None, lease_seconds: float | None = None
