@@ -175,7 +175,6 @@ class Searcher:
                 "and no chunk holds every word of the query)"))
         return SearchResponse(request.query, mode, True, results)
 
-
     def _rank_documents(self, scored: list[tuple[int, float]], chunks: dict[int, StoredChunk],
                         vector: Any) -> list[tuple[int, float]]:
         """One (best chunk, score) per document, best document first.
