@@ -296,9 +296,12 @@ class SQLiteIndex(DocumentLookups):
 
     def _vectors(self) -> tuple[Any, Any, Any]:
         with self._matrix_lock:
-            if self._cache is None:
-                self._cache = _VectorCache()
-            return self._cache.refresh(self._conn())
+            return self._vector_cache().refresh(self._conn())
+
+    def _vector_cache(self) -> _VectorCache:
+        if self._cache is None:
+            self._cache = _VectorCache()
+        return self._cache
 
     def vector_candidates(self, query_vector: Any, k: int, where: SearchFilter = NO_FILTER
                           ) -> list[tuple[int, float]]:
@@ -319,32 +322,25 @@ class SQLiteIndex(DocumentLookups):
     def similarities(self, query_vector: Any, chunk_ids: Iterable[int]) -> dict[int, float]:
         import numpy as np
 
-        wanted = np.array(sorted(set(chunk_ids)), dtype=np.int64)
         ids, matrix, _ = self._vectors()
-        if len(wanted) == 0 or len(ids) == 0:
-            return {}
-        at = np.clip(np.searchsorted(ids, wanted), 0, len(ids) - 1)
-        present = ids[at] == wanted
-        scores = matrix[at[present]] @ np.asarray(query_vector, dtype=np.float32)
-        return dict(zip(wanted[present].tolist(), scores.tolist(), strict=True))
+        wanted, rows = _rows_of(ids, chunk_ids)
+        scores = matrix[rows] @ np.asarray(query_vector, dtype=np.float32)
+        return dict(zip(wanted.tolist(), scores.tolist(), strict=True))
 
     def document_similarities(self, query_vector: Any, chunk_ids: Iterable[int]
                               ) -> dict[int, float]:
         import numpy as np
 
-        wanted = np.array(sorted(set(chunk_ids)), dtype=np.int64)
-        ids, _, documents = self._vectors()
-        if len(wanted) == 0 or len(ids) == 0:
-            return {}
-        with self._matrix_lock:
-            doc_ids, centroids = self._cache.centroids()  # type: ignore[union-attr]
-        at = np.clip(np.searchsorted(ids, wanted), 0, len(ids) - 1)
-        present = ids[at] == wanted
-        owners = documents[at[present]]
-        row = np.clip(np.searchsorted(doc_ids, owners), 0, max(0, len(doc_ids) - 1))
-        known = doc_ids[row] == owners  # a refresh between the two reads can drop a document
-        scores = centroids[row[known]] @ np.asarray(query_vector, dtype=np.float32)
-        return dict(zip(wanted[present][known].tolist(), scores.tolist(), strict=True))
+        with self._matrix_lock:  # the vectors and their centroids read as one state
+            cache = self._vector_cache()
+            ids, _, documents = cache.refresh(self._conn())
+            wanted, rows = _rows_of(ids, chunk_ids)
+            if len(wanted) == 0:
+                return {}
+            doc_ids, centroids = cache.centroids()
+        owners = np.searchsorted(doc_ids, documents[rows])
+        scores = centroids[owners] @ np.asarray(query_vector, dtype=np.float32)
+        return dict(zip(wanted.tolist(), scores.tolist(), strict=True))
 
     def lexical_candidates(self, query: str, k: int, where: SearchFilter = NO_FILTER, *,
                            require_all: bool = False) -> list[tuple[int, float]]:
@@ -406,6 +402,19 @@ def fts_phrases(query: str) -> list[str]:
     content = [p for p in phrases if not (len(p) == 1 and p[0] in STOPWORDS)]
     unique = dict.fromkeys('"' + " ".join(parts) + '"' for parts in (content or phrases))
     return list(unique)[:32]
+
+
+def _rows_of(ids: Any, chunk_ids: Iterable[int]) -> tuple[Any, Any]:
+    """The chunk ids among ``chunk_ids`` that have a vector, and their rows in the matrix
+    (``ids`` is sorted)."""
+    import numpy as np
+
+    wanted = np.array(sorted(set(chunk_ids)), dtype=np.int64)
+    if len(wanted) == 0 or len(ids) == 0:
+        return wanted[:0], wanted[:0]
+    at = np.clip(np.searchsorted(ids, wanted), 0, len(ids) - 1)
+    present = ids[at] == wanted
+    return wanted[present], at[present]
 
 
 class _VectorCache:

@@ -76,6 +76,19 @@ def _row_to_job(row: tuple[Any, ...]) -> Job:
     )
 
 
+_INSERT = """INSERT INTO job_queue (job_id, file_path, original_filename, inbox, content_key,
+                  status, metadata, created_at, updated_at, run_after)
+              VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)"""
+
+
+def _new_row(job_id: str, item: NewJob, key: str, now: float,
+             delay: float = 0.0) -> tuple[Any, ...]:
+    """``_INSERT``'s parameters for a new queued job (``key``: its encoded content key)."""
+    original = encode_name(item.original_filename) if item.original_filename is not None else None
+    return (job_id, encode_name(item.file_path), original, item.inbox, key,
+            json.dumps(dict(item.metadata or {})), now, now, now + delay)
+
+
 def _public(job: Job) -> Job:
     """Hide the lease token from copies handed to anyone but the claimer."""
     job.lease_token = None
@@ -213,16 +226,8 @@ class SQLiteJobQueue(Tunable):
         ).fetchone()
         if existing is not None:
             return _public(_row_to_job(existing))
-        now = self.clock()
-        row = conn.execute(
-            f"""INSERT INTO job_queue (job_id, file_path, original_filename, inbox, content_key,
-                    status, metadata, created_at, updated_at, run_after)
-                VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?) RETURNING {COLUMNS}""",
-            (uuid.uuid4().hex, encode_name(item.file_path),
-             encode_name(item.original_filename) if item.original_filename is not None else None,
-             item.inbox, key,
-             json.dumps(dict(item.metadata or {})), now, now, now + delay),
-        ).fetchone()
+        row = conn.execute(f"{_INSERT} RETURNING {COLUMNS}",
+                           _new_row(uuid.uuid4().hex, item, key, self.clock(), delay)).fetchone()
         return _row_to_job(row)
 
     def enqueue_many(self, items: Sequence[NewJob]) -> list[Job]:
@@ -247,15 +252,8 @@ class SQLiteJobQueue(Tunable):
                 if key in active or key in new_ids:
                     continue  # an active job, or an earlier item of this batch, has the key
                 new_ids[key] = uuid.uuid4().hex
-                rows.append((new_ids[key], encode_name(item.file_path),
-                             encode_name(item.original_filename)
-                             if item.original_filename is not None else None,
-                             item.inbox, key, json.dumps(dict(item.metadata or {})), now, now,
-                             now))
-            conn.executemany(
-                """INSERT INTO job_queue (job_id, file_path, original_filename, inbox,
-                       content_key, status, metadata, created_at, updated_at, run_after)
-                   VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)""", rows)
+                rows.append(_new_row(new_ids[key], item, key, now))
+            conn.executemany(_INSERT, rows)
             created = {row[0]: _row_to_job(row) for row in self._rows_in(
                 conn, f"SELECT {COLUMNS} FROM job_queue WHERE job_id IN ({{}})",
                 list(new_ids.values()))}
