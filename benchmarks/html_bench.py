@@ -2,20 +2,27 @@
 headings kept — the measurement behind the agent's choice of resiliparse.
 
     pip install -e '.[peer]'     # trafilatura, justext, readability-lxml (resiliparse is a dependency)
-    python benchmarks/html_bench.py
+    python benchmarks/html_bench.py [--samples 5]
 
 Pages: every third library/ page and every tutorial/ page of python3-doc. "Boilerplate" counts
 navigation strings of these pages that survive ("Previous topic", "Table of Contents", …);
 "code kept" counts the first long line of each <pre> block found in the output; "h2 kept"
 the page's h2 headings. The agent's old reader (all visible text) is the first row.
+Speed: every reader reads all pages once per sample, interleaved (benchmarks/measure.py);
+the content columns come from the first, warm-up pass (the readers are deterministic).
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.measure import interleave, ratio  # noqa: E402
 
 DOCS = Path("/usr/share/doc/python3-doc/html")
 BOILERPLATE = ["Table of Contents", "Previous topic", "Next topic", "Keyboard shortcuts",
@@ -74,6 +81,9 @@ def probes(markup: str) -> tuple[list[str], list[str]]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=5, help="interleaved timing samples")
+    args = parser.parse_args()
     pages = sorted(DOCS.glob("library/*.html"))[::3] + sorted(DOCS.glob("tutorial/*.html"))
     if not pages:
         sys.exit(f"Python docs not found under {DOCS}: apt-get install python3-doc")
@@ -82,18 +92,30 @@ def main() -> None:
     readers: dict[str, Callable[[str], str]] = {
         "all visible text (old reader)": all_visible_text, "resiliparse (chosen)": resiliparse,
         "trafilatura": trafilatura, "justext": justext, "readability-lxml": readability}
-    print(f"{len(pages)} pages of {DOCS}")
-    print("| reader | ms/page | MB of text | boilerplate strings left | code lines kept | "
-          "h2 kept |")
-    print("|---|---|---|---|---|---|")
+    outputs: dict[str, dict[Path, str]] = {}
     for name, reader in readers.items():
         try:
-            started = time.perf_counter()
-            out = {p: reader(m) for p, m in markup.items()}
+            outputs[name] = {p: reader(m) for p, m in markup.items()}
         except ImportError as exc:
-            print(f"| {name} | not installed ({exc.name}): pip install -e '.[peer]' | | | | |")
-            continue
-        ms = (time.perf_counter() - started) / len(pages) * 1000
+            print(f"{name}: not installed ({exc.name}): pip install -e '.[peer]'")
+
+    def timed(reader: Callable[[str], str]) -> Callable[[], float]:
+        def sample() -> float:
+            started = time.perf_counter()
+            for m in markup.values():
+                reader(m)
+            return (time.perf_counter() - started) / len(pages) * 1000
+        return sample
+
+    series = interleave({name: timed(readers[name]) for name in outputs}, args.samples,
+                        unit="ms/page")
+    chosen = series.get("resiliparse (chosen)")
+    print(f"{len(pages)} pages of {DOCS}; {args.samples} interleaved samples")
+    print("| reader | ms/page (median, min–max) | load | MB of text | boilerplate strings left "
+          "| code lines kept | h2 kept |")
+    print("|---|---|---|---|---|---|---|")
+    for name, out in outputs.items():
+        s = series[name]
         flat = {p: " ".join(t.split()) for p, t in out.items()}
         left = sum(sum(b in t for b in BOILERPLATE) for t in out.values())
         code = sum(sum(" ".join(line.split()) in flat[p] for line in c)
@@ -102,10 +124,16 @@ def main() -> None:
         n_code = sum(len(c) for c, _ in expected.values())
         n_heads = sum(len(h) for _, h in expected.values())
         size = sum(len(t) for t in out.values()) / 1e6
-        print(f"| {name} | {ms:.1f} | {size:.2f} | {left} | {code}/{n_code} | "
+        print(f"| {name} | {s.median:.1f} ({min(s.values):.1f}–{max(s.values):.1f}) | "
+              f"{min(s.loads):.1f}–{max(s.loads):.1f} | {size:.2f} | {left} | {code}/{n_code} | "
               f"{heads}/{n_heads} |")
+    if chosen is not None:
+        for name, s in series.items():
+            if s is not chosen:
+                r = ratio(chosen, s, higher_is_better=False)
+                print(f"resiliparse is {r.median:.1f}× as fast as {name} "
+                      f"({min(r.values):.1f}–{max(r.values):.1f})")
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     main()

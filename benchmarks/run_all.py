@@ -1,10 +1,10 @@
 """Run every benchmark and write their figures into benchmarks/README.md ("Latest run").
 
-    python benchmarks/run_all.py          # about 20 minutes on 2 cores
-    (the real-corpus runs, retrieval_bench.py and ingest_bench.py, take 30-60 minutes each, and
-    long_bench.py about 20; they are run on their own, and benchmarks/README.md has their latest
-    figures)
+    python benchmarks/run_all.py          # about two hours on 2 cores (`make bench`)
     python benchmarks/run_all.py --quick  # smaller sizes, to check that they all still run
+
+retrieval_bench.py (an hour at --pages 200) and long_bench.py (about 20 minutes) are run on
+their own; benchmarks/README.md has their latest figures.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ FULL = {
     "redis_bench.py": [],
     "formats_bench.py": [],
     "ocr_bench.py": [],
+    "html_bench.py": [],
 }
 QUICK = {
     "ingest_bench.py": ["--pages", "6", "--rounds", "2"],
@@ -44,6 +45,7 @@ QUICK = {
     "redis_bench.py": ["--samples", "2", "--n", "1000", "--pages", "4"],
     "formats_bench.py": [],
     "ocr_bench.py": ["--quick"],
+    "html_bench.py": ["--samples", "1"],
 }
 
 
