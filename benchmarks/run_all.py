@@ -37,7 +37,7 @@ QUICK = {
     "ingest_bench.py": ["--pages", "6", "--rounds", "2"],
     "queue_bench.py": ["--n", "2000", "--big-rows", "20000", "--samples", "2"],
     "watch_bench.py": ["--latency-files", "20", "--burst", "1000", "--burst-rounds", "2",
-                       "--scan", "5000"],
+                       "--scan", "5000", "--scan-samples", "2"],
     "pipeline_bench.py": ["--docs", "20", "--jobs", "200", "--chunks", "5000"],
     "chunk_bench.py": ["--mb", "6", "--samples", "3", "--baseline-mb", "1"],
     "search_bench.py": ["--chunks", "20000", "--rounds", "2"],
