@@ -26,9 +26,10 @@ def test_retrieval_benchmark_quick_run(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr[-3000:]
     table = _table(out.stdout)
     today, full = table["today: vector, every chunk"], table["full: all, hybrid"]
-    for column in (3, 4):  # identifier top-1, development and held-out halves
+    assert full[3] == "hidden (--final)", full  # FRESH_2 stays unseen without --final
+    for column in (4, 5):  # identifier top-1, development and held-out halves
         assert float(full[column]) >= float(today[column]), (column, today, full)
-    assert full[5].startswith("6/6 refused"), full
+    assert full[6].startswith("6/6 refused"), full
 
 
 def test_ocr_benchmark_quick_run() -> None:
