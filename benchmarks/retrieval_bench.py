@@ -3,6 +3,7 @@
     python benchmarks/retrieval_bench.py                 # library/ + tutorial/, every run
     python benchmarks/retrieval_bench.py --pages 80      # a smaller corpus (gold pages kept)
     python benchmarks/retrieval_bench.py --no-peer       # without the LlamaIndex row
+    python benchmarks/retrieval_bench.py --final         # FRESH_2 too: a ranking change's last run
     python benchmarks/retrieval_bench.py --quick         # CI's small run: 6 questions, gold
                                                          # pages only, today vs full, no peer
 
