@@ -16,9 +16,10 @@ queue, worker, model and index) on a fresh data folder, default settings but set
 3. a one-line file dropped at 30 % of the embedding: its latency (goal ≤ settle + 10 s)
    and how much longer the document took than run 1 of its round (goal: the median growth is
    no more than the small file's own processing time, measured alone);
-
-Runs 1–3 are ``--samples`` interleaved rounds (benchmarks/measure.py), each on a fresh folder.
 4. peak RSS of a worker process (``VmHWM``) reading one page, a 500-page PDF and a 50 MB text.
+
+Runs 1–3 are ``--samples`` interleaved rounds (benchmarks/measure.py), each on a fresh folder;
+run 4 is one sample per file.
 """
 
 from __future__ import annotations

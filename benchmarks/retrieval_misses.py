@@ -18,6 +18,7 @@ sys.path.insert(0, str(ROOT))
 
 from agent.config import Settings  # noqa: E402
 from agent.search import Searcher, SearchRequest  # noqa: E402
+from benchmarks.retrieval_bench import Hit, scores  # noqa: E402
 from benchmarks.retrieval_questions import FRESH, NATURAL  # noqa: E402
 
 
@@ -31,16 +32,17 @@ def main() -> None:
     settings.index.path = args.work / f"{args.index}.db"
     searcher = Searcher(settings)
     questions = NATURAL + FRESH
-    top1 = top5 = 0
+    results = []
     for query, pages in questions:
         response = searcher.answer(SearchRequest(query, k=10, mode=args.mode))
-        got = [r.chunk.source_name for r in response.results]
-        top1 += bool(got) and got[0] in pages
-        top5 += any(page in pages for page in got[:5])
+        hits = [Hit(r.chunk.source_name, r.chunk.text) for r in response.results]
+        results.append(hits)
+        got = [hit.page for hit in hits]
         if not got or got[0] not in pages:
             rank = next((i for i, page in enumerate(got, 1) if page in pages), None)
             print(f"{query!r}: wanted {pages[0]} (rank {rank}); first {got[:3]}")
-    print(f"top-1 {top1 / len(questions):.3f}, recall@5 {top5 / len(questions):.3f} "
+    s = scores(results, questions)
+    print(f"top-1 {s['top1']:.3f}, recall@5 {s['recall@5']:.3f} "
           f"over {len(questions)} development questions")
 
 
