@@ -29,6 +29,9 @@ from agent.errors import AgentError
 
 log = structlog.get_logger("agent.locks")
 LOCK_NAME = ".ingest-agent.lock"
+GATE_NAME = ".ingest-agent.gate"
+GATE_WAIT_SECONDS = 10.0
+OWN_FILES = (LOCK_NAME, GATE_NAME)  # what the agent keeps in a processing folder
 _BUSY = (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
 
 
@@ -102,7 +105,7 @@ class AgentLocks:
         data_dir.mkdir(parents=True, exist_ok=True)
         fd = self._open(data_dir / "agent.lock")
         if not self._flock(fd, fcntl.LOCK_EX):
-            holder = _describe(_read_holder(fd))
+            holder = _describe(self._holder_record(fd))
             os.close(fd)
             raise LockHeldError(f"data_dir {data_dir} is in use by another ingest-agent "
                                 f"({holder}); give each agent its own data_dir")
@@ -117,28 +120,57 @@ class AgentLocks:
         fd = self._open(processing / LOCK_NAME)
         if not shared:
             if not self._flock(fd, fcntl.LOCK_EX):
-                raise self._refusal(name, inbox, _read_holder(fd))
+                raise self._refusal(name, inbox, self._holder_record(fd))
             _write_holder(fd, self.me)
         else:
-            self._share(fd, name, inbox)
+            self._share(fd, processing / GATE_NAME, name, inbox)
         self._lock_folder(name, inbox, shared)
 
-    def _share(self, fd: int, name: str, inbox: Path) -> None:
-        """Hold the inbox shared with agents of the same Redis namespace, and only those."""
-        if self._flock(fd, fcntl.LOCK_EX):  # first one here: say which namespace owns it
-            _write_holder(fd, self.me)
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            return
-        if not self._flock(fd, fcntl.LOCK_SH):
-            raise self._refusal(name, inbox, _read_holder(fd))
+    def _share(self, fd: int, gate_path: Path, name: str, inbox: Path) -> None:
+        """Hold the inbox shared with agents of the same Redis namespace, and only those.
+
+        The first sharer writes its namespace under an exclusive lock, then converts it to a
+        shared one; flock's conversion is not atomic, and a sharer starting at that moment
+        would see the lock held and the record not yet written. So sharers take turns through
+        a gate lock beside it: within the gate, an exclusive holder of ``fd`` can only be an
+        SQLite agent, and a shared one has written its namespace before letting the gate go.
+        """
+        gate = self._open(gate_path)
+        self._fds.remove(gate)
+        try:
+            self._wait_for(gate, name, inbox)
+            if self._flock(fd, fcntl.LOCK_EX):  # first one here: say which namespace owns it
+                _write_holder(fd, self.me)
+                if not self._flock(fd, fcntl.LOCK_SH):  # an SQLite agent came in between
+                    raise self._refusal(name, inbox, self._holder_record(fd))
+                return
+            if not self._flock(fd, fcntl.LOCK_SH):
+                raise self._refusal(name, inbox, self._holder_record(fd))
+            holder = _read_holder(fd)
+            if holder.get("queue") != self.me["queue"]:
+                raise self._refusal(name, inbox, holder)
+        finally:
+            os.close(gate)  # lets the gate go
+
+    def _wait_for(self, gate: int, name: str, inbox: Path) -> None:
+        """Take the gate; it is held for a few milliseconds at a time, so waiting is short."""
+        deadline = time.monotonic() + GATE_WAIT_SECONDS
+        while not self._flock(gate, fcntl.LOCK_EX):
+            if time.monotonic() > deadline:
+                raise LockHeldError(f"inbox {name} ({inbox}): another ingest-agent has held "
+                                    f"{GATE_NAME} for {GATE_WAIT_SECONDS:g} s; is it stuck?")
+            time.sleep(0.02)
+
+    @staticmethod
+    def _holder_record(fd: int) -> dict[str, Any]:
+        """The holder's record; an SQLite agent writes it just after taking its lock."""
         holder = _read_holder(fd)
-        for _ in range(20):  # the first sharer may be about to write its record
-            if holder.get("queue"):
+        for _ in range(20):
+            if holder:
                 break
             time.sleep(0.05)
             holder = _read_holder(fd)
-        if holder.get("queue") != self.me["queue"]:
-            raise self._refusal(name, inbox, holder)
+        return holder
 
     def _lock_folder(self, name: str, inbox: Path, shared: bool) -> None:
         """The inbox folder itself, so an agent with other work folders is refused too."""

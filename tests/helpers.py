@@ -42,10 +42,10 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str,
 
 
 def entries(folder: Path) -> list[str]:
-    """A folder's entry names, sorted, without the agent's own inbox lock file."""
-    from agent.locks import LOCK_NAME
+    """A folder's entry names, sorted, without the agent's own inbox lock files."""
+    from agent.locks import OWN_FILES
 
-    return sorted(p.name for p in folder.iterdir() if p.name != LOCK_NAME)
+    return sorted(p.name for p in folder.iterdir() if p.name not in OWN_FILES)
 
 
 def free_port() -> int:

@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from agent.locks import LOCK_NAME
+from agent.locks import OWN_FILES
 from tests.helpers import (
     SCRIPTED,
     AgentProcess,
@@ -42,8 +42,8 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 def _names(folder: Path) -> set[bytes]:
-    """Entries of a folder as the bytes on disk (minus the agent's own lock file)."""
-    return {n for n in os.listdir(os.fsencode(folder)) if n != LOCK_NAME.encode()}
+    """Entries of a folder as the bytes on disk (minus the agent's own lock files)."""
+    return {n for n in os.listdir(os.fsencode(folder)) if os.fsdecode(n) not in OWN_FILES}
 
 
 def _by_name(config: Path) -> dict[str, dict[str, object]]:
@@ -318,6 +318,68 @@ def test_redis_agents_share_an_inbox_only_within_one_namespace(tmp_path: Path) -
         for agent in agents:
             assert agent.stop() == 0
         redis.stop()
+
+
+_TAKE_LOCKS = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from agent.config import load_config
+    from agent.errors import AgentError
+    from agent.locks import AgentLocks
+
+    settings = load_config(sys.argv[1])
+    start = Path(sys.argv[2])
+    while not start.exists():
+        time.sleep(0.001)
+    try:
+        AgentLocks(settings).acquire()
+    except AgentError as exc:
+        print("refused", exc, flush=True)
+    else:
+        print("held", flush=True)
+    sys.stdin.read()  # hold the locks until the test lets go
+""")
+
+
+def _start_together(tmp_path: Path, queues: list[dict[str, str]]) -> list[str]:
+    """Take one inbox's locks in one process per queue, all released at the same instant."""
+    start = tmp_path / f"start-{time.monotonic_ns()}"
+    procs = []
+    for i, queue in enumerate(queues):
+        config = agent_config(tmp_path, f"locker{i}", agent={"data_dir": f"data{i}"},
+                              queue=queue)
+        procs.append(subprocess.Popen([sys.executable, "-c", _TAKE_LOCKS, str(config),
+                                       str(start)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      text=True))
+    time.sleep(0.5)  # the interpreters start; whoever is late only makes the race less tight
+    start.touch()
+    try:
+        return [p.stdout.readline().strip() for p in procs if p.stdout is not None]
+    finally:
+        for p in procs:
+            p.communicate(timeout=scaled(30))
+
+
+def test_agents_starting_together_share_an_inbox_only_within_one_namespace(
+        tmp_path: Path) -> None:
+    """Redis agents of one namespace started at the same instant all hold the inbox, never
+    "holder unknown"; mixed with another namespace and an SQLite agent, the first namespace in
+    wins and every other agent is refused naming it."""
+    same = {"backend": "redis", "redis_url": "redis://127.0.0.1:1/0", "redis_namespace": "one"}
+    other = {**same, "redis_namespace": "two"}
+    for _ in range(5):
+        outcomes = _start_together(tmp_path, [same] * 6)
+        assert outcomes == ["held"] * 6, outcomes
+    for _ in range(5):
+        outcomes = _start_together(tmp_path, [same, other] * 3 + [{"backend": "sqlite"}])
+        assert len(outcomes) == 7, outcomes
+        held = [q for q, o in zip([same, other] * 3 + [{}], outcomes, strict=True)
+                if o == "held"]
+        assert held and all(q == held[0] for q in held), outcomes
+        winner = f"redis namespace {held[0]['redis_namespace']}" if held[0] else "sqlite "
+        refused = [o for o in outcomes if o != "held"]
+        assert len(refused) == 7 - len(held) and len(held) in (1, 3), outcomes
+        assert all(o.startswith("refused inbox box") and winner in o for o in refused), outcomes
 
 
 # -- 7. an API open to the network needs a token -----------------------------------------------
