@@ -3,12 +3,13 @@
 The index gives candidates from each side (cosine over the vectors; BM25-like full-text over
 heading and text); hybrid mode fuses their ranks by reciprocal rank fusion (RRF, k = 60), which
 needs no score calibration between the two. With one result per document (the default), a
-document ranks by its best chunk and, fused the same way at half weight, by how close the
-whole document (the mean of its vectors) is to the question. A result is kept only if it is relevant
-on its own terms: its cosine reaches ``search.min_similarity``, or its chunk holds every content
-word of the query. When nothing passes, the response says the index has no good answer
-(``answered`` false) rather than returning confident-looking noise. The CLI, the HTTP API and the
-agent's local search socket all speak this module's request and response.
+document ranks by its best chunk and, fused the same way at lower weights, by how close the
+whole document (the mean of its vectors) and its opening (first chunk) are to the question. A
+result is kept only if it is relevant on its own terms: its cosine reaches
+``search.min_similarity``, or its chunk holds every content word of the query. When nothing
+passes, the response says the index has no good answer (``answered`` false) rather than
+returning confident-looking noise. The CLI, the HTTP API and the agent's local search socket
+all speak this module's request and response.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ Mode = Literal["vector", "lexical", "hybrid"]
 MODES: tuple[Mode, ...] = ("vector", "lexical", "hybrid")
 RRF_K = 60
 WHOLE_DOCUMENT_WEIGHT = 0.5  # RRF weight of the ranking by the document's mean vector
+OPENING_WEIGHT = 0.25  # RRF weight of the ranking by the document's first chunk
 SNIPPET_CHARS = 240
 MARK = "**"  # matched words in snippets are wrapped in this (Markdown bold)
 _WORD = re.compile(r"\w+")
@@ -181,9 +183,11 @@ class Searcher:
 
         Documents are ranked by their best chunk. With a query vector, that ranking is fused
         by RRF with a ranking of the same documents by the cosine of their mean vector, at
-        half weight: the page that is about the question rises above one that only mentions
-        it in passing. (Summing a document's several best chunks was tried too; it let a long
-        document of mediocre chunks outrank a short one that answers.)"""
+        half weight, and with one by the cosine of their opening chunk, at a quarter: the page
+        that is about the question rises above one that only mentions it in passing, and of
+        two sibling pages (fnmatch and glob) the one whose opening says it does what was asked.
+        (Summing a document's several best chunks was tried too; it let a long document of
+        mediocre chunks outrank a short one that answers.)"""
         best: dict[str, int] = {}
         for chunk_id, _ in scored:  # best first
             best.setdefault(chunks[chunk_id].doc_id, chunk_id)
@@ -193,6 +197,11 @@ class Searcher:
             whole = self.index.document_similarities(vector, best.values())
             rankings.append((WHOLE_DOCUMENT_WEIGHT, sorted(
                 by_passage, key=lambda doc: -whole.get(best[doc], -1.0))))
+            if OPENING_WEIGHT:
+                opening = self.index.opening_chunks(best.values())
+                cosine = self.index.similarities(vector, opening.values())
+                rankings.append((OPENING_WEIGHT, sorted(
+                    by_passage, key=lambda doc: -cosine.get(opening.get(best[doc], -1), -1.0))))
         fused: dict[str, float] = {}
         for weight, ranking in rankings:
             for rank, doc in enumerate(ranking, 1):

@@ -204,6 +204,21 @@ def test_document_similarity_is_the_cosine_of_the_documents_mean_vector(index: o
     assert index.document_similarities(query, []) == {}  # type: ignore[attr-defined]
 
 
+def test_each_chunk_is_given_its_documents_opening_chunk(index: object) -> None:
+    """Every chunk maps to the first chunk (ordinal 0) of its own document, on both backends."""
+    query = _vectors(1, seed=9)[0]
+    add(index, "g" * 64, n=3, seed=7)
+    add(index, "h" * 64, n=2, seed=8, job="job-2")
+    found = [i for i, _ in index.vector_candidates(query, 10)]  # type: ignore[attr-defined]
+    chunks = index.chunks_by_id(found)  # type: ignore[attr-defined]
+    opening = index.opening_chunks(found)  # type: ignore[attr-defined]
+    assert sorted(opening) == sorted(found) and len(found) == 5
+    for chunk_id, first in opening.items():
+        assert chunks[first].ordinal == 0 and chunks[first].doc_id == chunks[chunk_id].doc_id
+    assert len(set(opening.values())) == 2
+    assert index.opening_chunks([]) == {}  # type: ignore[attr-defined]
+
+
 def test_a_version_1_index_is_upgraded_and_its_chunks_become_searchable(tmp_path: Path) -> None:
     """An index written before full-text search existed (schema v1) is migrated in place on
     open: its existing chunks are found by words, with an empty heading."""

@@ -212,6 +212,11 @@ class Index(Protocol):
 
     def chunks_by_id(self, chunk_ids: Iterable[int]) -> dict[int, StoredChunk]: ...
 
+    def opening_chunks(self, chunk_ids: Iterable[int]) -> dict[int, int]:
+        """For each chunk, the id of its document's first chunk (ordinal 0): the opening,
+        where a document says what it is about."""
+        ...
+
     def checkpointed_digests(self, sha256: str, model: str) -> dict[int, bytes]:
         """Chunks staged so far for a document being embedded: ordinal → digest of the text
         that was embedded. Never seen by search."""
@@ -327,6 +332,17 @@ class DocumentLookups:
             f"SELECT {CHUNK_COLUMNS} FROM chunks c JOIN documents d ON d.id = c.document_id "
             f"WHERE c.id IN ({marks})", ids).fetchall()
         return {int(r[0]): stored_chunk(r) for r in rows}
+
+    def opening_chunks(self, chunk_ids: Iterable[int]) -> dict[int, int]:
+        ids = [int(i) for i in chunk_ids]
+        if not ids:
+            return {}
+        marks = ",".join([self._PH] * len(ids))
+        rows = self._conn().execute(
+            f"SELECT c.id, o.id FROM chunks c JOIN chunks o "
+            f"ON o.document_id = c.document_id AND o.ordinal = 0 WHERE c.id IN ({marks})",
+            ids).fetchall()
+        return {int(r[0]): int(r[1]) for r in rows}
 
     def admitted_documents(self, where: SearchFilter) -> list[int]:
         """Row ids of the documents the filter admits."""
