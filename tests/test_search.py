@@ -263,6 +263,55 @@ def test_the_document_about_the_question_beats_one_that_repeats_it(
         searcher.index.close()
 
 
+def test_of_two_sibling_documents_the_one_whose_opening_answers_comes_first(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ranking of documents by their opening chunk, on a real SQLite index with vectors
+    made by hand so each signal is known: "glob" holds the best passage but opens on something
+    else and is mostly beside the point; "fnmatch" opens on the question. By best passage and
+    mean vector alone "glob" stays first (by a hair); with the opening, "fnmatch" is first."""
+    import numpy as np
+
+    from agent import search
+    from agent.config import Settings
+    from agent.pipeline.chunk import Chunk
+    from agent.search import Searcher
+
+    def unit(*xs: float) -> list[float]:
+        v = np.array(xs, dtype=np.float32)
+        return list(v / np.linalg.norm(v))
+
+    documents = {  # first chunk = the opening; the question is the first axis
+        "glob.md": [unit(0, 1, 0, 0), unit(0.95, 0.31, 0, 0), unit(0, 0, 1, 0), unit(0, 0, 1, 0)],
+        "fnmatch.md": [unit(0.9, 0.44, 0, 0), unit(0, 0, 0, 1)],
+        "re.md": [unit(0.5, 0, 0.87, 0)],
+    }
+    settings = Settings.model_validate({"agent": {"data_dir": str(tmp_path / "data")}})
+    searcher = Searcher(settings)
+    for n, (name, vectors) in enumerate(documents.items()):
+        chunks = [Chunk(i, f"{name} part {i}", i * 10, i * 10 + 9, None, 4)
+                  for i in range(len(vectors))]
+        searcher.index.add_document(sha256=f"{n}" * 64, job_id=f"job-{n}", inbox="docs",
+                                    source_name=name, mime="text/markdown", size=100,
+                                    pages=None, model="hand-made", chunks=chunks,
+                                    vectors=np.array(vectors, dtype=np.float32))
+    question = np.array(unit(1, 0, 0, 0), dtype=np.float32)
+    scored = searcher.index.vector_candidates(question, 20)
+    chunks = searcher.index.chunks_by_id(i for i, _ in scored)
+
+    def first() -> str:
+        ranked = searcher._rank_documents(scored, chunks, question)
+        assert len(ranked) == 3
+        return chunks[ranked[0][0]].source_name
+
+    try:
+        assert chunks[scored[0][0]].source_name == "glob.md"  # the best passage
+        assert first() == "fnmatch.md"
+        monkeypatch.setattr(search, "OPENING_WEIGHT", 0.0)
+        assert first() == "glob.md"
+    finally:
+        searcher.index.close()
+
+
 def test_every_mode_on_the_shared_postgres_index(tmp_path: Path, pg_dsn: str) -> None:
     """The same search — vector, lexical, hybrid, floor and filters — on Postgres + pgvector
     with its full-text search, over a file ingested by the real pipeline."""
