@@ -59,17 +59,19 @@ INDEXES = {  # name: (html main content, headings)
     "structure": (False, True),
     "full": (True, True),
 }
-RUNS = [  # label, index, mode, one result per document, whole-document ranking
-    ("today: vector, every chunk", "plain", "vector", False, False),
-    ("+ one result per document", "plain", "vector", True, False),
-    ("+ whole-document ranking", "plain", "vector", True, True),
-    ("+ clean text (main content)", "clean", "vector", False, False),
-    ("+ structure-aware chunks", "structure", "vector", False, False),
-    ("+ hybrid (vector + FTS5, RRF)", "plain", "hybrid", False, False),
-    ("full: all, hybrid", "full", "hybrid", True, True),
-    ("full, without whole-document ranking", "full", "hybrid", True, False),
-    ("full, vector only", "full", "vector", True, True),
-    ("full, lexical only", "full", "lexical", True, True),
+ALL_DOCUMENT_SIGNALS = ("WHOLE_DOCUMENT_WEIGHT", "OPENING_WEIGHT")  # agent.search's weights
+RUNS = [  # label, index, mode, one result per document, document signals switched off
+    ("today: vector, every chunk", "plain", "vector", False, ALL_DOCUMENT_SIGNALS),
+    ("+ one result per document", "plain", "vector", True, ALL_DOCUMENT_SIGNALS),
+    ("+ whole-document ranking (mean vector, opening)", "plain", "vector", True, ()),
+    ("+ clean text (main content)", "clean", "vector", False, ALL_DOCUMENT_SIGNALS),
+    ("+ structure-aware chunks", "structure", "vector", False, ALL_DOCUMENT_SIGNALS),
+    ("+ hybrid (vector + FTS5, RRF)", "plain", "hybrid", False, ALL_DOCUMENT_SIGNALS),
+    ("full: all, hybrid", "full", "hybrid", True, ()),
+    ("full, without the opening ranking", "full", "hybrid", True, ("OPENING_WEIGHT",)),
+    ("full, without whole-document ranking", "full", "hybrid", True, ALL_DOCUMENT_SIGNALS),
+    ("full, vector only", "full", "vector", True, ()),
+    ("full, lexical only", "full", "lexical", True, ()),
 ]
 
 
@@ -178,20 +180,22 @@ def scores(results: Sequence[Sequence[Hit]], gold: Sequence[tuple[str, tuple[str
     return {"top1": top1 / n, "recall@5": recall5 / n, "mrr@10": mrr / n}
 
 
-def agent_runner(searcher: Any, mode: str, per_document: bool, whole_document: bool = True
+def agent_runner(searcher: Any, mode: str, per_document: bool, off: tuple[str, ...] = ()
                  ) -> Callable[[str], list[Hit]]:
+    """Searches as the agent does, with the document-ranking weights named in ``off`` at 0."""
     import agent.search as search
     from agent.search import SearchRequest
 
     def run(query: str) -> list[Hit]:
-        weight = search.WHOLE_DOCUMENT_WEIGHT
-        if not whole_document:  # the row without it: documents by their best chunk alone
-            search.WHOLE_DOCUMENT_WEIGHT = 0.0
+        saved = {name: getattr(search, name) for name in off}
+        for name in off:  # a row without a signal: documents ranked without it
+            setattr(search, name, 0.0)
         try:
             response = searcher.answer(SearchRequest(query, k=10, mode=mode,  # type: ignore[arg-type]
                                                      per_document=per_document))
         finally:
-            search.WHOLE_DOCUMENT_WEIGHT = weight
+            for name, weight in saved.items():
+                setattr(search, name, weight)
         return [Hit(r.chunk.source_name, r.chunk.text) for r in response.results]
 
     return run
@@ -364,9 +368,9 @@ def main() -> None:
               "p50 search"]
     print(" | ".join(header), flush=True)
     table: list[list[str]] = []
-    for label, name, mode, per_document, whole_document in runs:
+    for label, name, mode, per_document, off in runs:
         searcher = searchers[name]
-        run = agent_runner(searcher, mode, per_document, whole_document)
+        run = agent_runner(searcher, mode, per_document, off)
 
         def answered(query: str, searcher: Any = searcher, mode: str = mode) -> bool:
             from agent.search import SearchRequest
