@@ -4,7 +4,9 @@ The index gives candidates from each side (cosine over the vectors; BM25-like fu
 heading and text); hybrid mode fuses their ranks by reciprocal rank fusion (RRF, k = 60), which
 needs no score calibration between the two. With one result per document (the default), a
 document ranks by its best chunk and, fused the same way at lower weights, by how close the
-whole document (the mean of its vectors) and its opening (first chunk) are to the question. A
+whole document (the mean of its vectors) and its opening (first chunk) are to the question —
+unless the query is one code-shaped token (``O_NONBLOCK``, ``os.replace``, ``getLogger``): a
+pasted name is found where it stands, and what a page is about says nothing of that. A
 result is kept only if it is relevant on its own terms: its cosine reaches
 ``search.min_similarity``, or its chunk holds every content word of the query. When nothing
 passes, the response says the index has no good answer (``answered`` false) rather than
@@ -35,6 +37,8 @@ OPENING_WEIGHT = 0.25  # RRF weight of the ranking by the document's first chunk
 SNIPPET_CHARS = 240
 MARK = "**"  # matched words in snippets are wrapped in this (Markdown bold)
 _WORD = re.compile(r"\w+")
+_CODE_SHAPE = re.compile(r"[_.:()]|[a-z][A-Z]|^-")  # dotted, snake_case, call(), camelCase, --flag
+_ALL_CAPS = re.compile(r"[A-Z][A-Z0-9]{2,}")
 
 
 class SearchUsageError(AgentError):
@@ -162,7 +166,8 @@ class Searcher:
         chunks = self.index.chunks_by_id(kept[: max(request.k * 20, 200)])
         scored = [(i, fused[i]) for i in kept if i in chunks]
         if request.per_document:
-            scored = self._rank_documents(scored, chunks, vector)
+            about = None if looks_like_identifier(request.query) else vector
+            scored = self._rank_documents(scored, chunks, about)
         results: list[SearchResult] = []
         for chunk_id, score in scored[: request.k]:
             chunk = chunks[chunk_id]
@@ -266,6 +271,15 @@ def query_terms(query: str) -> list[str]:
     words = [w.lower() for w in _WORD.findall(query)]
     content = [w for w in words if w not in STOPWORDS]
     return content or words
+
+
+def looks_like_identifier(query: str) -> bool:
+    """One token shaped like code (a dotted or snake_case name, camelCase, ALL_CAPS, a call or a
+    --flag), as users paste it: found by the passage that holds it, not by what pages are about."""
+    token = query.strip()
+    if not token or any(c.isspace() for c in token):
+        return False
+    return bool(_CODE_SHAPE.search(token) or _ALL_CAPS.fullmatch(token))
 
 
 def has_content_words(query: str) -> bool:

@@ -319,7 +319,7 @@ IDENTIFIERS_2: list[tuple[str, tuple[str, ...]]] = [
     ("dataclasses.field", ("library/dataclasses.html",)),
     ("default_factory", ("library/dataclasses.html", "library/collections.html")),
     ("Decimal.quantize", ("library/decimal.html",)),
-    ("HTTPStatus", ("library/http.html",)),
+    ("HTTPConnection", ("library/http.client.html",)),
     ("urlencode", ("library/urllib.parse.html",)),
     ("ThreadPoolExecutor", ("library/concurrent.futures.html",)),
     ("contextlib.suppress", ("library/contextlib.html",)),

@@ -312,6 +312,85 @@ def test_of_two_sibling_documents_the_one_whose_opening_answers_comes_first(
         searcher.index.close()
 
 
+OS_NOTES = """# Operating system interfaces
+
+## Process parameters
+
+os.environ is a mapping of the environment variables; os.getpid returns the current process id,
+and os.getcwd the current working directory.
+
+## Creating files and directories
+
+os.makedirs creates a directory with its parents; os.remove deletes a file and os.rename moves it.
+
+## Open flags
+
+os.open opens a file descriptor with flags combined by bitwise or: O_RDONLY, O_WRONLY, O_CREAT,
+O_EXCL, O_APPEND, O_NONBLOCK and O_CLOEXEC.
+
+## Users and groups
+
+os.getuid returns the real user id of the process, os.getgid the group id, os.getlogin the name.
+"""
+
+NON_BLOCKING_NOTES = {
+    "sockets.md": "# Non-blocking sockets\n\nIn non-blocking mode a socket's send and recv return "
+                  "at once instead of waiting; if no data is ready the call raises an error and "
+                  "the program tries again later.",
+    "eventloop.md": "# Event loops\n\nAn event loop runs non-blocking tasks: while one waits for "
+                    "the network, the loop switches to another without blocking the thread.",
+    "select.md": "# Waiting on many descriptors\n\nselect and poll tell which non-blocking file "
+                 "descriptors are ready for reading or writing, so one thread serves many "
+                 "connections without blocking.",
+}
+
+
+def test_a_pasted_identifier_finds_the_page_that_holds_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """"O_NONBLOCK" stands only in the os notes, and that chunk is the best passage; but three
+    pages about non-blocking I/O are closer to it as wholes and by their openings. A code-shaped
+    query skips those document signals, so the page holding the name comes first; with the
+    signals applied to it (as to a question in words), a page about the idea wins (the real
+    pipeline and model, SQLite index)."""
+    from agent import search
+    from agent.config import Settings
+    from agent.pipeline import IngestPipeline, JobRequest
+    from agent.search import Searcher, SearchRequest
+
+    settings = Settings.model_validate({"agent": {"data_dir": str(tmp_path / "data")}})
+    pipeline = IngestPipeline(settings)
+    for name, text in (("os.md", OS_NOTES), *NON_BLOCKING_NOTES.items()):
+        (tmp_path / name).write_text(text)
+        pipeline.run(JobRequest(f"job-{name}", str(tmp_path / name), "docs", name),
+                     lambda *_: None)
+    pipeline.index.close()
+    searcher = Searcher(settings)
+
+    def first(**options: Any) -> str:
+        response = searcher.answer(SearchRequest("O_NONBLOCK", k=5, mode="hybrid", **options))
+        return response.results[0].chunk.source_name
+
+    try:
+        assert first(per_document=False) == "os.md"  # the passage that holds the name
+        assert first() == "os.md"
+        monkeypatch.setattr(search, "looks_like_identifier", lambda query: False)
+        assert first() != "os.md"
+    finally:
+        searcher.index.close()
+
+
+@pytest.mark.parametrize(("query", "code"), [
+    ("O_NONBLOCK", True), ("os.replace", True), ("getLogger", True), ("--dry-run", True),
+    ("open()", True), ("ERR_SSL_PROTOCOL", True), ("SIGTERM", True), ("maxsplit", False),
+    ("Logging", False), ("read a CSV file", False), ("os.replace a file", False), ("OK", False),
+])
+def test_which_queries_look_like_pasted_identifiers(query: str, code: bool) -> None:
+    """One code-shaped token is an identifier; words, a plain word or a sentence are not."""
+    from agent.search import looks_like_identifier
+
+    assert looks_like_identifier(query) is code
+
+
 def test_every_mode_on_the_shared_postgres_index(tmp_path: Path, pg_dsn: str) -> None:
     """The same search — vector, lexical, hybrid, floor and filters — on Postgres + pgvector
     with its full-text search, over a file ingested by the real pipeline."""
