@@ -3,8 +3,8 @@
     python benchmarks/retrieval_misses.py /tmp/retrieval-bench-XXXX [full|plain|…] [hybrid|vector|lexical]
 
 Reads an index that ``retrieval_bench.py`` left in its work folder and searches it as the agent
-does (one result per document). Only ``NATURAL`` and ``FRESH`` are searched: ``FRESH_2`` is the
-held-out set of the next ranking change and must stay unseen until its ``--final`` run.
+does (one result per document). Only ``NATURAL`` and ``FRESH`` are searched, the sets that were
+development questions when it was written.
 """
 
 from __future__ import annotations

@@ -180,8 +180,9 @@ FRESH: list[tuple[str, tuple[str, ...]]] = [
 ]
 
 # A third set, written on 2026-12-02 16:30–16:38 UTC, before any ranking change after the
-# final table of FRESH was seen. It is the held-out set of the next ranking change: no change
-# may be chosen on it, and FRESH, now seen, joins the development questions.
+# final table of FRESH was seen. It was the held-out set of the next ranking change (the
+# opening ranking and the identifier rule), first searched in their --final run on 2026-12-03
+# and seen since.
 FRESH_2: list[tuple[str, tuple[str, ...]]] = [
     ("pack an integer and a float into bytes with a fixed binary layout like a C struct",
      ("library/struct.html",)),
@@ -306,7 +307,7 @@ IDENTIFIERS: list[tuple[str, tuple[str, ...]]] = [
 
 # A second identifier set, written on 2026-12-03 08:50 UTC, after the opening ranking (d8770b6)
 # was seen to cost a held-out identifier (O_NONBLOCK) and before any change made for it: the
-# held-out identifiers of that change, searched only with ``--final``. Each name was checked to
+# held-out identifiers of that change, first searched in its --final run (2026-12-03). Each name was checked to
 # stand in its page's text (the score needs it in the top chunk), nothing else.
 IDENTIFIERS_2: list[tuple[str, tuple[str, ...]]] = [
     ("os.makedirs", ("library/os.html",)),
