@@ -307,8 +307,9 @@ IDENTIFIERS: list[tuple[str, tuple[str, ...]]] = [
 
 # A second identifier set, written on 2026-12-03 08:50 UTC, after the opening ranking (d8770b6)
 # was seen to cost a held-out identifier (O_NONBLOCK) and before any change made for it: the
-# held-out identifiers of that change, first searched in its --final run (2026-12-03). Each name was checked to
-# stand in its page's text (the score needs it in the top chunk), nothing else.
+# held-out identifiers of that change, first searched in its --final run (2026-12-03). Each
+# name was checked to stand in its page's text (the score needs it in the top chunk), nothing
+# else.
 IDENTIFIERS_2: list[tuple[str, tuple[str, ...]]] = [
     ("os.makedirs", ("library/os.html",)),
     ("exist_ok", ("library/os.html", "library/pathlib.html")),
