@@ -217,7 +217,7 @@ def evaluate(label: str, run: Callable[[str], list[Hit]], table: list[list[str]]
     for items, ident in ((NATURAL, False), (IDENTIFIERS, True)):
         sets = list(halves(items).values()) + ([FRESH, FRESH_2] if not ident else [IDENTIFIERS_2])
         for gold in sets:
-            if gold in (FRESH_2, IDENTIFIERS_2) and not final:
+            if (gold is FRESH_2 or gold is IDENTIFIERS_2) and not final:
                 row.append("hidden (--final)")
                 continue
             results = []
