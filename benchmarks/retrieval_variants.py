@@ -22,8 +22,8 @@ sys.path.insert(0, str(ROOT))
 
 import agent.search as search  # noqa: E402
 from agent.config import Settings  # noqa: E402
-from agent.search import Searcher, SearchRequest  # noqa: E402
-from benchmarks.retrieval_bench import Hit, scores  # noqa: E402
+from agent.search import Searcher  # noqa: E402
+from benchmarks.retrieval_bench import agent_runner, scores  # noqa: E402
 from benchmarks.retrieval_questions import (  # noqa: E402
     FRESH,
     FRESH_2,
@@ -72,13 +72,12 @@ def main() -> None:
     for variant in VARIANTS:
         name, mode, per_document, whole, opening = variant
         search.WHOLE_DOCUMENT_WEIGHT, search.OPENING_WEIGHT = whole, opening
+        run = agent_runner(searchers[name], mode, per_document)
         cells, right = [], []
         for _, items, identifiers in sets:
             results = []
             for query, pages in items:
-                response = searchers[name].answer(SearchRequest(
-                    query, k=10, mode=mode, per_document=per_document))  # type: ignore[arg-type]
-                hits = [Hit(r.chunk.source_name, r.chunk.text) for r in response.results]
+                hits = run(query)
                 results.append(hits)
                 if not identifiers:
                     right.append(bool(hits) and hits[0].page in pages)
