@@ -13,7 +13,7 @@ import hmac
 import threading
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StringConstraints
@@ -22,11 +22,11 @@ from starlette.requests import ClientDisconnect
 from agent import __version__
 from agent.config import Settings
 from agent.doctypes import SHORT_TYPES
-from agent.errors import AgentError, JobNotFoundError
+from agent.errors import AgentError, InvalidJobUpdateError, JobNotFoundError
 from agent.folders import InboxFolders, identify
 from agent.names import display_name
 from agent.pipeline.index import SearchFilter
-from agent.queue.base import Job, JobQueue, JobStatus
+from agent.queue.base import Job, JobFilter, JobQueue, JobStatus
 from agent.search import (
     SearchRequest,
     SearchUsageError,
@@ -211,12 +211,34 @@ def create_app(settings: Settings, queue: JobQueue, boxes: dict[str, InboxFolder
         except JobNotFoundError:
             raise HTTPException(404, f"no job with id {job_id!r}") from None
 
-    @app.get("/api/v1/jobs", response_model=list[JobOut], dependencies=auth, responses=ERRORS)
-    def list_jobs(status: JobStatus | None = None,
+    @app.get("/api/v1/jobs", response_model=list[JobOut], dependencies=auth,
+             responses={**ERRORS, 400: {"model": ErrorOut}, 200: {"headers": {
+                 "Link": {"description": 'The next page, as `<…/api/v1/jobs?…&cursor=C>; '
+                          'rel="next"`; absent on the last page.',
+                          "schema": {"type": "string"}},
+                 "X-Next-Cursor": {"description": "The next page's cursor (absent on the "
+                                   "last page).", "schema": {"type": "string"}}}}})
+    def list_jobs(request: Request, response: Response,
+                  status: JobStatus | None = None,
                   limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-                  inbox: Annotated[str | None, Query(max_length=64)] = None) -> list[JobOut]:
-        """Jobs, newest first."""
-        return [JobOut.of(j) for j in queue.list_jobs(status=status, limit=limit, inbox=inbox)]
+                  inbox: Annotated[str | None, Query(max_length=64)] = None,
+                  name: Annotated[str | None, Query(max_length=200,
+                                                    description="Part of the file name")] = None,
+                  cursor: Annotated[str | None, Query(
+                      max_length=20, description="From an earlier page's `Link` header")] = None,
+                  ) -> list[JobOut]:
+        """Jobs, newest first, a page at a time: follow the `Link: rel="next"` header (or
+        `X-Next-Cursor`) until it is absent."""
+        try:
+            page = queue.page_jobs(JobFilter(status, inbox, name or None), limit=limit,
+                                   cursor=cursor)
+        except InvalidJobUpdateError as exc:
+            raise HTTPException(400, str(exc)) from None
+        if page.next_cursor is not None:
+            following = request.url.include_query_params(cursor=page.next_cursor)
+            response.headers["Link"] = f'<{following}>; rel="next"'
+            response.headers["X-Next-Cursor"] = page.next_cursor
+        return [JobOut.of(j) for j in page.jobs]
 
     @app.get("/api/v1/search", response_model=SearchOut, dependencies=auth,
              responses={**ERRORS, 400: {"model": ErrorOut}, 404: {"model": ErrorOut}})

@@ -16,7 +16,7 @@ import click
 from agent import __version__
 from agent.errors import AgentError
 from agent.names import display_name
-from agent.search_output import epoch_of, format_results
+from agent.search_output import epoch_of, format_results, terminal_text
 from agent.search_output import json_text as _json_text
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ class Context:
         """When no config was named (flag or environment), say on stderr which one is used."""
         if self.config_path is None:
             source = self.settings.source
-            click.echo(f"ingest-agent: using {source}" if source else
+            _say(f"ingest-agent: using {source}" if source else
                        "ingest-agent: no --config given and no ./ingest-agent.toml or "
                        "./config.toml here: using the built-in defaults", err=True)
 
@@ -67,7 +67,7 @@ class AgentGroup(click.Group):
         try:
             return super().invoke(ctx)
         except AgentError as exc:
-            click.echo(f"ingest-agent: {exc}", err=True)
+            _say(f"ingest-agent: {exc}", err=True)
             sys.exit(1)
 
 
@@ -81,6 +81,13 @@ class AgentGroup(click.Group):
 def cli(ctx: click.Context, config_path: str | None) -> None:
     """Watch inbox folders, queue every file durably, embed it offline and make it searchable."""
     ctx.obj = Context(config_path)
+
+
+def _say(text: str, err: bool = False) -> None:
+    """Print a line for people: text from documents, names and errors may hold terminal control
+    sequences (clear the screen, set the title), which are shown escaped, never sent. JSON is
+    printed as it is."""
+    click.echo(terminal_text(text), err=err)
 
 
 def _print_json(data: Any) -> None:
@@ -136,9 +143,9 @@ def check(ctx: Context) -> None:
     if not problems:
         notes.append(_check_queue(ctx))
     for line in notes:
-        click.echo(f"ok       {line}")
+        _say(f"ok       {line}")
     for line in problems:
-        click.echo(f"problem  {line}", err=True)
+        _say(f"problem  {line}", err=True)
     if problems:
         raise AgentError(f"{len(problems)} problem(s) found")
 
@@ -194,13 +201,13 @@ def status(ctx: Context, as_json: bool) -> None:
         _print_json(data)
         return
     for status, n in stats.counts.items():
-        click.echo(f"{status:<12}{n:>10}")
-    click.echo(f"{'due':<12}{stats.due:>10}")
-    click.echo(f"{'retry-wait':<12}{stats.waiting_retry:>10}")
-    click.echo(f"oldest queued job: {_age(stats.oldest_queued_age)}")
+        _say(f"{status:<12}{n:>10}")
+    _say(f"{'due':<12}{stats.due:>10}")
+    _say(f"{'retry-wait':<12}{stats.waiting_retry:>10}")
+    _say(f"oldest queued job: {_age(stats.oldest_queued_age)}")
     if stats.expired_leases:
-        click.echo(f"jobs past their lease: {stats.expired_leases}")
-    click.echo("")
+        _say(f"jobs past their lease: {stats.expired_leases}")
+    _say("")
     rows = [("ok" if c.ok else "FAIL", c.name, c.detail) for c in checks]
     if not agent["reachable"]:
         rows.append(("-", "agent", agent["detail"]))
@@ -217,7 +224,7 @@ def _table(rows: Sequence[tuple[str, ...]], header: tuple[str, ...] | None = Non
     widths = [max(len(r[i]) for r in everything) for i in range(len(everything[0]) - 1)]
     for row in everything:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
-        click.echo("  ".join([*cells, row[-1]]).rstrip())
+        _say("  ".join([*cells, row[-1]]).rstrip())
 
 
 def _running_agent_readiness(settings: Settings) -> dict[str, Any]:
@@ -252,8 +259,10 @@ JOB_HEADER = ("JOB", "STATUS", "DONE", "INBOX", "UPDATED", "FILE", "MESSAGE")
 
 
 def _job_row(job: Job) -> tuple[str, ...]:
+    from agent.job_view import shown_progress, shown_status
+
     name = display_name(job.original_filename or Path(job.file_path).name)
-    return (job.job_id[:12], str(job.status), f"{job.progress}%", job.inbox or "-",
+    return (job.job_id[:12], shown_status(job), shown_progress(job), job.inbox or "-",
             _when(job.updated_at), name, job.message or "")
 
 
@@ -261,45 +270,97 @@ def _job_row(job: Job) -> tuple[str, ...]:
 @click.option("--status", "status_filter", type=click.Choice(
     ["queued", "processing", "completed", "failed", "timeout"]), help="Only jobs in this status.")
 @click.option("--inbox", help="Only jobs of this inbox.")
+@click.option("--name", help="Only jobs whose file name contains this (any case).")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000),
               help="How many jobs, newest first.")
+@click.option("--all", "show_all", is_flag=True, help="Every matching job (no --limit).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @pass_ctx
-def jobs(ctx: Context, status_filter: str | None, inbox: str | None, limit: int,
-         as_json: bool) -> None:
-    """List jobs, newest first (a job id's first characters are enough for `job`)."""
+def jobs(ctx: Context, status_filter: str | None, inbox: str | None, name: str | None,
+         limit: int, show_all: bool, as_json: bool) -> None:
+    """List jobs, newest first (a job id's first characters, or its file name, is enough for
+    `job`)."""
+    from agent.queue import JobFilter, JobStatus
+
     ctx.say_which_config()
+    where = JobFilter(JobStatus(status_filter) if status_filter else None, inbox, name or None)
     with ctx.queue(readonly=True) as q:
-        found = q.list_jobs(status=status_filter, limit=limit, inbox=inbox)
+        found, more = _jobs_page(q, where, None if show_all else limit)
+        total = q.count_jobs(where) if more else len(found)
     if as_json:
         _print_json([j.to_dict() for j in found])
         return
     if not found:
-        click.echo("no jobs")
+        _say("no jobs")
         return
     _table([_job_row(j) for j in found], JOB_HEADER)
+    if more:
+        _say(f"{len(found)} of {total} shown (--limit N, --all)")
+
+
+def _jobs_page(q: JobQueue, where: Any, limit: int | None) -> tuple[list[Job], bool]:
+    """Up to ``limit`` jobs (every one when None), newest first, and whether more exist."""
+    found: list[Job] = []
+    cursor: str | None = None
+    while True:
+        want = 1000 if limit is None else min(1000, limit - len(found))
+        page = q.page_jobs(where, limit=want, cursor=cursor)
+        found += page.jobs
+        cursor = page.next_cursor
+        if cursor is None:
+            return found, False
+        if limit is not None and len(found) >= limit:
+            return found, True
 
 
 @cli.command()
-@click.argument("job_id")
+@click.argument("job_id", metavar="JOB")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @pass_ctx
 def job(ctx: Context, job_id: str, as_json: bool) -> None:
-    """Show one job in full: JOB_ID or a unique prefix of it (at least 4 characters)."""
+    """Show one job in full: its id, a unique prefix of it (at least 4 characters), or its
+    file name (several matches are listed)."""
+    from agent.job_view import shown_progress, shown_status
+
     ctx.say_which_config()
     with ctx.queue(readonly=True) as q:
-        found = q.get_job_status(q.resolve_job_id(job_id.lower()))
+        found = _find_job(q, job_id)
     data = found.to_dict()
     data["location"] = _current_location(ctx.settings, found)
     if as_json:
         _print_json(data)
         return
+    data["status"] = shown_status(found)
+    data["progress"] = shown_progress(found)
     for key, value in data.items():
         if key.endswith("_at") or key == "run_after":
             value = _when(value)
         elif key == "metadata":
             value = _json_text(value, indent=None)
-        click.echo(f"{key:<18}{value}")
+        _say(f"{key:<18}{value}")
+
+
+def _find_job(q: JobQueue, wanted: str) -> Job:
+    """The job ``wanted`` names: an id or its prefix, else a file name (exact before partial)."""
+    from agent.errors import InvalidJobUpdateError, JobNotFoundError
+    from agent.queue import JobFilter
+
+    try:
+        return q.get_job_status(q.resolve_job_id(wanted.lower()))
+    except (JobNotFoundError, InvalidJobUpdateError) as exc:
+        by_id_error = exc
+    named = q.page_jobs(JobFilter(name=wanted), limit=20).jobs
+    exact = [j for j in named if j.original_filename == wanted]
+    matches = exact or named
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        if isinstance(by_id_error, InvalidJobUpdateError) and "several" in str(by_id_error):
+            raise by_id_error
+        raise AgentError(f"no job has the id or file name {wanted!r}")
+    _table([_job_row(j) for j in matches], JOB_HEADER)
+    raise AgentError(f"{len(matches)}{'+' if len(matches) == 20 else ''} jobs match "
+                     f"{wanted!r}: give one's id (or a longer part of it)")
 
 
 def _current_location(settings: Settings, job: Job) -> str | None:
@@ -332,18 +393,18 @@ def enqueue(ctx: Context, paths: tuple[Path, ...]) -> None:
         for path in paths:
             where = locate(path, inboxes)
             if where is None:
-                click.echo(f"skipped  {path}: not inside a configured inbox", err=True)
+                _say(f"skipped  {path}: not inside a configured inbox", err=True)
                 failures += 1
                 continue
             box, rel = where
             try:
                 st = path.stat()
             except OSError as exc:
-                click.echo(f"skipped  {path}: {exc.strerror}", err=True)
+                _say(f"skipped  {path}: {exc.strerror}", err=True)
                 failures += 1
                 continue
             if not is_regular_file(st):
-                click.echo(f"skipped  {path}: not a regular file", err=True)
+                _say(f"skipped  {path}: not a regular file", err=True)
                 failures += 1
                 continue
             ident = identify(box.name, rel, st)
@@ -351,7 +412,7 @@ def enqueue(ctx: Context, paths: tuple[Path, ...]) -> None:
                 str(box.inbox / rel), Path(rel).name, {"source": "cli", "size": st.st_size},
                 inbox=box.name, content_key=ident.key,
             )
-            click.echo(f"{job.job_id}  {job.status}  {display_name(str(path))}")
+            _say(f"{job.job_id}  {job.status}  {display_name(str(path))}")
     if failures:
         raise AgentError(f"{failures} of {len(paths)} path(s) not queued")
 
@@ -444,13 +505,13 @@ def _search_here(ctx: Context, request: dict[str, Any]) -> dict[str, Any]:
     except SearchUsageError as exc:
         raise click.UsageError(str(exc)) from None
     if (search_request.mode or settings.search.mode) != "lexical":
-        click.echo("ingest-agent: no running agent answers for this config; loading the model "
+        _say("ingest-agent: no running agent answers for this config; loading the model "
                    "here (a few seconds)", err=True)
     return Searcher(settings, readonly=True).answer(search_request).to_dict()
 
 
 def _print_results(response: dict[str, Any]) -> None:
-    click.echo(format_results(response))
+    _say(format_results(response))
 
 
 @cli.command()
@@ -472,7 +533,7 @@ def retry(ctx: Context, job_ids: tuple[str, ...], all_failed: bool) -> None:
                     for j in q.list_jobs(status=status, limit=1_000_000)]
         for job_id in ids:
             job = retry_failed_job(q, boxes, job_id)
-            click.echo(f"{job.job_id}  {job.status}  "
+            _say(f"{job.job_id}  {job.status}  "
                        f"{display_name(job.original_filename or job.file_path)}")
 
 
@@ -489,7 +550,7 @@ def purge(ctx: Context, older_than: str, done_files: bool) -> None:
     seconds = parse_age(older_than)
     with ctx.queue() as q:
         jobs_deleted, files_deleted = purge_jobs(q, seconds, done_files=done_files)
-    click.echo(f"deleted {jobs_deleted} job(s)"
+    _say(f"deleted {jobs_deleted} job(s)"
                + (f" and {files_deleted} file(s) in done/" if done_files else ""))
 
 
@@ -503,7 +564,7 @@ def vacuum(ctx: Context) -> None:
         before = ctx.settings.queue_path.stat().st_size
         q.vacuum()  # type: ignore[attr-defined]
         after = ctx.settings.queue_path.stat().st_size
-    click.echo(f"queue database {before / 2**20:.1f} MiB -> {after / 2**20:.1f} MiB")
+    _say(f"queue database {before / 2**20:.1f} MiB -> {after / 2**20:.1f} MiB")
 
 
 @cli.command()
@@ -519,7 +580,7 @@ def backup(ctx: Context, dest: Path) -> None:
     with ctx.queue() as q:
         written = backup_databases(ctx.settings, q, dest)
     for path in written:
-        click.echo(f"wrote {path}")
+        _say(f"wrote {path}")
 
 
 @cli.command()
@@ -542,7 +603,7 @@ def reindex(ctx: Context) -> None:
         done, skipped = reindex_all(ctx.settings, progress)
     finally:
         bar.close()
-    click.echo(f"re-embedded {done} document(s); {skipped} skipped (file no longer in done/)")
+    _say(f"re-embedded {done} document(s); {skipped} skipped (file no longer in done/)")
 
 
 def _config_after_the_command(ctx: click.Context, _param: click.Parameter,

@@ -336,7 +336,44 @@ def load_config(
     except ValidationError as exc:
         raise ConfigError(_describe_validation_error(where, exc, overrides)) from None
     base = config_path.resolve().parent if config_path is not None else Path.cwd()
-    return _resolve_paths(settings, base, config_path)
+    settings = _resolve_paths(settings, base, config_path)
+    problem = nesting_problem(settings)
+    if problem is not None:
+        raise ConfigError(f"{where}: {problem}")
+    return settings
+
+
+def nesting_problem(settings: Settings) -> str | None:
+    """Why a folder the agent writes lies inside an inbox (or an inbox inside it), or None.
+
+    An inbox takes in what appears in it, so the agent's own databases, model or filed
+    documents inside one would be ingested (and moved away) as dropped files. Links are
+    resolved, so a folder linked into an inbox is caught too.
+    """
+    def real(path: Path) -> Path:
+        return Path(os.path.realpath(path))
+
+    own: list[tuple[str, Path]] = [("agent.data_dir", settings.agent.data_dir)]
+    if settings.queue.path is not None:
+        own.append(("queue.path", settings.queue.path))
+    if settings.index.path is not None:
+        own.append(("index.path", settings.index.path))
+    if settings.embedding.model_path is not None:
+        own.append(("embedding.model_path", settings.embedding.model_path))
+    for i, box in enumerate(settings.inbox):
+        own += [(f"inbox[{i}].{role}", folder) for role, folder in box.work_dirs().items()
+                if role != "path"]
+    for i, box in enumerate(settings.inbox):
+        inbox = real(box.path)
+        for key, folder in own:
+            where = real(folder)
+            if where == inbox or inbox in where.parents:
+                return (f"{key} ({folder}) lies inside inbox[{i}].path ({box.path}): the agent "
+                        "would ingest its own files; move it out of the inbox")
+            if where in inbox.parents:
+                return (f"inbox[{i}].path ({box.path}) lies inside {key} ({folder}): keep "
+                        "inboxes apart from the agent's own folders")
+    return None
 
 
 def _apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[str, str]:

@@ -19,7 +19,7 @@ import secrets
 import shutil
 import socket
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,12 +88,40 @@ def _free_names(dest_dir: Path, name: str) -> Iterable[Path]:
     raise AgentError(f"{dest_dir}: no free name for {name} after 10,000 tries")
 
 
+@dataclass(frozen=True, slots=True)
+class At:
+    """A name inside an open folder (``dir_fd``), or a plain path when ``dir_fd`` is None.
+
+    Working from a pinned folder's descriptor means a folder swapped for a link to somewhere
+    else after start is never followed: the name is looked up in the folder that was pinned.
+    """
+
+    dir_fd: int | None
+    name: str
+    shown: Path
+
+    @classmethod
+    def path(cls, path: Path) -> At:
+        return cls(None, str(path), path)
+
+    def sibling(self, name: str) -> At:
+        parent = self.shown.parent / name
+        if self.dir_fd is None:
+            return At.path(parent)
+        return At(self.dir_fd, name, parent)
+
+
 def move_no_clobber(src: Path, dest_dir: Path, name: str) -> Path:
     """Move ``src`` into ``dest_dir`` under ``name`` or the first free ``name (n)``; return it."""
     dest_dir.mkdir(parents=True, exist_ok=True)
+    return _move_at(At.path(src), None, dest_dir, name)
+
+
+def _move_at(src: At, dest_fd: int | None, dest_dir: Path, name: str) -> Path:
     for candidate in _free_names(dest_dir, name):
+        dest = At(dest_fd, candidate.name, candidate) if dest_fd is not None else At.path(candidate)
         try:
-            _link_or_copy(src, candidate)
+            _link_or_copy(src, dest)
         except FileExistsError:
             continue
         _unlink_quietly(src)
@@ -105,14 +133,15 @@ class NotARegularFileError(AgentError):
     """A path that should hold a file's content is a FIFO, socket, device, folder or link."""
 
 
-def _link_or_copy(src: Path, dest: Path) -> None:
+def _link_or_copy(src: At, dest: At) -> None:
     """Create ``dest`` as ``src``'s entry without replacing an existing ``dest``.
 
     The entry itself is linked, never what a symbolic link points to; a copy (another file
     system) is made only of a regular file, opened without following links or blocking.
     """
     try:
-        os.link(src, dest, follow_symlinks=False)
+        os.link(src.name, dest.name, src_dir_fd=src.dir_fd, dst_dir_fd=dest.dir_fd,
+                follow_symlinks=False)
         return
     except FileExistsError:
         raise
@@ -120,36 +149,42 @@ def _link_or_copy(src: Path, dest: Path) -> None:
         if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK):
             raise
     # Different file system (or no hard links): copy under a temp name, fsync, then link in.
-    fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    tmp = dest.with_name(temp_name("partial"))
+    fd = os.open(src.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=src.dir_fd)
+    tmp = dest.sibling(temp_name("partial"))
     created = False
     try:
         with open(fd, "rb") as fin:
-            if not stat.S_ISREG(os.fstat(fin.fileno()).st_mode):
-                raise NotARegularFileError(f"{src}: not a regular file; not copied")
-            with open(tmp, "xb") as fout:
-                created = True
+            st = os.fstat(fin.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise NotARegularFileError(f"{src.shown}: not a regular file; not copied")
+            out_fd = os.open(tmp.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                             0o600, dir_fd=tmp.dir_fd)
+            created = True
+            with open(out_fd, "wb") as fout:
                 shutil.copyfileobj(fin, fout, 1024 * 1024)
                 fout.flush()
+                _copy_times(st, fout.fileno())
                 os.fsync(fout.fileno())
-            _copy_times(fin.fileno(), tmp)
-        os.link(tmp, dest)
+        os.link(tmp.name, dest.name, src_dir_fd=tmp.dir_fd, dst_dir_fd=dest.dir_fd)
     finally:
         if created:
             _unlink_quietly(tmp)
-    _fsync_dir(dest.parent)
+    _fsync_dir(dest)
 
 
-def _copy_times(fd: int, dest: Path) -> None:
-    st = os.fstat(fd)
+def _copy_times(st: os.stat_result, fd: int) -> None:
     with contextlib.suppress(OSError):
-        os.utime(dest, ns=(st.st_atime_ns, st.st_mtime_ns))
-        os.chmod(dest, stat.S_IMODE(st.st_mode))
+        os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
+        os.fchmod(fd, stat.S_IMODE(st.st_mode))
 
 
-def _fsync_dir(folder: Path) -> None:
+def _fsync_dir(where: At) -> None:
+    if where.dir_fd is not None:
+        with contextlib.suppress(OSError):
+            os.fsync(where.dir_fd)
+        return
     try:
-        fd = os.open(folder, os.O_RDONLY)
+        fd = os.open(where.shown.parent, os.O_RDONLY)
     except OSError:
         return
     try:
@@ -160,29 +195,108 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _unlink_quietly(path: Path) -> None:
+def _unlink_quietly(where: At | Path) -> None:
+    at = where if isinstance(where, At) else At.path(where)
     with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
+        os.unlink(at.name, dir_fd=at.dir_fd)
 
 
-def write_new_json(path: Path, data: dict[str, Any]) -> None:
+def write_new_json(path: Path | At, data: dict[str, Any]) -> None:
     """Write JSON to ``path`` only if nothing is there (``FileExistsError`` otherwise)."""
-    tmp = path.with_name(temp_name("json"))
-    with open(tmp, "x", encoding="utf-8", errors="backslashreplace") as fh:
+    dest = path if isinstance(path, At) else At.path(path)
+    tmp = dest.sibling(temp_name("json"))
+    fd = os.open(tmp.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644,
+                 dir_fd=tmp.dir_fd)
+    with open(fd, "w", encoding="utf-8", errors="backslashreplace") as fh:
         try:
             json.dump(data, fh, indent=2, ensure_ascii=False, default=str)
             fh.write("\n")
             fh.flush()
             os.fsync(fh.fileno())
             fh.close()
-            os.link(tmp, path)
+            os.link(tmp.name, dest.name, src_dir_fd=tmp.dir_fd, dst_dir_fd=dest.dir_fd)
         finally:
             _unlink_quietly(tmp)
-    _fsync_dir(path.parent)
+    _fsync_dir(dest)
+
+
+class FolderSwappedError(AgentError):
+    """A configured folder is no longer the folder the agent pinned at start (replaced by a
+    link or another folder): the agent stops using it rather than touch another folder."""
+
+
+@dataclass(slots=True)
+class PinnedFolder:
+    """A folder opened once at start: its descriptor and the (device, inode) it had."""
+
+    path: Path
+    fd: int
+    device: int
+    inode: int
+
+    @classmethod
+    def open(cls, path: Path) -> PinnedFolder:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        st = os.fstat(fd)
+        return cls(path, fd, st.st_dev, st.st_ino)
+
+    def problem(self) -> str | None:
+        """Why the configured path no longer leads to the pinned folder, or None."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return f"{self.path} is gone"
+        except OSError as exc:
+            return f"{self.path} cannot be looked at ({exc.strerror})"
+        if (st.st_dev, st.st_ino) != (self.device, self.inode):
+            what = "a symbolic link to another folder" if os.path.islink(self.path) else \
+                "another folder"
+            return (f"{self.path} was replaced by {what} since the agent started; "
+                    "the agent leaves it alone")
+        return None
+
+    def open_parent(self, rel: str) -> tuple[int, str]:
+        """The descriptor of ``rel``'s folder, inside this one, and its last name. Every
+        sub-folder is opened without following links; the caller closes a descriptor that is
+        not ``self.fd``."""
+        parts = rel.split("/")
+        fd = self.fd
+        try:
+            for part in parts[:-1]:
+                if part in ("", ".", ".."):
+                    raise FolderSwappedError(f"{rel!r} leaves {self.path}")
+                nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                              dir_fd=fd)
+                if fd != self.fd:
+                    os.close(fd)
+                fd = nxt
+        except BaseException:
+            if fd != self.fd:
+                os.close(fd)
+            raise
+        return fd, parts[-1]
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            self.fd = -1
+
+
+def _relative_to(path: Path, folder: Path) -> str | None:
+    """``path`` below ``folder``, by their names alone (no link is resolved)."""
+    prefix = str(folder).rstrip("/") + "/"
+    text = str(path)
+    return text[len(prefix):] if text.startswith(prefix) and len(text) > len(prefix) else None
 
 
 class InboxFolders:
-    """The four folders of one inbox, and the moves between them."""
+    """The four folders of one inbox, and the moves between them.
+
+    ``ensure()`` pins the four folders (opened once, device and inode kept): moves then work
+    from those descriptors, and ``problem()`` says when a configured path no longer leads to
+    its pinned folder, so a folder swapped for a link never has its files taken.
+    """
 
     def __init__(self, settings: InboxSettings) -> None:
         assert settings.processing_dir and settings.done_dir and settings.failed_dir
@@ -192,12 +306,14 @@ class InboxFolders:
         self.processing = settings.processing_dir
         self.done = settings.done_dir
         self.failed = settings.failed_dir
+        self._pins: dict[Path, PinnedFolder] = {}
 
     def all_dirs(self) -> list[Path]:
         return [self.inbox, self.processing, self.done, self.failed]
 
     def ensure(self) -> list[str]:
-        """Create missing folders; return one line per problem (empty when all is well)."""
+        """Create missing folders and pin them; return one line per problem (empty when all
+        is well)."""
         problems = []
         for folder in self.all_dirs():
             try:
@@ -209,7 +325,67 @@ class InboxFolders:
                 problems.append(f"inbox {self.name}: {folder} is not a folder")
             elif not os.access(folder, os.R_OK | os.W_OK | os.X_OK):
                 problems.append(f"inbox {self.name}: {folder} is not readable and writable")
+        if not problems:
+            self.pin()
         return problems
+
+    def pin(self) -> None:
+        """Open the four folders and keep who they are (again, after a reload)."""
+        self.close()
+        self._pins = {folder: PinnedFolder.open(folder) for folder in self.all_dirs()}
+
+    @property
+    def pinned(self) -> bool:
+        return bool(self._pins)
+
+    def pinned_fd(self, folder: Path) -> int | None:
+        pin = self._pins.get(folder)
+        return None if pin is None else pin.fd
+
+    def problem(self) -> str | None:
+        """Why this inbox must not be touched (a pinned folder was replaced), or None."""
+        for pin in self._pins.values():
+            found = pin.problem()
+            if found is not None:
+                return f"inbox {self.name}: {found}"
+        return None
+
+    def close(self) -> None:
+        for pin in self._pins.values():
+            pin.close()
+        self._pins = {}
+
+    def __del__(self) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _at(self, path: Path) -> Iterator[At]:
+        """``path`` as a name under the pinned folder that holds it (a plain path if none)."""
+        for folder, pin in self._pins.items():
+            rel = _relative_to(path, folder)
+            if rel is None:
+                continue
+            fd, name = pin.open_parent(rel)
+            try:
+                yield At(fd, name, path)
+            finally:
+                if fd != pin.fd:
+                    os.close(fd)
+            return
+        yield At.path(path)
+
+    def _dest(self, folder: Path) -> int | None:
+        pin = self._pins.get(folder)
+        if pin is None:
+            folder.mkdir(parents=True, exist_ok=True)
+            return None
+        return pin.fd
+
+    def move_into(self, src: Path, folder: Path, name: str) -> Path:
+        """Move ``src`` into one of this inbox's folders, never over an existing name."""
+        dest_fd = self._dest(folder)
+        with self._at(src) as at:
+            return _move_at(at, dest_fd, folder, name)
 
     def same_filesystem(self) -> bool:
         """Whether moves out of the inbox are renames (else copy + fsync + unlink)."""
@@ -236,54 +412,69 @@ class InboxFolders:
         return f"{job_id}__{display_name(safe_filename(original))}"
 
     def move_to_processing(self, src: Path, job_id: str, original: str) -> Path:
-        return move_no_clobber(src, self.processing, self.processing_name(job_id, original))
+        return self.move_into(src, self.processing, self.processing_name(job_id, original))
 
     def move_to_inbox(self, src: Path, original: str) -> Path:
         """Give a file back to the inbox (an orphan from processing/, or an operator's retry)."""
-        return move_no_clobber(src, self.inbox, safe_filename(original))
+        return self.move_into(src, self.inbox, safe_filename(original))
 
     def move_to_done(self, src: Path, original: str) -> Path:
-        return move_no_clobber(src, self.done, safe_filename(original))
+        return self.move_into(src, self.done, safe_filename(original))
 
-    def move_to_failed(self, src: Path, original: str, report: dict[str, Any]
+    def move_to_failed(self, src: Path, original: str, report_data: dict[str, Any]
                        ) -> tuple[Path, Path]:
         """Move to failed/ and write ``<name>.error.json`` beside it; return both paths.
 
         Neither ever replaces a file: the name chosen is the first whose report name is free
         too, and a report name taken meanwhile gets the job id in it.
         """
-        self.failed.mkdir(parents=True, exist_ok=True)
-        for candidate in _free_names(self.failed, safe_filename(original)):
-            report_path = candidate.with_name(candidate.name + REPORT_SUFFIX)
-            if os.path.lexists(report_path):
-                continue
-            try:
-                _link_or_copy(src, candidate)
-            except FileExistsError:
-                continue
-            _unlink_quietly(src)
-            try:
-                write_new_json(report_path, report)
-            except FileExistsError:
-                report_path = candidate.with_name(
-                    f"{candidate.name}.{str(report.get('job_id', 'job'))[:12]}{REPORT_SUFFIX}")
-                write_new_json(report_path, report)
-            return candidate, report_path
+        failed_fd = self._dest(self.failed)
+        with self._at(src) as at:
+            for candidate in _free_names(self.failed, safe_filename(original)):
+                dest = At(failed_fd, candidate.name, candidate) if failed_fd is not None \
+                    else At.path(candidate)
+                report = dest.sibling(candidate.name + REPORT_SUFFIX)
+                if _lexists(report):
+                    continue
+                try:
+                    _link_or_copy(at, dest)
+                except FileExistsError:
+                    continue
+                _unlink_quietly(at)
+                try:
+                    write_new_json(report, report_data)
+                except FileExistsError:
+                    report = dest.sibling(
+                        f"{candidate.name}.{str(report_data.get('job_id', 'job'))[:12]}"
+                        f"{REPORT_SUFFIX}")
+                    write_new_json(report, report_data)
+                return candidate, report.shown
         raise AssertionError("unreachable")
 
     def remove_stale_temp_files(self, pid_alive: Any) -> list[Path]:
         """Delete the agent's own temp files (uploads, copies, reports) left by a dead process."""
         removed = []
         for folder in self.all_dirs():
+            pin = self._pins.get(folder)
             try:
-                names = [e.name for e in os.scandir(folder) if e.name.startswith(TEMP_PREFIX)]
+                with os.scandir(pin.fd if pin is not None else folder) as it:
+                    names = [e.name for e in it if e.name.startswith(TEMP_PREFIX)]
             except OSError:
                 continue
             for name in names:
                 if stale_agent_temp(name, pid_alive):
-                    _unlink_quietly(folder / name)
+                    _unlink_quietly(At(pin.fd, name, folder / name) if pin is not None
+                                    else At.path(folder / name))
                     removed.append(folder / name)
         return removed
+
+
+def _lexists(at: At) -> bool:
+    try:
+        os.stat(at.name, dir_fd=at.dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def build_inboxes(settings: Settings) -> list[InboxFolders]:

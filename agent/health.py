@@ -26,7 +26,7 @@ class HealthChecker:
     """Readiness of the running agent; the parts it cannot see from here are passed in."""
 
     def __init__(self, queue: JobQueue, data_dir: Path, limits: HealthSettings, *,
-                 watchers: Callable[[], Iterable[tuple[str, bool]]] | None = None,
+                 watchers: Callable[[], Iterable[tuple[str, bool, str | None]]] | None = None,
                  worker_alive: Callable[[], bool] | None = None, read_only: bool = False,
                  identity: Mapping[str, str] | None = None) -> None:
         """``read_only``: a reader's view (``status``), which checks the database by reading.
@@ -43,9 +43,9 @@ class HealthChecker:
         out = [self._database()]
         out.append(self._disk())
         if self.watchers is not None:
-            for inbox, up in self.watchers():
-                out.append(Check(f"watcher:{inbox}", up,
-                                 "watching" if up else "not watching (inbox missing?)"))
+            for inbox, up, problem in self.watchers():
+                out.append(Check(f"watcher:{inbox}", up, "watching" if up else
+                                 f"not watching: {problem or 'inbox missing?'}"))
         if self.worker_alive is not None:
             alive = self.worker_alive()
             out.append(Check("worker", alive, "model loaded, worker running" if alive

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
-from typing import TextIO
+import threading
+from collections.abc import Callable
+from typing import Any, TextIO
 
 import structlog
 
@@ -13,7 +16,11 @@ LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNI
 
 
 def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
-    """Route structlog and stdlib logging (watchdog, onnxruntime) to one stream in one format."""
+    """Route structlog and stdlib logging (watchdog, onnxruntime) to one stream in one format.
+
+    Libraries' own log lines (extract-msg's INFO chatter) and Python warnings (Pillow's
+    ``UserWarning``) pass at WARNING and above, through the same renderer and with the job's
+    context; below that only when the level is ``debug``."""
     out = stream or sys.stderr
     use_json = fmt == "json" or (fmt == "auto" and not out.isatty())
     renderer: structlog.typing.Processor = (
@@ -33,7 +40,10 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
         cache_logger_on_first_use=False,
     )
     handler = logging.StreamHandler(out)
-    handler.setLevel(levelno)  # libraries' loggers may be set lower (watchdog's, for overflows)
+    # Every stdlib record here is a library's (the agent logs through structlog): quiet below
+    # WARNING unless debugging. Libraries' loggers may be set lower (watchdog's, for overflows).
+    handler.setLevel(levelno if levelno <= logging.DEBUG else max(levelno, logging.WARNING))
+    logging.captureWarnings(True)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
@@ -43,3 +53,34 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(levelno)
+
+
+class StrayOutput:
+    """Turns what native libraries write straight to file descriptor 2 (Tesseract's
+    "Estimating resolution", a C library's warning) into structured log lines.
+
+    ``start()`` points fd 2 at a pipe and returns a stream on the real stderr for the logger;
+    a thread logs each line read from the pipe with the context ``context()`` gives then.
+    """
+
+    def __init__(self, context: Callable[[], dict[str, Any]]) -> None:
+        self.context = context
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> TextIO:
+        real = os.dup(2)
+        read_end, write_end = os.pipe()
+        os.dup2(write_end, 2)
+        os.close(write_end)
+        self._thread = threading.Thread(target=self._pump, args=(read_end,), name="stray-output",
+                                        daemon=True)
+        self._thread.start()
+        return os.fdopen(real, "w", buffering=1, encoding="utf-8", errors="backslashreplace")
+
+    def _pump(self, fd: int) -> None:
+        log = structlog.get_logger("agent.stray")
+        with os.fdopen(fd, "rb") as pipe:
+            for raw in pipe:
+                line = raw.decode("utf-8", "backslashreplace").rstrip()
+                if line:
+                    log.warning("library output", line=line[:2000], **self.context())

@@ -17,6 +17,7 @@ from typing import Any
 
 import structlog
 
+from agent.backoff import RepeatedFailure
 from agent.config import Settings
 from agent.errors import LeaseLostError
 from agent.events import (
@@ -43,6 +44,8 @@ YIELD_REQUEUE_DELAY = 0.001  # claimed after the jobs due now, before those queu
 
 PROGRESS_EVERY = 0.5  # seconds between progress writes to the queue
 MAX_UNCOUNTED_CHANGES = 5  # a file that changed under its job more often spends retries
+MAX_UNCOUNTED_RECOVERIES = 3  # a job found running after a crash more often spends retries
+FOLDER_SWAPPED_DELAY = 60.0  # seconds a job of an inbox whose folder was swapped waits
 
 
 def _pid_alive(pid: int) -> bool:
@@ -82,6 +85,7 @@ class Processor:
         self.worker = WorkerProcess(settings, factory)
         self.current: Job | None = None
         self._stranded: list[Job] = []
+        self._said_swapped: set[str] = set()
         self.wake = threading.Event()
         self._index: Any = None
         self._abort = threading.Event()
@@ -121,6 +125,7 @@ class Processor:
         logged and retried: the agent keeps running and the job is handed back once the
         queue accepts writes again.
         """
+        failures = RepeatedFailure(log, "processing loop error; retrying")
         while not stop.is_set():
             self.tick()
             try:
@@ -130,12 +135,12 @@ class Processor:
                 self.housekeeping()
                 busy = self.run_once()
             except Exception as exc:  # noqa: BLE001 - the loop must outlive any one failure
-                log.exception("processing loop error; retrying shortly", error=str(exc))
                 if self.current is not None:
                     self._stranded.append(self.current)
                     self.current = None
-                stop.wait(1.0)
+                stop.wait(failures.failed(exc))
                 continue
+            failures.succeeded()
             if not busy:
                 self.wake.wait(idle_wait)  # set when a file is queued, so pickup is immediate
                 self.wake.clear()
@@ -170,14 +175,22 @@ class Processor:
     # -- crash recovery --------------------------------------------------------------------
 
     def recover(self) -> None:
-        """Requeue our dead runs' jobs, and match files left in processing/ to their jobs."""
+        """Requeue our dead runs' jobs, and match files left in processing/ to their jobs.
+
+        Called once the agent holds its data folder's lock: no other run of this agent can be
+        alive then, whatever its pid says (a run killed a moment ago may linger as a zombie), so
+        its jobs go back at once and first, without spending a retry. A job that keeps being
+        found this way (it may be what brings the agent down) spends retries after a few times.
+        """
         mine = [j for j in self.queue.list_jobs(status="processing", limit=100_000)
                 if (j.claimed_by or "").startswith(self.agent_id + ":")]
         for job in mine:
-            pid = int((job.claimed_by or "0").rsplit(":", 1)[-1] or 0)
-            if pid == os.getpid() or not _pid_alive(pid):
-                self.queue.release_abandoned(job.job_id, "the agent stopped during the job")
-                log.warning("requeued a job left running by a stopped agent", job_id=job.job_id)
+            recoveries = int(job.metadata.get("recoveries", 0)) + 1
+            counted = recoveries > MAX_UNCOUNTED_RECOVERIES
+            self.queue.release_abandoned(job.job_id, "the agent stopped during the job",
+                                         counted=counted, metadata={"recoveries": recoveries})
+            log.warning("requeued a job left running by a stopped agent", job_id=job.job_id,
+                        retry_spent=counted)
         for box in self.inboxes.values():
             for temp in box.remove_stale_temp_files(_pid_alive):
                 log.warning("removed a temporary file left by a stopped agent", file=str(temp))
@@ -237,6 +250,11 @@ class Processor:
                          "the file was left where it is", started, outcome="failed",
                          metadata={"stage": "claim"})
             return
+        swapped = box.problem()
+        if swapped is not None:
+            self._hold_for_folder(job, box, swapped)
+            return
+        self._said_swapped.discard(box.name)
         original = job.original_filename or Path(job.file_path).name
         path = self._claim_file(job, box, original)
         if path is None:
@@ -271,12 +289,23 @@ class Processor:
             return
         if outcome.kind == "yielded":
             # Behind the files waiting now, ahead of later ones; its file stays in processing/.
+            turns = int(job.metadata.get("turns", 0)) + 1
             self.queue.release_job(job, "paused to let waiting files through; resumes from "
-                                   "its checkpoint", delay=YIELD_REQUEUE_DELAY)
+                                   "its checkpoint", delay=YIELD_REQUEUE_DELAY,
+                                   metadata={"paused": True, "turns": turns})
             self.events.emit(JobRequeued(job.inbox, job.job_id, "yielded"))
             log.info("job paused for waiting files; it resumes from its checkpoint")
             return
         self._settle_outcome(job, box, path, outcome, started)
+
+    def _hold_for_folder(self, job: Job, box: InboxFolders, problem: str) -> None:
+        """A folder of the job's inbox is no longer the one pinned at start: touch nothing,
+        and give the job back uncounted until the folder is put back."""
+        self.queue.release_job(job, f"waiting: {problem}", delay=FOLDER_SWAPPED_DELAY)
+        if box.name not in self._said_swapped:
+            self._said_swapped.add(box.name)
+            log.error("inbox folder replaced; its jobs wait and its files are left alone",
+                      problem=problem)
 
     def _lease(self) -> float:
         from agent.config import lease_basis
@@ -519,14 +548,14 @@ class Processor:
         """Metadata for a failed attempt: where and why, and one more line of its history."""
         entry = {"attempt": job.attempts, "stage": stage, "error_type": error_type,
                  "error": message[:500], "at": _iso(self.clock())}
-        return {"stage": stage, "error_type": error_type,
+        return {"stage": stage, "error_type": error_type, "paused": None,
                 "history": [*job.metadata.get("history", []), entry]}
 
     def _finish(self, job: Job, status: JobStatus, message: str, started: float, *,
                 outcome: str, metadata: dict[str, Any], extra: dict[str, Any] | None = None
                 ) -> None:
         if status is JobStatus.COMPLETED:  # an earlier attempt's error lives on in the history
-            metadata = {"stage": None, "error_type": None, **metadata}
+            metadata = {"stage": None, "error_type": None, "paused": None, **metadata}
         try:
             after = self.queue.update_job_status(job.job_id, status, 100 if status is
                                                  JobStatus.COMPLETED else None, message,

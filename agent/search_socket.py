@@ -11,6 +11,7 @@ validated its config.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import socket
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 SOCKET_NAME = "search.sock"
 MAX_REQUEST_BYTES = 64 * 1024
 CONNECT_TIMEOUT = 0.5
+CONNECT_RETRY_SECONDS = 3.0
+LISTEN_BACKLOG = 128  # a burst of CLI searches waits in line instead of being refused
 ANSWER_TIMEOUT = 60.0
 
 
@@ -44,13 +47,8 @@ def ask(path: Path, request: dict[str, Any], timeout: float = ANSWER_TIMEOUT) ->
         raise SocketUnavailable(f"no socket at {path}") from None
     if not stat.S_ISSOCK(st.st_mode):
         raise SocketUnavailable(f"{path} is not a socket")
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = _connect(path)
     try:
-        sock.settimeout(CONNECT_TIMEOUT)
-        try:
-            sock.connect(str(path))
-        except OSError as exc:
-            raise SocketUnavailable(f"nothing answers on {path} ({exc.strerror})") from None
         sock.settimeout(timeout)
         sock.sendall(json.dumps(request).encode() + b"\n")
         with sock.makefile("rb") as reader:
@@ -61,6 +59,29 @@ def ask(path: Path, request: dict[str, Any], timeout: float = ANSWER_TIMEOUT) ->
         raise SocketUnavailable(f"the agent on {path} closed the connection without answering")
     answer: dict[str, Any] = json.loads(line)
     return answer
+
+
+def _connect(path: Path, retry_for: float = CONNECT_RETRY_SECONDS) -> socket.socket:
+    """A connection to the agent; a full backlog (a burst of searches) is tried again for a
+    moment, since loading the model here instead costs seconds. Nothing listening fails at once."""
+    import time
+
+    deadline = time.monotonic() + retry_for
+    delay = 0.01
+    while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(CONNECT_TIMEOUT)
+        try:
+            sock.connect(str(path))
+            return sock
+        except OSError as exc:
+            sock.close()
+            busy = exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK) or isinstance(exc, TimeoutError)
+            if not busy or time.monotonic() >= deadline:
+                raise SocketUnavailable(f"nothing answers on {path} ({exc.strerror or exc})"
+                                        ) from None
+        time.sleep(delay)
+        delay = min(0.2, delay * 2)
 
 
 def ask_running_agent(config_option: str | None, request: dict[str, Any]
@@ -112,9 +133,12 @@ class SearchSocketServer:
             def handle(self) -> None:
                 owner._handle(self)
 
+        class Server(socketserver.ThreadingUnixStreamServer):
+            request_queue_size = LISTEN_BACKLOG
+
         old_umask = os.umask(0o177)
         try:
-            server = socketserver.ThreadingUnixStreamServer(str(self.path), Handler)
+            server = Server(str(self.path), Handler)
         finally:
             os.umask(old_umask)
         server.daemon_threads = True

@@ -114,7 +114,7 @@ class Agent:
         data_dir = self.settings.agent.data_dir
         self.health = HealthChecker(
             self.queue, data_dir, self.settings.health,
-            watchers=lambda: [(w.box.name, w.up) for w in self.watchers],
+            watchers=lambda: [(w.box.name, w.up, w.problem) for w in self.watchers],
             worker_alive=self._workers_alive,
             identity={"id": agent_id(data_dir), "data_dir": str(data_dir),
                       "config": str(self.settings.source or "built-in defaults")},

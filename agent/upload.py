@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from agent.errors import AgentError
-from agent.folders import InboxFolders, move_no_clobber, temp_name
+from agent.folders import InboxFolders, temp_name
 from agent.names import safe_filename, strip_invisible
 
 UPLOAD_FIELD = "file"
@@ -86,18 +86,32 @@ class UploadReceiver:
         _, disposition = self._parse_options(self._headers.get(b"content-disposition", b""))
         self._headers = {}
         name = disposition.get(b"name", b"").decode("utf-8", "replace")
-        if name == UPLOAD_FIELD and not self._file_done and self._file is None:
+        if name == UPLOAD_FIELD:
+            if self._file_done or self._file is not None:
+                self._reject(f"one file per upload: a second '{UPLOAD_FIELD}' part was sent; "
+                             "send each file in a request of its own")
+                return
             self.filename = disposition.get(b"filename", b"").decode("utf-8", "replace")
             self.box.processing.mkdir(parents=True, exist_ok=True)
             self._temp = self.box.processing / temp_name("upload")
             self._file = open(self._temp, "xb")  # noqa: SIM115 - closed in _on_part_end/discard
             self._part = "file"
-        elif (b"filename" not in disposition and _FIELD_NAME.match(name)
-              and len(self.fields) < MAX_FIELDS):
+        elif b"filename" in disposition:
+            self._reject(f"only the field '{UPLOAD_FIELD}' may carry a file, not {name[:64]!r}")
+        elif not _FIELD_NAME.match(name):
+            self._reject(f"field name {name[:64]!r} is not allowed: use 1-64 letters, digits, "
+                         "'_', '.' or '-'")
+        elif len(self.fields) >= MAX_FIELDS or name in self.fields:
+            self._reject(f"at most {MAX_FIELDS} form fields, each once")
+        else:
             self._part, self._field_name = "field", name
             self._field_value.clear()
-        else:
-            self._part = None  # a second file, or a field we do not keep: read past it
+
+    def _reject(self, detail: str) -> None:
+        """Refuse the whole upload (400), naming the limit: nothing is silently dropped."""
+        if self._error is None:
+            self._error = UploadRejected(400, detail)
+        self._part = None
 
     def _on_part_data(self, data: bytes, start: int, end: int) -> None:
         if self._part == "file" and self._file is not None and self._error is None:
@@ -107,8 +121,11 @@ class UploadReceiver:
                     413, f"upload larger than api.max_upload_bytes ({self.limit})")
                 return
             self._file.write(data[start:end])
-        elif self._part == "field" and len(self._field_value) <= MAX_FIELD_BYTES:
+        elif self._part == "field":
             self._field_value.extend(data[start:end])
+            if len(self._field_value) > MAX_FIELD_BYTES:
+                self._reject(f"field {self._field_name!r} is longer than {MAX_FIELD_BYTES:,} "
+                             "bytes")
 
     def _on_part_end(self) -> None:
         if self._part == "file" and self._file is not None:
@@ -118,7 +135,7 @@ class UploadReceiver:
             self._file = None
             self._file_done = True
         elif self._part == "field":
-            value = bytes(self._field_value[:MAX_FIELD_BYTES]).decode("utf-8", "replace")
+            value = bytes(self._field_value).decode("utf-8", "replace")
             self.fields[self._field_name] = strip_invisible(value)
         self._part = None
 
@@ -146,9 +163,12 @@ class UploadReceiver:
             raise UploadRejected(400, "no complete multipart field named 'file' in the body")
         if self.size == 0:
             raise UploadRejected(400, "the uploaded file is empty (0 bytes)")
+        problem = self.box.problem()
+        if problem is not None:
+            raise UploadRejected(503, f"{problem}; the upload was not filed")
         st = self._temp.stat()
-        final = move_no_clobber(self._temp, self.box.inbox,
-                                safe_filename(self.filename, fallback="upload"))
+        final = self.box.move_into(self._temp, self.box.inbox,
+                                   safe_filename(self.filename, fallback="upload"))
         return ReceivedUpload(final, st, dict(self.fields))
 
     def discard(self) -> None:

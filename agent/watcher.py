@@ -15,10 +15,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import structlog
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 
+from agent.backoff import RepeatedFailure
 from agent.events import EventBus, FileDetected, FileIgnored, ScanFinished, WatcherOverflow
 from agent.filters import NameFilter
 from agent.folders import InboxFolders, file_kind, identify, is_agent_temp
@@ -92,6 +94,7 @@ class InboxWatcher:
         self.mode = choose_mode(self.settings.mode, box.inbox, mounts_file)
         self.name_filter = NameFilter(self.settings.include, self.settings.exclude)
         self.up = False
+        self.problem: str | None = None  # why the inbox is not watched, for the health check
         self.last_scan_at: float | None = None
         self._pending: set[str] = set()
         self._dirs_to_scan: set[str] = set()
@@ -204,16 +207,18 @@ class InboxWatcher:
         return self._enqueue_settled(now)
 
     def _check_inbox_alive(self, now: float) -> bool:
-        inbox_there = self.box.inbox.is_dir()
+        swapped = self.box.problem()
+        inbox_there = swapped is None and self.box.inbox.is_dir()
         observer_dead = (
             self.mode == "inotify" and self._observer is not None
             and not self._observer.is_alive()  # type: ignore[attr-defined]
         )
         if self.up and (not inbox_there or observer_dead):
-            self._log.error("inbox watch lost", path=str(self.box.inbox),
-                            reason="inbox folder is gone" if not inbox_there else "observer died")
+            reason = swapped or ("inbox folder is gone" if not inbox_there else "observer died")
+            self._log.error("inbox watch lost", path=str(self.box.inbox), reason=reason)
             self._stop_observer()
             self.up = False
+        self.problem = swapped or (None if inbox_there else "inbox folder is gone")
         if not self.up and inbox_there:
             self._log.warning("inbox is back; watching again", path=str(self.box.inbox))
             self._start_observer()
@@ -246,28 +251,31 @@ class InboxWatcher:
         stack = [top]
         while stack:
             folder = stack.pop()
+            pinned = self.box.pinned_fd(Path(folder)) if folder == top else None
             try:
-                with os.scandir(folder) as it:
-                    entries = list(it)
+                # The inbox itself is listed through the folder pinned at start, never
+                # through whatever its path leads to now.
+                with os.scandir(folder if pinned is None else pinned) as it:
+                    entries = [(os.path.join(folder, e.name), e) for e in it]
             except OSError as exc:
                 if folder == top:
                     self._log.warning("cannot list folder", path=folder, error=exc.strerror)
                 continue
-            for entry in entries:
+            for path, entry in entries:
                 try:
                     is_dir = entry.is_dir(follow_symlinks=False)
                 except OSError:
                     continue
                 if is_dir:
                     if self.settings.recursive and not self.name_filter.skips_dir(entry.name):
-                        stack.append(entry.path)
+                        stack.append(path)
                     elif not self.settings.recursive:
-                        rel = self._rel(entry.path)
+                        rel = self._rel(path)
                         if seen is not None:
                             seen.add(rel)
                         self._skip_once(rel, "a folder (recursive = false)")
                     continue
-                yield entry.path
+                yield path
 
     def _rel(self, path: str) -> str:
         if path.startswith(self._root_prefix):
@@ -497,13 +505,22 @@ class WatchService:
         self._thread.start()
 
     def _run(self) -> None:
+        failures: dict[str, RepeatedFailure] = {}
+        retry_at: dict[str, float] = {}
         while not self._stop.is_set():
             with self._lock:
                 for watcher in self.watchers:
+                    name = watcher.box.name
+                    if time.monotonic() < retry_at.get(name, 0.0):
+                        continue
+                    failing = failures.setdefault(name, RepeatedFailure(
+                        log, "watcher step failed; will retry"))
                     try:
                         watcher.step()
-                    except Exception:
-                        log.exception("watcher step failed; will retry", inbox=watcher.box.name)
+                    except Exception as exc:  # noqa: BLE001 - one inbox must not stop the rest
+                        retry_at[name] = time.monotonic() + failing.failed(exc, inbox=name)
+                        continue
+                    failing.succeeded(inbox=name)
             self._stop.wait(self.interval)
 
     def replace(self, new: dict[str, InboxWatcher], removed: list[str]) -> None:

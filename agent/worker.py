@@ -18,8 +18,11 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
+import structlog
+
 from agent.config import Settings
 from agent.errors import AgentError, PermanentError, TransientError
+from agent.names import display_name
 from agent.pipeline import JobRequest
 
 DEFAULT_FACTORY = "agent.pipeline:build_pipeline"
@@ -76,9 +79,11 @@ def _worker_main(conn: Connection, settings: Settings, factory: str) -> None:
     for signum in PARENT_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, PARENT_SIGNALS)  # blocked by start() until now
-    from agent.logs import configure_logging
+    from agent.logs import StrayOutput, configure_logging
 
-    configure_logging(settings.agent.log_level, "json")
+    current: dict[str, Any] = {}
+    stderr = StrayOutput(lambda: dict(current)).start()
+    configure_logging(settings.agent.log_level, "json", stream=stderr)
     try:
         pipeline = _load_factory(factory)(settings)
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which exits clearly
@@ -100,8 +105,11 @@ def _worker_main(conn: Connection, settings: Settings, factory: str) -> None:
             if embedded and conn.poll() and conn.recv() == YIELD:
                 raise JobYielded  # just after a checkpoint: nothing embedded is lost
 
+        current.update(job_id=request.job_id, inbox=request.inbox,
+                       file=display_name(request.original_filename))
         try:
-            result = pipeline.run(request, progress)
+            with structlog.contextvars.bound_contextvars(**current):
+                result = pipeline.run(request, progress)
             conn.send(("ok", result))
         except JobYielded:
             conn.send(("yielded",))

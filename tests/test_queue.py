@@ -259,7 +259,8 @@ def test_retry_or_fail_without_counting_keeps_the_budget(queue: SQLiteJobQueue, 
 
 def test_release_with_a_delay_waits_and_keeps_the_budget(queue: SQLiteJobQueue,
                                                          clock: ManualClock) -> None:
-    """A job released with a delay (its file was still changing) waits, uncounted."""
+    """A job released with a delay (its file was still changing) waits, uncounted: the claim
+    it gave back is not an attempt either."""
     queue.enqueue_job("/in/a")
     job = queue.get_next_job()
     back = queue.release_job(job, "file changed", delay=5, metadata={"changes": 1})
@@ -268,7 +269,7 @@ def test_release_with_a_delay_waits_and_keeps_the_budget(queue: SQLiteJobQueue,
     assert queue.get_next_job() is None
     clock.advance(6)
     again = queue.get_next_job()
-    assert again is not None and again.job_id == job.job_id and again.attempts == 2
+    assert again is not None and again.job_id == job.job_id and again.attempts == 1
 
 
 def test_backoff_is_capped() -> None:
@@ -675,3 +676,63 @@ def test_backlog_is_counted_per_inbox(queue: SQLiteJobQueue, clock: ManualClock)
     assert stats.due == 3 and stats.waiting_retry == 1
     clock.advance(11)
     assert dict(queue.stats().backlog_by_inbox)["a"] == (3, 0)
+
+
+def test_uncounted_abandon_goes_back_first_with_its_budget(queue: SQLiteJobQueue,
+                                                           clock: ManualClock) -> None:
+    """A job of a dead run taken back uncounted (the agent holds its lock, so the run is dead)
+    keeps its retries and attempts, carries the patch, and is claimed before other due jobs."""
+    queue.enqueue_job("/in/a")
+    job = queue.get_next_job("host:abc:0:123")
+    waiting = queue.enqueue_job("/in/b")
+    clock.advance(1)
+    back = queue.release_abandoned(job.job_id, "agent stopped", counted=False,
+                                   metadata={"recoveries": 1})
+    assert back.status is JobStatus.QUEUED and back.retries == 0 and back.attempts == 0
+    assert back.metadata["recoveries"] == 1 and back.lease_token is None
+    assert queue.get_next_job().job_id == job.job_id, "the interrupted job resumes first"
+    assert queue.get_next_job().job_id == waiting.job_id
+
+
+def test_pages_of_jobs_follow_their_cursor_to_the_end(queue: SQLiteJobQueue,
+                                                      clock: ManualClock) -> None:
+    """Paging newest first by cursor shows every job once, in order, whatever the filter;
+    the count agrees with the pages, and a forged cursor is refused."""
+    from agent.queue.base import JobFilter
+
+    made = []
+    for n in range(23):
+        made.append(queue.enqueue_job(f"/in/f{n}", f"Report-{n}.PDF" if n % 3 == 0 else f"n{n}.txt",
+                                      inbox="a" if n % 2 else "b"))
+        clock.advance(1)
+    claimed = queue.get_next_job()  # the oldest is now processing
+    for where in (JobFilter(), JobFilter(inbox="a"), JobFilter(status=JobStatus.QUEUED),
+                  JobFilter(status=JobStatus.QUEUED, inbox="b"), JobFilter(name="report")):
+        expected = [j.job_id for j in reversed(made)
+                    if (where.inbox is None or j.inbox == where.inbox)
+                    and (where.status is None or j.job_id != claimed.job_id)
+                    and where.matches_name(j.original_filename)]
+        seen, cursor = [], None
+        while True:
+            page = queue.page_jobs(where, limit=4, cursor=cursor)
+            assert len(page.jobs) <= 4
+            seen += [j.job_id for j in page.jobs]
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        assert seen == expected, where
+        assert queue.count_jobs(where) == len(expected), where
+    with pytest.raises(InvalidJobUpdateError, match="not a cursor"):
+        queue.page_jobs(cursor="'; DROP TABLE job_queue; --")
+
+
+def test_a_paused_job_is_not_the_oldest_waiting(queue: SQLiteJobQueue, clock: ManualClock) -> None:
+    """A job that ran and went back (paused to let others through) has waited since it went
+    back, not since it was first queued: status does not call it 28 minutes old."""
+    queue.enqueue_job("/in/long")
+    job = queue.get_next_job()
+    clock.advance(1800)
+    queue.release_job(job, "paused", delay=0.001, metadata={"paused": True})
+    clock.advance(5)
+    age = queue.stats().oldest_queued_age
+    assert age is not None and 4 <= age <= 6

@@ -71,13 +71,22 @@ def default_model_folder(data_dir: Path, scratch: Path | None = None) -> Path:
 
 
 def _place(source: Path, dest: Path) -> None:
+    """Link or copy ``source`` to ``dest`` whole or not at all: a copy cut off (a full disk)
+    leaves no partial file behind to fill the disk further."""
     tmp = dest.with_name(dest.name + ".tmp")
     tmp.unlink(missing_ok=True)
     try:
-        os.link(source, tmp)
-    except OSError:
-        shutil.copyfile(source, tmp)
-    os.replace(tmp, dest)
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)
+        os.replace(tmp, dest)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise EmbeddingError(f"cannot place the model in {dest.parent}: {exc.strerror} "
+                                 f"(it needs {source.stat().st_size / 2**20:.0f} MB)") from None
+        raise
 
 
 class Embedder:

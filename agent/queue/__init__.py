@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from agent.queue.base import Job, JobQueue, JobStatus, NewJob, QueueStats, RetryPolicy
+from agent.queue.base import (
+    Job,
+    JobFilter,
+    JobPage,
+    JobQueue,
+    JobStatus,
+    NewJob,
+    QueueStats,
+    RetryPolicy,
+)
 
 if TYPE_CHECKING:
     from agent.config import Settings
 
-__all__ = ["Job", "JobQueue", "JobStatus", "NewJob", "QueueStats", "RetryPolicy", "open_queue"]
+__all__ = ["Job", "JobFilter", "JobPage", "JobQueue", "JobStatus", "NewJob", "QueueStats",
+           "RetryPolicy", "open_queue"]
 
 
 def lease_seconds(basis: float) -> float:

@@ -164,6 +164,35 @@ class NewJob:
 
 
 @dataclass(frozen=True, slots=True)
+class JobFilter:
+    """Which jobs a listing shows: a status, an inbox, and part of the file name (any case)."""
+
+    status: JobStatus | None = None
+    inbox: str | None = None
+    name: str | None = None
+
+    def matches_name(self, original: str | None) -> bool:
+        return not self.name or self.name.lower() in (original or "").lower()
+
+
+@dataclass(frozen=True, slots=True)
+class JobPage:
+    """One page of a listing, newest first; ``next_cursor`` continues it (None: the last)."""
+
+    jobs: list[Job]
+    next_cursor: str | None
+
+
+def parse_cursor(cursor: str | None) -> int | None:
+    """A listing's cursor (the position of the last job shown), or ``InvalidJobUpdateError``."""
+    if cursor is None:
+        return None
+    if not cursor.isdigit() or len(cursor) > 18:
+        raise InvalidJobUpdateError(f"{cursor[:40]!r} is not a cursor from an earlier page")
+    return int(cursor)
+
+
+@dataclass(frozen=True, slots=True)
 class QueueStats:
     """What status, health checks and metrics read at a glance."""
 
@@ -238,7 +267,8 @@ class JobQueue(Protocol):
 
     def retry_job(self, job_id: str) -> Job: ...
 
-    def release_abandoned(self, job_id: str, message: str) -> Job: ...
+    def release_abandoned(self, job_id: str, message: str, *, counted: bool = True,
+                          metadata: Mapping[str, Any] | None = None) -> Job: ...
 
     def annotate_job(self, job_id: str, metadata: Mapping[str, Any]) -> None: ...
 
@@ -249,6 +279,13 @@ class JobQueue(Protocol):
     def list_jobs(
         self, status: JobStatus | str | None = None, limit: int = 100, inbox: str | None = None
     ) -> list[Job]: ...
+
+    def page_jobs(self, where: JobFilter = JobFilter(), *, limit: int = 50,
+                  cursor: str | None = None) -> JobPage:
+        """A page of jobs, newest first; pass its ``next_cursor`` back for the next one."""
+        ...
+
+    def count_jobs(self, where: JobFilter = JobFilter()) -> int: ...
 
     def stats(self) -> QueueStats: ...
 

@@ -14,11 +14,14 @@ SQLite's ``synchronous=NORMAL`` (a crash of Redis itself may lose about a second
 
 from __future__ import annotations
 
+import contextlib
+import heapq
+import itertools
 import json
 import secrets
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from agent.errors import (
@@ -32,6 +35,8 @@ from agent.queue.base import (
     ALLOWED_TRANSITIONS,
     Clock,
     Job,
+    JobFilter,
+    JobPage,
     JobStatus,
     NewJob,
     QueueStats,
@@ -40,6 +45,7 @@ from agent.queue.base import (
     as_status,
     check_job_prefix,
     check_progress,
+    parse_cursor,
     pick_job_id,
 )
 
@@ -185,7 +191,7 @@ return false
 """
 
 _LEASED = _COMMON + """
--- ARGV: ns group id token new progress message patch now run_after retries front
+-- ARGV: ns group id token new progress message patch now run_after retries front uncounted
 local id, new, now = ARGV[3], ARGV[5], tonumber(ARGV[9])
 local h = jobkey(id)
 if redis.call('EXISTS', h) == 0 then return 'missing' end
@@ -204,6 +210,9 @@ local score = tonumber(redis.call('HGET', h, 'seq'))
 set_status(id, 'processing', new, score)
 if new == 'queued' then
   redis.call('HSET', h, 'claimed_by', '')
+  if ARGV[13] == '1' and tonumber(redis.call('HGET', h, 'attempts')) > 0 then
+    redis.call('HINCRBY', h, 'attempts', -1)
+  end
   to_queue(id, tonumber(ARGV[10]), now, ARGV[12] == '1')
 else
   finish(id, new, now)
@@ -398,13 +407,14 @@ class RedisStreamsJobQueue(Tunable):
     def _leased(self, job_id: str, token: str | None, new: JobStatus, *, progress: int | None = None,
                 message: str | None = None, patch: Mapping[str, Any] | None = None,
                 run_after: float | None = None, retries: int | None = None,
-                front: bool = False) -> Job:
+                front: bool = False, uncounted: bool = False) -> Job:
         now = self.clock()
         result = self._run("leased", job_id, token or "-", new.value,
                            "" if progress is None else progress, message or "",
                            json.dumps(dict(patch)) if patch else "", now,
                            now if run_after is None else run_after,
-                           "" if retries is None else retries, "1" if front else "")
+                           "" if retries is None else retries, "1" if front else "",
+                           "1" if uncounted else "")
         if result == "missing":
             raise JobNotFoundError(f"no job with id {job_id!r}")
         if result == "lost":
@@ -485,12 +495,14 @@ class RedisStreamsJobQueue(Tunable):
 
     def release_job(self, job: Job, message: str, *, delay: float = 0.0,
                     metadata: Mapping[str, Any] | None = None) -> Job:
-        """The holder gives its job back uncounted; with no delay it is claimed first."""
+        """The holder gives its job back, spending neither a retry nor an attempt; with no
+        delay it is claimed first."""
         if job.lease_token is None:
             raise InvalidJobUpdateError(f"job {job.job_id}: only the lease holder can release it")
         now = self.clock()
         return self._leased(job.job_id, job.lease_token, JobStatus.QUEUED, message=message,
-                            patch=metadata, run_after=now + max(0.0, delay), front=delay <= 0)
+                            patch=metadata, run_after=now + max(0.0, delay), front=delay <= 0,
+                            uncounted=True)
 
     def retry_job(self, job_id: str) -> Job:
         current = self._load(job_id)
@@ -518,7 +530,13 @@ class RedisStreamsJobQueue(Tunable):
     def cleanup_expired_jobs(self) -> int:
         return len(self.reclaim_expired_leases())
 
-    def release_abandoned(self, job_id: str, message: str) -> Job:
+    def release_abandoned(self, job_id: str, message: str, *, counted: bool = True,
+                          metadata: Mapping[str, Any] | None = None) -> Job:
+        if not counted:
+            with contextlib.suppress(LeaseLostError):  # not processing: nothing to take back
+                self._leased(job_id, "*", JobStatus.QUEUED, message=message, patch=metadata,
+                             run_after=self.clock(), front=True, uncounted=True)
+            return self._public(job_id)
         self._run("reclaim", job_id, self.clock(), self.retry_policy.max_retries, 0, 0, message,
                   "0", JobStatus.FAILED.value)
         return self._public(job_id)
@@ -587,6 +605,79 @@ class RedisStreamsJobQueue(Tunable):
                         return out
         return out
 
+    def page_jobs(self, where: JobFilter = JobFilter(), *, limit: int = 50,
+                  cursor: str | None = None) -> JobPage:
+        """A page of jobs, newest first; the cursor is the sequence number of the last shown."""
+        if limit < 1:
+            raise InvalidJobUpdateError(f"limit must be ≥ 1, not {limit}")
+        found: list[tuple[int, str]] = []
+        for seq, job_id in self._matching(where, parse_cursor(cursor)):
+            found.append((seq, job_id))
+            if len(found) > limit:
+                break
+        jobs = [self._public(job_id) for _, job_id in found[:limit]]
+        return JobPage(jobs, str(found[limit - 1][0]) if len(found) > limit else None)
+
+    def count_jobs(self, where: JobFilter = JobFilter()) -> int:
+        if where.name is None and (where.status is None or where.inbox is None):
+            if where.status is not None:
+                return int(self.r.zcard(self._k(f"status:{as_status(where.status).value}")))
+            if where.inbox is not None:
+                return int(self.r.zcard(self._k(f"jobs:{where.inbox}")))
+            return sum(self.count_by_status().values())
+        return sum(1 for _ in self._matching(where, None))
+
+    def _matching(self, where: JobFilter, before: int | None) -> Iterator[tuple[int, str]]:
+        """(sequence, id) of the jobs ``where`` takes, newest first, read a batch at a time
+        from the narrowest sorted set (merged across statuses when none is named)."""
+        if where.status is not None:
+            keys = [self._k(f"status:{as_status(where.status).value}")]
+        elif where.inbox is not None:
+            keys = [self._k(f"jobs:{where.inbox}")]
+        else:
+            keys = [self._k(f"status:{s.value}") for s in JobStatus]
+        need_inbox = where.inbox is not None and where.status is not None
+        merged = heapq.merge(*(self._newest_ids(key, before) for key in keys),
+                             key=lambda item: -item[0])
+        while True:
+            batch = list(itertools.islice(merged, 200))
+            if not batch:
+                return
+            ids = [job_id for _, job_id in batch]
+            inboxes = self._field(ids, "inbox") if need_inbox else [None] * len(ids)
+            names = self._field(ids, "original_filename") if where.name else [None] * len(ids)
+            for (seq, job_id), inbox, name in zip(batch, inboxes, names, strict=True):
+                if need_inbox and inbox != where.inbox:
+                    continue
+                if where.name and not where.matches_name(decode_optional(name)):
+                    continue
+                yield seq, job_id
+
+    def _newest_ids(self, key: str, before: int | None, batch: int = 200
+                    ) -> Iterator[tuple[int, str]]:
+        top = f"({before}" if before is not None else "+inf"
+        while True:
+            got = self.r.zrevrangebyscore(key, top, "-inf", start=0, num=batch, withscores=True)
+            for job_id, score in got:
+                yield int(score), job_id
+            if len(got) < batch:
+                return
+            top = f"({int(got[-1][1])}"
+
+    def _oldest_wait_start(self, sample: int = 100) -> float | None:
+        """When the longest-waiting of the first queued jobs entered the queue: its creation,
+        or for one that ran before (paused, retried) when it went back."""
+        ids = self.r.zrange(self._k("status:queued"), 0, sample - 1)
+        if not ids:
+            return None
+        with self.r.pipeline(transaction=False) as pipe:
+            for job_id in ids:
+                pipe.hmget(self._k(f"job:{job_id}"), "created_at", "started_at", "updated_at")
+            rows = pipe.execute()
+        starts = [float(updated if started else created) for created, started, updated in rows
+                  if created]
+        return min(starts) if starts else None
+
     def _newest(self, key: str, limit: int) -> list[Job]:
         return [self._public(job_id) for job_id in self.r.zrevrange(key, 0, limit - 1)]
 
@@ -618,12 +709,11 @@ class RedisStreamsJobQueue(Tunable):
             if queued:
                 by_inbox[inbox] = (queued - waiting, waiting)
         waiting_all = int(self.r.zcount(self._k("delayed"), f"({now}", "+inf"))
-        first = self.r.zrange(self._k("status:queued"), 0, 0)
-        oldest = self.r.hget(self._k(f"job:{first[0]}"), "created_at") if first else None
+        oldest = self._oldest_wait_start()
         return QueueStats(
             counts=counts, due=counts[JobStatus.QUEUED] - waiting_all,
             waiting_retry=waiting_all,
-            oldest_queued_age=(now - float(oldest)) if oldest else None,
+            oldest_queued_age=(now - oldest) if oldest is not None else None,
             expired_leases=int(self.r.zcount(self._k("leases"), "-inf", f"({now}")),
             backlog_by_inbox=by_inbox,
         )

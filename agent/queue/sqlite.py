@@ -30,6 +30,8 @@ from agent.queue.base import (
     ALLOWED_TRANSITIONS,
     Clock,
     Job,
+    JobFilter,
+    JobPage,
     JobStatus,
     NewJob,
     QueueStats,
@@ -38,6 +40,7 @@ from agent.queue.base import (
     as_status,
     check_job_prefix,
     check_progress,
+    parse_cursor,
     pick_job_id,
 )
 from agent.queue.schema import check_version, migrate
@@ -460,7 +463,8 @@ class SQLiteJobQueue(Tunable):
 
     def release_job(self, job: Job, message: str, *, delay: float = 0.0,
                     metadata: Mapping[str, Any] | None = None) -> Job:
-        """The holder gives its job back without spending a retry.
+        """The holder gives its job back without spending a retry or an attempt (a pause, a
+        shutdown, a file still changing: the claim it gives back was no real attempt).
 
         With no delay the job is claimed before every other due job (one interrupted by a
         shutdown resumes first); with a delay it waits that long (a file still changing).
@@ -473,6 +477,7 @@ class SQLiteJobQueue(Tunable):
         row = self._conn().execute(
             f"""UPDATE job_queue SET status = 'queued', run_after = ?, message = ?,
                     updated_at = ?, lease_token = NULL, timeout_at = NULL, claimed_by = NULL,
+                    attempts = MAX(attempts - 1, 0),
                     metadata = CASE WHEN ? IS NULL THEN metadata ELSE json_patch(metadata, ?) END
                 WHERE job_id = ? AND status = 'processing' AND lease_token = ?
                 RETURNING {COLUMNS}""",
@@ -482,10 +487,12 @@ class SQLiteJobQueue(Tunable):
             self._raise_lost(job.job_id)
         return _row_to_job(row)
 
-    def release_abandoned(self, job_id: str, message: str) -> Job:
+    def release_abandoned(self, job_id: str, message: str, *, counted: bool = True,
+                          metadata: Mapping[str, Any] | None = None) -> Job:
         """Take back a processing job whose holder is known dead (a crashed run of this agent).
 
-        It counts as an attempt: the crash may have been the job's doing (an OOM kill, say).
+        Counted, it spends a retry (the crash may have been the job's doing); uncounted, it goes
+        back first in line with its retries and attempts as they were before the claim.
         """
         now = self.clock()
         with self._immediate() as conn:
@@ -494,8 +501,19 @@ class SQLiteJobQueue(Tunable):
                 return _public(current)
             row_id = conn.execute("SELECT id FROM job_queue WHERE job_id = ?",
                                   (job_id,)).fetchone()[0]
-            return _public(self._take_back(conn, row_id, current.retries, message,
-                                           JobStatus.FAILED, now))
+            if counted:
+                return _public(self._take_back(conn, row_id, current.retries, message,
+                                               JobStatus.FAILED, now))
+            patch = json.dumps(dict(metadata)) if metadata else None
+            row = conn.execute(
+                f"""UPDATE job_queue SET status = 'queued', run_after = 0, message = ?,
+                        updated_at = ?, lease_token = NULL, timeout_at = NULL, claimed_by = NULL,
+                        attempts = MAX(attempts - 1, 0),
+                        metadata = CASE WHEN ? IS NULL THEN metadata
+                                        ELSE json_patch(metadata, ?) END
+                    WHERE id = ? RETURNING {COLUMNS}""",
+                (message, now, patch, patch, row_id)).fetchone()
+            return _public(_row_to_job(row))
 
     def _take_back(self, conn: sqlite3.Connection, row_id: int, retries: int, message: str,
                    final: JobStatus, run_after: float) -> Job:
@@ -583,6 +601,46 @@ class SQLiteJobQueue(Tunable):
         ).fetchall()
         return [_public(_row_to_job(r)) for r in rows]
 
+    @staticmethod
+    def _where(where: JobFilter) -> tuple[list[str], list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if where.status is not None:
+            clauses.append("status = ?")
+            params.append(as_status(where.status).value)
+        if where.inbox is not None:
+            clauses.append("inbox = ?")
+            params.append(where.inbox)
+        if where.name:
+            clauses.append("instr(lower(original_filename), ?) > 0")
+            params.append(where.name.lower())
+        return clauses, params
+
+    def page_jobs(self, where: JobFilter = JobFilter(), *, limit: int = 50,
+                  cursor: str | None = None) -> JobPage:
+        """A page of jobs, newest first; the cursor is the row number of the last job shown,
+        so a page costs the same at the start of 100,000 jobs as at the end."""
+        if limit < 1:
+            raise InvalidJobUpdateError(f"limit must be ≥ 1, not {limit}")
+        clauses, params = self._where(where)
+        before = parse_cursor(cursor)
+        if before is not None:
+            clauses.append("id < ?")
+            params.append(before)
+        sql_where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._conn().execute(
+            f"SELECT id, {COLUMNS} FROM job_queue {sql_where} ORDER BY id DESC LIMIT ?",
+            (*params, limit + 1)).fetchall()
+        jobs = [_public(_row_to_job(r[1:])) for r in rows[:limit]]
+        return JobPage(jobs, str(rows[limit - 1][0]) if len(rows) > limit else None)
+
+    def count_jobs(self, where: JobFilter = JobFilter()) -> int:
+        if where == JobFilter():
+            return sum(self.count_by_status().values())
+        clauses, params = self._where(where)
+        return int(self._conn().execute(
+            f"SELECT count(*) FROM job_queue WHERE {' AND '.join(clauses)}", params).fetchone()[0])
+
     def count_by_status(self) -> dict[JobStatus, int]:
         """Jobs per status: unfinished ones from the active index, finished ones from triggers."""
         conn = self._conn()
@@ -610,9 +668,11 @@ class SQLiteJobQueue(Tunable):
             ):
                 by_inbox[inbox] = (due_n, queued_n - due_n)
             due = sum(d for d, _ in by_inbox.values())
+            # How long a job has waited since it last entered the queue: a paused long job
+            # or a retry has been waiting since it went back, not since it was first queued.
             oldest = conn.execute(
-                "SELECT min(created_at) FROM job_queue INDEXED BY ix_job_queue_active "
-                "WHERE status = 'queued'"
+                "SELECT min(CASE WHEN started_at IS NULL THEN created_at ELSE updated_at END) "
+                "FROM job_queue INDEXED BY ix_job_queue_active WHERE status = 'queued'"
             ).fetchone()[0]
             expired = conn.execute(
                 "SELECT count(*) FROM job_queue INDEXED BY ix_job_queue_active "
