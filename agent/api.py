@@ -33,7 +33,15 @@ from agent.search import (
     SharedSearcher,
     mime_types,
 )
-from agent.upload import UPLOAD_FIELD, ReceivedUpload, UploadReceiver, UploadRejected
+from agent.upload import (
+    FIELD_NAME_PATTERN,
+    MAX_FIELD_CHARS,
+    MAX_FIELDS,
+    UPLOAD_FIELD,
+    ReceivedUpload,
+    UploadReceiver,
+    UploadRejected,
+)
 
 
 class JobOut(BaseModel):
@@ -169,7 +177,9 @@ def create_app(settings: Settings, queue: JobQueue, boxes: dict[str, InboxFolder
             "schema": {"type": "object", "required": [UPLOAD_FIELD], "properties": {
                 UPLOAD_FIELD: {"type": "string", "format": "binary", "minLength": 1,
                                "maxLength": settings.api.max_upload_bytes}},
-                "additionalProperties": {"type": "string", "maxLength": 1024}}}}}},
+                "propertyNames": {"pattern": FIELD_NAME_PATTERN},
+                "maxProperties": MAX_FIELDS + 1,
+                "additionalProperties": {"type": "string", "maxLength": MAX_FIELD_CHARS}}}}}},
     )
     async def upload(request: Request,
                      inbox: Annotated[str | None, Query(max_length=64)] = None) -> Any:
@@ -225,7 +235,8 @@ def create_app(settings: Settings, queue: JobQueue, boxes: dict[str, InboxFolder
                   name: Annotated[str | None, Query(max_length=200,
                                                     description="Part of the file name")] = None,
                   cursor: Annotated[str | None, Query(
-                      max_length=20, description="From an earlier page's `Link` header")] = None,
+                      pattern=r"^[0-9]{1,18}$",
+                      description="From an earlier page's `Link` header")] = None,
                   ) -> list[JobOut]:
         """Jobs, newest first, a page at a time: follow the `Link: rel="next"` header (or
         `X-Next-Cursor`) until it is absent."""

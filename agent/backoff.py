@@ -11,7 +11,7 @@ class RepeatedFailure:
     a new kind of error; ``succeeded`` logs once that the loop has recovered."""
 
     def __init__(self, log: Any, event: str, *, first_wait: float = 1.0,
-                 max_wait: float = 30.0) -> None:
+                 max_wait: float = 10.0) -> None:
         self.log = log
         self.event = event
         self.first_wait = first_wait

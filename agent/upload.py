@@ -20,8 +20,10 @@ from agent.names import safe_filename, strip_invisible
 
 UPLOAD_FIELD = "file"
 MAX_FIELDS = 16
-MAX_FIELD_BYTES = 1024
-_FIELD_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+MAX_FIELD_CHARS = 1024
+_MAX_FIELD_BYTES = 4 * MAX_FIELD_CHARS  # UTF-8 takes at most 4 bytes a character
+FIELD_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+_FIELD_NAME = re.compile(FIELD_NAME_PATTERN)
 
 
 class UploadRejected(AgentError):
@@ -123,9 +125,8 @@ class UploadReceiver:
             self._file.write(data[start:end])
         elif self._part == "field":
             self._field_value.extend(data[start:end])
-            if len(self._field_value) > MAX_FIELD_BYTES:
-                self._reject(f"field {self._field_name!r} is longer than {MAX_FIELD_BYTES:,} "
-                             "bytes")
+            if len(self._field_value) > _MAX_FIELD_BYTES:
+                self._reject(self._too_long())
 
     def _on_part_end(self) -> None:
         if self._part == "file" and self._file is not None:
@@ -136,8 +137,14 @@ class UploadReceiver:
             self._file_done = True
         elif self._part == "field":
             value = bytes(self._field_value).decode("utf-8", "replace")
+            if len(value) > MAX_FIELD_CHARS:
+                self._reject(self._too_long())
+                return
             self.fields[self._field_name] = strip_invisible(value)
         self._part = None
+
+    def _too_long(self) -> str:
+        return f"field {self._field_name!r} is longer than {MAX_FIELD_CHARS:,} characters"
 
     # -- driving ----------------------------------------------------------------------------
 

@@ -6,9 +6,11 @@ subprocess, queue, folders, signals) is the real thing. The real pipeline has it
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,8 @@ from agent.pipeline import JobRequest, Progress
 class ScriptedPipeline:
     """Reads the file's first line as an instruction: SLEEP n (silent), TICK n t (n seconds,
     reporting progress every t), STOPSELF (SIGSTOP, as a hung parser), KILL, PERMANENT,
-    TRANSIENT."""
+    TRANSIENT, NOISE (talks as libraries do: raw bytes on fd 2, a Python warning, INFO and
+    WARNING lines of a library's logger)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -44,6 +47,11 @@ class ScriptedPipeline:
             raise PermanentError("scripted permanent failure", stage="extract")
         elif command == "TRANSIENT":
             raise TransientError("scripted transient failure", stage="index")
+        elif command == "NOISE":
+            os.write(2, b"Estimating resolution as 301\n")  # as Tesseract's C++ does
+            warnings.warn("image file could be truncated", UserWarning, stacklevel=1)
+            logging.getLogger("extract_msg").info("chatter nobody needs")
+            logging.getLogger("extract_msg").warning("attachment could not be decoded")
         return {"document_id": f"doc-{request.job_id[:8]}", "chunks": 1,
                 "stages": {"extract": 0.001}}
 

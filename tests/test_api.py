@@ -129,6 +129,54 @@ def test_wrong_content_type_and_missing_field(api: Api) -> None:
     assert response.status_code == 400
 
 
+@pytest.mark.parametrize(("parts", "detail"), [
+    ([("file", ("a.txt", b"one")), ("file", ("b.txt", b"two"))], "one file per upload"),
+    ([("file", ("a.txt", b"one"))] + [(f"f{n}", (None, b"v")) for n in range(17)],
+     "at most 16 form fields"),
+    ([("file", ("a.txt", b"one")), ("note", (None, b"x" * 1025))],
+     "'note' is longer than 1,024 characters"),
+    ([("file", ("a.txt", b"one")), ("attachment", ("b.txt", b"two"))],
+     "only the field 'file' may carry a file"),
+])
+def test_what_an_upload_would_drop_is_refused_with_its_limit(
+        api: Api, parts: list[tuple[str, tuple[str | None, bytes]]], detail: str) -> None:
+    """A second file, a 17th field, a value over 1,024 bytes or a file in another field: 400
+    naming the limit, and nothing is filed or left behind (before, they were silently cut)."""
+    before = set(api.box.inbox.iterdir())
+    response = api.client.post("/api/v1/upload", files=parts, headers=AUTH)
+    assert response.status_code == 400 and detail in response.json()["detail"], response.text
+    assert set(api.box.inbox.iterdir()) == before
+    assert list(api.box.processing.iterdir()) == []
+
+
+def test_job_listing_pages_by_cursor(api: Api) -> None:
+    """/jobs pages with `Link: rel="next"` until the last page, every job once and newest
+    first; the name filter pages too, and a forged cursor is refused (422)."""
+    for n in range(7):
+        assert api.upload(f"paged-{n}.txt", f"page {n}".encode()).status_code == 201
+    everything = [j.job_id for j in api.queue.list_jobs(limit=1000)]
+    seen: list[str] = []
+    url: str | None = "/api/v1/jobs?limit=3"
+    pages = 0
+    while url is not None:
+        response = api.client.get(url, headers=AUTH)
+        assert response.status_code == 200
+        seen += [j["job_id"] for j in response.json()]
+        pages += 1
+        link = response.headers.get("link")
+        url = link[1:link.index(">")] if link else None
+    assert seen == everything and pages == -(-len(everything) // 3) and pages > 2
+    named = api.client.get("/api/v1/jobs", params={"name": "PAGED-", "limit": 4}, headers=AUTH)
+    cursor = named.headers["x-next-cursor"]
+    rest = api.client.get("/api/v1/jobs", params={"name": "paged-", "limit": 4, "cursor": cursor},
+                          headers=AUTH)
+    names = [j["file"] for j in named.json() + rest.json()]
+    assert names == [f"paged-{n}.txt" for n in reversed(range(7))]
+    assert "link" not in rest.headers
+    forged = api.client.get("/api/v1/jobs", params={"cursor": "abc"}, headers=AUTH)
+    assert forged.status_code == 422
+
+
 def test_unknown_job_is_404_and_listing_filters(api: Api) -> None:
     """GET /jobs/{id} 404s for unknown ids; /jobs filters by status."""
     assert api.client.get("/api/v1/jobs/nope", headers=AUTH).status_code == 404

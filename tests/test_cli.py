@@ -118,14 +118,57 @@ def test_enqueue_refuses_paths_outside_inboxes(config: Path, tmp_path: Path) -> 
 
 
 def test_unknown_job_is_one_line(config: Path) -> None:
-    """`job` with an unknown or malformed id exits 1 with the id named."""
+    """`job` with a name that is neither an id nor a file name exits 1 with it named."""
     dropped = config.parent / "inbox" / "a.txt"
     dropped.parent.mkdir()
     dropped.write_text("x")
     run("--config", str(config), "enqueue", str(dropped))
     result = CliRunner().invoke(cli, ["--config", str(config), "job", "nope"])
     assert result.exit_code == 1
-    assert "'nope' is not a job id" in result.output
+    assert result.output == "ingest-agent: no job has the id or file name 'nope'\n"
+
+
+def test_job_is_found_by_its_file_name_and_several_matches_are_listed(config: Path) -> None:
+    """`job report.pdf` shows that file's job; a name several jobs match lists them all and
+    exits 1 asking for an id; an exact name wins over names that merely contain it."""
+    inbox = config.parent / "inbox"
+    inbox.mkdir()
+    for name in ("report.pdf", "report.pdf.bak", "minutes-1.txt", "minutes-2.txt"):
+        (inbox / name).write_text(name)
+        run("--config", str(config), "enqueue", str(inbox / name))
+    one = CliRunner().invoke(cli, ["--config", str(config), "job", "report.pdf", "--json"])
+    assert one.exit_code == 0, one.output
+    assert json.loads(one.output)["original_filename"] == "report.pdf"
+    several = CliRunner().invoke(cli, ["--config", str(config), "job", "MINUTES"])
+    assert several.exit_code == 1
+    assert "minutes-1.txt" in several.output and "minutes-2.txt" in several.output
+    assert "2 jobs match 'MINUTES': give one's id" in several.output
+
+
+def test_jobs_says_how_many_more_exist(config: Path) -> None:
+    """`jobs --limit 3` over 7 jobs shows 3 and says "3 of 7 shown"; --all shows all 7 and
+    says nothing more; failed jobs show their stage, not a percentage."""
+    from agent.config import load_config
+    from agent.queue import open_queue
+
+    inbox = config.parent / "inbox"
+    inbox.mkdir()
+    for n in range(7):
+        (inbox / f"f{n}.txt").write_text(str(n))
+        run("--config", str(config), "enqueue", str(inbox / f"f{n}.txt"))
+    with open_queue(load_config(config, environ={})) as q:
+        claimed = q.get_next_job()
+        assert claimed is not None
+        q.update_job_status(claimed.job_id, "failed", message="no text found",
+                            metadata={"stage": "extract"}, lease_token=claimed.lease_token)
+    few = CliRunner().invoke(cli, ["--config", str(config), "jobs", "--limit", "3"])
+    assert few.exit_code == 0 and len(few.output.splitlines()) == 1 + 3 + 1
+    assert few.output.splitlines()[-1] == "3 of 7 shown (--limit N, --all)"
+    every = CliRunner().invoke(cli, ["--config", str(config), "jobs", "--all"])
+    rows = every.output.splitlines()
+    assert len(rows) == 1 + 7 and "shown" not in every.output
+    failed_row = next(r for r in rows if "failed" in r)
+    assert "extract" in failed_row.split() and "%" not in failed_row.split()[2]
 
 
 def test_cli_does_not_import_heavy_libraries() -> None:

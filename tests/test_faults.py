@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 import signal
 import sqlite3
 import subprocess
@@ -141,6 +142,25 @@ def test_full_data_disk_retries_and_loses_nothing(tmp_path: Path, tmpfs: Callabl
     text = log.read_text()
     assert "database or disk is full" in text or "No space left on device" in text
     assert entries(tmp_path / "processing") == []
+    # One line per change of state, not one per try: no error is logged over and over.
+    errors = Counter((e["event"], e.get("error")) for e in map(json.loads, (
+        line for line in text.splitlines() if line.startswith("{"))) if e["level"] == "error")
+    assert max(errors.values(), default=0) <= 2, errors.most_common(3)
+
+
+def test_a_model_copy_cut_off_by_a_full_disk_leaves_nothing_behind(
+        tmp_path: Path, tmpfs: Callable) -> None:
+    """The first start copies the 23 MB model into a data folder with 8 MB free: the agent
+    stops with one line naming the folder and the size, and no model.onnx.tmp stays to fill
+    the disk."""
+    volume = tmpfs(tmp_path / "vol", "8m")
+    config = _config(tmp_path, volume / "data")
+    (tmp_path / "inbox").mkdir()
+    out = cli(config, "run", "--drain", timeout=120)
+    assert out.returncode != 0
+    said = out.stdout + out.stderr
+    assert "cannot place the model" in said and "No space left on device" in said, said[-2000:]
+    assert not [p for p in volume.rglob("*") if p.name.endswith(".tmp")]
 
 
 def test_index_locked_longer_than_busy_timeout_is_retried(tmp_path: Path) -> None:

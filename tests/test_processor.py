@@ -380,7 +380,7 @@ def test_kill_9_mid_embedding_then_restart_completes_once(tmp_path: Path) -> Non
     with open_queue(settings) as q:
         found = q.list_jobs()
     assert [j.status for j in found] == [JobStatus.COMPLETED]
-    assert found[0].attempts == 2
+    assert found[0].attempts == 1 and found[0].retries == 0, "a kill of the agent is no attempt"
     assert [p.name for p in (tmp_path / "done").iterdir()] == ["long.md"]
     assert entries(tmp_path / "processing") == []
     from agent.pipeline.index_sqlite import SQLiteIndex
