@@ -32,6 +32,8 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    if not use_json:  # a terminal: text from documents must not drive it (JSON escapes itself)
+        shared.append(_terminal_safe)
     levelno = LEVELS[level]
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],
@@ -53,6 +55,13 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(levelno)
+
+
+def _terminal_safe(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    from agent.search_output import terminal_text
+
+    return {key: terminal_text(value) if isinstance(value, str) else value
+            for key, value in event.items()}
 
 
 class StrayOutput:
