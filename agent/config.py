@@ -148,6 +148,7 @@ class ProcessingSettings(_Section):
     chunk_tokens: int = Field(default=200, ge=16, le=512)
     chunk_overlap_tokens: int = Field(default=32, ge=0)
     max_chunks_per_file: int = Field(default=50_000, ge=1)
+    max_chunk_chars: int = Field(default=4000, ge=200, le=100_000)
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
     html_main_content: bool = True
     headings: bool = True

@@ -6,7 +6,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any, TextIO
 
 import structlog
@@ -57,7 +57,8 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
     root.setLevel(levelno)
 
 
-def _terminal_safe(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+def _terminal_safe(_logger: Any, _name: str, event: MutableMapping[str, Any]
+                   ) -> Mapping[str, Any]:
     from agent.search_output import terminal_text
 
     return {key: terminal_text(value) if isinstance(value, str) else value

@@ -446,10 +446,13 @@ class Processor:
                 message, outcome_label = f"duplicate of {result['duplicate_of']}", "duplicate"
             else:
                 message, outcome_label = f"indexed {result.get('chunks', 0)} chunks", "completed"
+            warnings = list(result.get("warnings") or [])
+            if warnings:
+                message += f" ({'; '.join(warnings)})"
             self._finish(job, JobStatus.COMPLETED, message, started, outcome=outcome_label,
                          metadata={"document_id": document_id, "chunks": result.get("chunks", 0),
                                    "done_path": str(dest), "done_inode": _inode(dest),
-                                   "mime": result.get("mime")},
+                                   "mime": result.get("mime"), "warnings": warnings or None},
                          extra={"chunks": result.get("chunks", 0), "bytes": result.get("bytes", 0),
                                 "mime": result.get("mime"),
                                 "ocr_pages": result.get("ocr_pages", 0)})

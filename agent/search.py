@@ -79,6 +79,7 @@ class SearchResult:
     matched: tuple[str, ...]  # "vector", "lexical": which sides found it
     chunk: StoredChunk
     snippet: str
+    text_limit: int = 4000  # characters of the chunk's text a response carries at most
 
     def to_dict(self) -> dict[str, Any]:
         c = self.chunk
@@ -90,7 +91,8 @@ class SearchResult:
             "location": display_name(c.location) if c.location else None,
             "inbox": c.inbox, "type": c.mime, "heading": c.heading or None, "page": c.page,
             "chunk": c.ordinal, "char_start": c.char_start, "char_end": c.char_end,
-            "indexed_at": c.indexed_at, "snippet": self.snippet, "text": c.text,
+            "indexed_at": c.indexed_at, "snippet": self.snippet,
+            "text": c.text[:self.text_limit],
         }
 
 
@@ -175,7 +177,8 @@ class Searcher:
                           if chunk_id in found_by.get(side, ()))
             results.append(SearchResult(
                 len(results) + 1, score, similarity.get(chunk_id), sides, chunk,
-                make_snippet(chunk.text, request.query)))
+                make_snippet(chunk.text, request.query),
+                self.settings.processing.max_chunk_chars))
         if not results:
             return SearchResponse(request.query, mode, False, note=(
                 f"no result is relevant enough (cosine below search.min_similarity = {floor:g} "

@@ -133,7 +133,8 @@ class IngestPipeline:
         self.settings = settings
         self.embedder = Embedder(settings.embedding, settings.agent.data_dir)
         self.chunker = Chunker(self.embedder.tokenizer_file, settings.processing.chunk_tokens,
-                               settings.processing.chunk_overlap_tokens)
+                               settings.processing.chunk_overlap_tokens,
+                               max_chars=settings.processing.max_chunk_chars)
         self.index = open_index(settings)
         self.ocr = PageReader(OcrOptions.of(settings.ocr))
         self.index.purge_checkpoints(time.time() - CHECKPOINT_TTL_SECONDS)
@@ -180,9 +181,18 @@ class IngestPipeline:
             stages["chunk"] = read.chunk_seconds
             if read.ocr_pages:
                 stages["ocr"] = read.ocr_seconds
+            if not read.chunks and read.encoded_chunks:
+                raise PermanentError(
+                    "no readable text: it holds only encoded data (base64, hex or a binary "
+                    f"dump, {read.encoded_chunks:,} chunks' worth), which is not embedded",
+                    stage="chunk")
             if not read.chunks:
                 raise PermanentError("no text found (the file is empty or whitespace only)",
                                      stage="extract")
+            warnings = []
+            if read.encoded_chunks:
+                warnings.append(f"{read.encoded_chunks:,} chunks of encoded data (base64, hex "
+                                "or binary dumps) not embedded")
 
             t = time.perf_counter()
             self.current_stage = "embed"
@@ -206,7 +216,7 @@ class IngestPipeline:
         return {"document_id": record.doc_id, "chunks": read.chunks, "mime": mime,
                 "pages": read.pages, "ocr_pages": read.ocr_pages, "embedded": embedded,
                 "resumed_chunks": resumed, "bytes": record.bytes, "stages": stages,
-                **_file_state(snapshot)}
+                "warnings": warnings, **_file_state(snapshot)}
 
 
     def _spool(self, path: Path, mime: str, options: Any, request: JobRequest, spool: IO[bytes],
@@ -218,6 +228,7 @@ class IngestPipeline:
         summary = _ReadSummary()
         cap = self.settings.processing.max_chunks_per_file
         ocr_before = (self.ocr.stats.pages, self.ocr.stats.seconds)
+        encoded_before = self.chunker.encoded_chunks
         chars = 0
         for section in extract(path, mime, options, request.allowed_types or None):
             pickle.dump(section, spool, protocol=pickle.HIGHEST_PROTOCOL)
@@ -233,6 +244,7 @@ class IngestPipeline:
                 raise PermanentError(
                     f"the file would make more than {cap:,} chunks (processing."
                     f"max_chunks_per_file); {summary.chunks:,} by {where}", stage="chunk")
+        summary.encoded_chunks = self.chunker.encoded_chunks - encoded_before
         summary.ocr_pages = self.ocr.stats.pages - ocr_before[0]
         summary.ocr_seconds = self.ocr.stats.seconds - ocr_before[1]
         return summary
@@ -281,6 +293,7 @@ class _ReadSummary:
     """What extraction found: chunk count, pages, and the time OCR and chunking took."""
 
     chunks: int = 0
+    encoded_chunks: int = 0  # left out: encoded data, not words
     pages: int | None = None
     ocr_pages: int = 0
     ocr_seconds: float = 0.0

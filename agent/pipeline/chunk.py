@@ -66,7 +66,7 @@ class Chunker:
     """Splits sections into chunks of at most ``chunk_tokens`` tokens."""
 
     def __init__(self, tokenizer_file: Path, chunk_tokens: int, overlap_tokens: int,
-                 model_max_tokens: int = 256) -> None:
+                 model_max_tokens: int = 256, max_chars: int = 4000) -> None:
         from tokenizers import Tokenizer
 
         if chunk_tokens + SPECIAL_TOKENS > model_max_tokens:
@@ -82,6 +82,11 @@ class Chunker:
         self.overlap = min(overlap_tokens, self.chunk_tokens // 2)
         # A word longer than this is cut (at tokens): it must fit beside the longest heading.
         self.word_cap = self.chunk_tokens - self.chunk_tokens // 4
+        # No chunk holds more characters than this, whatever its tokens: a word the model
+        # does not know ('a' × 1 MiB) is one [UNK] token however long it is.
+        self.max_chars = max_chars
+        self.char_cap = max(16, max_chars // 2)
+        self.encoded_chunks = 0  # chunks of encoded data (base64, hex) left out, since start
         self._table = WordTable()
         self._headings: dict[tuple[str, ...], tuple[str, int]] = {}
         self._ascii = AsciiWordPiece.of(self.tokenizer)
@@ -104,8 +109,12 @@ class Chunker:
             budget = self.chunk_tokens - max(tokens for _, tokens in headings.values())
             for offset, piece in _slices(section.text):
                 for start, end, tokens in self._windows(piece, budget):
+                    text = piece[start:end]
+                    if is_encoded_data(text):
+                        self.encoded_chunks += 1
+                        continue
                     heading = headings[section.path_at(offset + start)][0]
-                    yield Chunk(ordinal, piece[start:end], base + offset + start,
+                    yield Chunk(ordinal, text, base + offset + start,
                                 base + offset + end, section.page, tokens, heading)
                     ordinal += 1
                 if on_section is not None:
@@ -157,13 +166,23 @@ class Chunker:
         n = len(counts)
         overlap = min(self.overlap, budget // 2)
         i = 0
+        previous_end = 0
+        max_chars = self.max_chars
         while i < n:
             j = max(bisect_right(cum, cum[i] + budget) - 1, i + 1)
+            if ends[j - 1] - starts[i] > max_chars:  # few tokens, many characters
+                j = max(bisect_right(ends, starts[i] + max_chars, i, j), i + 1)
             if j < n:
-                j = _best_cut(last, i, j)
+                # A cut in the window's second half by tokens (not words: one long word can
+                # be most of a window), and past the previous chunk's end, so the overlap is
+                # never a chunk of its own.
+                low = max(bisect_left(cum, cum[i] + (cum[j] - cum[i]) // 2, i, j),
+                          previous_end + 1, i + 1)
+                j = _best_cut(last, low, j)
             yield starts[i], ends[j - 1], cum[j] - cum[i]
             if j >= n:
                 return
+            previous_end = j
             i = max(bisect_left(cum, cum[j] - overlap), i + 1)
 
     def _words(self, text: str) -> tuple[Any, Any, Any, Any] | None:
@@ -189,7 +208,7 @@ class Chunker:
         breaks = np.where(gap_lines >= 2, PARAGRAPH,
                           np.where(np.isin(points[ends - 1], list(_SENTENCE_END)), SENTENCE,
                                    np.where(gap_lines == 1, LINE, 0))).astype(np.int8)
-        huge = np.flatnonzero(counts > self.word_cap)
+        huge = np.flatnonzero((counts > self.word_cap) | (ends - starts > self.char_cap))
         if len(huge):
             starts, ends, counts, breaks = self._split_huge(text, huge, starts, ends, counts,
                                                             breaks)
@@ -206,9 +225,14 @@ class Chunker:
         counts = table.lookup(keys)
         long_words = np.flatnonzero(lengths > HASHED_CHARS)
         if len(long_words):  # rare (URLs, base64): counted as strings, never hashed
-            counts[long_words] = self._count_strings(
-                [text[s:e] for s, e in zip(starts[long_words].tolist(),
-                                           ends[long_words].tolist(), strict=True)])
+            words = [text[s:e] for s, e in zip(starts[long_words].tolist(),
+                                               ends[long_words].tolist(), strict=True)]
+            # Encoded data (base64 lines, hex) is not tokenized: its chunks are left out, so
+            # an upper bound (a token a character) is enough, and tokenizing it was most of
+            # the time a 60 MB base64 file took.
+            plain = [w for w in words if not _ENCODED_WORD.fullmatch(w)]
+            counted = dict(zip(plain, self._count_strings(plain), strict=True)) if plain else {}
+            counts[long_words] = [counted.get(w, len(w)) for w in words]
         missing = np.flatnonzero(counts < 0)
         if len(missing) == 0:
             return counts
@@ -261,16 +285,24 @@ class Chunker:
             parts_e.append(ends[last:k])
             parts_c.append(counts[last:k])
             parts_b.append(breaks[last:k])
-            word_start = int(starts[k])
-            offsets = self.tokenizer.encode(text[word_start:int(ends[k])],
-                                            add_special_tokens=False).offsets
-            cut_points = list(range(0, len(offsets), step))
-            s = [word_start + offsets[c][0] for c in cut_points]
-            e = [word_start + offsets[min(c + step, len(offsets)) - 1][1] for c in cut_points]
+            word_start, word_end = int(starts[k]), int(ends[k])
+            if _ENCODED_WORD.fullmatch(text, word_start, word_end):
+                # Encoded data: cut by characters (a token a character at most), untokenized.
+                s = list(range(word_start, word_end, step))
+                e = [min(x + step, word_end) for x in s]
+                c_ = [b - a for a, b in zip(s, e, strict=True)]
+            else:
+                offsets = self.tokenizer.encode(text[word_start:word_end],
+                                                add_special_tokens=False).offsets
+                cut_points = list(range(0, len(offsets), step))
+                s = [word_start + offsets[c][0] for c in cut_points]
+                e = [word_start + offsets[min(c + step, len(offsets)) - 1][1]
+                     for c in cut_points]
+                c_ = [min(step, len(offsets) - c) for c in cut_points]
+                s, e, c_ = _cut_long_pieces(s, e, c_, self.char_cap)
             parts_s.append(np.array(s, dtype=np.int64))
             parts_e.append(np.array(e, dtype=np.int64))
-            parts_c.append(np.array([min(step, len(offsets) - c) for c in cut_points],
-                                    dtype=np.int64))
+            parts_c.append(np.array(c_, dtype=np.int64))
             b = np.zeros(len(s), dtype=np.int8)
             b[-1] = breaks[k]
             parts_b.append(b)
@@ -281,6 +313,42 @@ class Chunker:
         parts_b.append(breaks[last:])
         return (np.concatenate(parts_s), np.concatenate(parts_e), np.concatenate(parts_c),
                 np.concatenate(parts_b))
+
+
+def _cut_long_pieces(starts: list[int], ends: list[int], counts: list[int], cap: int
+                     ) -> tuple[list[int], list[int], list[int]]:
+    """Pieces longer than ``cap`` characters (a run of one unknown token) cut every ``cap``
+    characters, their tokens shared out (at least one a piece)."""
+    out_s, out_e, out_c = [], [], []
+    for s, e, c in zip(starts, ends, counts, strict=True):
+        if e - s <= cap:
+            out_s.append(s)
+            out_e.append(e)
+            out_c.append(c)
+            continue
+        pieces = range(s, e, cap)
+        share = max(1, c // len(pieces))
+        for p in pieces:
+            out_s.append(p)
+            out_e.append(min(p + cap, e))
+            out_c.append(share)
+    return out_s, out_e, out_c
+
+
+# A run of characters that encodes data rather than words: base64 (and its URL-safe form), hex
+# dumps, long [UNK] runs. Real words are rarely 24 characters of these without a space.
+_ENCODED_RUN = re.compile(r"[A-Za-z0-9+/=_-]{24,}")
+_ENCODED_WORD = re.compile(r"[A-Za-z0-9+/=_-]+")
+ENCODED_SHARE = 0.8
+
+
+def is_encoded_data(text: str) -> bool:
+    """Most of ``text`` is long runs of encoding characters (base64, hex, 'aaaa…'): its vector
+    would mean nothing and match unrelated questions, so it is not embedded."""
+    if len(text) < 48:
+        return False
+    encoded = sum(m.end() - m.start() for m in _ENCODED_RUN.finditer(text))
+    return encoded >= ENCODED_SHARE * (len(text) - text.count(" ") - text.count("\n"))
 
 
 class WordTable:
@@ -442,11 +510,12 @@ class AsciiWordPiece:
         return n
 
 
-def _best_cut(last: list[memoryview], i: int, j: int) -> int:
-    """Where to end a chunk of words [i, j): after the last paragraph end in its second half,
-    else the last sentence end, else the last line end, else at j. ``last[s][k]`` is the last
-    word ≤ k followed by a break of strength s (paragraph, sentence, line) or -1."""
-    low = i + max(1, (j - i) // 2)
+def _best_cut(last: list[memoryview], low: int, j: int) -> int:
+    """Where to end a chunk of words ending by j: after the last paragraph end at or past
+    word ``low``, else the last sentence end, else the last line end, else at j. ``last[s][k]``
+    is the last word ≤ k followed by a break of strength s (paragraph, sentence, line) or -1."""
+    if low >= j:
+        return j
     for strongest_first in last:
         k = strongest_first[j - 1]
         if k + 1 >= low:

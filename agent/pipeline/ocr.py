@@ -8,16 +8,20 @@ Tesseract finds a page's orientation (90/180/270°) itself (``PSM.AUTO_OSD``, De
 the angle that makes the ink's row (or column) profile sharpest; a 3×3 median filter takes out
 salt-and-pepper noise at no cost to clean pages.
 
-The engine is built once per worker process and only when a page needs it.
+The engines are built once per worker process, only when a page needs one, and never more
+than ``ocr.threads`` of them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
 import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -87,34 +91,56 @@ def missing_languages(options: OcrOptions) -> list[str]:
 
 
 class PageReader:
-    """Tesseract engines for the worker's life, one per OCR thread (each page is read on one
-    core: Tesseract does not use two, so two pages are read at once)."""
+    """A fixed pool of ``threads`` Tesseract engines and the threads that drive them, both
+    kept for the worker's life: an engine holds ≈ 40 MB of language model, so engines made
+    per file or per thread would grow the worker with every file read. Each page is read on
+    one core (Tesseract does not use two), so two pages are read at once."""
 
     def __init__(self, options: OcrOptions) -> None:
         self.options = options
         self.stats = OcrStats()
-        self._local = threading.local()
+        self.threads = max(1, options.threads)
+        self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._engines: list[Any] = []
         self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
 
-    def _engine(self) -> Any:
-        api = getattr(self._local, "api", None)
-        if api is None:
-            missing = missing_languages(self.options)
-            if missing:
-                raise _fail(f"OCR language data not installed: {', '.join(missing)} (Debian: "
-                            + " ".join(f"tesseract-ocr-{m}" for m in missing) + ")")
-            import tesserocr
+    @property
+    def engines(self) -> int:
+        """How many engines exist (never more than ``threads``)."""
+        return len(self._engines)
 
-            folder = tessdata_dir(self.options.tessdata_dir)
-            osd = (folder / "osd.traineddata").is_file() if folder else False
-            api = tesserocr.PyTessBaseAPI(
-                path=str(folder) + "/", lang="+".join(self.options.languages),
-                psm=tesserocr.PSM.AUTO_OSD if osd else tesserocr.PSM.AUTO)
-            self._local.api = api
+    @contextlib.contextmanager
+    def _engine(self) -> Iterator[Any]:
+        """An idle engine, made on first need up to ``threads`` of them; else wait for one."""
+        try:
+            api = self._idle.get_nowait()
+        except queue.Empty:
+            api = None
             with self._lock:
-                self._engines.append(api)
-        return api
+                if len(self._engines) < self.threads:
+                    api = self._make_engine()
+                    self._engines.append(api)
+            if api is None:
+                api = self._idle.get()
+        try:
+            yield api
+        finally:
+            api.Clear()
+            self._idle.put(api)
+
+    def _make_engine(self) -> Any:
+        missing = missing_languages(self.options)
+        if missing:
+            raise _fail(f"OCR language data not installed: {', '.join(missing)} (Debian: "
+                        + " ".join(f"tesseract-ocr-{m}" for m in missing) + ")")
+        import tesserocr
+
+        folder = tessdata_dir(self.options.tessdata_dir)
+        osd = (folder / "osd.traineddata").is_file() if folder else False
+        return tesserocr.PyTessBaseAPI(
+            path=str(folder) + "/", lang="+".join(self.options.languages),
+            psm=tesserocr.PSM.AUTO_OSD if osd else tesserocr.PSM.AUTO)
 
     def read(self, image: Any) -> str:
         """The text of one page image (any PIL mode), after deskewing and denoising."""
@@ -129,25 +155,24 @@ class PageReader:
             self.stats.pages += 1
         if page.getextrema()[0] > 128:  # not one dark pixel: a blank page has no text to read
             return ""
-        api = self._engine()
-        api.SetImage(page)
-        text = str(api.GetUTF8Text())
-        api.Clear()
-        return text
+        with self._engine() as api:
+            api.SetImage(page)
+            return str(api.GetUTF8Text())
 
     def read_pages(self, items: Iterable[tuple[K, Any]]) -> Iterator[tuple[K, str]]:
         """(key, page image — or text already known) → (key, text), in order. Images are read
-        on ``threads`` threads while the next pages are rendered (by the caller's generator,
+        on the reader's threads while the next pages are rendered (by the caller's generator,
         on the caller's thread: PDF rendering is not thread-safe)."""
-        from concurrent.futures import Future, ThreadPoolExecutor
-
-        threads = max(1, self.options.threads)
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="ocr")
+            pool = self._pool
         source = iter(items)
         pending: deque[tuple[K, Future[str] | str]] = deque()
-        with ThreadPoolExecutor(threads, thread_name_prefix="ocr") as pool:
+        try:
             started = time.perf_counter()
             while True:
-                while len(pending) <= threads:
+                while len(pending) <= self.threads:
                     item = next(source, None)
                     if item is None:
                         break
@@ -161,13 +186,23 @@ class PageReader:
                 self.stats.seconds += time.perf_counter() - started
                 yield key, text
                 started = time.perf_counter()
+        finally:  # a caller that stops early (a cap, a pause) leaves no page being read
+            for _, value in pending:
+                if not isinstance(value, str):
+                    value.cancel()
+                    with contextlib.suppress(Exception):
+                        value.result()
 
     def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
         with self._lock:
             for api in self._engines:
                 api.End()
             self._engines.clear()
-        self._local = threading.local()
+            self._idle = queue.SimpleQueue()
 
 
 def prepare(image: Any, deskew: bool = True) -> Any:
