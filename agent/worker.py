@@ -100,10 +100,11 @@ def _worker_main(conn: Connection, settings: Settings, factory: str) -> None:
         if request == YIELD:
             continue  # asked after the job had already ended
 
-        def progress(percent: int, message: str, embedded: int = 0, /) -> None:
+        def progress(percent: int, message: str, embedded: int = 0, checkpoint: bool = False,
+                     /) -> None:
             conn.send(("progress", percent, message, embedded))
-            if embedded and conn.poll() and conn.recv() == YIELD:
-                raise JobYielded  # just after a checkpoint: nothing embedded is lost
+            if checkpoint and conn.poll() and conn.recv() == YIELD:
+                raise JobYielded  # just after a checkpoint: nothing read or embedded is lost
 
         current.update(job_id=request.job_id, inbox=request.inbox,
                        file=display_name(request.original_filename))

@@ -7,21 +7,21 @@ progress through a callback and returns what it stored, or raises ``PermanentErr
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
-import pickle
 import stat
-import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from agent.config import Settings
 from agent.errors import PermanentError, TransientError
 from agent.folders import file_kind
+from agent.pipeline.spool import JobSpool, SpoolState, purge_spools
 
 if TYPE_CHECKING:
     from agent.pipeline.chunk import Chunk
@@ -29,9 +29,12 @@ if TYPE_CHECKING:
 
 class Progress(Protocol):
     """Where the job is (0–100 %, a message); ``embedded`` counts chunks embedded since the
-    last report, so the agent can count work done even by a job that is later killed."""
+    last report, so the agent can count work done even by a job that is later killed;
+    ``checkpoint`` says all work so far is kept (sections spooled, vectors staged), so the job
+    may pause here and resume without redoing it."""
 
-    def __call__(self, percent: int, message: str, embedded: int = 0, /) -> None: ...
+    def __call__(self, percent: int, message: str, embedded: int = 0,
+                 checkpoint: bool = False, /) -> None: ...
 
 
 
@@ -116,9 +119,9 @@ class _StageProgress:
     def __init__(self, progress: Progress, low: int, high: int) -> None:
         self.progress, self.low, self.high = progress, low, high
 
-    def __call__(self, fraction: float, message: str) -> None:
+    def __call__(self, fraction: float, message: str, checkpoint: bool = False) -> None:
         share = min(1.0, max(0.0, fraction))
-        self.progress(self.low + int((self.high - self.low) * share), message)
+        self.progress(self.low + int((self.high - self.low) * share), message, 0, checkpoint)
 
 
 class IngestPipeline:
@@ -138,6 +141,7 @@ class IngestPipeline:
         self.index = open_index(settings)
         self.ocr = PageReader(OcrOptions.of(settings.ocr))
         self.index.purge_checkpoints(time.time() - CHECKPOINT_TTL_SECONDS)
+        purge_spools(settings.agent.data_dir, time.time() - CHECKPOINT_TTL_SECONDS)
         self.current_stage = ""
 
     def run(self, request: JobRequest, progress: Progress) -> dict[str, Any]:
@@ -171,12 +175,14 @@ class IngestPipeline:
         options = ExtractOptions(main_content=self.settings.processing.html_main_content,
                                  headings=self.settings.processing.headings,
                                  ocr=self.ocr if use_ocr else None)
-        # Sections go to a spool file as they are read, so neither the text nor its chunks are
-        # ever all in memory; the chunks are counted on the way, so the cap holds before any
-        # embedding (the chunker runs twice: ≈ 20 MB/s, against ≈ 15,000 characters/s embedded).
-        with tempfile.TemporaryFile(prefix="ingest-spool-", dir=self.settings.agent.data_dir
-                                    ) as spool:
-            read = self._spool(path, mime, options, request, spool, snapshot.size, progress)
+        # Sections go to the job's spool as they are read, so neither the text nor its chunks
+        # are ever all in memory, and a job that pauses or dies resumes without reading its
+        # file again; the chunks are counted on the way, so the cap holds before any embedding
+        # (the chunker runs twice: ≈ 20 MB/s, against ≈ 15,000 characters/s embedded).
+        spool = JobSpool(self.settings.agent.data_dir, request.job_id, sha, mime).open()
+        try:
+            read = self._spool(path, mime, options, request, spool, snapshot.size,
+                               progress).state
             stages["extract"] = time.perf_counter() - t - read.ocr_seconds - read.chunk_seconds
             stages["chunk"] = read.chunk_seconds
             if read.ocr_pages:
@@ -196,10 +202,14 @@ class IngestPipeline:
 
             t = time.perf_counter()
             self.current_stage = "embed"
-            spool.seek(0)
-            embedded, resumed = self._embed(request, sha, self.chunker.chunk(_unspool(spool)),
+            embedded, resumed = self._embed(request, sha, self.chunker.chunk(spool.sections()),
                                             read.chunks, progress)
             stages["embed"] = time.perf_counter() - t
+        except (PermanentError, FileChangedError):
+            spool.discard()  # this content will not be read again
+            raise
+        finally:
+            spool.close()
 
         t = time.perf_counter()
         self.current_stage = "index"
@@ -213,41 +223,70 @@ class IngestPipeline:
             replace=request.reindex or self.settings.index.on_duplicate == "reindex",
         )
         stages["index"] = time.perf_counter() - t
+        spool.discard()
         return {"document_id": record.doc_id, "chunks": read.chunks, "mime": mime,
                 "pages": read.pages, "ocr_pages": read.ocr_pages, "embedded": embedded,
                 "resumed_chunks": resumed, "bytes": record.bytes, "stages": stages,
                 "warnings": warnings, **_file_state(snapshot)}
 
 
-    def _spool(self, path: Path, mime: str, options: Any, request: JobRequest, spool: IO[bytes],
-               size: int, progress: Progress) -> _ReadSummary:
-        """Extract the file's sections into ``spool`` one at a time and count their chunks."""
+    def _spool(self, path: Path, mime: str, options: Any, request: JobRequest, spool: JobSpool,
+               size: int, progress: Progress) -> JobSpool:
+        """Extract the file's sections into the job's spool, counting their chunks; the state
+        is saved after each section (a checkpoint where the job may pause). What an earlier
+        attempt spooled is kept: its sections are skipped as the reader passes them again, and
+        pages it OCRed are not read again (their text is remembered by the picture's hash)."""
         from agent.pipeline.readers import extract
 
+        state = spool.state
+        if state.complete:
+            progress(25, f"text read by an earlier attempt: {state.sections:,} sections, "
+                     f"{state.chunks:,} chunks")
+            return spool
         extracting = _StageProgress(progress, 10, 25)
-        summary = _ReadSummary()
         cap = self.settings.processing.max_chunks_per_file
+        skip = state.sections
         ocr_before = (self.ocr.stats.pages, self.ocr.stats.seconds)
         encoded_before = self.chunker.encoded_chunks
-        chars = 0
-        for section in extract(path, mime, options, request.allowed_types or None):
-            pickle.dump(section, spool, protocol=pickle.HIGHEST_PROTOCOL)
-            chars += len(section.text)
-            summary.pages = max(summary.pages or 0, section.page or 0) or None
-            t = time.perf_counter()
-            summary.chunks += sum(1 for _ in self.chunker.chunk((section,)))
-            summary.chunk_seconds += time.perf_counter() - t
-            where = f"page {section.page}" if section.page else f"{chars:,} characters"
-            extracting(chars / max(size, 1), f"extracting text ({mime}): {where}, "
-                       f"{summary.chunks:,} chunks")
-            if summary.chunks > cap:  # stop reading: the rest cannot change the outcome
-                raise PermanentError(
-                    f"the file would make more than {cap:,} chunks (processing."
-                    f"max_chunks_per_file); {summary.chunks:,} by {where}", stage="chunk")
-        summary.encoded_chunks = self.chunker.encoded_chunks - encoded_before
-        summary.ocr_pages = self.ocr.stats.pages - ocr_before[0]
-        summary.ocr_seconds = self.ocr.stats.seconds - ocr_before[1]
-        return summary
+        self.ocr.memo = state.ocr_memo
+        sections = extract(path, mime, options, request.allowed_types or None)
+        try:
+            for index, section in enumerate(sections):
+                if index < skip:
+                    continue
+                spool.add(section)
+                state.chars += len(section.text)
+                state.pages = max(state.pages or 0, section.page or 0) or None
+                t = time.perf_counter()
+                state.chunks += sum(1 for _ in self.chunker.chunk((section,)))
+                state.chunk_seconds += time.perf_counter() - t
+                state.encoded_chunks += self.chunker.encoded_chunks - encoded_before
+                encoded_before = self.chunker.encoded_chunks
+                self._count_ocr(state, ocr_before)
+                ocr_before = (self.ocr.stats.pages, self.ocr.stats.seconds)
+                spool.save()
+                where = f"page {section.page}" if section.page else f"{state.chars:,} characters"
+                over = state.chunks > cap
+                extracting(state.chars / max(size, 1), f"extracting text ({mime}): {where}, "
+                           f"{state.chunks:,} chunks", not over)
+                if over:  # stop reading: the rest cannot change the outcome
+                    raise PermanentError(
+                        f"the file would make more than {cap:,} chunks (processing."
+                        f"max_chunks_per_file); {state.chunks:,} by {where}", stage="chunk")
+        finally:
+            close = getattr(sections, "close", None)
+            if close is not None:
+                close()  # pages being read finish, and their text is remembered
+            self._count_ocr(state, ocr_before)
+            self.ocr.memo = None
+            with contextlib.suppress(Exception):
+                spool.save()
+        spool.finish()
+        return spool
+
+    def _count_ocr(self, state: SpoolState, before: tuple[int, float]) -> None:
+        state.ocr_pages += self.ocr.stats.pages - before[0]
+        state.ocr_seconds += self.ocr.stats.seconds - before[1]
 
     def _embed(self, request: JobRequest, sha: str, chunks: Iterable[Chunk], total: int,
                progress: Progress) -> tuple[int, int]:
@@ -284,29 +323,8 @@ class IngestPipeline:
                 progress(25 + int(65 * done / max(total, 1)),
                          f"embedding {done}/{total} chunks"
                          + (f" ({reused} resumed from a checkpoint)" if reused else ""),
-                         len(part))
+                         len(part), True)
         return embedded, done - embedded
-
-
-@dataclass(slots=True)
-class _ReadSummary:
-    """What extraction found: chunk count, pages, and the time OCR and chunking took."""
-
-    chunks: int = 0
-    encoded_chunks: int = 0  # left out: encoded data, not words
-    pages: int | None = None
-    ocr_pages: int = 0
-    ocr_seconds: float = 0.0
-    chunk_seconds: float = 0.0
-
-
-def _unspool(spool: IO[bytes]) -> Iterator[Any]:
-    """The sections ``_spool`` wrote, read back one at a time."""
-    while True:
-        try:
-            yield pickle.load(spool)  # noqa: S301 - our own file, written by this process
-        except EOFError:
-            return
 
 
 CHECKPOINT_BATCHES = 1  # embedding batches per checkpoint (a kill re-embeds at most these)

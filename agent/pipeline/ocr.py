@@ -104,6 +104,9 @@ class PageReader:
         self._engines: list[Any] = []
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
+        # The current job's pages read so far (picture hash → text), kept with its spool, so
+        # a job that resumes does not read a page twice; None when no job keeps one.
+        self.memo: dict[str, str] | None = None
 
     @property
     def engines(self) -> int:
@@ -150,14 +153,22 @@ class PageReader:
         return text
 
     def _read_one(self, image: Any) -> str:
+        memo = self.memo
+        key = _picture_key(image) if memo is not None else ""
+        if memo is not None and key in memo:
+            return memo[key]
         page = prepare(image, deskew=self.options.deskew)
         with self._lock:
             self.stats.pages += 1
         if page.getextrema()[0] > 128:  # not one dark pixel: a blank page has no text to read
-            return ""
-        with self._engine() as api:
-            api.SetImage(page)
-            return str(api.GetUTF8Text())
+            text = ""
+        else:
+            with self._engine() as api:
+                api.SetImage(page)
+                text = str(api.GetUTF8Text())
+        if memo is not None:
+            memo[key] = text
+        return text
 
     def read_pages(self, items: Iterable[tuple[K, Any]]) -> Iterator[tuple[K, str]]:
         """(key, page image — or text already known) → (key, text), in order. Images are read
@@ -203,6 +214,15 @@ class PageReader:
                 api.End()
             self._engines.clear()
             self._idle = queue.SimpleQueue()
+
+
+def _picture_key(image: Any) -> str:
+    """The same picture (a page rendered again, the same image read again) gives the same key."""
+    import hashlib
+
+    digest = hashlib.blake2b(image.tobytes(), digest_size=16)
+    digest.update(f"{image.mode}:{image.size}".encode())
+    return digest.hexdigest()
 
 
 def prepare(image: Any, deskew: bool = True) -> Any:
