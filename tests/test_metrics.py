@@ -117,7 +117,9 @@ def test_metrics_server_serves_metrics_health_and_readiness(queue: SQLiteJobQueu
     registry, _ = make(queue)
     watchers = {"docs": True}
     health = HealthChecker(queue, tmp_path, HealthSettings(),
-                           watchers=lambda: list(watchers.items()), worker_alive=lambda: True)
+                           watchers=lambda: [(name, up, None if up else "inbox folder is gone")
+                                             for name, up in watchers.items()],
+                           worker_alive=lambda: True)
     server = MetricsServer(registry, health, "127.0.0.1", 0)
     server.start()
     base = f"http://127.0.0.1:{server.port}"
@@ -138,6 +140,7 @@ def test_metrics_server_serves_metrics_health_and_readiness(queue: SQLiteJobQueu
             assert err.code == 503
             failing = [c for c in json.load(err)["checks"] if not c["ok"]]
             assert [c["name"] for c in failing] == ["watcher:docs"]
+            assert failing[0]["detail"] == "not watching: inbox folder is gone"
     finally:
         server.stop()
 
