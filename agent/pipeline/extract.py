@@ -19,7 +19,6 @@ from typing import Any
 from agent.errors import PermanentError
 from agent.pipeline.ocr import PageReader
 from agent.pipeline.outline import (
-    OutlineBuilder,
     Section,
     align_headings,
     clean_heading,
@@ -340,40 +339,12 @@ def check_archive(path: Path, kind: str) -> None:
 
 
 def extract_docx(path: Path, options: ExtractOptions = ExtractOptions()) -> Iterator[Section]:
-    """Paragraphs under their heading styles, then table cells; archives that would unpack to
-    something huge are refused."""
+    """Paragraphs under their heading styles and table rows, in reading order, read as a
+    stream (``wordml``); archives that would unpack to something huge are refused."""
+    from agent.pipeline.wordml import docx_sections
+
     check_archive(path, "DOCX")
-    import docx
-
-    try:
-        document = docx.Document(str(path))
-    except Exception as exc:  # python-docx raises many kinds for broken parts
-        raise _fail(f"the DOCX is corrupt or not a Word document ({type(exc).__name__})") from None
-    builder = OutlineBuilder()
-    for paragraph in document.paragraphs:
-        level = _docx_heading_level(paragraph) if options.headings else None
-        if level is None:
-            yield from builder.text(paragraph.text + "\n")
-        else:
-            yield from builder.heading(level, paragraph.text)
-    for table in document.tables:
-        for row in table.rows:
-            yield from builder.text(" | ".join(cell.text for cell in row.cells) + "\n")
-    yield from builder.flush()
-
-
-def _docx_heading_level(paragraph: Any) -> int | None:
-    """1–9 for "Heading N" styles, 0 for "Title" (above every heading), None for body text."""
-    try:
-        name = (paragraph.style.name or "") if paragraph.style is not None else ""
-    except (KeyError, ValueError):
-        return None
-    if name == "Title":
-        return 0
-    if name.startswith("Heading "):
-        level = name.removeprefix("Heading ").strip()
-        return int(level) if level.isdigit() else None
-    return None
+    return docx_sections(path, headings=options.headings)
 
 
 CSV_DELIMITERS = (",", ";", "\t", "|")

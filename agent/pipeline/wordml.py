@@ -1,0 +1,183 @@
+"""Word documents (DOCX) read as a stream of XML events, so memory does not grow with the file.
+
+python-docx builds the whole document tree and looks up each paragraph's style through it: a
+28 MB DOCX whose ``document.xml`` unpacks to 262 MB held the worker for 32 minutes at 5.4 GB,
+and a 470 KB one with 100,000 paragraphs took 221 s. Here ``word/document.xml`` is parsed with
+lxml's ``iterparse`` and every paragraph or table row is dropped from the tree once read, so a
+document is read at XML-parsing speed in the memory of one paragraph. Paragraphs and tables
+come in reading order; a table row is ``a | b | c``; a table whose grid is irregular is read
+as its cells are, never refused. Entities are not resolved and no DTD or network is touched.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from agent.errors import PermanentError
+from agent.pipeline.outline import OutlineBuilder, Section
+
+W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+MAX_STYLE_DEPTH = 10
+
+
+def _fail(message: str) -> PermanentError:
+    return PermanentError(message, stage="extract")
+
+
+def _parser_options() -> dict[str, Any]:
+    return {"resolve_entities": False, "no_network": True, "load_dtd": False,
+            "remove_comments": True, "remove_pis": True}
+
+
+def heading_levels(archive: zipfile.ZipFile) -> dict[str, int]:
+    """Style id → heading level (0 for Title, 1–9 for Heading N or an outline level), from
+    ``word/styles.xml``, following ``basedOn`` a few steps."""
+    from lxml import etree
+
+    try:
+        data = archive.read("word/styles.xml")
+    except KeyError:
+        return {}
+    try:
+        root = etree.fromstring(data, etree.XMLParser(**_parser_options()))
+    except etree.XMLSyntaxError:
+        return {}
+    own: dict[str, int | None] = {}
+    based_on: dict[str, str] = {}
+    for style in root.iter(f"{W}style"):
+        style_id = style.get(f"{W}styleId") or ""
+        name_el = style.find(f"{W}name")
+        name = (name_el.get(f"{W}val") or "") if name_el is not None else ""
+        outline = style.find(f"{W}pPr/{W}outlineLvl")
+        own[style_id] = _level_of(name, outline.get(f"{W}val") if outline is not None else None)
+        parent = style.find(f"{W}basedOn")
+        if parent is not None and parent.get(f"{W}val"):
+            based_on[style_id] = parent.get(f"{W}val") or ""
+    levels: dict[str, int] = {}
+    for style_id in own:
+        current, steps = style_id, 0
+        while own.get(current) is None and current in based_on and steps < MAX_STYLE_DEPTH:
+            current, steps = based_on[current], steps + 1
+        level = own.get(current)
+        if level is not None:
+            levels[style_id] = level
+    return levels
+
+
+def _level_of(name: str, outline: str | None) -> int | None:
+    lowered = name.strip().lower()
+    if lowered == "title":
+        return 0
+    if lowered.startswith("heading "):
+        number = lowered.removeprefix("heading ").strip()
+        if number.isdigit() and 1 <= int(number) <= 9:
+            return int(number)
+    if outline is not None and outline.isdigit() and int(outline) < 9:
+        return int(outline) + 1
+    return None
+
+
+def _text_of(element: Any) -> str:
+    """A paragraph's (or cell's) text: runs' text, tabs and breaks, deleted text left out."""
+    parts: list[str] = []
+    for node in element.iter(f"{W}t", f"{W}tab", f"{W}br", f"{W}cr", f"{W}noBreakHyphen"):
+        tag = node.tag
+        if tag == f"{W}t":
+            parts.append(node.text or "")
+        elif tag == f"{W}tab":
+            parts.append("\t")
+        elif tag == f"{W}noBreakHyphen":
+            parts.append("-")
+        else:
+            parts.append("\n")
+    return "".join(parts)
+
+
+def _cell_text(cell: Any) -> str:
+    """A table cell's paragraphs (and nested tables'), one line; a text box inside a paragraph
+    is read with that paragraph."""
+    texts = (_text_of(p) for p in cell.iter(f"{W}p")
+             if next(p.iterancestors(f"{W}p"), None) is None)
+    return " ".join(" ".join(texts).split())
+
+
+def _paragraph_level(paragraph: Any, levels: dict[str, int]) -> int | None:
+    props = paragraph.find(f"{W}pPr")
+    if props is None:
+        return None
+    style = props.find(f"{W}pStyle")
+    if style is not None and style.get(f"{W}val") in levels:
+        return levels[style.get(f"{W}val") or ""]
+    outline = props.find(f"{W}outlineLvl")
+    if outline is not None:
+        return _level_of("", outline.get(f"{W}val"))
+    return None
+
+
+def _forget(element: Any) -> None:
+    """Drop a read element, and what came before it, from the tree iterparse is building."""
+    element.clear()
+    parent = element.getparent()
+    if parent is not None:
+        while element.getprevious() is not None:
+            del parent[0]
+
+
+def docx_sections(path: Path, headings: bool = True) -> Iterator[Section]:
+    """Paragraphs under their heading styles and table rows, in reading order."""
+    from lxml import etree
+
+    try:
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        raise _fail("the DOCX is corrupt (not a valid zip archive)") from None
+    with archive:
+        levels = heading_levels(archive) if headings else {}
+        try:
+            stream = archive.open("word/document.xml")
+        except KeyError:
+            raise _fail("the DOCX is corrupt or not a Word document (no word/document.xml)"
+                        ) from None
+        builder = OutlineBuilder()
+        tables = paragraphs = 0  # how deep inside tables and paragraphs the parser is
+        try:
+            with stream:
+                events = etree.iterparse(stream, events=("start", "end"),
+                                         tag=(f"{W}p", f"{W}tbl", f"{W}tr"),
+                                         **_parser_options())
+                for event, element in events:
+                    tag = element.tag
+                    if event == "start":
+                        if tag == f"{W}tbl":
+                            tables += 1
+                        elif tag == f"{W}p":
+                            paragraphs += 1
+                        continue
+                    if tag == f"{W}p":
+                        paragraphs -= 1
+                        if tables or paragraphs:  # a cell's or a text box's: read with its owner
+                            continue
+                        level = _paragraph_level(element, levels) if headings else None
+                        text = _text_of(element)
+                        _forget(element)
+                        if level is None:
+                            yield from builder.text(text + "\n")
+                        else:
+                            yield from builder.heading(level, text)
+                    elif tag == f"{W}tr":
+                        if tables == 1:
+                            cells = [_cell_text(cell) for cell in element.iterchildren(f"{W}tc")]
+                            _forget(element)
+                            if any(cells):
+                                yield from builder.text(" | ".join(cells) + "\n")
+                    else:  # the end of a table
+                        tables -= 1
+                        if not tables and not paragraphs:
+                            _forget(element)
+        except etree.XMLSyntaxError as exc:
+            raise _fail(f"the DOCX is corrupt (its document.xml is not well-formed XML: {exc})"
+                        ) from None
+        yield from builder.flush()
