@@ -153,11 +153,15 @@ class ProcessingSettings(_Section):
     html_main_content: bool = True
     headings: bool = True
     yield_after_seconds: float | None = Field(default=30.0, gt=0)
+    worker_memory_mb: int = Field(default=2048, ge=256)
+    worker_restart_mb: int = Field(default=1024, ge=128)
 
     @model_validator(mode="after")
     def _overlap_smaller_than_chunk(self) -> ProcessingSettings:
         if self.chunk_overlap_tokens >= self.chunk_tokens:
             raise ValueError("chunk_overlap_tokens must be smaller than chunk_tokens")
+        if self.worker_restart_mb >= self.worker_memory_mb:
+            raise ValueError("worker_restart_mb must be smaller than worker_memory_mb")
         return self
 
 

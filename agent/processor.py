@@ -346,8 +346,16 @@ class Processor:
         queue = self.settings.queue
         outcome = self.worker.run(request, job_ceiling(queue, size), on_progress,
                                   on_wait=on_wait, stall_timeout=queue.stall_timeout_seconds)
-        if outcome.kind in ("timeout", "died") and not self._abort.is_set():
-            self._start_worker(outcome.kind)
+        if self._abort.is_set():
+            return outcome
+        if outcome.kind in ("timeout", "died") or outcome.error_type == "MemoryLimit":
+            self._start_worker("memory" if outcome.error_type == "MemoryLimit" else outcome.kind)
+        elif (peak := self.worker.peak_mb) > self.settings.processing.worker_restart_mb:
+            # One big file must not leave the worker large for the rest of the day.
+            log.info("worker restarted after a large file", peak_mb=peak,
+                     limit_mb=self.settings.processing.worker_restart_mb)
+            self.worker.stop()
+            self._start_worker("large_file")
         return outcome
 
     def _others_waiting(self) -> bool:
@@ -452,7 +460,8 @@ class Processor:
             self._finish(job, JobStatus.COMPLETED, message, started, outcome=outcome_label,
                          metadata={"document_id": document_id, "chunks": result.get("chunks", 0),
                                    "done_path": str(dest), "done_inode": _inode(dest),
-                                   "mime": result.get("mime"), "warnings": warnings or None},
+                                   "mime": result.get("mime"), "warnings": warnings or None,
+                                   "ocr_pages": result.get("ocr_pages") or None},
                          extra={"chunks": result.get("chunks", 0), "bytes": result.get("bytes", 0),
                                 "mime": result.get("mime"),
                                 "ocr_pages": result.get("ocr_pages", 0)})

@@ -81,6 +81,7 @@ def _worker_main(conn: Connection, settings: Settings, factory: str) -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, PARENT_SIGNALS)  # blocked by start() until now
     from agent.logs import StrayOutput, configure_logging
 
+    _limit_memory(settings.processing.worker_memory_mb)
     current: dict[str, Any] = {}
     stderr = StrayOutput(lambda: dict(current)).start()
     configure_logging(settings.agent.log_level, "json", stream=stderr)
@@ -108,6 +109,7 @@ def _worker_main(conn: Connection, settings: Settings, factory: str) -> None:
 
         current.update(job_id=request.job_id, inbox=request.inbox,
                        file=display_name(request.original_filename))
+        _reset_peak_memory()
         try:
             with structlog.contextvars.bound_contextvars(**current):
                 result = pipeline.run(request, progress)
@@ -118,12 +120,55 @@ def _worker_main(conn: Connection, settings: Settings, factory: str) -> None:
             conn.send(("permanent", type(exc).__name__, exc.stage, str(exc)))
         except TransientError as exc:
             conn.send(("transient", type(exc).__name__, exc.stage, str(exc)))
-        except (OSError, MemoryError, sqlite3.OperationalError) as exc:  # full disk, lock
+        except MemoryError:
+            # Past processing.worker_memory_mb: this file fails, and a fresh worker (whose
+            # memory is not fragmented by the attempt) takes the next job.
+            stage = getattr(pipeline, "current_stage", "")
+            with contextlib.suppress(Exception):
+                conn.send(("memory", "MemoryLimit", stage, ""))
+            os._exit(MEMORY_EXIT_CODE)
+        except (OSError, sqlite3.OperationalError) as exc:  # full disk, lock
             stage = getattr(pipeline, "current_stage", "")
             conn.send(("transient", type(exc).__name__, stage, str(exc) or type(exc).__name__))
         except Exception as exc:  # noqa: BLE001 - a parser bug on this file: retrying won't help
             stage = getattr(pipeline, "current_stage", "")
             conn.send(("permanent", type(exc).__name__, stage, f"unexpected error: {exc}"))
+
+
+MEMORY_EXIT_CODE = 75  # the worker ran out of its memory and left to be replaced
+
+
+def _limit_memory(megabytes: int) -> None:
+    """Cap the worker's data segment (heap and anonymous mappings): an allocation past it fails
+    as ``MemoryError`` instead of growing until the OOM killer picks a process."""
+    import resource
+
+    limit = megabytes * 2**20
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+
+
+def _reset_peak_memory() -> None:
+    """Start the peak resident size (VmHWM) afresh for the job about to run."""
+    with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+
+
+def memory_of(pid: int | None) -> tuple[int, int]:
+    """(resident, peak resident) MB of a process, from /proc; (0, 0) if unknown."""
+    if pid is None:
+        return 0, 0
+    rss = peak = 0
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    rss = int(line.split()[1]) // 1024
+                elif line.startswith("VmHWM:"):
+                    peak = int(line.split()[1]) // 1024
+    except (OSError, ValueError):
+        return 0, 0
+    return rss, peak
 
 
 def _describe_exit(code: int | None) -> str:
@@ -200,6 +245,8 @@ class WorkerProcess:
         assert proc is not None and conn is not None
         deadline = time.monotonic() + timeout
         last_progress = time.monotonic()
+        limit_mb = self.settings.processing.worker_memory_mb
+        highest = 0
         try:
             conn.send(request)
         except (BrokenPipeError, OSError):
@@ -222,6 +269,11 @@ class WorkerProcess:
                 remaining = min(remaining, stall_timeout - quiet)
             if on_wait is not None:
                 on_wait()
+            resident = memory_of(proc.pid)[0]
+            highest = max(highest, resident)
+            if resident > limit_mb:  # what the data limit does not count (a file mapping)
+                self.kill()
+                return self._out_of_memory("")
             try:
                 if not conn.poll(min(remaining, 1.0)):
                     if not proc.is_alive():
@@ -230,8 +282,12 @@ class WorkerProcess:
                 message = conn.recv()
             except (EOFError, OSError):
                 proc.join(timeout=5)
-                description = _describe_exit(proc.exitcode)
+                code = proc.exitcode
+                description = _describe_exit(code)
                 self.kill()
+                if code == MEMORY_EXIT_CODE or (
+                        code is not None and code < 0 and highest >= 0.8 * limit_mb):
+                    return self._out_of_memory("")  # killed or aborted near its ceiling
                 return WorkerOutcome("died", error_type="WorkerDied",
                                      message=f"the worker died ({description})")
             kind = message[0]
@@ -242,9 +298,24 @@ class WorkerProcess:
                 return WorkerOutcome("ok", result=message[1])
             elif kind == "yielded":
                 return WorkerOutcome("yielded", message="paused at a checkpoint")
+            elif kind == "memory":
+                proc.join(timeout=10)
+                self.kill()
+                return self._out_of_memory(message[2])
             else:
                 return WorkerOutcome(kind, error_type=message[1], stage=message[2],
                                      message=message[3])
+
+    def _out_of_memory(self, stage: str) -> WorkerOutcome:
+        limit = self.settings.processing.worker_memory_mb
+        return WorkerOutcome("permanent", error_type="MemoryLimit", stage=stage,
+                             message=f"needs more than {limit:,} MB to read "
+                                     "(processing.worker_memory_mb)")
+
+    @property
+    def peak_mb(self) -> int:
+        """The worker's peak resident size since its job began (0 if unknown)."""
+        return memory_of(self.pid)[1]
 
     def _exit_description(self) -> str:
         return _describe_exit(self._proc.exitcode if self._proc is not None else None)
