@@ -106,7 +106,19 @@ class PageReader:
         self._pool: ThreadPoolExecutor | None = None
         # The current job's pages read so far (picture hash → text), kept with its spool, so
         # a job that resumes does not read a page twice; None when no job keeps one.
-        self.memo: dict[str, str] | None = None
+        self._memo: dict[str, str] | None = None
+        self._carried: frozenset[str] = frozenset()  # read by an earlier attempt of the job
+
+    @property
+    def memo(self) -> dict[str, str] | None:
+        return self._memo
+
+    @memo.setter
+    def memo(self, memo: dict[str, str] | None) -> None:
+        """The job's remembered pages (None: none kept); those already in it were read by an
+        earlier attempt and are not counted again."""
+        self._memo = memo
+        self._carried = frozenset(memo or ())
 
     @property
     def engines(self) -> int:
@@ -153,9 +165,12 @@ class PageReader:
         return text
 
     def _read_one(self, image: Any) -> str:
-        memo = self.memo
+        memo = self._memo
         key = _picture_key(image) if memo is not None else ""
         if memo is not None and key in memo:
+            if key not in self._carried:  # the same picture twice in one file: still a page
+                with self._lock:
+                    self.stats.pages += 1
             return memo[key]
         page = prepare(image, deskew=self.options.deskew)
         with self._lock:
