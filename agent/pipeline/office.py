@@ -1,7 +1,7 @@
 """Spreadsheets, slide decks, OpenDocument files and RTF, as sections that say where they are.
 
 Readers, each the well-kept library for its format: openpyxl (xlsx/xlsm, read-only streaming
-mode), python-pptx (pptx), odfpy (odt/ods/odp), striprtf (rtf). A sheet's rows become
+mode), python-pptx (pptx), lxml's iterparse for OpenDocument (``odf``), striprtf (rtf). A sheet's rows become
 ``a | b | c`` lines under the path ``Sheet: <name>``; a slide's text and speaker notes become
 one section on page = slide number under ``Slide N: <title>``. Every zip-based file passes the
 same zip-bomb check as DOCX first, and a sheet past ``MAX_CELLS`` fails instead of filling
@@ -10,13 +10,14 @@ memory.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from agent.errors import PermanentError
 from agent.pipeline.extract import ExtractOptions, check_archive, read_text_blocks
-from agent.pipeline.outline import OutlineBuilder, Section, clean_heading
+from agent.pipeline.outline import Section, clean_heading
 
 MAX_CELLS = 2_000_000  # per file: a sheet of 2M filled cells is ≈ 20M characters
 ROWS_PER_SECTION = 500
@@ -118,104 +119,29 @@ ODF_KINDS = {
 
 
 def extract_odf(path: Path, options: ExtractOptions = ExtractOptions()) -> Iterator[Section]:
-    """OpenDocument text (paragraphs under their outline-level headings), spreadsheets (each
-    table a sheet) and presentations (each draw page a slide)."""
+    """OpenDocument text (paragraphs under their outline-level headings, tables as rows),
+    spreadsheets (each table a sheet) and presentations (each draw page a slide), read as a
+    stream (``odf``)."""
+    from agent.pipeline import odf
+
     check_archive(path, "OpenDocument file")
-    from odf.opendocument import load
-
-    try:
-        document = load(str(path))
-    except Exception as exc:
-        raise _fail(f"the OpenDocument file is corrupt ({type(exc).__name__})") from None
-    kind = str(getattr(document, "mimetype", ""))
-    if kind.endswith(".spreadsheet"):
-        yield from _ods_sections(document)
-    elif kind.endswith(".presentation"):
-        yield from _odp_sections(document)
+    kind = odf.odf_kind(path)
+    if kind == "spreadsheet":
+        budget = [MAX_CELLS]
+        for _, rows in itertools.groupby(odf.sheet_rows(path), key=lambda row: row[0]):
+            yield from _sheet_of(rows, budget)
+    elif kind == "presentation":
+        yield from odf.slide_sections(path)
     else:
-        yield from _odt_sections(document, options)
+        yield from odf.text_sections(path, options.headings)
 
 
-def _odf_text(element: Any) -> str:
-    from odf import teletype
-
-    return str(teletype.extractText(element))
-
-
-def _odt_sections(document: Any, options: ExtractOptions) -> Iterator[Section]:
-    from odf.namespaces import TEXTNS
-
-    builder = OutlineBuilder()
-    for element in _walk(document.text):
-        if element.qname == (TEXTNS, "h"):
-            level = element.getAttrNS(TEXTNS, "outline-level")
-            if options.headings:
-                yield from builder.heading(int(level) if str(level).isdigit() else 1,
-                                           _odf_text(element))
-            else:
-                yield from builder.text(_odf_text(element) + "\n")
-        elif element.qname == (TEXTNS, "p"):
-            yield from builder.text(_odf_text(element) + "\n")
-    yield from builder.flush()
-
-
-def _walk(root: Any, depth: int = 0) -> Iterator[Any]:
-    """Headings and paragraphs in reading order (lists, sections and tables descended into;
-    a paragraph is not descended into, its text is read whole)."""
-    from odf.namespaces import TEXTNS
-
-    if depth > 100:
-        raise _fail("the OpenDocument file is nested more than 100 levels deep")
-    for child in root.childNodes:
-        if getattr(child, "qname", None) in ((TEXTNS, "h"), (TEXTNS, "p")):
-            yield child
-        elif getattr(child, "childNodes", None):
-            yield from _walk(child, depth + 1)
-
-
-def _ods_sections(document: Any) -> Iterator[Section]:
-    from odf.namespaces import TABLENS
-
-    budget = [MAX_CELLS]
-    for table in document.spreadsheet.getElementsByType(_odf_class("Table")):
-        name = str(table.getAttrNS(TABLENS, "name") or "")
-        yield from sheet_sections(name, _ods_rows(table), budget)
-
-
-def _ods_rows(table: Any) -> Iterator[list[str]]:
-    from odf.namespaces import TABLENS
-
-    for row in table.getElementsByType(_odf_class("TableRow")):
-        cells: list[str] = []
-        for cell in row.childNodes:
-            if getattr(cell, "qname", None) not in ((TABLENS, "table-cell"),
-                                                    (TABLENS, "covered-table-cell")):
-                continue
-            text = " ".join(_odf_text(cell).split())
-            repeat = cell.getAttrNS(TABLENS, "number-columns-repeated")
-            copies = int(repeat) if text and str(repeat).isdigit() else 1
-            cells.extend([text] * min(copies, 1000))
-        yield cells
-
-
-def _odp_sections(document: Any) -> Iterator[Section]:
-    from odf.namespaces import DRAWNS
-
-    for number, page in enumerate(document.presentation.getElementsByType(_odf_class("Page")),
-                                  start=1):
-        lines = [_odf_text(frame) for frame in page.getElementsByType(_odf_class("Frame"))]
-        lines = [line for line in lines if line.strip()]
-        title = clean_heading(lines[0]) if lines else str(page.getAttrNS(DRAWNS, "name") or "")
-        if lines:
-            yield Section("\n".join(lines) + "\n", page=number,
-                          path=(f"Slide {number}: {title}" if title else f"Slide {number}",))
-
-
-def _odf_class(name: str) -> Any:
-    from odf import draw, table
-
-    return {"Table": table.Table, "TableRow": table.TableRow, "Page": draw.Page,
-            "Frame": draw.Frame}[name]
+def _sheet_of(rows: Iterator[tuple[int, str, list[str]]], budget: list[int]
+              ) -> Iterator[Section]:
+    """One sheet's sections from its (number, name, cells) rows."""
+    first = next(rows)
+    yield from sheet_sections(first[1], itertools.chain([first[2]], (r[2] for r in rows)),
+                              budget)
 
 
 def extract_rtf(path: Path, options: ExtractOptions = ExtractOptions()) -> Iterator[Section]:
