@@ -157,6 +157,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.reads, args.small_paragraphs, args.big_paragraphs = 40, 5000, 200_000
+        args.cap = 5000
 
     print(f"## 1. OCR: resident MB after 10 and after {args.reads} reads of one scan")
     rss = ocr_rss(args.reads, args.before)

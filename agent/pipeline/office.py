@@ -1,7 +1,8 @@
 """Spreadsheets, slide decks, OpenDocument files and RTF, as sections that say where they are.
 
 Readers, each the well-kept library for its format: openpyxl (xlsx/xlsm, read-only streaming
-mode), python-pptx (pptx), lxml's iterparse for OpenDocument (``odf``), striprtf (rtf). A sheet's rows become
+mode), PPTX one slide part at a time (``packages``), OpenDocument as a stream (``odf``),
+striprtf (rtf). A sheet's rows become
 ``a | b | c`` lines under the path ``Sheet: <name>``; a slide's text and speaker notes become
 one section on page = slide number under ``Slide N: <title>``. Every zip-based file passes the
 same zip-bomb check as DOCX first, and a sheet past ``MAX_CELLS`` fails instead of filling
@@ -76,39 +77,25 @@ def extract_xlsx(path: Path, options: ExtractOptions = ExtractOptions()) -> Iter
 
 
 def extract_pptx(path: Path, options: ExtractOptions = ExtractOptions()) -> Iterator[Section]:
-    """Each slide's text (titles, text boxes, tables, groups) and its speaker notes."""
+    """Each slide's text (titles, text boxes, tables, groups) and its speaker notes, one slide
+    part at a time (``packages``)."""
+    import zipfile
+
+    from agent.pipeline.packages import slides
+
     check_archive(path, "PPTX")
-    from pptx import Presentation
-
     try:
-        deck = Presentation(str(path))
-    except Exception as exc:
-        raise _fail(f"the PPTX is corrupt or not a presentation ({type(exc).__name__})") from None
-    for number, slide in enumerate(deck.slides, start=1):
-        title_shape = slide.shapes.title
-        title = clean_heading(title_shape.text_frame.text) if title_shape is not None else ""
-        lines = [text for shape in slide.shapes if shape is not title_shape
-                 for text in _shape_texts(shape)]
-        if slide.has_notes_slide:
-            notes = slide.notes_slide.notes_text_frame
-            if notes is not None and notes.text.strip():
-                lines.append("Notes: " + notes.text)
-        label = f"Slide {number}: {title}" if title else f"Slide {number}"
-        if any(line.strip() for line in lines) or title:
-            yield Section("\n".join(lines) + "\n" if lines else title + "\n", page=number,
-                          path=(label,))
-
-
-def _shape_texts(shape: Any, depth: int = 0) -> Iterator[str]:
-    if depth > 20:  # groups nested absurdly deep: the rest is skipped, not recursed into
-        return
-    if getattr(shape, "has_text_frame", False) and shape.text_frame.text.strip():
-        yield shape.text_frame.text
-    if getattr(shape, "has_table", False):
-        for row in shape.table.rows:
-            yield " | ".join(" ".join(cell.text.split()) for cell in row.cells)
-    for child in getattr(shape, "shapes", ()):  # a group shape
-        yield from _shape_texts(child, depth + 1)
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        raise _fail("the PPTX is corrupt (not a valid zip archive)") from None
+    with archive:
+        for number, title, lines, notes in slides(archive):
+            if notes:
+                lines = [*lines, "Notes: " + "\n".join(notes)]
+            label = f"Slide {number}: {clean_heading(title)}" if title else f"Slide {number}"
+            if lines or title:
+                body = [title, *lines] if title else lines
+                yield Section("\n".join(body) + "\n", page=number, path=(label,))
 
 
 ODF_KINDS = {

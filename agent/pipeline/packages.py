@@ -1,0 +1,150 @@
+"""Slide decks (PPTX) and e-books (EPUB) read one part at a time from their zip.
+
+A deck or book is a package of parts (one XML per slide, one XHTML per chapter) listed in
+reading order by a small index part. python-pptx and ebooklib load every part before the first
+is read; here the index is read, then each part in turn, and a slide's XML is parsed as a stream
+of events and dropped once read, so memory follows the largest part, not the file. Entities are
+not resolved and no DTD or network is touched.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import zipfile
+from collections.abc import Iterator
+from typing import Any
+
+from agent.errors import PermanentError
+
+P = "{http://schemas.openxmlformats.org/presentationml/2006/main}"
+A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
+R = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+RELS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+OPF = "{http://www.idpf.org/2007/opf}"
+CONTAINER = "{urn:oasis:names:tc:opendocument:xmlns:container}"
+NOTES_TYPE = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/notesSlide"
+MAX_GROUP_DEPTH = 20
+
+
+def _fail(message: str) -> PermanentError:
+    return PermanentError(message, stage="extract")
+
+
+def _parser() -> Any:
+    from lxml import etree
+
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
+                           remove_comments=True, remove_pis=True)
+
+
+def _xml(archive: zipfile.ZipFile, name: str, kind: str) -> Any:
+    """A small index part, parsed whole."""
+    from lxml import etree
+
+    try:
+        return etree.fromstring(archive.read(name), _parser())
+    except KeyError:
+        raise _fail(f"the {kind} is corrupt (no {name})") from None
+    except etree.XMLSyntaxError as exc:
+        raise _fail(f"the {kind} is corrupt ({name}: {exc})") from None
+
+
+def _relations(archive: zipfile.ZipFile, part: str) -> dict[str, tuple[str, str]]:
+    """A part's relationships: id → (type, the target's name in the zip)."""
+    folder, name = posixpath.split(part)
+    rels_name = posixpath.join(folder, "_rels", name + ".rels")
+    if rels_name not in archive.NameToInfo:
+        return {}
+    root = _xml(archive, rels_name, "PPTX")
+    out = {}
+    for rel in root.iter(f"{RELS}Relationship"):
+        target = rel.get("Target") or ""
+        if rel.get("TargetMode") == "External":
+            continue
+        resolved = posixpath.normpath(posixpath.join(folder, target)).lstrip("/")
+        out[rel.get("Id") or ""] = (rel.get("Type") or "", resolved)
+    return out
+
+
+# -- PPTX ----------------------------------------------------------------------------------------
+
+def slides(archive: zipfile.ZipFile) -> Iterator[tuple[int, str, list[str], list[str]]]:
+    """(number, title, text lines, notes lines) of each slide, in the deck's order."""
+    presentation = "ppt/presentation.xml"
+    index = _xml(archive, presentation, "PPTX")
+    rels = _relations(archive, presentation)
+    order = [rels.get(s.get(f"{R}id") or "", ("", ""))[1]
+             for s in index.iter(f"{P}sldId")]
+    for number, part in enumerate(order, start=1):
+        if part not in archive.NameToInfo:
+            continue
+        title, lines = _slide_text(archive, part)
+        notes: list[str] = []
+        for kind, target in _relations(archive, part).values():
+            if kind == NOTES_TYPE and target in archive.NameToInfo:
+                notes = [line for line in _slide_text(archive, target, notes=True)[1]
+                         if line.strip()]
+        yield number, title, lines, notes
+
+
+def _slide_text(archive: zipfile.ZipFile, part: str, notes: bool = False
+                ) -> tuple[str, list[str]]:
+    """A slide's title and its other shapes' text (a table row as ``a | b``), streamed."""
+    from lxml import etree
+
+    title = ""
+    lines: list[str] = []
+    with archive.open(part) as stream:
+        try:
+            for _, shape in etree.iterparse(stream, tag=(f"{P}sp", f"{P}graphicFrame"),
+                                            resolve_entities=False, no_network=True,
+                                            load_dtd=False):
+                if next(shape.iterancestors(f"{P}sp", f"{P}graphicFrame"), None) is not None:
+                    continue
+                placeholder = shape.find(f"{P}nvSpPr/{P}nvPr/{P}ph")
+                kind = placeholder.get("type") if placeholder is not None else None
+                if shape.tag == f"{P}graphicFrame":
+                    lines += [" | ".join(" ".join(_paragraphs(cell)) for cell in row.iter(f"{A}tc"))
+                              for row in shape.iter(f"{A}tr")]
+                elif kind in ("title", "ctrTitle") and not title and not notes:
+                    title = " ".join(" ".join(_paragraphs(shape)).split())
+                elif not notes or kind == "body":
+                    lines += _paragraphs(shape)
+                shape.clear()
+        except etree.XMLSyntaxError as exc:
+            raise _fail(f"the PPTX is corrupt ({part}: {exc})") from None
+    return title, [line for line in lines if line.strip()]
+
+
+def _paragraphs(element: Any) -> list[str]:
+    out = []
+    for paragraph in element.iter(f"{A}p"):
+        parts = []
+        for node in paragraph.iter(f"{A}t", f"{A}br"):
+            parts.append(node.text or "" if node.tag == f"{A}t" else "\n")
+        out.append("".join(parts))
+    return out
+
+
+# -- EPUB ----------------------------------------------------------------------------------------
+
+def chapters(archive: zipfile.ZipFile, limit: int) -> Iterator[str]:
+    """The markup of each document in the book's spine, in reading order, one at a time."""
+    container = _xml(archive, "META-INF/container.xml", "EPUB")
+    rootfile = container.find(f".//{CONTAINER}rootfile")
+    if rootfile is None or not rootfile.get("full-path"):
+        raise _fail("the EPUB is corrupt (no package document in META-INF/container.xml)")
+    opf_name = rootfile.get("full-path") or ""
+    package = _xml(archive, opf_name, "EPUB")
+    folder = posixpath.dirname(opf_name)
+    manifest = {item.get("id"): item for item in package.iter(f"{OPF}item")}
+    for ref in list(package.iter(f"{OPF}itemref"))[:limit]:
+        item = manifest.get(ref.get("idref"))
+        if item is None or "html" not in (item.get("media-type") or ""):
+            continue
+        from urllib.parse import unquote
+
+        name = posixpath.normpath(posixpath.join(folder, unquote(item.get("href") or "")))
+        if name not in archive.NameToInfo:
+            continue
+        yield archive.read(name).decode("utf-8", errors="replace")
