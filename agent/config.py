@@ -152,7 +152,7 @@ class ProcessingSettings(_Section):
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
     html_main_content: bool = True
     headings: bool = True
-    yield_after_seconds: float | None = Field(default=30.0, gt=0)
+    yield_after_seconds: float | None = Field(default=5.0, gt=0)
     worker_memory_mb: int = Field(default=2048, ge=256)
     worker_restart_mb: int = Field(default=1024, ge=128)
 

@@ -82,10 +82,13 @@ READ_DOCX = textwrap.dedent("""
     sys.path.insert(0, {root!r})
     path = Path({path!r})
     started = time.perf_counter()
-    if {old}:
-        import docx
-        d = docx.Document(str(path))
-        chars = sum(len(p.text) for p in d.paragraphs)
+    if {old!r}:
+        import importlib.util
+        spec = importlib.util.spec_from_file_location("extract_before", {old!r})
+        before = importlib.util.module_from_spec(spec)
+        sys.modules["extract_before"] = before
+        spec.loader.exec_module(before)
+        chars = sum(len(s.text) for s in before.extract_docx(path))
     else:
         from agent.pipeline.extract import extract_docx
         chars = sum(len(s.text) for s in extract_docx(path))
@@ -94,13 +97,20 @@ READ_DOCX = textwrap.dedent("""
 """)
 
 
-def docx_reader(path: Path) -> dict[str, dict[str, float]]:
+def docx_reader(path: Path, before: str) -> dict[str, dict[str, float]]:
+    """The agent's DOCX reader before issue 29 (python-docx, a style looked up per paragraph),
+    loaded from git, against today's, each in a fresh process."""
+    old = subprocess.run(["git", "show", f"{before}:agent/pipeline/extract.py"], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout
     out = {}
-    for name, old in (("python-docx", True), ("streaming", False)):
-        code = READ_DOCX.format(root=str(ROOT), path=str(path), old=old)
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              check=True)
-        out[name] = json.loads(done.stdout.strip().splitlines()[-1])
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "extract_before.py").write_text(old)
+        for name, module in (("python-docx", str(Path(folder) / "extract_before.py")),
+                             ("streaming", "")):
+            code = READ_DOCX.format(root=str(ROOT), path=str(path), old=module)
+            done = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                  text=True, check=True)
+            out[name] = json.loads(done.stdout.strip().splitlines()[-1])
     return out
 
 
@@ -147,6 +157,7 @@ def big_docx_through_the_agent(paragraphs: int, cap: int) -> dict[str, float]:
 
 
 def main() -> None:
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reads", type=int, default=200)
     parser.add_argument("--small-paragraphs", type=int, default=20_000)
@@ -171,7 +182,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         small = _big_docx(Path(folder) / "small.docx", args.small_paragraphs)
-        readers = docx_reader(small)
+        readers = docx_reader(small, args.before)
     for name, figures in readers.items():
         print(f"{name:>12}: {figures['seconds']:.2f} s, peak {figures['peak_mb']} MB")
     speed = readers["python-docx"]["seconds"] / readers["streaming"]["seconds"]

@@ -103,11 +103,14 @@ def _embedding_share(config: Path, name: str) -> float:
 class Run:
     """A fresh agent on a fresh folder."""
 
+    yield_after: float | None = None  # processing.yield_after_seconds; None: the default
+
     def __init__(self, base: Path) -> None:
         self.base = base
         base.mkdir(parents=True, exist_ok=True)
+        processing = {} if self.yield_after is None else {"yield_after_seconds": self.yield_after}
         self.config = agent_config(base, agent={"log_level": "info"},
-                                   metrics={"port": free_port()})
+                                   metrics={"port": free_port()}, processing=processing)
         self.agent = self.start()
 
     def start(self) -> AgentProcess:
@@ -236,7 +239,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--chunks", type=int, default=5000)
     parser.add_argument("--samples", type=int, default=5, help="interleaved rounds of runs 1–3")
+    parser.add_argument("--yield-after", type=float, default=None,
+                        help="processing.yield_after_seconds (default: the agent's default)")
     args = parser.parse_args()
+    Run.yield_after = args.yield_after
+    print(f"yield_after_seconds: {args.yield_after or 'the default'}", flush=True)
     text = long_text(args.chunks)
     with tempfile.TemporaryDirectory(prefix="long-bench-") as tmp:
         folder = Path(tmp)

@@ -32,6 +32,7 @@ FULL = {
     "formats_bench.py": [],
     "ocr_bench.py": [],
     "html_bench.py": [],
+    "bounded_bench.py": [],
 }
 QUICK = {
     "ingest_bench.py": ["--pages", "6", "--rounds", "2"],
@@ -47,6 +48,7 @@ QUICK = {
     "formats_bench.py": [],
     "ocr_bench.py": ["--quick"],
     "html_bench.py": ["--samples", "1"],
+    "bounded_bench.py": ["--quick"],
 }
 
 
