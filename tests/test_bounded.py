@@ -93,14 +93,20 @@ def _hog(path: Path, rows: int) -> Path:
     return path
 
 
+def _with_hog(tmp_path: Path, name: str, rows: int, **processing: int) -> tuple[Path, Path]:
+    """A config with these [processing] settings, and a hog waiting beside the inbox."""
+    config = agent_config(tmp_path, inbox={"max_file_bytes": 500_000_000},
+                          processing=processing)
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    return config, _hog(staging / name, rows)
+
+
 def test_a_file_past_the_memory_ceiling_fails_and_the_worker_is_replaced(tmp_path: Path) -> None:
     """With processing.worker_memory_mb = 700, a JSON that needs more fails permanently saying
     so, a fresh worker takes over, and the note dropped with it is indexed."""
-    config = agent_config(tmp_path, inbox={"max_file_bytes": 500_000_000},
-                          processing={"worker_memory_mb": 700, "worker_restart_mb": 600})
-    staging = tmp_path / "staging"
-    staging.mkdir()
-    hog = _hog(staging / "huge.json", 700_000)
+    config, hog = _with_hog(tmp_path, "huge.json", 700_000,
+                            worker_memory_mb=700, worker_restart_mb=600)
     agent = AgentProcess(config).ready()
     try:
         first = _worker_pid(agent)
@@ -123,12 +129,8 @@ def test_a_file_past_the_memory_ceiling_fails_and_the_worker_is_replaced(tmp_pat
 def test_a_file_that_took_the_worker_past_the_restart_mark_restarts_it(tmp_path: Path) -> None:
     """A file whose peak passed processing.worker_restart_mb (here it fails on the chunk cap,
     after parsing 300,000 objects) leaves a fresh worker behind, not a large one."""
-    config = agent_config(tmp_path, inbox={"max_file_bytes": 500_000_000},
-                          processing={"worker_memory_mb": 2048, "worker_restart_mb": 400,
-                                      "max_chunks_per_file": 100})
-    staging = tmp_path / "staging"
-    staging.mkdir()
-    hog = _hog(staging / "big.json", 300_000)
+    config, hog = _with_hog(tmp_path, "big.json", 300_000, worker_memory_mb=2048,
+                            worker_restart_mb=400, max_chunks_per_file=100)
     agent = AgentProcess(config).ready()
     try:
         first = _worker_pid(agent)

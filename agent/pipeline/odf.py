@@ -18,6 +18,7 @@ from typing import Any
 
 from agent.errors import PermanentError
 from agent.pipeline.outline import OutlineBuilder, Section, clean_heading
+from agent.pipeline.xmlstream import SAFE_PARSING, forget
 
 TEXT = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
 TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
@@ -64,14 +65,6 @@ def text_of(element: Any) -> str:
     return collapsed.replace(_SPACE, " ").replace(_TAB, "\t").replace(_BREAK, "\n")
 
 
-def _forget(element: Any) -> None:
-    element.clear()
-    parent = element.getparent()
-    if parent is not None:
-        while element.getprevious() is not None:
-            del parent[0]
-
-
 def _repeat(element: Any, attribute: str) -> int:
     value = element.get(attribute)
     return min(int(value), MAX_REPEAT) if value and value.isdigit() else 1
@@ -101,9 +94,7 @@ def _events(path: Path, tags: tuple[str, ...]) -> Iterator[tuple[str, Any]]:
         with stream:
             try:
                 yield from etree.iterparse(stream, events=("start", "end"), tag=tags,
-                                           resolve_entities=False, no_network=True,
-                                           load_dtd=False, remove_comments=True,
-                                           remove_pis=True)
+                                           **SAFE_PARSING)
             except etree.XMLSyntaxError as exc:
                 raise _fail(f"the OpenDocument file is corrupt (content.xml: {exc})") from None
 
@@ -128,7 +119,7 @@ def text_sections(path: Path, headings: bool = True) -> Iterator[Section]:
                 continue
             text = text_of(element)
             level = element.get(f"{TEXT}outline-level") if tag == f"{TEXT}h" else None
-            _forget(element)
+            forget(element)
             if level is not None and headings:
                 yield from builder.heading(int(level) if level.isdigit() else 1, text)
             elif text:
@@ -137,13 +128,13 @@ def text_sections(path: Path, headings: bool = True) -> Iterator[Section]:
             if tables == 1:
                 cells = [" ".join(text_of(cell).split()) for cell in element
                          if cell.tag in (f"{TABLE}table-cell", f"{TABLE}covered-table-cell")]
-                _forget(element)
+                forget(element)
                 if any(cells):
                     yield from builder.text(" | ".join(cells) + "\n")
         else:
             tables -= 1
             if not tables and not paragraphs:
-                _forget(element)
+                forget(element)
     yield from builder.flush()
 
 
@@ -163,7 +154,7 @@ def sheet_rows(path: Path) -> Iterator[tuple[int, str, list[str]]]:
             else:
                 depth -= 1
                 if not depth:
-                    _forget(element)
+                    forget(element)
             continue
         if event == "start" or depth != 1:
             continue
@@ -175,7 +166,7 @@ def sheet_rows(path: Path) -> Iterator[tuple[int, str, list[str]]]:
             cells.extend([text] * (_repeat(cell, f"{TABLE}number-columns-repeated")
                                    if text else 1))
         rows = _repeat(element, f"{TABLE}number-rows-repeated") if any(cells) else 1
-        _forget(element)
+        forget(element)
         for _ in range(rows):
             yield sheet, name, cells
 
@@ -190,7 +181,7 @@ def slide_sections(path: Path) -> Iterator[Section]:
         lines = [text_of(frame) for frame in element.iter(f"{DRAW}frame")]
         lines = [line for line in lines if line.strip()]
         title = clean_heading(lines[0]) if lines else (element.get(f"{DRAW}name") or "")
-        _forget(element)
+        forget(element)
         if lines:
             yield Section("\n".join(lines) + "\n", page=number,
                           path=(f"Slide {number}: {title}" if title else f"Slide {number}",))

@@ -109,7 +109,7 @@ def extract_odf(path: Path, options: ExtractOptions = ExtractOptions()) -> Itera
     """OpenDocument text (paragraphs under their outline-level headings, tables as rows),
     spreadsheets (each table a sheet) and presentations (each draw page a slide), read as a
     stream (``odf``)."""
-    from agent.pipeline import odf
+    import agent.pipeline.odf as odf
 
     check_archive(path, "OpenDocument file")
     kind = odf.odf_kind(path)

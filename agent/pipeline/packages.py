@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from agent.errors import PermanentError
+from agent.pipeline.xmlstream import SAFE_PARSING, safe_parser
 
 P = "{http://schemas.openxmlformats.org/presentationml/2006/main}"
 A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
@@ -30,19 +31,12 @@ def _fail(message: str) -> PermanentError:
     return PermanentError(message, stage="extract")
 
 
-def _parser() -> Any:
-    from lxml import etree
-
-    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                           remove_comments=True, remove_pis=True)
-
-
 def _xml(archive: zipfile.ZipFile, name: str, kind: str) -> Any:
     """A small index part, parsed whole."""
     from lxml import etree
 
     try:
-        return etree.fromstring(archive.read(name), _parser())
+        return etree.fromstring(archive.read(name), safe_parser())
     except KeyError:
         raise _fail(f"the {kind} is corrupt (no {name})") from None
     except etree.XMLSyntaxError as exc:
@@ -97,8 +91,7 @@ def _slide_text(archive: zipfile.ZipFile, part: str, notes: bool = False
     with archive.open(part) as stream:
         try:
             for _, shape in etree.iterparse(stream, tag=(f"{P}sp", f"{P}graphicFrame"),
-                                            resolve_entities=False, no_network=True,
-                                            load_dtd=False):
+                                            **SAFE_PARSING):
                 if next(shape.iterancestors(f"{P}sp", f"{P}graphicFrame"), None) is not None:
                     continue
                 placeholder = shape.find(f"{P}nvSpPr/{P}nvPr/{P}ph")

@@ -18,6 +18,7 @@ from typing import Any
 
 from agent.errors import PermanentError
 from agent.pipeline.outline import OutlineBuilder, Section
+from agent.pipeline.xmlstream import SAFE_PARSING, forget, safe_parser
 
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 MAX_STYLE_DEPTH = 10
@@ -25,11 +26,6 @@ MAX_STYLE_DEPTH = 10
 
 def _fail(message: str) -> PermanentError:
     return PermanentError(message, stage="extract")
-
-
-def _parser_options() -> dict[str, Any]:
-    return {"resolve_entities": False, "no_network": True, "load_dtd": False,
-            "remove_comments": True, "remove_pis": True}
 
 
 def heading_levels(archive: zipfile.ZipFile) -> dict[str, int]:
@@ -42,7 +38,7 @@ def heading_levels(archive: zipfile.ZipFile) -> dict[str, int]:
     except KeyError:
         return {}
     try:
-        root = etree.fromstring(data, etree.XMLParser(**_parser_options()))
+        root = etree.fromstring(data, safe_parser())
     except etree.XMLSyntaxError:
         return {}
     own: dict[str, int | None] = {}
@@ -117,15 +113,6 @@ def _paragraph_level(paragraph: Any, levels: dict[str, int]) -> int | None:
     return None
 
 
-def _forget(element: Any) -> None:
-    """Drop a read element, and what came before it, from the tree iterparse is building."""
-    element.clear()
-    parent = element.getparent()
-    if parent is not None:
-        while element.getprevious() is not None:
-            del parent[0]
-
-
 def docx_sections(path: Path, headings: bool = True) -> Iterator[Section]:
     """Paragraphs under their heading styles and table rows, in reading order."""
     from lxml import etree
@@ -147,7 +134,7 @@ def docx_sections(path: Path, headings: bool = True) -> Iterator[Section]:
             with stream:
                 events = etree.iterparse(stream, events=("start", "end"),
                                          tag=(f"{W}p", f"{W}tbl", f"{W}tr"),
-                                         **_parser_options())
+                                         **SAFE_PARSING)
                 for event, element in events:
                     tag = element.tag
                     if event == "start":
@@ -162,7 +149,7 @@ def docx_sections(path: Path, headings: bool = True) -> Iterator[Section]:
                             continue
                         level = _paragraph_level(element, levels) if headings else None
                         text = _text_of(element)
-                        _forget(element)
+                        forget(element)
                         if level is None:
                             yield from builder.text(text + "\n")
                         else:
@@ -170,13 +157,13 @@ def docx_sections(path: Path, headings: bool = True) -> Iterator[Section]:
                     elif tag == f"{W}tr":
                         if tables == 1:
                             cells = [_cell_text(cell) for cell in element.iterchildren(f"{W}tc")]
-                            _forget(element)
+                            forget(element)
                             if any(cells):
                                 yield from builder.text(" | ".join(cells) + "\n")
                     else:  # the end of a table
                         tables -= 1
                         if not tables and not paragraphs:
-                            _forget(element)
+                            forget(element)
         except etree.XMLSyntaxError as exc:
             raise _fail(f"the DOCX is corrupt (its document.xml is not well-formed XML: {exc})"
                         ) from None

@@ -585,21 +585,8 @@ class SQLiteJobQueue(Tunable):
         self, status: JobStatus | str | None = None, limit: int = 100, inbox: str | None = None
     ) -> list[Job]:
         """Newest first, optionally of one status and inbox."""
-        if limit < 1:
-            raise InvalidJobUpdateError(f"limit must be ≥ 1, not {limit}")
-        clauses, params = [], []
-        if status is not None:
-            clauses.append("status = ?")
-            params.append(as_status(status).value)
-        if inbox is not None:
-            clauses.append("inbox = ?")
-            params.append(inbox)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = self._conn().execute(
-            f"SELECT {COLUMNS} FROM job_queue {where} ORDER BY id DESC LIMIT ?",
-            (*params, limit),
-        ).fetchall()
-        return [_public(_row_to_job(r)) for r in rows]
+        chosen = as_status(status) if status is not None else None
+        return self.page_jobs(JobFilter(chosen, inbox), limit=limit).jobs
 
     @staticmethod
     def _where(where: JobFilter) -> tuple[list[str], list[Any]]:
