@@ -193,8 +193,9 @@ class IngestPipeline:
                     f"dump, {read.encoded_chunks:,} chunks' worth), which is not embedded",
                     stage="chunk")
             if not read.chunks:
-                raise PermanentError("no text found (the file is empty or whitespace only)",
-                                     stage="extract")
+                from agent.pipeline.detect import no_text_message
+
+                raise PermanentError(no_text_message(mime), stage="extract")
             warnings = []
             if read.encoded_chunks:
                 warnings.append(f"{read.encoded_chunks:,} chunks of encoded data (base64, hex "

@@ -68,11 +68,66 @@ def detect_type(path: Path, allowed: list[str] | None = None) -> str:
         os.close(fd)
     mime = _decide(detected, encoding, sample, path.suffix.lower(), allowed_set)
     if allowed_set is not None and mime not in allowed_set:
-        raise PermanentError(
-            f"unsupported type {mime} (detected from content); allowed: {', '.join(allowed or [])}",
-            stage="detect",
-        )
+        raise PermanentError(unsupported_message(mime), stage="detect")
     return mime
+
+
+# What people drop that the agent does not read, in words, with what to do about it.
+_UNSUPPORTED: dict[str, tuple[str, str]] = {
+    "application/msword": ("a Word 97-2003 document", "save it as .docx"),
+    "application/vnd.ms-excel": ("an Excel 97-2003 workbook", "save it as .xlsx"),
+    "application/vnd.ms-powerpoint": ("a PowerPoint 97-2003 deck", "save it as .pptx"),
+    "application/zip": ("a zip archive", "unpack it into the inbox"),
+    "application/x-7z-compressed": ("a 7-Zip archive", "unpack it into the inbox"),
+    "application/x-rar": ("a RAR archive", "unpack it into the inbox"),
+    "application/vnd.rar": ("a RAR archive", "unpack it into the inbox"),
+    "application/gzip": ("a gzip file", "unpack it into the inbox"),
+    "application/x-tar": ("a tar archive", "unpack it into the inbox"),
+    "application/x-bzip2": ("a bzip2 file", "unpack it into the inbox"),
+    "application/x-xz": ("an xz file", "unpack it into the inbox"),
+    "image/heic": ("an HEIC photo", "export it as JPEG"),
+    "image/heif": ("an HEIF photo", "export it as JPEG"),
+    "image/svg+xml": ("an SVG drawing", "export it as PDF or PNG"),
+    "application/x-executable": ("a program", "programs are not documents"),
+    "application/x-pie-executable": ("a program", "programs are not documents"),
+    "application/x-sharedlib": ("a program library", "programs are not documents"),
+    "application/x-dosexec": ("a Windows program", "programs are not documents"),
+    "application/octet-stream": ("binary data of no known kind", "save it as PDF or text"),
+}
+_UNSUPPORTED_FAMILIES = {"audio/": ("audio", "sound has no text to index"),
+                         "video/": ("a video", "video has no text to index"),
+                         "font/": ("a font", "fonts are not documents")}
+MAX_MESSAGE = 200
+
+
+def unsupported_message(mime: str) -> str:
+    """One short line (at most 200 characters) naming the type and what to do instead."""
+    from agent.doctypes import SHORT_TYPES
+
+    known = _UNSUPPORTED.get(mime) or next(
+        (v for prefix, v in _UNSUPPORTED_FAMILIES.items() if mime.startswith(prefix)), None)
+    if mime in SHORT_TYPES.values():
+        what, hint = "a type this inbox does not take", "see its allowed_types"
+    elif known is not None:
+        what, hint = known
+    else:
+        what, hint = "", "the agent reads text, office files, PDFs, mail, e-books and images"
+    shown = mime if len(mime) <= 80 else mime[:79] + "…"
+    line = f"unsupported type {shown}{f' ({what})' if what else ''}: {hint}"
+    return line[:MAX_MESSAGE]
+
+
+def no_text_message(mime: str) -> str:
+    """Why a file that was read gave no text, in the case it is."""
+    if mime.startswith("image/"):
+        return ("no text found: OCR read nothing in the picture (a photo, or text too small "
+                "or faint to read)")
+    if mime in ("application/vnd.openxmlformats-officedocument.presentationml.presentation",
+                "application/vnd.oasis.opendocument.presentation"):
+        return "no text found: the slides hold pictures only (no text boxes, tables or notes)"
+    if mime.startswith("text/") or mime == "application/json":
+        return "no text found: the file holds only whitespace or markup"
+    return "no text found: the document holds no text (pictures only?)"
 
 
 def _decide(detected: str, encoding: str, sample: bytes, suffix: str,

@@ -135,7 +135,7 @@ def text_sections(path: Path, headings: bool = True) -> Iterator[Section]:
             tables -= 1
             if not tables and not paragraphs:
                 forget(element)
-    yield from builder.flush()
+    yield from builder.finish()
 
 
 def sheet_rows(path: Path) -> Iterator[tuple[int, str, list[str]]]:

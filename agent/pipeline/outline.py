@@ -18,6 +18,7 @@ SPLIT_LEVEL = 2  # headings of this level or above end a section
 MARK_LEVEL = 3  # deeper ones up to this level only change the path
 PATH_SEPARATOR = " › "
 MAX_HEADING_CHARS = 200
+MAX_HEADINGS_KEPT = 200
 MAX_SECTION_CHARS = 1 << 20  # a section this long is flushed (same path), to keep memory flat
 
 
@@ -59,6 +60,8 @@ class OutlineBuilder:
         self._size = 0
         self._section_path = self.path
         self._marks: list[tuple[int, tuple[str, ...]]] = []
+        self._yielded = False
+        self._headings: list[str] = []  # the first few, for a document that is only headings
 
     @property
     def path(self) -> tuple[str, ...]:
@@ -69,6 +72,8 @@ class OutlineBuilder:
         text = clean_heading(text)
         if not text:
             return
+        if len(self._headings) < MAX_HEADINGS_KEPT:
+            self._headings.append(text)
         while self.stack and self.stack[-1][0] >= level:
             self.stack.pop()
         self.stack.append((level, text))
@@ -94,8 +99,17 @@ class OutlineBuilder:
         marks = tuple((at, path) for at, path in self._marks if at < len(text))
         self._parts, self._size, self._marks = [], 0, []
         if text.strip():
+            self._yielded = True
             yield Section(text, self.page, self._section_path, marks)
         self._section_path = self.path
+
+    def finish(self) -> Iterator[Section]:
+        """The last section. A document whose only text is its headings (a title page, a
+        page of headings and nothing under them) is read as those headings, not as empty."""
+        yield from self.flush()
+        if not self._yielded and self._headings:
+            self._yielded = True
+            yield Section("\n".join(self._headings) + "\n", self.page, ())
 
 
 _ATX = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$")
@@ -151,7 +165,7 @@ def markdown_sections(blocks: Iterable[str]) -> Iterator[Section]:
             if len(pending) >= 512:
                 yield from body()
     yield from body()
-    yield from builder.flush()
+    yield from builder.finish()
 
 
 def align_headings(text: str, headings: Iterable[tuple[int, str]]) -> Iterator[Section]:
@@ -184,4 +198,4 @@ def align_headings(text: str, headings: Iterable[tuple[int, str]]) -> Iterator[S
         else:
             body.append(line)
     yield from builder.text("".join(body))
-    yield from builder.flush()
+    yield from builder.finish()

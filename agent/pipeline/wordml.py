@@ -167,4 +167,4 @@ def docx_sections(path: Path, headings: bool = True) -> Iterator[Section]:
         except etree.XMLSyntaxError as exc:
             raise _fail(f"the DOCX is corrupt (its document.xml is not well-formed XML: {exc})"
                         ) from None
-        yield from builder.flush()
+        yield from builder.finish()
