@@ -4,6 +4,7 @@ on (issue 30, first part), through the real agent, pipeline and model."""
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -83,3 +84,55 @@ def test_valid_files_are_read_and_the_unreadable_ones_say_why(tmp_path: Path) ->
     assert hits.returncode == 0 and '"hours.html"' in hits.stdout
     berth = cli(config, "search", "which berth do ferries use in summer", "--json")
     assert berth.returncode == 0 and '"berths.odt"' in berth.stdout
+
+
+MAIL = ("From: Harbour Office <office@example.org>\r\nTo: crew@example.org\r\n"
+        "Subject: Berth change for the ferry\r\nDate: Mon, 1 Dec 2025 09:00:00 +0000\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        "The ferry moves to berth 7 from Monday; the pilot boards at the breakwater.\r\n")
+HEAD = ("From: a@example.org\r\nTo: b@example.org\r\nSubject: {subject}\r\n"
+        "Date: Mon, 1 Dec 2025 09:00:00 +0000\r\nMIME-Version: 1.0\r\n")
+
+
+def test_wide_mail_is_read_and_encrypted_mail_is_never_indexed(tmp_path: Path) -> None:
+    """Mail saved as UTF-16 (with a byte order mark, or big-endian without) and as UTF-32 is
+    read like any mail; PGP (inline and PGP/MIME) and S/MIME mail fail as encrypted, and not
+    one word of their ciphertext is indexed."""
+    config = agent_config(tmp_path)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "utf16-bom.eml").write_bytes(b"\xff\xfe" + MAIL.encode("utf-16-le"))
+    (inbox / "utf16be.eml").write_bytes(MAIL.replace("berth 7", "berth 8").encode("utf-16-be"))
+    (inbox / "utf32.eml").write_bytes(MAIL.replace("berth 7", "berth 9").encode("utf-32-le"))
+    (inbox / "pgp-inline.eml").write_text(
+        HEAD.format(subject="Plans") + "Content-Type: text/plain\r\n\r\n"
+        "-----BEGIN PGP MESSAGE-----\r\n\r\nhQEMA5x9c2Qw1xyzAQfZqCiphertextWord\r\n=abcd\r\n"
+        "-----END PGP MESSAGE-----\r\n")
+    (inbox / "pgp-mime.eml").write_text(
+        HEAD.format(subject="Plans too") + 'Content-Type: multipart/encrypted; '
+        'protocol="application/pgp-encrypted"; boundary="XX"\r\n\r\n--XX\r\n'
+        "Content-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n--XX\r\n"
+        "Content-Type: application/octet-stream\r\n\r\n-----BEGIN PGP MESSAGE-----\r\n"
+        "hQEMAzzCiphertextWord\r\n-----END PGP MESSAGE-----\r\n--XX--\r\n")
+    (inbox / "smime.eml").write_text(
+        HEAD.format(subject="Sealed") + "Content-Type: application/pkcs7-mime; "
+        'smime-type=enveloped-data; name="smime.p7m"\r\nContent-Transfer-Encoding: base64'
+        "\r\n\r\nMIAGCSqGSIb3DQEHA6CAMIACAQAxggE=\r\n")
+    found = _drain(config)
+    for name in ("utf16-bom.eml", "utf16be.eml", "utf32.eml"):
+        assert found[name]["status"] == "completed", found[name]["message"]
+    for name, kind in (("pgp-inline.eml", "PGP"), ("pgp-mime.eml", "PGP"),
+                       ("smime.eml", "S/MIME")):
+        assert found[name]["message"] == (f"the mail is encrypted ({kind}); its text cannot be "
+                                          "read without the key"), found[name]
+    hit = cli(config, "search", "which berth does the ferry move to", "-k", "5", "--json")
+    files = {r["file"] for r in json.loads(hit.stdout)["results"]}
+    assert {"utf16-bom.eml", "utf16be.eml", "utf32.eml"} <= files
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "data" / "index.db") as conn:
+        leaked = conn.execute("SELECT count(*) FROM chunks WHERE text LIKE '%PGP MESSAGE%' "
+                              "OR text LIKE '%CiphertextWord%' OR text LIKE '%MIAGCSqG%'"
+                              ).fetchone()[0]
+        documents = conn.execute("SELECT count(*) FROM documents").fetchone()[0]
+    assert leaked == 0 and documents == 3

@@ -38,6 +38,8 @@ def mail_sections(headers: dict[str, str], body_text: str | None, body_html: str
                   read_attachment: AttachmentReader | None, depth: int) -> Iterator[Section]:
     """Sections of one mail, from its parts as any reader found them."""
     headers = {key: value.replace("\x00", "").strip() for key, value in headers.items()}
+    if _armoured(body_text) or _armoured(body_html):
+        raise _fail("the mail is encrypted (PGP); its text cannot be read without the key")
     subject = clean_heading(headers.get("Subject", "")) or "(no subject)"
     path = (f"Mail “{subject}”",)
     lines = [f"{key}: {value}" for key, value in headers.items() if value]
@@ -66,6 +68,44 @@ def mail_sections(headers: dict[str, str], body_text: str | None, body_html: str
                           marks=tuple((at, label + p) for at, p in part.marks))
 
 
+PGP_ARMOUR = "-----BEGIN PGP MESSAGE-----"
+ENCRYPTED_TYPES = ("multipart/encrypted", "application/pgp-encrypted", "application/pkcs7-mime",
+                   "application/x-pkcs7-mime")
+
+
+def _armoured(body: str | None) -> bool:
+    """The body is a PGP message (inline PGP): ciphertext, which must never be indexed."""
+    return bool(body) and PGP_ARMOUR in (body or "")[:65536]
+
+
+def _encryption_of(message: Any) -> str | None:
+    """'PGP' or 'S/MIME' when the mail (or its only body) is encrypted, else None."""
+    kind = message.get_content_type()
+    if kind in ("multipart/encrypted", "application/pgp-encrypted"):
+        return "PGP"
+    if kind in ("application/pkcs7-mime", "application/x-pkcs7-mime"):
+        params = str(message.get("Content-Type", "")).lower()
+        return None if "signed-data" in params else "S/MIME"
+    return None
+
+
+def mail_bytes(raw: bytes) -> bytes:
+    """A mail saved as UTF-16 or UTF-32 (with or without a byte order mark) as the bytes the
+    ``email`` parser reads; any other mail unchanged."""
+    for bom, codec in ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
+                       (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
+        if raw.startswith(bom):
+            return raw[len(bom):].decode(codec, errors="replace").encode("utf-8")
+    head = raw[:400]
+    if len(head) >= 8 and head.count(b"\x00") >= len(head) // 3:  # ASCII headers, wide
+        for codec, zeros in (("utf-32-le", head[1::4] + head[2::4] + head[3::4]),
+                             ("utf-32-be", head[0::4] + head[1::4] + head[2::4]),
+                             ("utf-16-le", head[1::2]), ("utf-16-be", head[0::2])):
+            if zeros and zeros.count(b"\x00") >= 0.9 * len(zeros):
+                return raw.decode(codec, errors="replace").encode("utf-8")
+    return raw
+
+
 def printable(name: str) -> str:
     """An attachment's name as the sender gave it, without control characters (NULs, line
     breaks) that no file name shown to a user should carry."""
@@ -76,7 +116,12 @@ def extract_eml(path: Path, options: ExtractOptions = ExtractOptions(),
                 read_attachment: AttachmentReader | None = None, depth: int = 0
                 ) -> Iterator[Section]:
     with open(path, "rb") as fh:
-        message = email.message_from_binary_file(fh, policy=email.policy.default)
+        head = fh.read(4)
+        fh.seek(0)
+        if b"\x00" in head or head.startswith((b"\xff\xfe", b"\xfe\xff")):
+            message = email.message_from_bytes(mail_bytes(fh.read()), policy=email.policy.default)
+        else:
+            message = email.message_from_binary_file(fh, policy=email.policy.default)
     return _eml_sections(message, options, read_attachment, depth)
 
 
@@ -94,6 +139,10 @@ def _eml_sections(message: Any, options: ExtractOptions,
                   read_attachment: AttachmentReader | None, depth: int) -> Iterator[Section]:
     if not any(message.get(h) for h in ("From", "To", "Subject", "Date", "Message-ID")):
         raise _fail("the file is not an e-mail (no From, To, Subject or Date header)")
+    encryption = _encryption_of(message)
+    if encryption is not None:
+        raise _fail(f"the mail is encrypted ({encryption}); its text cannot be read without "
+                    "the key")
     headers = {key: _header(message, key) for key in ("Subject", "From", "To", "Cc", "Date")}
     text = html = None
     body = message.get_body(preferencelist=("plain", "html"))
@@ -153,6 +202,12 @@ def extract_msg(path: Path, options: ExtractOptions = ExtractOptions(),
         raise _fail(f"the file is not a readable Outlook message ({type(exc).__name__}: "
                     f"{exc})") from None
     try:
+        kind = str(getattr(message, "classType", "") or "").upper()
+        names = [str(getattr(a, "longFilename", "") or getattr(a, "shortFilename", "") or "")
+                 for a in getattr(message, "attachments", [])]
+        if kind.startswith("IPM.NOTE.SMIME") and "MULTIPARTSIGNED" not in kind or any(
+                n.lower() == "smime.p7m" for n in names):
+            raise _fail("the mail is encrypted (S/MIME); its text cannot be read without the key")
         headers = {"Subject": message.subject or "", "From": message.sender or "",
                    "To": message.to or "", "Cc": message.cc or "",
                    "Date": str(message.date or _msg_header(message, "Date"))}
