@@ -37,7 +37,7 @@ DEFAULT_EXCLUDES = [
 ]
 DEFAULT_ALLOWED_TYPES = [
     "text/plain", "text/markdown", "text/x-markdown", "text/html", "text/csv",
-    "application/json", "application/pdf",
+    "application/json", "application/x-ndjson", "application/xml", "application/pdf",
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "application/vnd.ms-excel.sheet.macroenabled.12",

@@ -6,6 +6,7 @@ from __future__ import annotations
 SHORT_TYPES = {
     "txt": "text/plain", "text": "text/plain", "md": "text/markdown", "markdown": "text/markdown",
     "html": "text/html", "htm": "text/html", "csv": "text/csv", "json": "application/json",
+    "jsonl": "application/x-ndjson", "ndjson": "application/x-ndjson", "xml": "application/xml",
     "pdf": "application/pdf",
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

@@ -136,3 +136,37 @@ def test_wide_mail_is_read_and_encrypted_mail_is_never_indexed(tmp_path: Path) -
                               ).fetchone()[0]
         documents = conn.execute("SELECT count(*) FROM documents").fetchone()[0]
     assert leaked == 0 and documents == 3
+
+
+def test_json_lines_xml_and_hocr_are_read_as_their_text(tmp_path: Path) -> None:
+    """JSON Lines (one bad line among them is skipped), XML and an hOCR page are indexed as
+    the text they hold, never as their markup."""
+    import sqlite3
+
+    config = agent_config(tmp_path)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "sales.jsonl").write_text(
+        '{"zone": "NA", "sales": 12553, "period": "January-June 2023"}\n'
+        "this line is not JSON\n"
+        '{"zone": "EU", "sales": 9876, "period": "January-June 2023"}\n')
+    (inbox / "catalog.xml").write_text(
+        '<?xml version="1.0"?>\n<catalog>\n  <book id="b1">\n'
+        "    <title>Harbour pilots of the northern coast</title>\n"
+        "    <author>Ann Lee</author>\n  </book>\n</catalog>\n")
+    (inbox / "page.hocr").write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n<html xmlns="http://www.w3.org/1999/xhtml">'
+        '<head><title>scan</title><meta name="ocr-system" content="tesseract"/></head><body>'
+        '<div class="ocr_page" title="bbox 0 0 100 100"><span class="ocr_line">'
+        '<span class="ocrx_word">Tide</span> <span class="ocrx_word">tables</span> '
+        '<span class="ocrx_word">for</span> <span class="ocrx_word">the</span> '
+        '<span class="ocrx_word">estuary</span></span></div></body></html>\n')
+    found = _drain(config)
+    assert {name: j["status"] for name, j in found.items()} == {
+        "sales.jsonl": "completed", "catalog.xml": "completed", "page.hocr": "completed"}
+    with sqlite3.connect(tmp_path / "data" / "index.db") as conn:
+        texts = [t for (t,) in conn.execute("SELECT text FROM chunks")]
+    joined = "\n".join(texts)
+    assert "zone: NA" in joined and "sales: 9876" in joined and "not JSON" not in joined
+    assert "Harbour pilots of the northern coast" in joined and "Tide tables" in joined
+    assert "<" not in joined and "ocrx_word" not in joined

@@ -24,6 +24,8 @@ TEXT_SUFFIXES = {
     ".csv": "text/csv", ".tsv": "text/csv", ".json": "application/json",
     ".htm": "text/html", ".html": "text/html", ".xhtml": "text/html",
     ".eml": "message/rfc822", ".rtf": "text/rtf",
+    ".jsonl": "application/x-ndjson", ".ndjson": "application/x-ndjson",
+    ".xml": "application/xml", ".hocr": "text/html",
 }
 # Office suffixes whose files libmagic may call by their container's name.
 CONTAINER_SUFFIXES = {
@@ -34,7 +36,8 @@ CONTAINER_SUFFIXES = {
     ".msg": "application/vnd.ms-outlook",
 }
 _ALIASES = {"text/x-markdown": "text/markdown", "application/csv": "text/csv",
-            "text/x-csv": "text/csv", "text/xml": "text/plain",
+            "text/x-csv": "text/csv", "text/xml": "application/xml",
+            "application/jsonl": "application/x-ndjson", "application/jsonlines": "application/x-ndjson",
             "application/vnd.ms-excel.sheet.macroEnabled.12":
                 "application/vnd.ms-excel.sheet.macroenabled.12",
             "application/x-ole-storage": "application/CDFV2"}

@@ -11,6 +11,7 @@ from pathlib import Path
 import agent.pipeline.ebook as ebook
 import agent.pipeline.mail as mail
 import agent.pipeline.office as office
+import agent.pipeline.structured as structured
 from agent.errors import PermanentError
 from agent.pipeline.extract import (
     ExtractOptions,
@@ -57,6 +58,8 @@ READERS: dict[str, Reader] = {
     DOCX: extract_docx,
     "text/csv": _plain(extract_csv),
     "application/json": _plain(extract_json),
+    "application/x-ndjson": _plain(structured.extract_ndjson),
+    "application/xml": _plain(structured.extract_xml),
     XLSX: office.extract_xlsx,
     XLSM: office.extract_xlsx,
     PPTX: office.extract_pptx,
