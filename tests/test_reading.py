@@ -77,7 +77,8 @@ def test_valid_files_are_read_and_the_unreadable_ones_say_why(tmp_path: Path) ->
     assert unsupported == ("unsupported type application/zip (a zip archive): unpack it into "
                            "the inbox")
     assert found["photos.pptx"]["message"] == (
-        "no text found: the slides hold pictures only (no text boxes, tables or notes)")
+        "no text found: the slides hold no text (pictures or charts only, or empty boxes; no "
+        "tables or notes)")
     assert found["sky.png"]["message"].startswith("no text found: OCR read nothing in the picture")
     assert all(len(j["message"]) <= 200 for j in found.values())
     hits = cli(config, "search", "when is the harbour office open", "--json")
@@ -170,3 +171,23 @@ def test_json_lines_xml_and_hocr_are_read_as_their_text(tmp_path: Path) -> None:
     assert "zone: NA" in joined and "sales: 9876" in joined and "not JSON" not in joined
     assert "Harbour pilots of the northern coast" in joined and "Tide tables" in joined
     assert "<" not in joined and "ocrx_word" not in joined
+
+
+REAL = Path(__file__).parent / "fixtures" / "real"
+
+
+def test_a_real_odt_that_libmagic_calls_a_zip_is_read(tmp_path: Path) -> None:
+    """odfpy's own textWithImages.odt (see fixtures/real/SOURCES.md) is a zip to libmagic; its
+    suffix names the container, so it is read as the document it is."""
+    import shutil
+
+    config = agent_config(tmp_path)
+    (tmp_path / "inbox").mkdir()
+    shutil.copy(REAL / "textWithImages.odt", tmp_path / "inbox" / "textWithImages.odt")
+    found = _drain(config)
+    assert found["textWithImages.odt"]["status"] == "completed", found
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "data" / "index.db") as conn:
+        (mime,) = conn.execute("SELECT mime FROM documents").fetchone()
+    assert mime == "application/vnd.oasis.opendocument.text"

@@ -34,6 +34,10 @@ CONTAINER_SUFFIXES = {
     ".xlsm": "application/vnd.ms-excel.sheet.macroenabled.12",
     ".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
     ".msg": "application/vnd.ms-outlook",
+    ".odt": "application/vnd.oasis.opendocument.text",
+    ".ods": "application/vnd.oasis.opendocument.spreadsheet",
+    ".odp": "application/vnd.oasis.opendocument.presentation",
+    ".epub": "application/epub+zip",
 }
 _ALIASES = {"text/x-markdown": "text/markdown", "application/csv": "text/csv",
             "text/x-csv": "text/csv", "text/xml": "application/xml",
@@ -127,7 +131,10 @@ def no_text_message(mime: str) -> str:
                 "or faint to read)")
     if mime in ("application/vnd.openxmlformats-officedocument.presentationml.presentation",
                 "application/vnd.oasis.opendocument.presentation"):
-        return "no text found: the slides hold pictures only (no text boxes, tables or notes)"
+        return ("no text found: the slides hold no text (pictures or charts only, or empty "
+                "boxes; no tables or notes)")
+    if "spreadsheet" in mime or "sheet" in mime:
+        return "no text found: every sheet is empty"
     if mime.startswith("text/") or mime == "application/json":
         return "no text found: the file holds only whitespace or markup"
     return "no text found: the document holds no text (pictures only?)"
