@@ -122,6 +122,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 RETRY_AFTER_SECONDS = 5
+# A query needs one character that is not blank by Python's reckoning (str.isspace, which the
+# search applies), as JSON Schema's \s alone would let the separators \x1c-\x1f and \x85 pass.
+QUERY_PATTERN = r"[^\s\x1c-\x1f\x85]"
 
 
 class QueueBusyError(AgentError):
@@ -253,7 +256,7 @@ def create_app(settings: Settings, queue: JobQueue, boxes: dict[str, InboxFolder
 
     @app.get("/api/v1/search", response_model=SearchOut, dependencies=auth,
              responses={**ERRORS, 400: {"model": ErrorOut}, 404: {"model": ErrorOut}})
-    def search(q: Annotated[str, Query(min_length=1, max_length=2000, pattern=r"\S")],
+    def search(q: Annotated[str, Query(min_length=1, max_length=2000, pattern=QUERY_PATTERN)],
                k: Annotated[int, Query(ge=1, le=100)] = 5,
                mode: Literal["vector", "lexical", "hybrid"] | None = None,
                chunks: bool = False,

@@ -209,8 +209,9 @@ def test_search_returns_indexed_chunks(api: Api, tmp_path: Path) -> None:
     only_pdf = api.client.get("/api/v1/search", params={"q": "owls", "type": "pdf"},
                               headers=AUTH).json()
     assert only_pdf["answered"] is False and only_pdf["results"] == []
-    blank = api.client.get("/api/v1/search", params={"q": "   "}, headers=AUTH)
-    assert blank.status_code == 422, "a blank query is refused as invalid"
+    for blank in ("   ", "\x1c", "\x85\u3000"):  # blank to Python's str.isspace, as to search
+        refused = api.client.get("/api/v1/search", params={"q": blank}, headers=AUTH)
+        assert refused.status_code == 422, (blank, "a blank query is refused as invalid")
     unknown = api.client.get("/api/v1/search", params={"q": "owls", "type": "spreadsheet"},
                              headers=AUTH)
     assert unknown.status_code == 422
