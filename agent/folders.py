@@ -334,10 +334,6 @@ class InboxFolders:
         self.close()
         self._pins = {folder: PinnedFolder.open(folder) for folder in self.all_dirs()}
 
-    @property
-    def pinned(self) -> bool:
-        return bool(self._pins)
-
     def pinned_fd(self, folder: Path) -> int | None:
         pin = self._pins.get(folder)
         return None if pin is None else pin.fd

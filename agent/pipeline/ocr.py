@@ -120,11 +120,6 @@ class PageReader:
         self._memo = memo
         self._carried = frozenset(memo or ())
 
-    @property
-    def engines(self) -> int:
-        """How many engines exist (never more than ``threads``)."""
-        return len(self._engines)
-
     @contextlib.contextmanager
     def _engine(self) -> Iterator[Any]:
         """An idle engine, made on first need up to ``threads`` of them; else wait for one."""

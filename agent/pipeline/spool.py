@@ -65,11 +65,6 @@ class JobSpool:
             return SpoolState(sha256, mime)
         return state
 
-    @property
-    def resumed(self) -> bool:
-        """Sections of an earlier attempt are kept (all of them when ``complete``)."""
-        return self.state.sections > 0
-
     def open(self) -> JobSpool:
         """Open the stream, cut back to what the state vouches for."""
         mode = "r+b" if self.state.sections and self.stream_path.exists() else "w+b"
