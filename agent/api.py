@@ -59,6 +59,8 @@ class JobOut(BaseModel):
     attempts: int
     document_id: str | None = None
     chunks: int | None = None
+    warnings: list[str] = Field(default_factory=list,
+                                description="parts of the file skipped, and why")
 
     @classmethod
     def of(cls, job: Job) -> JobOut:
@@ -69,6 +71,7 @@ class JobOut(BaseModel):
             created_at=job.created_at, updated_at=job.updated_at, started_at=job.started_at,
             finished_at=job.finished_at, retries=job.retries, attempts=job.attempts,
             document_id=job.metadata.get("document_id"), chunks=job.metadata.get("chunks"),
+            warnings=list(job.metadata.get("warnings") or []),
         )
 
 

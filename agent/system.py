@@ -36,3 +36,17 @@ def ocr_problem(ocr: OcrSettings) -> str | None:
     return ("OCR language data is missing for " + ", ".join(missing) + ": on Debian run "
             "`sudo apt-get install tesseract-ocr " + " ".join(f"tesseract-ocr-{m}" for m in missing)
             + "` (or set ocr.tessdata_dir, or ocr.enabled = false); images and scans will fail")
+
+
+def ocr_note(ocr: OcrSettings) -> str | None:
+    """What OCR reads, and what it leaves out (a page in another script, named with the
+    package that would read it)."""
+    if not ocr.enabled:
+        return None
+    from agent.pipeline.ocr import scripts_read
+
+    scripts = scripts_read(ocr.languages)
+    return (f"OCR reads {', '.join(ocr.languages)} ({', '.join(scripts)} script"
+            f"{'s' if len(scripts) > 1 else ''}); a page in another script is left out with a "
+            "warning naming its package (Han: tesseract-ocr-chi-sim, then add chi_sim to "
+            "ocr.languages)")

@@ -31,6 +31,7 @@ FULL = {
     "redis_bench.py": [],
     "formats_bench.py": [],
     "ocr_bench.py": [],
+    "ocr_real_bench.py": [],
     "html_bench.py": [],
     "bounded_bench.py": [],
 }
@@ -47,6 +48,7 @@ QUICK = {
     "redis_bench.py": ["--samples", "2", "--n", "1000", "--pages", "4"],
     "formats_bench.py": [],
     "ocr_bench.py": ["--quick"],
+    "ocr_real_bench.py": ["--quick"],
     "html_bench.py": ["--samples", "1"],
     "bounded_bench.py": ["--quick"],
 }

@@ -3,13 +3,14 @@
 # and orientation data, for OCR; DejaVu fonts) and, by default,
 # those its tests and benchmarks need too: Prometheus (with promtool) for the observability
 # tests, redis-server for the Redis queue backend's tests, python3-doc as a real corpus.
+# Hebrew OCR data, for the tests of several OCR languages.
 # Installs only what is missing, so a second run costs nothing; without root (or sudo) it says
 # in one line what to install and stops.
 set -euo pipefail
 
 packages=(libmagic1 tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd fonts-dejavu-core)
 if [ "${1:-}" != "--runtime" ]; then
-    packages+=(prometheus redis-server python3-doc)
+    packages+=(prometheus redis-server python3-doc tesseract-ocr-heb)
 fi
 missing=()
 for pkg in "${packages[@]}"; do

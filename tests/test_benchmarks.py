@@ -53,3 +53,18 @@ def test_ocr_benchmark_quick_run() -> None:
     assert "blank-500-pages.pdf: failed: 500 pages need OCR, over ocr.max_pages" in out.stdout
     assert "truncated.jpg: failed: page 1 of the image is truncated" in out.stdout
     assert "scan-3-pages.pdf: done: " in out.stdout and ", 3 OCR pages" in out.stdout
+
+
+def test_real_scan_ocr_benchmark_quick_run() -> None:
+    """ocr_real_bench.py --quick reads the real scans kept in tests/fixtures/real/scans with
+    the agent and with the tesseract CLI: no page is worse than the CLI, and the Hebrew page
+    (no Hebrew data in this configuration's languages) is left out, not read as garbage."""
+    out = subprocess.run([sys.executable, "benchmarks/ocr_real_bench.py", "--quick"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=scaled(600))
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+            for line in out.stdout.splitlines() if line.startswith("| ") and "---" not in line}
+    assert rows["phototest.tif"][1] == "0.0 %", rows  # agent CER on Tesseract's own page
+    assert rows["c02-22.pdf"][-1] == "ok" and int(rows["c02-22.pdf"][3]) >= 1000, rows
+    assert rows["hebrew.png"][-1].startswith("left out: a page in Hebrew script"), rows
+    assert "3 pages, 0 worse than the CLI" in out.stdout

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from agent.config import Settings
 from agent.errors import PermanentError, TransientError
 from agent.folders import file_kind
-from agent.pipeline.spool import JobSpool, SpoolState, purge_spools
+from agent.pipeline.spool import JobSpool, SpoolState, purge_spools, skipped_parts
 
 if TYPE_CHECKING:
     from agent.pipeline.chunk import Chunk
@@ -196,7 +196,7 @@ class IngestPipeline:
                 from agent.pipeline.detect import no_text_message
 
                 raise PermanentError(no_text_message(mime), stage="extract")
-            warnings = []
+            warnings = skipped_parts(read.skipped, read.skipped_count)
             if read.encoded_chunks:
                 warnings.append(f"{read.encoded_chunks:,} chunks of encoded data (base64, hex "
                                 "or binary dumps) not embedded")
@@ -256,6 +256,8 @@ class IngestPipeline:
                 if index < skip:
                     continue
                 spool.add(section)
+                if getattr(section, "note", ""):
+                    state.note(section.note)
                 state.chars += len(section.text)
                 state.pages = max(state.pages or 0, section.page or 0) or None
                 t = time.perf_counter()

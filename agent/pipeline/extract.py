@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import PermanentError
-from agent.pipeline.ocr import PageReader
+from agent.pipeline.ocr import PageReader, PageText
 from agent.pipeline.outline import (
     Section,
     align_headings,
@@ -187,21 +187,27 @@ def extract_pdf(path: Path, options: ExtractOptions = ExtractOptions()) -> Itera
         running = _running_lines(len(pdf), text_of) if options.main_content else frozenset()
         path_now: tuple[str, ...] = ()
         any_text = False
-        for index, text in _page_texts(pdf, text_of, scans, running, options.ocr):
+        notes = []
+        for index, read in _page_texts(pdf, text_of, scans, running, options.ocr):
             path_now = outline.get(index, path_now)
-            if text.strip():
+            if read.text.strip():
                 any_text = True
-            yield Section(text, page=index + 1, path=path_now)
+            if read.note:
+                notes.append(read.note)
+            yield Section(read.text, page=index + 1, path=path_now,
+                          note=f"page {index + 1}: {read.note}" if read.note else "")
         if not any_text:
             if options.ocr is None:
                 raise _fail("the PDF has no text layer (a scan?) and OCR is off for this inbox")
+            if notes:
+                raise _fail(f"no text read: {notes[0]}")
             raise _fail("no text found: the PDF has no text layer and OCR read nothing")
     finally:
         pdf.close()
 
 
 def _page_texts(pdf: Any, text_of: Callable[[int], str], scans: frozenset[int],
-                running: frozenset[str], ocr: PageReader | None) -> Iterator[tuple[int, str]]:
+                running: frozenset[str], ocr: PageReader | None) -> Iterator[tuple[int, PageText]]:
     """(page index, text) in order: the text layer, or OCR of the rendered page for scans
     (two read at once while the next is rendered)."""
     def pages() -> Iterator[tuple[int, Any]]:
@@ -213,7 +219,7 @@ def _page_texts(pdf: Any, text_of: Callable[[int], str], scans: frozenset[int],
                 yield index, _drop_running_lines(text, running) if running else text
 
     if ocr is None or not scans:
-        return iter(pages())
+        return ((index, PageText(text)) for index, text in pages())
     return ocr.read_pages(pages())
 
 
@@ -243,8 +249,9 @@ def _render_page(pdf: Any, index: int, dpi: int) -> Any:
         scale = dpi / 72
         if width * height * scale * scale > WORK_PIXELS:
             scale = (WORK_PIXELS / max(width * height, 1)) ** 0.5
-        bitmap = page.render(scale=scale, grayscale=True)
-        return bitmap.to_pil()
+        picture = page.render(scale=scale, grayscale=True).to_pil()
+        picture.info["dpi"] = (scale * 72, scale * 72)  # a render is never enlarged for OCR
+        return picture
     finally:
         page.close()
 

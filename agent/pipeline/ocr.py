@@ -8,6 +8,18 @@ Tesseract finds a page's orientation (90/180/270°) itself (``PSM.AUTO_OSD``, De
 the angle that makes the ink's row (or column) profile sharpest; a 3×3 median filter takes out
 salt-and-pepper noise at no cost to clean pages.
 
+Preprocessing is kept only where it helps (``benchmarks/ocr_real_bench.py``, real scans from
+Tesseract's, OCRmyPDF's and pytesseract's test corpora beside the ``tesseract`` CLI): a page
+whose prepared read is doubtful (few confident words) is read again as rendered, and the read
+with more confidently read characters wins. An illustrated book page deskewed by a wrong angle
+read nothing, as rendered it reads 1,112 characters. Pictures that say their resolution
+(a PDF page rendered at ``ocr.dpi``, a scan's TIFF) are never enlarged.
+
+A doubtful read is also checked for its script (Tesseract's OSD, run as the ``tesseract`` CLI
+in its own process: its script detection can abort the process it runs in, tesseract#4062).
+A page in a script no configured language reads (Hebrew, Han, Devanagari …) is not indexed as
+Latin garbage: it is left out with a note naming the Debian package that reads it.
+
 The engines are built once per worker process, only when a page needs one, and never more
 than ``ocr.threads`` of them.
 """
@@ -34,6 +46,27 @@ TESSDATA_DIRS = ("/usr/share/tesseract-ocr/5/tessdata", "/usr/share/tesseract-oc
 WORK_PIXELS = 16_000_000  # pages are read at most this big (A4 at ≈ 400 dpi); larger shrink
 SKEW_LIMIT_DEGREES = 6.0
 SMALL_PAGE_EDGE = 2500  # a picture whose longer side is shorter is read at twice its size
+KNOWN_DPI = 200  # a picture that says it is at least this fine is a scan: never enlarged
+CONFIDENT_WORD = 60  # Tesseract's word confidence (0–100) from which a word counts as read
+DOUBTFUL_CHARS = 100  # fewer confidently read characters than this: read the page as rendered
+DOUBTFUL_MEAN = 75  # or a mean word confidence under this
+DOUBTFUL_ANGLE = 2.0  # or a turn this large (an illustration can fool the deskew: c02-22.pdf)
+GARBLED_MEAN = 60  # a mean word confidence under this: check the page's script
+SCRIPT_CONFIDENCE = 2.0  # OSD's script confidence needed to leave a page out (Latin pages
+# misjudged as Cyrillic score ≈ 0.6; real Hebrew and Devanagari pages 30–40)
+# Scripts Tesseract's OSD names, and the language data (Debian: tesseract-ocr-<lang>) that reads
+# them; a language not listed here reads Latin.
+SCRIPT_LANGUAGES: dict[str, tuple[str, ...]] = {
+    "Han": ("chi_sim", "chi_tra", "jpn"), "Japanese": ("jpn",), "Katakana": ("jpn",),
+    "Hiragana": ("jpn",), "Hangul": ("kor",), "Arabic": ("ara", "fas", "urd", "pus"),
+    "Hebrew": ("heb", "yid"), "Cyrillic": ("rus", "ukr", "bul", "srp", "bel", "mkd", "kaz"),
+    "Devanagari": ("hin", "mar", "nep", "san"), "Greek": ("ell", "grc"), "Thai": ("tha",),
+    "Bengali": ("ben", "asm"), "Tamil": ("tam",), "Telugu": ("tel",), "Kannada": ("kan",),
+    "Malayalam": ("mal",), "Gujarati": ("guj",), "Gurmukhi": ("pan",), "Armenian": ("hye",),
+    "Georgian": ("kat",), "Ethiopic": ("amh",), "Khmer": ("khm",), "Lao": ("lao",),
+    "Myanmar": ("mya",), "Sinhala": ("sin",), "Tibetan": ("bod",),
+}
+NON_LATIN = frozenset(lang for langs in SCRIPT_LANGUAGES.values() for lang in langs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +88,14 @@ class OcrOptions:
         return cls(enabled=ocr.enabled, languages=tuple(ocr.languages), dpi=ocr.dpi,
                    max_pages=ocr.max_pages, max_image_pixels=ocr.max_image_pixels,
                    tessdata_dir=ocr.tessdata_dir, deskew=ocr.deskew, threads=ocr.threads)
+
+
+@dataclass(frozen=True, slots=True)
+class PageText:
+    """What one page read as, and why its text was left out when it was (``note``)."""
+
+    text: str
+    note: str = ""
 
 
 @dataclass(slots=True)
@@ -80,6 +121,55 @@ def tessdata_dir(configured: Path | None = None) -> Path | None:
         if folder.is_dir() and any(folder.glob("*.traineddata")):
             return folder
     return None
+
+
+def reads_script(script: str, languages: Iterable[str]) -> bool:
+    """Whether one of ``languages`` reads text in ``script`` (an OSD script name)."""
+    langs = set(languages)
+    if script == "Latin":
+        return bool(langs - NON_LATIN)
+    return script not in SCRIPT_LANGUAGES or bool(langs & set(SCRIPT_LANGUAGES[script]))
+
+
+def script_package(script: str) -> str:
+    """The Debian package whose language data reads ``script``."""
+    lang = SCRIPT_LANGUAGES.get(script, ("",))[0]
+    return f"tesseract-ocr-{lang.replace('_', '-')}"
+
+
+def page_script(page: Any, folder: Path | None) -> tuple[str, float] | None:
+    """The page's script and OSD's confidence in it, by ``tesseract --psm 0`` in a process of
+    its own; None when it cannot tell (too few characters, no OSD data, no CLI)."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    if folder is None or not (folder / "osd.traineddata").is_file() \
+            or shutil.which("tesseract") is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="osd-") as scratch:
+        picture = Path(scratch) / "page.png"
+        page.save(picture)
+        try:
+            done = subprocess.run(["tesseract", str(picture), "-", "--psm", "0",
+                                   "--tessdata-dir", str(folder)],
+                                  capture_output=True, text=True, timeout=60, check=False,
+                                  env={**os.environ, "OMP_THREAD_LIMIT": "1"})
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+    found = dict(line.split(":", 1) for line in done.stdout.splitlines() if ":" in line)
+    try:
+        return found["Script"].strip(), float(found["Script confidence"])
+    except (KeyError, ValueError):
+        return None
+
+
+def scripts_read(languages: Iterable[str]) -> list[str]:
+    """The scripts the languages read (Latin first), for ``check``."""
+    langs = list(languages)
+    found = ["Latin"] if reads_script("Latin", langs) else []
+    return found + [s for s, owners in SCRIPT_LANGUAGES.items()
+                    if set(owners) & set(langs) and s not in found]
 
 
 def missing_languages(options: OcrOptions) -> list[str]:
@@ -155,33 +245,53 @@ class PageReader:
     def read(self, image: Any) -> str:
         """The text of one page image (any PIL mode), after deskewing and denoising."""
         started = time.perf_counter()
-        text = self._read_one(image)
+        page = self._read_one(image)
         self.stats.seconds += time.perf_counter() - started
-        return text
+        return page.text
 
-    def _read_one(self, image: Any) -> str:
+    def _read_one(self, image: Any) -> PageText:
         memo = self._memo
         key = _picture_key(image) if memo is not None else ""
         if memo is not None and key in memo:
             if key not in self._carried:  # the same picture twice in one file: still a page
                 with self._lock:
                     self.stats.pages += 1
-            return memo[key]
-        page = prepare(image, deskew=self.options.deskew)
+            return PageText(memo[key], memo.get(f"{key}:note", ""))
         with self._lock:
             self.stats.pages += 1
-        if page.getextrema()[0] > 128:  # not one dark pixel: a blank page has no text to read
-            text = ""
-        else:
-            with self._engine() as api:
-                api.SetImage(page)
-                text = str(api.GetUTF8Text())
+        page = self._recognise(image)
         if memo is not None:
-            memo[key] = text
-        return text
+            memo[key] = page.text
+            if page.note:
+                memo[f"{key}:note"] = page.note
+        return page
 
-    def read_pages(self, items: Iterable[tuple[K, Any]]) -> Iterator[tuple[K, str]]:
-        """(key, page image — or text already known) → (key, text), in order. Images are read
+    def _recognise(self, image: Any) -> PageText:
+        """The page read as prepared; read as rendered too when that read is doubtful, and
+        the read with more confident characters kept; left out when it is in a script no
+        configured language reads."""
+        rendered = as_rendered(image)
+        if rendered.getextrema()[0] > 128:  # not one dark pixel: a blank page has no text
+            return PageText("")
+        page, angle = prepare(rendered, deskew=self.options.deskew,
+                              enlarge=not _says_fine(image))
+        with self._engine() as api:
+            best = _Read.of(api, page)
+            if best.doubtful or abs(angle) >= DOUBTFUL_ANGLE:
+                plain = _Read.of(api, rendered)
+                if plain.confident_chars > best.confident_chars:
+                    best = plain
+        if best.mean < GARBLED_MEAN and best.text.strip():
+            found = page_script(best.page, tessdata_dir(self.options.tessdata_dir))
+            if found is not None and found[1] >= SCRIPT_CONFIDENCE \
+                    and not reads_script(found[0], self.options.languages):
+                return PageText("", f"a page in {found[0]} script was not read: no language "
+                                    f"for it is installed (Debian: {script_package(found[0])},"
+                                    " then add it to ocr.languages)")
+        return PageText(best.text)
+
+    def read_pages(self, items: Iterable[tuple[K, Any]]) -> Iterator[tuple[K, PageText]]:
+        """(key, page image — or text already known) → (key, what it read), in order. Images are read
         on the reader's threads while the next pages are rendered (by the caller's generator,
         on the caller's thread: PDF rendering is not thread-safe)."""
         with self._lock:
@@ -189,7 +299,7 @@ class PageReader:
                 self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="ocr")
             pool = self._pool
         source = iter(items)
-        pending: deque[tuple[K, Future[str] | str]] = deque()
+        pending: deque[tuple[K, Future[PageText] | PageText]] = deque()
         try:
             started = time.perf_counter()
             while True:
@@ -198,18 +308,18 @@ class PageReader:
                     if item is None:
                         break
                     key, value = item
-                    pending.append((key, value if isinstance(value, str)
+                    pending.append((key, PageText(value) if isinstance(value, str)
                                     else pool.submit(self._read_one, value)))
                 if not pending:
                     break
                 key, value = pending.popleft()
-                text = value if isinstance(value, str) else value.result()
+                page = value if isinstance(value, PageText) else value.result()
                 self.stats.seconds += time.perf_counter() - started
-                yield key, text
+                yield key, page
                 started = time.perf_counter()
         finally:  # a caller that stops early (a cap, a pause) leaves no page being read
             for _, value in pending:
-                if not isinstance(value, str):
+                if not isinstance(value, PageText):
                     value.cancel()
                     with contextlib.suppress(Exception):
                         value.result()
@@ -235,30 +345,70 @@ def _picture_key(image: Any) -> str:
     return digest.hexdigest()
 
 
-def prepare(image: Any, deskew: bool = True) -> Any:
-    """Grayscale, at most ``WORK_PIXELS``, straightened, with speckles filtered out.
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """One recognition of a page, with how sure Tesseract was of it."""
 
-    A picture smaller than an A4 page at 200 dpi (a screenshot, a photo at screen size) has
-    text a few pixels high, which Tesseract misreads and the median filter erases: it is
-    doubled first (found on real Outlook attachments, 1920×1080 screenshots)."""
-    from PIL import Image, ImageFilter
+    page: Any
+    text: str
+    confident_chars: int  # characters in words read with confidence ≥ CONFIDENT_WORD
+    mean: int  # mean word confidence, 0–100
+
+    @classmethod
+    def of(cls, api: Any, page: Any) -> _Read:
+        api.SetImage(page)
+        text = str(api.GetUTF8Text())
+        words = api.MapWordConfidences()
+        confident = sum(len(word) for word, conf in words if conf >= CONFIDENT_WORD)
+        return cls(page, text, confident, int(api.MeanTextConf()))
+
+    @property
+    def doubtful(self) -> bool:
+        return self.confident_chars < DOUBTFUL_CHARS or self.mean < DOUBTFUL_MEAN
+
+
+def _says_fine(image: Any) -> bool:
+    """Whether the picture says it is a scan or render of at least ``KNOWN_DPI``."""
+    dpi = image.info.get("dpi")
+    try:
+        return dpi is not None and min(float(dpi[0]), float(dpi[1])) >= KNOWN_DPI
+    except (TypeError, ValueError, IndexError):
+        return False
+
+
+def as_rendered(image: Any) -> Any:
+    """The picture in grayscale, shrunk to at most ``WORK_PIXELS``: what plain Tesseract reads."""
+    from PIL import Image
 
     page = image.convert("L") if image.mode != "L" else image
-    if page.getextrema()[0] > 128:
-        return page  # blank: nothing to straighten or clean
-    if max(page.size) < SMALL_PAGE_EDGE:
-        page = page.resize((page.width * 2, page.height * 2), Image.Resampling.LANCZOS)
     pixels = page.width * page.height
     if pixels > WORK_PIXELS:
         scale = (WORK_PIXELS / pixels) ** 0.5
         page = page.resize((max(1, int(page.width * scale)), max(1, int(page.height * scale))),
                            Image.Resampling.LANCZOS)
-    if deskew:
-        angle = skew_angle(page)
-        if abs(angle) >= 0.2:
-            page = page.rotate(angle, resample=Image.Resampling.BICUBIC, expand=True,
-                               fillcolor=255)
-    return page.filter(ImageFilter.MedianFilter(3))
+    return page
+
+
+def prepare(image: Any, deskew: bool = True, enlarge: bool = True) -> tuple[Any, float]:
+    """Grayscale, at most ``WORK_PIXELS``, straightened, with speckles filtered out; and the
+    angle it was turned by.
+
+    A picture smaller than an A4 page at 200 dpi (a screenshot, a photo at screen size) has
+    text a few pixels high, which Tesseract misreads and the median filter erases: it is
+    doubled first (found on real Outlook attachments, 1920×1080 screenshots), unless it says
+    it is already fine (``enlarge`` False: a render at ``ocr.dpi``, a 300 dpi scan)."""
+    from PIL import Image, ImageFilter
+
+    page = as_rendered(image)
+    if page.getextrema()[0] > 128:
+        return page, 0.0  # blank: nothing to straighten or clean
+    if enlarge and max(page.size) < SMALL_PAGE_EDGE \
+            and page.width * page.height * 4 <= WORK_PIXELS:
+        page = page.resize((page.width * 2, page.height * 2), Image.Resampling.LANCZOS)
+    angle = skew_angle(page) if deskew else 0.0
+    if abs(angle) >= 0.2:
+        page = page.rotate(angle, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=255)
+    return page.filter(ImageFilter.MedianFilter(3)), angle
 
 
 def skew_angle(page: Any) -> float:

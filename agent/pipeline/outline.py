@@ -27,12 +27,15 @@ class Section:
     """A run of text from one page (when the format has pages) under one heading path.
 
     ``marks`` are (offset in ``text``, path) where a sub-heading changes the path inside it.
+    ``note`` says what of this part was skipped and why (a page in a script no language reads,
+    an unreadable table): it becomes one of the job's warnings.
     """
 
     text: str
     page: int | None = None
     path: tuple[str, ...] = ()
     marks: tuple[tuple[int, tuple[str, ...]], ...] = field(default=())
+    note: str = ""
 
     def path_at(self, offset: int) -> tuple[str, ...]:
         """The heading path in force at ``offset`` of the text."""

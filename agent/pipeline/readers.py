@@ -46,8 +46,15 @@ def extract_image(path: Path, options: ExtractOptions) -> Iterator[Section]:
     if options.ocr is None:
         raise PermanentError("the file is an image and OCR is off for this inbox",
                              stage="extract")
-    for number, text in options.ocr.read_pages(image_pages(path, options.ocr.options)):
-        yield Section(text, page=number)
+    notes, pages = [], 0
+    for number, read in options.ocr.read_pages(image_pages(path, options.ocr.options)):
+        pages += 1
+        if read.note:
+            notes.append(read.note)
+        yield Section(read.text, page=number,
+                      note=f"page {number}: {read.note}" if read.note else "")
+    if notes and len(notes) == pages:  # nothing was read: say why rather than "no text"
+        raise PermanentError(f"no text read: {notes[0]}", stage="ocr")
 
 
 READERS: dict[str, Reader] = {

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 SPOOL_DIR = "spool"
+MAX_NOTES = 20
 
 
 @dataclass(slots=True)
@@ -39,6 +40,14 @@ class SpoolState:
     ocr_seconds: float = 0.0
     chunk_seconds: float = 0.0
     ocr_memo: dict[str, str] = field(default_factory=dict)  # picture hash → its text
+    skipped: list[str] = field(default_factory=list)  # parts left out, and why (≤ MAX_NOTES)
+    skipped_count: int = 0  # all of them, kept or not
+
+    def note(self, what: str) -> None:
+        """Remember a part that was left out (the first ``MAX_NOTES`` are kept word for word)."""
+        self.skipped_count += 1
+        if len(self.skipped) < MAX_NOTES:
+            self.skipped.append(what)
 
 
 class JobSpool:
@@ -123,3 +132,10 @@ def purge_spools(data_dir: Path, older_than: float) -> int:
                     os.unlink(entry.path)
                     removed += 1
     return removed
+
+
+def skipped_parts(notes: list[str], count: int, shown: int = 5) -> list[str]:
+    """The job's warnings for the parts its reader left out: each one while they are few,
+    the first few and how many more when they are many."""
+    kept = notes if count <= shown else notes[:shown - 2]
+    return kept + ([f"{count - len(kept):,} more parts skipped"] if count > len(kept) else [])

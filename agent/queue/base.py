@@ -139,6 +139,7 @@ class Job:
             "inbox": self.inbox,
             "progress": self.progress,
             "message": self.message,
+            "warnings": list(self.metadata.get("warnings") or []),  # parts of the file skipped
             "metadata": self.metadata,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
