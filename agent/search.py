@@ -315,9 +315,13 @@ def make_snippet(text: str, query: str, width: int = SNIPPET_CHARS) -> str:
         if stem in stems and not any(s <= match.start() < e for s, e, _ in spans):
             spans.append((match.start(), match.end(), stem))
     spans.sort()
-    start = _best_window(spans, width) if spans else 0
+    start = 0
+    if spans:  # from the start of the line the best match is on (a table's row), if near
+        at = _best_window(spans, width)
+        line = text.rfind("\n", 0, at) + 1
+        start = line if at - line <= width // 2 else max(0, at - width // 5)
     end = min(len(text), start + width)
-    if start > 0:
+    if start > 0 and text[start - 1] != "\n":
         cut = text.rfind(" ", max(0, start - 20), start)
         start = cut + 1 if cut != -1 else start
     if end < len(text):
@@ -336,10 +340,18 @@ def make_snippet(text: str, query: str, width: int = SNIPPET_CHARS) -> str:
 
 
 def _best_window(spans: Sequence[tuple[int, int, str]], width: int) -> int:
-    """The start of the window of ``width`` that covers the most distinct matched words."""
-    best, best_start = -1, 0
+    """Where the window of ``width`` that covers the most distinct matched words starts; of
+    those, the one whose words stand closest together (the row that names them all)."""
+    best, best_spread, best_start = -1, 0, 0
     for i, (s, _, _) in enumerate(spans):
-        distinct = {w for t, e, w in spans[i:] if e <= s + width}
-        if len(distinct) > best:
-            best, best_start = len(distinct), s
-    return max(0, best_start - width // 5)
+        seen: set[str] = set()
+        spread = 0
+        for _, e, w in spans[i:]:
+            if e > s + width:
+                break
+            if w not in seen:
+                seen.add(w)
+                spread = e - s
+        if len(seen) > best or (len(seen) == best and spread < best_spread):
+            best, best_spread, best_start = len(seen), spread, s
+    return best_start

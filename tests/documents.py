@@ -220,3 +220,80 @@ def write_msg(path: Path, subject: str, body: str,
                         _msg_properties(b"\0" * 8, {0x37050003: struct.pack("<I", 1)}, parts))
     writer.write(str(path))
     return path
+
+
+def write_docx_table(path: Path, heading: str, rows: list[list[str]],
+                     irregular: list[list[str]] | None = None) -> Path:
+    """A Word document: a heading, a paragraph, the table ``rows`` (python-docx), and when
+    ``irregular`` is given a second table whose first row starts one grid column late
+    (``w:gridBefore``) and whose second spans two columns, as real files from other writers
+    have them."""
+    from docx import Document
+    from docx.oxml.ns import qn
+    from docx.oxml.parser import OxmlElement
+
+    doc = Document()
+    doc.add_heading(heading, level=1)
+    doc.add_paragraph("The figures below are from the regional sales report.")
+    table = doc.add_table(rows=len(rows), cols=len(rows[0]))
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            table.cell(r, c).text = value
+    if irregular:
+        odd = doc.add_table(rows=len(irregular), cols=3)
+        for r, row in enumerate(irregular):
+            for c, value in enumerate(row):
+                odd.cell(r, c).text = value
+        first = odd.rows[0]._tr
+        props = first.get_or_add_trPr()
+        before = OxmlElement("w:gridBefore")
+        before.set(qn("w:val"), "1")
+        props.append(before)
+        first.remove(first.findall(qn("w:tc"))[-1])  # one cell fewer, shifted right
+        second = odd.rows[1]._tr
+        cells = second.findall(qn("w:tc"))
+        span = OxmlElement("w:gridSpan")
+        span.set(qn("w:val"), "2")
+        cells[0].get_or_add_tcPr().append(span)
+        second.remove(cells[1])
+    doc.add_paragraph("Closing remarks of the harbour sales team follow the tables.")
+    doc.save(str(path))
+    return path
+
+
+def write_odt_table(path: Path, heading: str, rows: list[list[str]]) -> Path:
+    from odf.opendocument import OpenDocumentText
+    from odf.table import Table, TableCell, TableColumn, TableRow
+    from odf.text import H, P
+
+    doc = OpenDocumentText()
+    doc.text.addElement(H(outlinelevel=1, text=heading))
+    doc.text.addElement(P(text="The figures below are from the regional sales report."))
+    table = Table(name="Sales")
+    table.addElement(TableColumn(numbercolumnsrepeated=len(rows[0])))
+    for row in rows:
+        tr = TableRow()
+        for value in row:
+            cell = TableCell(valuetype="string")
+            cell.addElement(P(text=value))
+            tr.addElement(cell)
+        table.addElement(tr)
+    doc.text.addElement(table)
+    doc.save(str(path))
+    return path
+
+
+def write_pptx_table(path: Path, title: str, rows: list[list[str]]) -> Path:
+    from pptx import Presentation
+    from pptx.util import Inches
+
+    deck = Presentation()
+    slide = deck.slides.add_slide(deck.slide_layouts[5])  # title only
+    slide.shapes.title.text = title
+    shape = slide.shapes.add_table(len(rows), len(rows[0]), Inches(0.5), Inches(1.5),
+                                   Inches(9), Inches(3))
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            shape.table.cell(r, c).text = value
+    deck.save(str(path))
+    return path

@@ -138,7 +138,8 @@ def test_bad_input_corpus(tmp_path: Path) -> None:
     assert sum(status.values()) == len(with_jobs) + 1, "status must count every file with a job"
     assert status["completed"] == sum(k.fate == "done" for k in KINDS) + 1
     # What was indexed reads right: the CSV split on commas, UTF-16 without a BOM decoded.
-    for query, expected in (("Warty Warthog release", "4.10 | Warty Warthog | warty"),
+    for query, expected in (("Warty Warthog release",
+                             "version: 4.10 · codename: Warty Warthog · series: warty"),
                             ("Grüße aus Köln", "Grüße aus Köln, né.")):
         hits = json.loads(_cli(config, "search", query, "-k", "3", "--json").stdout)["results"]
         assert any(expected in h["text"] for h in hits), (query, hits)

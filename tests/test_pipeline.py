@@ -151,7 +151,7 @@ def test_docx_paragraphs_and_tables(tmp_path: Path) -> None:
     doc = make_docx(tmp_path / "d.docx", ["Glaciers carve valleys."], [["metric", "value"],
                                                                      ["depth", "300 m"]])
     text = _text(doc, DOCX)
-    assert "Glaciers carve valleys." in text and "depth | 300 m" in text
+    assert "Glaciers carve valleys." in text and "metric: depth · value: 300 m" in text
 
 
 def test_docx_zip_bomb_is_refused(tmp_path: Path) -> None:
@@ -174,10 +174,15 @@ def test_corrupt_docx(tmp_path: Path) -> None:
 
 
 def test_csv_and_json(tmp_path: Path) -> None:
-    """CSV rows become 'a | b' lines; JSON becomes 'key.path: value' lines."""
+    """CSV rows become lines naming their columns ('city: Oslo · population: 700000'), or
+    'a | b' lines when the first row is figures, not names; JSON becomes 'key.path: value'
+    lines."""
     table = tmp_path / "t.csv"
     table.write_text("city,population\nOslo,700000\nBergen,285000\n")
-    assert "Oslo | 700000" in _text(table, "text/csv")
+    assert "city: Oslo · population: 700000" in _text(table, "text/csv")
+    headless = tmp_path / "h.csv"
+    headless.write_text("1,700000\n2,285000\n")
+    assert "1 | 700000\n2 | 285000" in _text(headless, "text/csv")
     data = tmp_path / "d.json"
     data.write_text(json.dumps({"station": {"name": "Alert", "temps": [-30, -28]}}))
     text = _text(data, "application/json")

@@ -134,6 +134,8 @@ def html_sections(markup: str, options: ExtractOptions = ExtractOptions()) -> It
     from selectolax.lexbor import LexborHTMLParser
 
     tree = LexborHTMLParser(markup)
+    if "<table" in markup[:MAX_TABLE_SCAN].lower() and _tables_as_rows(tree):
+        markup = tree.html or markup
     headings = [(int((node.tag or "h3")[1]), node.text(separator=" "))
                 for node in tree.css("h1, h2, h3")] if options.headings else []
     text = _main_content(markup) if options.main_content else ""
@@ -147,6 +149,33 @@ def html_sections(markup: str, options: ExtractOptions = ExtractOptions()) -> It
         yield from align_headings(text, headings)
     else:
         yield Section(text)
+
+
+def _tables_as_rows(tree: Any) -> bool:
+    """Replace each data table (two rows and two columns or more, no table inside) by one
+    paragraph a row, its cells named by their column headers (``tables``); layout tables and
+    one-column lists stay. Whether any table was replaced."""
+    import html
+
+    from selectolax.lexbor import LexborHTMLParser
+
+    from agent.pipeline.tables import table_lines
+
+    replaced = False
+    for table in tree.css("table"):
+        if len(table.css("table")) > 1:  # (css() matches the table itself too)
+            continue
+        rows = [[" ".join(cell.text(separator=" ").split()) for cell in row.iter()
+                 if cell.tag in ("td", "th")] for row in table.css("tr")]
+        if len(rows) < 2 or max(map(len, rows)) < 2:
+            continue
+        caption = table.css_first("caption")
+        lines = ([caption.text(separator=" ", strip=True)] if caption is not None else []) \
+            + table_lines(rows)
+        paragraphs = "".join(f"<p>{html.escape(line)}</p>" for line in lines if line)
+        table.replace_with(LexborHTMLParser(f"<div>{paragraphs}</div>").css_first("div"))
+        replaced = True
+    return replaced
 
 
 def _main_content(markup: str) -> str:
@@ -223,6 +252,7 @@ def _page_texts(pdf: Any, text_of: Callable[[int], str], scans: frozenset[int],
     return ocr.read_pages(pages())
 
 
+MAX_TABLE_SCAN = 64 * 1024 * 1024  # how far into a page "<table" is looked for
 MIN_TEXT_LAYER_CHARS = 16  # fewer letters and digits than this on a page: it is a picture
 
 
@@ -381,18 +411,21 @@ def guess_delimiter(sample: str, suffix: str = "") -> str:
 
 
 def extract_csv(path: Path) -> Iterator[Section]:
-    """Rows as 'a | b | c' lines, header first, streamed in sections."""
+    """Rows as lines that carry their column names (``tables``), streamed in sections."""
+    from agent.pipeline.tables import TableLines
+
     text_stream = io.StringIO(_read_all_text(path))
     sample = text_stream.read(16384)
     text_stream.seek(0)
     delimiter = guess_delimiter(sample, path.suffix.lower())
+    table = TableLines()
     lines: list[str] = []
     for row in csv.reader(text_stream, delimiter=delimiter):
-        if any(cell.strip() for cell in row):
-            lines.append(" | ".join(cell.strip() for cell in row))
+        lines += table.row(row)
         if len(lines) >= 500:
             yield Section("\n".join(lines) + "\n")
             lines = []
+    lines += table.finish()
     if lines:
         yield Section("\n".join(lines))
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from agent.errors import PermanentError
 from agent.pipeline.outline import OutlineBuilder, Section, clean_heading
+from agent.pipeline.tables import TableLines, rows_text
 from agent.pipeline.xmlstream import SAFE_PARSING, forget
 
 TEXT = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
@@ -101,15 +102,18 @@ def _events(path: Path, tags: tuple[str, ...]) -> Iterator[tuple[str, Any]]:
 
 def text_sections(path: Path, headings: bool = True) -> Iterator[Section]:
     """Paragraphs (lists and sections included) under their outline-level headings, and
-    table rows as ``a | b``, in reading order."""
+    table rows with their column names (``tables``), in reading order."""
     builder = OutlineBuilder()
     tables = paragraphs = 0
+    table = TableLines()
     for event, element in _events(path, (f"{TEXT}p", f"{TEXT}h", f"{TABLE}table",
                                          f"{TABLE}table-row")):
         tag = element.tag
         if event == "start":
             if tag == f"{TABLE}table":
                 tables += 1
+                if tables == 1:
+                    table = TableLines()
             elif tag in (f"{TEXT}p", f"{TEXT}h"):
                 paragraphs += 1
             continue
@@ -129,13 +133,15 @@ def text_sections(path: Path, headings: bool = True) -> Iterator[Section]:
                 cells = [" ".join(text_of(cell).split()) for cell in element
                          if cell.tag in (f"{TABLE}table-cell", f"{TABLE}covered-table-cell")]
                 forget(element)
-                if any(cells):
-                    yield from builder.text(" | ".join(cells) + "\n")
+                yield from rows_text(builder, table.row(cells))
         else:
             tables -= 1
-            if not tables and not paragraphs:
-                forget(element)
+            if not tables:
+                yield from rows_text(builder, table.finish())
+                if not paragraphs:
+                    forget(element)
     yield from builder.finish()
+
 
 
 def sheet_rows(path: Path) -> Iterator[tuple[int, str, list[str]]]:

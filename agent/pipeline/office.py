@@ -3,7 +3,8 @@
 Readers, each the well-kept library for its format: openpyxl (xlsx/xlsm, read-only streaming
 mode), PPTX one slide part at a time (``packages``), OpenDocument as a stream (``odf``),
 striprtf (rtf). A sheet's rows become
-``a | b | c`` lines under the path ``Sheet: <name>``; a slide's text and speaker notes become
+lines that carry their column names (``Zone: NA · Sales: 12553``, see ``tables``) under the
+path ``Sheet: <name>``; a slide's text and speaker notes become
 one section on page = slide number under ``Slide N: <title>``. Every zip-based file passes the
 same zip-bomb check as DOCX first, and a sheet past ``MAX_CELLS`` fails instead of filling
 memory.
@@ -19,6 +20,7 @@ from typing import Any
 from agent.errors import PermanentError
 from agent.pipeline.extract import ExtractOptions, check_archive, read_text_blocks
 from agent.pipeline.outline import Section, clean_heading
+from agent.pipeline.tables import TableLines
 
 MAX_CELLS = 2_000_000  # per file: a sheet of 2M filled cells is ≈ 20M characters
 ROWS_PER_SECTION = 500
@@ -38,23 +40,27 @@ def _cell_text(value: Any) -> str:
 
 
 def sheet_sections(name: str, rows: Iterator[list[str]], budget: list[int]) -> Iterator[Section]:
-    """Rows of one sheet as ``a | b`` lines, ROWS_PER_SECTION to a section; ``budget`` is the
-    cells the file may still hold (shared across its sheets)."""
-    path = (f"Sheet: {clean_heading(name)}",)
+    """Rows of one sheet as lines that carry their column names (``tables``),
+    ROWS_PER_SECTION to a section, under ``Sheet: <name>`` and the table's caption; ``budget``
+    is the cells the file may still hold (shared across its sheets)."""
+    sheet = f"Sheet: {clean_heading(name)}"
+    table = TableLines()
     lines: list[str] = []
+
+    def path() -> tuple[str, ...]:
+        return (sheet, clean_heading(table.caption)) if table.caption else (sheet,)
+
     for cells in rows:
         budget[0] -= len(cells)
         if budget[0] < 0:
             raise _fail(f"the spreadsheet has more than {MAX_CELLS:,} cells (sheet {name!r})")
-        while cells and not cells[-1]:
-            cells.pop()
-        if any(cells):
-            lines.append(" | ".join(cells))
+        lines += table.row(cells)
         if len(lines) >= ROWS_PER_SECTION:
-            yield Section("\n".join(lines) + "\n", path=path)
+            yield Section("\n".join(lines) + "\n", path=path())
             lines = []
+    lines += table.finish()
     if lines:
-        yield Section("\n".join(lines) + "\n", path=path)
+        yield Section("\n".join(lines) + "\n", path=path())
 
 
 def extract_xlsx(path: Path, options: ExtractOptions = ExtractOptions()) -> Iterator[Section]:

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from agent.errors import PermanentError
+from agent.pipeline.tables import table_lines
 from agent.pipeline.xmlstream import SAFE_PARSING, safe_parser
 
 P = "{http://schemas.openxmlformats.org/presentationml/2006/main}"
@@ -83,7 +84,8 @@ def slides(archive: zipfile.ZipFile) -> Iterator[tuple[int, str, list[str], list
 
 def _slide_text(archive: zipfile.ZipFile, part: str, notes: bool = False
                 ) -> tuple[str, list[str]]:
-    """A slide's title and its other shapes' text (a table row as ``a | b``), streamed."""
+    """A slide's title and its other shapes' text (a table's rows with their column names),
+    streamed."""
     from lxml import etree
 
     title = ""
@@ -97,8 +99,8 @@ def _slide_text(archive: zipfile.ZipFile, part: str, notes: bool = False
                 placeholder = shape.find(f"{P}nvSpPr/{P}nvPr/{P}ph")
                 kind = placeholder.get("type") if placeholder is not None else None
                 if shape.tag == f"{P}graphicFrame":
-                    lines += [" | ".join(" ".join(_paragraphs(cell)) for cell in row.iter(f"{A}tc"))
-                              for row in shape.iter(f"{A}tr")]
+                    lines += table_lines([" ".join(_paragraphs(cell)) for cell in row.iter(f"{A}tc")]
+                                         for row in shape.iter(f"{A}tr"))
                 elif kind in ("title", "ctrTitle") and not title and not notes:
                     title = " ".join(" ".join(_paragraphs(shape)).split())
                 elif not notes or kind == "body":

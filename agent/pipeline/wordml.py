@@ -18,6 +18,7 @@ from typing import Any
 
 from agent.errors import PermanentError
 from agent.pipeline.outline import OutlineBuilder, Section
+from agent.pipeline.tables import TableLines, rows_text
 from agent.pipeline.xmlstream import SAFE_PARSING, forget, safe_parser
 
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
@@ -130,6 +131,7 @@ def docx_sections(path: Path, headings: bool = True) -> Iterator[Section]:
                         ) from None
         builder = OutlineBuilder()
         tables = paragraphs = 0  # how deep inside tables and paragraphs the parser is
+        table = TableLines()
         try:
             with stream:
                 events = etree.iterparse(stream, events=("start", "end"),
@@ -140,6 +142,8 @@ def docx_sections(path: Path, headings: bool = True) -> Iterator[Section]:
                     if event == "start":
                         if tag == f"{W}tbl":
                             tables += 1
+                            if tables == 1:
+                                table = TableLines()
                         elif tag == f"{W}p":
                             paragraphs += 1
                         continue
@@ -158,12 +162,13 @@ def docx_sections(path: Path, headings: bool = True) -> Iterator[Section]:
                         if tables == 1:
                             cells = [_cell_text(cell) for cell in element.iterchildren(f"{W}tc")]
                             forget(element)
-                            if any(cells):
-                                yield from builder.text(" | ".join(cells) + "\n")
+                            yield from rows_text(builder, table.row(cells))
                     else:  # the end of a table
                         tables -= 1
-                        if not tables and not paragraphs:
-                            forget(element)
+                        if not tables:
+                            yield from rows_text(builder, table.finish())
+                            if not paragraphs:
+                                forget(element)
         except etree.XMLSyntaxError as exc:
             raise _fail(f"the DOCX is corrupt (its document.xml is not well-formed XML: {exc})"
                         ) from None
