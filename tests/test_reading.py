@@ -279,3 +279,63 @@ def test_real_scans_read_at_least_as_well_as_tesseract_and_other_scripts_are_nev
     assert found["hebrew.png"]["status"] == "completed", found["hebrew.png"]
     hebrew_text = _chunk_texts(tmp_path / "data-both")["hebrew.png"]
     assert sum("\u05d0" <= ch <= "\u05ea" for ch in hebrew_text) >= 100
+
+
+def _deck_with_a_broken_slide(path: Path) -> Path:
+    """Three slides; the second's XML is cut off mid-element, as a crashed writer leaves it."""
+    from tests import documents as d
+
+    whole = d.write_pptx(path.with_suffix(".whole.pptx"), [
+        ("Harbour dues", "Dues for ferries are paid at the gate office.", ""),
+        ("Broken slide", "This slide is damaged.", ""),
+        ("Pilot service", "Pilots board at the breakwater buoy.", "")])
+    with zipfile.ZipFile(whole) as source, zipfile.ZipFile(path, "w") as out:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "ppt/slides/slide2.xml":
+                data = data[: len(data) // 2]
+            out.writestr(item, data)
+    whole.unlink()
+    return path
+
+
+def test_one_bad_part_never_fails_the_file(tmp_path: Path) -> None:
+    """A mail whose attachments include a corrupt PDF and a zip, a mail with more attachments
+    than the cap, and a deck with one damaged slide all complete: the rest is indexed, and
+    the job's warnings (in ``jobs --json``, ``job`` and the API's job) name what was skipped."""
+    from tests import documents as d
+
+    config = agent_config(tmp_path)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    d.write_eml(inbox / "survey.eml", "Hull survey", "The hull survey of the Nordlys is due "
+                "in March.", attachments=[
+                    ("notes.txt", b"Survey notes: the keel plates are sound.", "text/plain"),
+                    ("scan.pdf", b"%PDF-1.4\n" + bytes(range(256)) * 8, "application/pdf"),
+                    ("bundle.zip", b"PK\x05\x06" + bytes(18), "application/zip")])
+    d.write_eml(inbox / "many.eml", "Crew lists", "All crew lists for the season.",
+                attachments=[(f"crew-{n:03}.txt", f"Crew list {n}".encode(), "text/plain")
+                             for n in range(103)])
+    _deck_with_a_broken_slide(inbox / "dues.pptx")
+    found = _drain(config)
+    survey = found["survey.eml"]
+    assert survey["status"] == "completed", survey
+    assert len(survey["warnings"]) == 2, survey["warnings"]
+    assert survey["warnings"][0].startswith("attachment scan.pdf not read: the PDF is corrupt")
+    assert survey["warnings"][1].startswith("attachment bundle.zip not read: unsupported type")
+    many = found["many.eml"]
+    assert many["status"] == "completed", many
+    assert many["warnings"] == ["3 of 103 attachments over the cap (100) not read"]
+    deck = found["dues.pptx"]
+    assert deck["status"] == "completed", deck
+    assert len(deck["warnings"]) == 1 and deck["warnings"][0].startswith(
+        "slide 2 unreadable: ppt/slides/slide2.xml"), deck["warnings"]
+    assert "slide 2 unreadable" in deck["message"]  # the one-line message says so too
+    shown = cli(config, "job", "dues.pptx")
+    assert shown.returncode == 0 and "slide 2 unreadable" in shown.stdout, shown.stdout
+    for query, name in (("keel plates are sound", "survey.eml"),
+                        ("pilots board at the breakwater buoy", "dues.pptx"),
+                        ("hull survey due in March", "survey.eml")):
+        hits = cli(config, "search", query, "--json")
+        assert hits.returncode == 0 and json.loads(hits.stdout)["results"][0]["file"] == name, \
+            (query, hits.stdout[:500])

@@ -37,7 +37,10 @@ def extract_epub(path: Path, options: ExtractOptions = ExtractOptions()) -> Iter
             raise _fail("the EPUB is encrypted (DRM); it cannot be read")
         chapter_options = replace(options, main_content=False)
         number = 0
-        for markup in chapters(archive, MAX_CHAPTERS):
+        for markup, problem in chapters(archive, MAX_CHAPTERS):
+            if problem:
+                yield Section("", note=f"chapter skipped: {problem}")
+                continue
             sections = [s for s in html_sections(markup, chapter_options) if s.text.strip()]
             if not sections:
                 continue  # a cover or a blank page: not a chapter

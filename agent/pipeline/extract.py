@@ -204,14 +204,17 @@ def extract_pdf(path: Path, options: ExtractOptions = ExtractOptions()) -> Itera
         if "password" in reason:
             raise _fail("the PDF is encrypted (password protected)") from None
         raise _fail(f"the PDF is corrupt or unreadable ({exc})") from None
+    problems: dict[int, str] = {}  # pages that could not be read, and why
+
+    def text_of(index: int) -> str:
+        if layer is not None:
+            return layer[index]
+        return _page_text(pdf, index, problems)
+
     try:
         # With OCR on, every page's text layer is read once, up front, to find the scans.
-        layer = [_page_text(pdf, i) for i in range(len(pdf))] if options.ocr else None
-
-        def text_of(index: int) -> str:
-            return layer[index] if layer is not None else _page_text(pdf, index)
-
-        scans = _pages_to_ocr(layer, options.ocr)
+        layer = [_page_text(pdf, i, problems) for i in range(len(pdf))] if options.ocr else None
+        scans = _pages_to_ocr(layer, options.ocr) - problems.keys()
         outline = _pdf_outline(pdf) if options.headings else {}
         running = _running_lines(len(pdf), text_of) if options.main_content else frozenset()
         path_now: tuple[str, ...] = ()
@@ -221,15 +224,16 @@ def extract_pdf(path: Path, options: ExtractOptions = ExtractOptions()) -> Itera
             path_now = outline.get(index, path_now)
             if read.text.strip():
                 any_text = True
-            if read.note:
-                notes.append(read.note)
+            note = read.note or (f"unreadable ({problems[index]})" if index in problems else "")
+            if note:
+                notes.append(note)
             yield Section(read.text, page=index + 1, path=path_now,
-                          note=f"page {index + 1}: {read.note}" if read.note else "")
+                          note=f"page {index + 1}: {note}" if note else "")
         if not any_text:
-            if options.ocr is None:
-                raise _fail("the PDF has no text layer (a scan?) and OCR is off for this inbox")
             if notes:
                 raise _fail(f"no text read: {notes[0]}")
+            if options.ocr is None:
+                raise _fail("the PDF has no text layer (a scan?) and OCR is off for this inbox")
             raise _fail("no text found: the PDF has no text layer and OCR read nothing")
     finally:
         pdf.close()
@@ -240,9 +244,14 @@ def _page_texts(pdf: Any, text_of: Callable[[int], str], scans: frozenset[int],
     """(page index, text) in order: the text layer, or OCR of the rendered page for scans
     (two read at once while the next is rendered)."""
     def pages() -> Iterator[tuple[int, Any]]:
+        import pypdfium2 as pdfium
+
         for index in range(len(pdf)):
             if index in scans and ocr is not None:
-                yield index, _render_page(pdf, index, ocr.options.dpi)
+                try:
+                    yield index, _render_page(pdf, index, ocr.options.dpi)
+                except pdfium.PdfiumError as exc:
+                    yield index, PageText("", f"unreadable ({exc})")
             else:
                 text = text_of(index)
                 yield index, _drop_running_lines(text, running) if running else text
@@ -286,12 +295,22 @@ def _render_page(pdf: Any, index: int, dpi: int) -> Any:
         page.close()
 
 
-def _page_text(pdf: Any, index: int) -> str:
-    page = pdf[index]
+def _page_text(pdf: Any, index: int, problems: dict[int, str]) -> str:
+    """A page's text layer; "" with the reason in ``problems`` when the page is broken."""
+    import pypdfium2 as pdfium
+
+    try:
+        page = pdf[index]
+    except pdfium.PdfiumError as exc:
+        problems[index] = str(exc)
+        return ""
     try:
         textpage = page.get_textpage()
         text = str(textpage.get_text_bounded())
         textpage.close()
+    except pdfium.PdfiumError as exc:
+        problems[index] = str(exc)
+        return ""
     finally:
         page.close()
     return text.replace("\r\n", "\n").replace("\x00", "")

@@ -35,8 +35,11 @@ def _fail(message: str) -> PermanentError:
 
 def mail_sections(headers: dict[str, str], body_text: str | None, body_html: str | None,
                   attachments: list[tuple[str, bytes]], options: ExtractOptions,
-                  read_attachment: AttachmentReader | None, depth: int) -> Iterator[Section]:
-    """Sections of one mail, from its parts as any reader found them."""
+                  read_attachment: AttachmentReader | None, depth: int,
+                  total_attachments: int | None = None) -> Iterator[Section]:
+    """Sections of one mail, from its parts as any reader found them (``total_attachments``:
+    how many the mail has, when only the first ``MAX_ATTACHMENTS`` were taken out)."""
+    total_attachments = total_attachments or len(attachments)
     headers = {key: value.replace("\x00", "").strip() for key, value in headers.items()}
     if _armoured(body_text) or _armoured(body_html):
         raise _fail("the mail is encrypted (PGP); its text cannot be read without the key")
@@ -60,12 +63,17 @@ def mail_sections(headers: dict[str, str], body_text: str | None, body_html: str
         label = (f"Attachment {clean_heading(name)} of mail “{subject}”",)
         try:
             parts = list(read_attachment(data, name, depth + 1))
-        except PermanentError as exc:
-            yield Section(f"Attachment {name} was not read: {exc}\n", path=label)
+        except Exception as exc:  # noqa: BLE001 - one bad attachment never fails the mail
+            reason = str(exc) if isinstance(exc, PermanentError) else type(exc).__name__
+            yield Section("", path=label, note=f"attachment {name} not read: {reason}")
             continue
         for part in parts:
             yield Section(part.text, page=part.page, path=label + part.path,
-                          marks=tuple((at, label + p) for at, p in part.marks))
+                          marks=tuple((at, label + p) for at, p in part.marks), note=part.note)
+    if total_attachments > MAX_ATTACHMENTS:
+        yield Section("", path=path, note=f"{total_attachments - MAX_ATTACHMENTS:,} of "
+                      f"{total_attachments:,} attachments over the cap ({MAX_ATTACHMENTS}) "
+                      "not read")
 
 
 PGP_ARMOUR = "-----BEGIN PGP MESSAGE-----"
@@ -223,7 +231,7 @@ def extract_msg(path: Path, options: ExtractOptions = ExtractOptions(),
             if isinstance(data, bytes):
                 attachments.append((str(name), data))
         sections = list(mail_sections(headers, message.body, html, attachments, options,
-                                      read_attachment, depth))
+                                      read_attachment, depth, len(names)))
     finally:
         message.close()
     return iter(sections)

@@ -291,7 +291,8 @@ class PageReader:
         return PageText(best.text)
 
     def read_pages(self, items: Iterable[tuple[K, Any]]) -> Iterator[tuple[K, PageText]]:
-        """(key, page image — or text already known) → (key, what it read), in order. Images are read
+        """(key, page image — or text already known, or a PageText) → (key, what it read), in
+        order. Images are read
         on the reader's threads while the next pages are rendered (by the caller's generator,
         on the caller's thread: PDF rendering is not thread-safe)."""
         with self._lock:
@@ -309,6 +310,7 @@ class PageReader:
                         break
                     key, value = item
                     pending.append((key, PageText(value) if isinstance(value, str)
+                                    else value if isinstance(value, PageText)
                                     else pool.submit(self._read_one, value)))
                 if not pending:
                     break

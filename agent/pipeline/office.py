@@ -77,7 +77,14 @@ def extract_xlsx(path: Path, options: ExtractOptions = ExtractOptions()) -> Iter
         budget = [MAX_CELLS]
         for sheet in book.worksheets:
             rows = ([_cell_text(v) for v in row] for row in sheet.iter_rows(values_only=True))
-            yield from sheet_sections(sheet.title, rows, budget)
+            try:
+                yield from sheet_sections(sheet.title, rows, budget)
+            except PermanentError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a broken sheet never fails the workbook
+                yield Section("", path=(f"Sheet: {clean_heading(sheet.title)}",),
+                              note=f"sheet {sheet.title!r} partly unreadable "
+                                   f"({type(exc).__name__}: {str(exc)[:120]})")
     finally:
         book.close()
 
@@ -95,7 +102,10 @@ def extract_pptx(path: Path, options: ExtractOptions = ExtractOptions()) -> Iter
     except zipfile.BadZipFile:
         raise _fail("the PPTX is corrupt (not a valid zip archive)") from None
     with archive:
-        for number, title, lines, notes in slides(archive):
+        for number, title, lines, notes, problem in slides(archive):
+            if problem:
+                yield Section("", page=number, note=f"slide {number} unreadable: {problem}")
+                continue
             if notes:
                 lines = [*lines, "Notes: " + "\n".join(notes)]
             label = f"Slide {number}: {clean_heading(title)}" if title else f"Slide {number}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import posixpath
 import zipfile
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,8 +29,18 @@ NOTES_TYPE = "http://schemas.openxmlformats.org/officeDocument/2006/relationship
 MAX_GROUP_DEPTH = 20
 
 
+PART_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError)  # a damaged member
+
+
 def _fail(message: str) -> PermanentError:
     return PermanentError(message, stage="extract")
+
+
+def _problem(exc: Exception) -> str:
+    """One line on why a part could not be read."""
+    if isinstance(exc, PermanentError):
+        return str(exc).removeprefix("the PPTX is corrupt ").strip("()")
+    return f"{type(exc).__name__}: {exc}"[:160]
 
 
 def _xml(archive: zipfile.ZipFile, name: str, kind: str) -> Any:
@@ -63,8 +74,10 @@ def _relations(archive: zipfile.ZipFile, part: str) -> dict[str, tuple[str, str]
 
 # -- PPTX ----------------------------------------------------------------------------------------
 
-def slides(archive: zipfile.ZipFile) -> Iterator[tuple[int, str, list[str], list[str]]]:
-    """(number, title, text lines, notes lines) of each slide, in the deck's order."""
+def slides(archive: zipfile.ZipFile) -> Iterator[tuple[int, str, list[str], list[str], str]]:
+    """(number, title, text lines, notes lines, problem) of each slide, in the deck's order;
+    a slide that cannot be read comes with the problem (and no text) instead of failing the
+    deck."""
     presentation = "ppt/presentation.xml"
     index = _xml(archive, presentation, "PPTX")
     rels = _relations(archive, presentation)
@@ -73,13 +86,17 @@ def slides(archive: zipfile.ZipFile) -> Iterator[tuple[int, str, list[str], list
     for number, part in enumerate(order, start=1):
         if part not in archive.NameToInfo:
             continue
-        title, lines = _slide_text(archive, part)
-        notes: list[str] = []
-        for kind, target in _relations(archive, part).values():
-            if kind == NOTES_TYPE and target in archive.NameToInfo:
-                notes = [line for line in _slide_text(archive, target, notes=True)[1]
-                         if line.strip()]
-        yield number, title, lines, notes
+        try:
+            title, lines = _slide_text(archive, part)
+            notes: list[str] = []
+            for kind, target in _relations(archive, part).values():
+                if kind == NOTES_TYPE and target in archive.NameToInfo:
+                    notes = [line for line in _slide_text(archive, target, notes=True)[1]
+                             if line.strip()]
+        except (PermanentError, *PART_ERRORS) as exc:
+            yield number, "", [], [], _problem(exc)
+            continue
+        yield number, title, lines, notes, ""
 
 
 def _slide_text(archive: zipfile.ZipFile, part: str, notes: bool = False
@@ -123,8 +140,10 @@ def _paragraphs(element: Any) -> list[str]:
 
 # -- EPUB ----------------------------------------------------------------------------------------
 
-def chapters(archive: zipfile.ZipFile, limit: int) -> Iterator[str]:
-    """The markup of each document in the book's spine, in reading order, one at a time."""
+def chapters(archive: zipfile.ZipFile, limit: int) -> Iterator[tuple[str, str]]:
+    """(markup, problem) of each document in the book's spine, in reading order, one at a
+    time: a document that cannot be read comes with the problem instead of failing the book,
+    and the spine past ``limit`` as one problem."""
     container = _xml(archive, "META-INF/container.xml", "EPUB")
     rootfile = container.find(f".//{CONTAINER}rootfile")
     if rootfile is None or not rootfile.get("full-path"):
@@ -133,7 +152,8 @@ def chapters(archive: zipfile.ZipFile, limit: int) -> Iterator[str]:
     package = _xml(archive, opf_name, "EPUB")
     folder = posixpath.dirname(opf_name)
     manifest = {item.get("id"): item for item in package.iter(f"{OPF}item")}
-    for ref in list(package.iter(f"{OPF}itemref"))[:limit]:
+    spine = list(package.iter(f"{OPF}itemref"))
+    for ref in spine[:limit]:
         item = manifest.get(ref.get("idref"))
         if item is None or "html" not in (item.get("media-type") or ""):
             continue
@@ -142,4 +162,9 @@ def chapters(archive: zipfile.ZipFile, limit: int) -> Iterator[str]:
         name = posixpath.normpath(posixpath.join(folder, unquote(item.get("href") or "")))
         if name not in archive.NameToInfo:
             continue
-        yield archive.read(name).decode("utf-8", errors="replace")
+        try:
+            yield archive.read(name).decode("utf-8", errors="replace"), ""
+        except PART_ERRORS as exc:
+            yield "", f"{name} unreadable ({_problem(exc)})"
+    if len(spine) > limit:
+        yield "", f"{len(spine) - limit:,} of {len(spine):,} spine documents over the cap ({limit:,})"

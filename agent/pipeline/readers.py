@@ -105,9 +105,12 @@ def _attachment_reader(options: ExtractOptions, allowed: Sequence[str] | None
             part = Path(folder) / f"attachment{suffix}"  # the sender's name is never a path
             part.write_bytes(data)
             mime = detect_type(part)
-            if (allowed is not None and mime not in allowed) or (
-                    mime not in READERS and mime not in (EML, MSG)):
-                raise PermanentError(f"its type ({mime}) is not one the agent reads here",
+            if mime not in READERS and mime not in (EML, MSG):
+                from agent.pipeline.detect import unsupported_message
+
+                raise PermanentError(unsupported_message(mime), stage="extract")
+            if allowed is not None and mime not in allowed:
+                raise PermanentError(f"its type ({mime}) is not one this inbox reads",
                                      stage="extract")
             # read it all while the file exists
             return iter(list(extract(part, mime, options, allowed, depth)))
