@@ -114,14 +114,14 @@ def check(ctx: Context) -> None:
     """Validate the config and say what `run` would create; check permissions and databases."""
     from agent.config import anonymous_api_problem
     from agent.folders import build_inboxes
-    from agent.system import libmagic_problem, ocr_note, ocr_problem
+    from agent.system import legacy_office_note, libmagic_problem, ocr_note, ocr_problem
 
     settings = ctx.settings
     problems: list[str] = []
     notes: list[str] = [f"config: {settings.source or 'built-in defaults'}"]
     problems += filter(None, [libmagic_problem(), anonymous_api_problem(settings.api),
                               ocr_problem(settings.ocr)])
-    notes += filter(None, [ocr_note(settings.ocr)])
+    notes += filter(None, [ocr_note(settings.ocr), legacy_office_note()])
     if not settings.inbox:
         problems.append("no [[inbox]] is configured: nothing would be watched")
     folders = [settings.agent.data_dir] + [f for b in build_inboxes(settings) for f in b.all_dirs()]

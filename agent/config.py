@@ -47,6 +47,8 @@ DEFAULT_ALLOWED_TYPES = [
     "application/vnd.oasis.opendocument.presentation",
     "application/epub+zip", "message/rfc822", "application/vnd.ms-outlook", "text/rtf",
     "image/png", "image/jpeg", "image/tiff", "image/webp", "image/bmp", "image/gif",
+    "image/heic", "image/heif",
+    "application/msword", "application/vnd.ms-excel", "application/vnd.ms-powerpoint",
 ]
 
 

@@ -19,6 +19,9 @@ SHORT_TYPES = {
     "msg": "application/vnd.ms-outlook", "rtf": "text/rtf",
     "png": "image/png", "jpeg": "image/jpeg", "jpg": "image/jpeg", "tiff": "image/tiff",
     "webp": "image/webp", "bmp": "image/bmp", "gif": "image/gif",
+    "heic": "image/heic", "heif": "image/heif",
+    "doc": "application/msword", "xls": "application/vnd.ms-excel",
+    "ppt": "application/vnd.ms-powerpoint",
 }
 _NAMES: dict[str, str] = {}
 for _short, _mime in SHORT_TYPES.items():

@@ -50,3 +50,14 @@ def ocr_note(ocr: OcrSettings) -> str | None:
             f"{'s' if len(scripts) > 1 else ''}); a page in another script is left out with a "
             "warning naming its package (Han: tesseract-ocr-chi-sim, then add chi_sim to "
             "ocr.languages)")
+
+
+def legacy_office_note() -> str:
+    """Which Office 97-2003 formats can be read here, and what to install for the others."""
+    from agent.pipeline.legacy import DOC_INSTALL, PPT_INSTALL, available
+
+    found = available()
+    missing = [hint for suffix, hint in ((".doc", DOC_INSTALL), (".ppt", PPT_INSTALL))
+               if found[suffix] is None]
+    readable = ", ".join(suffix for suffix, program in found.items() if program)
+    return f"Office 97-2003: reads {readable}" + (f"; {'; '.join(missing)}" if missing else "")

@@ -32,6 +32,7 @@ FULL = {
     "formats_bench.py": [],
     "ocr_bench.py": [],
     "ocr_real_bench.py": [],
+    "legacy_bench.py": [],
     "html_bench.py": [],
     "bounded_bench.py": [],
 }
@@ -49,6 +50,7 @@ QUICK = {
     "formats_bench.py": [],
     "ocr_bench.py": ["--quick"],
     "ocr_real_bench.py": ["--quick"],
+    "legacy_bench.py": ["--quick"],
     "html_bench.py": ["--samples", "1"],
     "bounded_bench.py": ["--quick"],
 }

@@ -68,3 +68,19 @@ def test_real_scan_ocr_benchmark_quick_run() -> None:
     assert rows["c02-22.pdf"][-1] == "ok" and int(rows["c02-22.pdf"][3]) >= 1000, rows
     assert rows["hebrew.png"][-1].startswith("left out: a page in Hebrew script"), rows
     assert "3 pages, 0 worse than the CLI" in out.stdout
+
+
+def test_legacy_office_benchmark_quick_run() -> None:
+    """legacy_bench.py --quick reads the real .doc, .xls and .ppt kept in the fixtures with
+    every candidate reader: LibreOffice, catdoc and antiword, xlrd and xls2csv, catppt."""
+    out = subprocess.run([sys.executable, "benchmarks/legacy_bench.py", "--quick"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=scaled(600))
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = {(line.split("|")[1].strip(), line.split("|")[2].strip()):
+            [c.strip() for c in line.split("|")[3:-1]]
+            for line in out.stdout.splitlines() if line.startswith("| .")}
+    assert set(rows) == {(".doc", "libreoffice"), (".doc", "catdoc"), (".doc", "antiword"),
+                         (".xls", "libreoffice"), (".xls", "xlrd"), (".xls", "xls2csv"),
+                         (".ppt", "libreoffice"), (".ppt", "catppt")}, rows
+    for chosen in ((".doc", "catdoc"), (".xls", "xlrd"), (".ppt", "libreoffice")):
+        assert rows[chosen][0] == "1/1", (chosen, rows[chosen])  # the agent's readers read it

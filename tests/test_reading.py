@@ -339,3 +339,44 @@ def test_one_bad_part_never_fails_the_file(tmp_path: Path) -> None:
         hits = cli(config, "search", query, "--json")
         assert hits.returncode == 0 and json.loads(hits.stdout)["results"][0]["file"] == name, \
             (query, hits.stdout[:500])
+
+
+def test_legacy_office_files_and_heic_photos_are_read(tmp_path: Path) -> None:
+    """Real Word, Excel and PowerPoint 97-2003 files (Apache Tika's test documents) are read
+    by catdoc, xlrd and LibreOffice, the spreadsheet's rows with their column names; a HEIC
+    photo of a page is OCRed; Tika's real HEIF photo, which holds no text, is decoded and
+    failed as a picture with nothing to read, not refused as an unknown type."""
+    import shutil
+
+    import pillow_heif
+
+    from tests.scans import render_page
+
+    config = agent_config(tmp_path)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for name in ("testWORD.doc", "testEXCEL.xls", "testPPT.ppt"):
+        shutil.copy(REAL / "legacy" / name, inbox / name)
+    shutil.copy(REAL / "testHEIF.heic", inbox / "photo.heic")
+    page = render_page("The tide tables for the northern harbour are posted at the pier "
+                       "office every Monday morning before the first ferry leaves.")
+    pillow_heif.from_pillow(page.convert("RGB")).save(  # type: ignore[attr-defined]
+        inbox / "notice.heic", quality=90)
+    found = _drain(config)
+    for name in ("testWORD.doc", "testEXCEL.xls", "testPPT.ppt", "notice.heic"):
+        assert found[name]["status"] == "completed", found[name]
+    assert found["photo.heic"]["status"] == "failed"
+    assert found["photo.heic"]["message"].startswith("no text found: OCR read nothing"), \
+        found["photo.heic"]
+    chunks = _chunk_texts(tmp_path / "data")
+    flat = {name: " ".join(text.split()) for name, text in chunks.items()}
+    assert "This is a sample Microsoft Word Document" in flat["testWORD.doc"]
+    assert "Number: 9 · Square: 81" in flat["testEXCEL.xls"]
+    assert "Sample Powerpoint Slide" in flat["testPPT.ppt"]
+    assert "tide tables for the northern harbour" in flat["notice.heic"]
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "data" / "index.db") as conn:
+        mimes = dict(conn.execute("SELECT source_name, mime FROM documents"))
+    assert mimes["testWORD.doc"] == "application/msword"
+    assert mimes["notice.heic"] == "image/heic"

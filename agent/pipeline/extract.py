@@ -376,13 +376,26 @@ def _pdf_outline(pdf: Any, max_items: int = 5000, levels: int = 3
     return pages
 
 
+READ_PART_SUFFIXES = (".xml", ".rels", ".xhtml", ".html", ".htm", ".opf", ".ncx", ".txt")
+
+
+def _is_read_part(name: str) -> bool:
+    """Whether the readers unpack this member (markup), unlike pictures and embedded objects,
+    which they never decompress."""
+    base = name.rsplit("/", 1)[-1].lower()
+    return "." not in base or base.endswith(READ_PART_SUFFIXES)
+
+
 def check_archive(path: Path, kind: str) -> None:
     """Refuse a zip-based document (DOCX, XLSX, PPTX, OpenDocument, EPUB) that is not a zip,
-    or that would unpack to something huge or expands like a zip bomb."""
+    or whose parts the readers unpack would be huge or expand like a zip bomb (a picture that
+    compresses 600× — a WMF of one colour — is never unpacked, so it does not count)."""
     try:
         with zipfile.ZipFile(path) as archive:
             total = 0
             for info in archive.infolist():
+                if not _is_read_part(info.filename):
+                    continue
                 total += info.file_size
                 if info.compress_size and info.file_size / info.compress_size > MAX_ZIP_RATIO:
                     raise _fail(f"the {kind} looks like a zip bomb ({info.filename} expands "

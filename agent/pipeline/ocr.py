@@ -438,6 +438,7 @@ def image_pages(path: Path, options: OcrOptions) -> Iterator[tuple[int, Any]]:
     before any pixel is decoded; truncated or corrupt images fail with the reason."""
     from PIL import Image, ImageSequence, UnidentifiedImageError
 
+    _register_heif()
     Image.MAX_IMAGE_PIXELS = None  # our own cap below names the setting
     try:
         image = Image.open(path)
@@ -467,6 +468,16 @@ def image_pages(path: Path, options: OcrOptions) -> Iterator[tuple[int, Any]]:
                 raise _fail(f"page {number} of the image is truncated or corrupt ({exc})"
                             ) from None
             yield number, page
+
+
+def _register_heif() -> None:
+    """Let Pillow open HEIC/HEIF phone photos (pillow-heif's libheif), once."""
+    import contextlib
+
+    with contextlib.suppress(ImportError):
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
 
 
 def _draft_size(width: int, height: int) -> tuple[int, int]:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import agent.pipeline.ebook as ebook
+import agent.pipeline.legacy as legacy
 import agent.pipeline.mail as mail
 import agent.pipeline.office as office
 import agent.pipeline.structured as structured
@@ -34,7 +35,8 @@ PPTX = "application/vnd.openxmlformats-officedocument.presentationml.presentatio
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 EML = "message/rfc822"
 MSG = "application/vnd.ms-outlook"
-IMAGE_TYPES = ("image/png", "image/jpeg", "image/tiff", "image/webp", "image/bmp", "image/gif")
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/tiff", "image/webp", "image/bmp", "image/gif",
+               "image/heic", "image/heif")
 
 
 def _plain(reader: Callable[[Path], Iterator[Section]]) -> Reader:
@@ -73,6 +75,9 @@ READERS: dict[str, Reader] = {
     **{kind: office.extract_odf for kind in office.ODF_KINDS},
     "text/rtf": office.extract_rtf,
     "application/epub+zip": ebook.extract_epub,
+    "application/msword": legacy.extract_doc,
+    "application/vnd.ms-excel": legacy.extract_xls,
+    "application/vnd.ms-powerpoint": legacy.extract_ppt,
     **{kind: extract_image for kind in IMAGE_TYPES},
 }
 
