@@ -296,3 +296,34 @@ def test_a_locked_queue_never_stalls_the_api(tmp_path: Path) -> None:
     finally:
         client.close()
         assert agent.stop() == 0
+
+
+def test_a_completed_jobs_warnings_are_in_its_api_view(tmp_path: Path) -> None:
+    """The parts a reader skipped, kept in the job's metadata by the processor, are the job's
+    ``warnings`` in GET /jobs/{id} and in the list; a job without any has an empty list."""
+    api = Api(tmp_path)
+    try:
+        _check_warnings_shown(api)
+    finally:
+        api.close()
+
+
+def _check_warnings_shown(api: Api) -> None:
+    from agent.queue import JobStatus
+
+    body = api.upload("survey.eml", b"From: a@example.org").json()
+    plain = api.upload("plain.txt", b"nothing skipped").json()
+    job = api.queue.get_next_job()
+    assert job is not None and job.job_id == body["job_id"]
+    api.queue.update_job_status(
+        job.job_id, JobStatus.PROCESSING, lease_token=job.lease_token)
+    api.queue.update_job_status(
+        job.job_id, JobStatus.COMPLETED, 100, "indexed 2 chunks", lease_token=job.lease_token,
+        metadata={"warnings": ["attachment scan.pdf not read: the PDF is corrupt"]})
+    shown = api.client.get(f"/api/v1/jobs/{body['job_id']}", headers=AUTH).json()
+    assert shown["warnings"] == ["attachment scan.pdf not read: the PDF is corrupt"]
+    listed = api.client.get("/api/v1/jobs", params={"status": "completed"}, headers=AUTH).json()
+    assert [j["warnings"] for j in listed if j["job_id"] == body["job_id"]] == [
+        ["attachment scan.pdf not read: the PDF is corrupt"]]
+    other = api.client.get(f"/api/v1/jobs/{plain['job_id']}", headers=AUTH).json()
+    assert other["warnings"] == []
