@@ -39,6 +39,13 @@ MARK = "**"  # matched words in snippets are wrapped in this (Markdown bold)
 _WORD = re.compile(r"\w+")
 _CODE_SHAPE = re.compile(r"[_.:()]|[a-z][A-Z]|^-")  # dotted, snake_case, call(), camelCase, --flag
 _ALL_CAPS = re.compile(r"[A-Z][A-Z0-9]{2,}")
+_QUOTED = re.compile(r'"([^"]*\w[^"]*)"|“([^”]*\w[^”]*)”')
+NEAR_GAP = 3  # query words count as standing together with this many other words between each
+COPIED_WORDS = 5  # a query of this many words or more that is not a question may be a passage
+_FIGURE = re.compile(r"\d")
+QUESTION_WORDS = frozenset({"what", "when", "where", "who", "whom", "whose", "why", "how",
+                            "which", "is", "are", "was", "were", "can", "could", "does", "do",
+                            "did", "should", "would", "will", "may", "has", "have"})
 
 
 class SearchUsageError(AgentError):
@@ -146,13 +153,22 @@ class Searcher:
         if mode in ("lexical", "hybrid"):
             ranked["lexical"] = [i for i, _ in self.index.lexical_candidates(
                 request.query, pool, where)]
+        quoted = quoted_phrases(request.query)
+        together = self._together(request.query, quoted, mode, pool, where)
+        if together:
+            ranked["phrase"] = together
         fused = _fuse(ranked)
+        if quoted:  # a quoted phrase is a must: only chunks that hold it, as written
+            fused = {i: score for i, score in fused.items() if i in set(together)}
+            if not fused:
+                return SearchResponse(request.query, mode, False, note=(
+                    "no document holds " + " and ".join(f'"{p}"' for p in quoted)))
         if not fused:
             return SearchResponse(request.query, mode, False, note="nothing matches the query")
-        strong: set[int] = set()  # chunks holding every content word: relevant on their own
+        strong: set[int] = set(together)  # chunks holding every content word: relevant
         if mode != "lexical" and has_content_words(request.query):
-            strong = {i for i, _ in self.index.lexical_candidates(request.query, pool, where,
-                                                                   require_all=True)}
+            strong |= {i for i, _ in self.index.lexical_candidates(request.query, pool, where,
+                                                                    require_all=True)}
         if vector is not None:
             missing = [i for i in fused if i not in similarity]
             similarity.update(self.index.similarities(vector, missing))
@@ -163,17 +179,20 @@ class Searcher:
                 return True
             return similarity.get(chunk_id, -1.0) >= floor or chunk_id in strong
 
-        kept = [i for i in fused if relevant(i)]
+        first = set(together)  # the query's words together, as written or near: ranked first
+        kept = [i for i in fused if relevant(i) and i in first] \
+            + [i for i in fused if relevant(i) and i not in first]
         found_by = {side: set(ids) for side, ids in ranked.items()}
         chunks = self.index.chunks_by_id(kept[: max(request.k * 20, 200)])
         scored = [(i, fused[i]) for i in kept if i in chunks]
         if request.per_document:
             about = None if looks_like_identifier(request.query) else vector
             scored = self._rank_documents(scored, chunks, about)
+            scored = [p for p in scored if p[0] in first] + [p for p in scored if p[0] not in first]
         results: list[SearchResult] = []
         for chunk_id, score in scored[: request.k]:
             chunk = chunks[chunk_id]
-            sides = tuple(side for side in ("vector", "lexical")
+            sides = tuple(side for side in ("vector", "lexical", "phrase")
                           if chunk_id in found_by.get(side, ()))
             results.append(SearchResult(
                 len(results) + 1, score, similarity.get(chunk_id), sides, chunk,
@@ -184,6 +203,32 @@ class Searcher:
                 f"no result is relevant enough (cosine below search.min_similarity = {floor:g} "
                 "and no chunk holds every word of the query)"))
         return SearchResponse(request.query, mode, True, results)
+
+    def _together(self, query: str, quoted: list[str], mode: Mode, pool: int,
+                  where: SearchFilter) -> list[int]:
+        """Chunks holding the query's words together, best first, where that is what the
+        query asks for: every quoted phrase, as written; a figure or code with its words (a
+        row name and its number, ``SNB22-3 shipped``), all within a few words of one
+        another; a passage copied from a document (five words or more, not a question), as
+        written. A question's words together are no such evidence: a page that repeats a
+        question does not answer it (pure vector search looks for none of these)."""
+        if quoted:
+            held: list[int] | None = None
+            for phrase in quoted:
+                ids = [i for i, _ in self.index.phrase_candidates(phrase.split(), pool, where)]
+                held = ids if held is None else [i for i in held if i in set(ids)]
+            return held or []
+        if mode == "vector":
+            return []
+        words = content_words(query)
+        if len(words) >= 2 and any(_FIGURE.search(w) or looks_like_identifier(w) for w in words):
+            return [i for i, _ in self.index.phrase_candidates(
+                words, pool, where, window=NEAR_GAP * (len(words) - 1))]
+        every = query.split()
+        if len(every) >= COPIED_WORDS and every[0].lower() not in QUESTION_WORDS \
+                and not query.rstrip().endswith("?"):
+            return [i for i, _ in self.index.phrase_candidates(every, pool, where)]
+        return []
 
     def _rank_documents(self, scored: list[tuple[int, float]], chunks: dict[int, StoredChunk],
                         vector: Any) -> list[tuple[int, float]]:
@@ -269,6 +314,18 @@ def mime_types(names: Sequence[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
+def quoted_phrases(query: str) -> list[str]:
+    """The phrases a query puts in double quotes ("…" or “…”), to be found as written."""
+    return [" ".join((a or b).split()) for a, b in _QUOTED.findall(query)]
+
+
+def content_words(query: str) -> list[str]:
+    """The query's whitespace-separated words that are not common English words, as typed
+    (``os.replace``, ``SNB22-3`` and ``3318`` stay whole), at most 12."""
+    words = [w.strip(".,;:!?()[]{}'\"“”") for w in query.split()]
+    return [w for w in words if _WORD.search(w) and w.lower() not in STOPWORDS][:12]
+
+
 def query_terms(query: str) -> list[str]:
     """The lowercase words of the query that carry meaning (all of them if all are common)."""
     words = [w.lower() for w in _WORD.findall(query)]
@@ -300,7 +357,8 @@ def make_snippet(text: str, query: str, width: int = SNIPPET_CHARS) -> str:
     """About ``width`` characters of ``text`` around the place where most query words meet,
     each matched word wrapped in ``MARK``; the text's start when no word matches."""
     stems = {_stem(t) for t in query_terms(query)}
-    literal = [w for w in query.split() if not _WORD.fullmatch(w) and len(w) > 2]
+    literal = quoted_phrases(query) + [
+        w for w in (w.strip('"“”') for w in query.split()) if not _WORD.fullmatch(w) and len(w) > 2]
     spans: list[tuple[int, int, str]] = []
     lowered = text.lower()
     for phrase in literal:  # identifiers as pasted (os.replace, --dry-run) first

@@ -200,6 +200,15 @@ class Index(Protocol):
         ``require_all``): (chunk id, score, higher is better), best first."""
         ...
 
+    def phrase_candidates(self, words: Sequence[str], k: int,
+                          where: SearchFilter = NO_FILTER, *,
+                          window: int | None = None) -> list[tuple[int, float]]:
+        """The ``k`` best chunks that hold ``words`` together: as one exact phrase, in order
+        (``window`` None), or all within ``window`` tokens of one another (a backend that
+        cannot tell distances asks for the exact phrase then). Each word may be dotted or
+        hyphenated (``os.replace``, ``SNB22-3``): its parts stand together in either case."""
+        ...
+
     def similarities(self, query_vector: Any, chunk_ids: Iterable[int]) -> dict[int, float]:
         """Cosine of the vector with each chunk's."""
         ...

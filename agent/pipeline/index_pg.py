@@ -255,6 +255,23 @@ class PostgresIndex(DocumentLookups):
             (ids, _vector(query_vector))).fetchall()
         return {int(r[0]): float(r[1]) for r in rows}
 
+    def phrase_candidates(self, words: Sequence[str], k: int,
+                          where: SearchFilter = NO_FILTER, *,
+                          window: int | None = None) -> list[tuple[int, float]]:
+        """The exact phrase whatever ``window`` says: a tsquery measures exact distances only."""
+        phrase = " ".join(w for w in words if any(ch.isalnum() for ch in w))
+        if not phrase:
+            return []
+        params: list[Any] = [phrase]
+        clause = self._admitted_clause(where, params)
+        params.append(k)
+        rows = self._conn().execute(
+            f"""WITH q AS (SELECT phraseto_tsquery('english', %s) AS query)
+                SELECT c.id, ts_rank_cd(c.tsv, q.query) AS rank FROM chunks c, q
+                WHERE q.query::text <> '' AND c.tsv @@ q.query {clause}
+                ORDER BY rank DESC, c.id LIMIT %s""", params).fetchall()
+        return [(int(r[0]), float(r[1])) for r in rows]
+
     def lexical_candidates(self, query: str, k: int, where: SearchFilter = NO_FILTER, *,
                            require_all: bool = False) -> list[tuple[int, float]]:
         """Each word of the query is a phrase query (``os.replace`` stays one lexeme, as the

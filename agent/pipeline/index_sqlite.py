@@ -367,6 +367,28 @@ class SQLiteIndex(DocumentLookups):
             raise
         return [(int(r[0]), -float(r[1])) for r in rows]
 
+    def phrase_candidates(self, words: Sequence[str], k: int,
+                          where: SearchFilter = NO_FILTER, *,
+                          window: int | None = None) -> list[tuple[int, float]]:
+        parts = [_WORD.findall(word.lower()) for word in words]
+        parts = [p for p in parts if p][:32]
+        if not parts:
+            return []
+        if window is None or len(parts) == 1:
+            match = '"' + " ".join(t for p in parts for t in p) + '"'
+        else:
+            match = "NEAR(" + " ".join('"' + " ".join(p) + '"' for p in parts) + f", {window})"
+        sql = ("SELECT rowid, bm25(chunks_fts, ?, 1.0) AS rank FROM chunks_fts "
+               "WHERE chunks_fts MATCH ?")
+        params: list[Any] = [HEADING_WEIGHT, match]
+        if where.active:
+            sql += (" AND rowid IN (SELECT id FROM chunks WHERE document_id IN "
+                    "(SELECT value FROM json_each(?)))")
+            params.append(json.dumps(self.admitted_documents(where)))
+        sql += " ORDER BY rank LIMIT ?"
+        params.append(k)
+        return [(int(r[0]), -float(r[1])) for r in self._conn().execute(sql, params)]
+
     def _selective(self, phrases: list[str]) -> list[str]:
         """The rarest phrases whose matches add up to at most LEXICAL_ROWS (at least the
         rarest one that matches): ranking every chunk that holds "file" or "read" costs tens
