@@ -102,12 +102,21 @@ class ResultOut(BaseModel):
     text: str
 
 
+class EvidenceOut(BaseModel):
+    similarity: float | None = Field(description="the best result's cosine with the query")
+    coverage: float = Field(description="share of the query's content words its chunk holds")
+    known: float = Field(description="share of them that occur anywhere in the index")
+    together: bool = Field(description="the query's words stand together in it")
+
+
 class SearchOut(BaseModel):
     query: str
     mode: str
-    answered: bool = Field(description="false when no result passes the relevance floor")
+    answered: bool = Field(description="false when the index holds no good answer")
     note: str | None
     results: list[ResultOut]
+    evidence: EvidenceOut | None = Field(
+        default=None, description="what the answer was judged on (absent when none)")
 
 
 TypeName = Annotated[str, StringConstraints(

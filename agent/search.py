@@ -103,6 +103,41 @@ class SearchResult:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """How well the best result answers the query, from both sides of the search: what the
+    refusal decides on (a cosine alone answers "capital of Mongolia" with a line in Mon)."""
+
+    similarity: float | None  # its cosine with the query (None in lexical mode)
+    coverage: float  # share of the query's content words its chunk holds (heading and text)
+    known: float  # share of them that occur anywhere in the index
+    together: bool  # the query's words stand together in it (a quoted phrase, a figure's row)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"similarity": None if self.similarity is None else round(self.similarity, 4),
+                "coverage": round(self.coverage, 3), "known": round(self.known, 3),
+                "together": self.together}
+
+
+# The refusal's thresholds, calibrated by benchmarks/refusal_bench.py on the development half
+# of its questions (see benchmarks/README.md, "Refusal").
+ANSWER_DEFAULTS = {"alone": 0.5, "with_words": 0.3, "coverage": 0.5, "known": 0.5}
+
+
+def answers(evidence: Evidence, alone: float, with_words: float, coverage: float,
+            known: float) -> bool:
+    """Whether the best result answers the query: its words stand together in it; or its
+    cosine is high on its own (``alone``); or the cosine is fair (``with_words``) and the
+    chunk holds enough of the query's content words (``coverage``), most of which the index
+    knows (``known``). Lexical search (no cosine) answers whatever it finds."""
+    if evidence.together or evidence.similarity is None:
+        return True
+    if evidence.similarity >= alone:
+        return True
+    return (evidence.similarity >= with_words and evidence.coverage >= coverage
+            and evidence.known >= known)
+
+
 @dataclass(slots=True)
 class SearchResponse:
     query: str
@@ -110,10 +145,12 @@ class SearchResponse:
     answered: bool
     results: list[SearchResult] = field(default_factory=list)
     note: str | None = None  # why there is no answer, when there is none
+    evidence: Evidence | None = None  # of the best result
 
     def to_dict(self) -> dict[str, Any]:
         return {"query": self.query, "mode": self.mode, "answered": self.answered,
-                "note": self.note, "results": [r.to_dict() for r in self.results]}
+                "note": self.note, "results": [r.to_dict() for r in self.results],
+                "evidence": self.evidence.to_dict() if self.evidence else None}
 
 
 class Searcher:
@@ -202,7 +239,15 @@ class Searcher:
             return SearchResponse(request.query, mode, False, note=(
                 f"no result is relevant enough (cosine below search.min_similarity = {floor:g} "
                 "and no chunk holds every word of the query)"))
-        return SearchResponse(request.query, mode, True, results)
+        evidence = self._evidence(request.query, results[0], first)
+        return SearchResponse(request.query, mode, True, results, evidence=evidence)
+
+    def _evidence(self, query: str, best: SearchResult, together: set[int]) -> Evidence:
+        terms = query_terms(query)
+        held = {_stem(w.lower()) for w in _WORD.findall(f"{best.chunk.heading} {best.chunk.text}")}
+        coverage = sum(_stem(t) in held for t in terms) / max(1, len(terms))
+        known = len(self.index.known_words(terms)) / max(1, len(terms))
+        return Evidence(best.similarity, coverage, known, best.chunk.chunk_id in together)
 
     def _together(self, query: str, quoted: list[str], mode: Mode, pool: int,
                   where: SearchFilter) -> list[int]:

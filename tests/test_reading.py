@@ -380,3 +380,26 @@ def test_legacy_office_files_and_heic_photos_are_read(tmp_path: Path) -> None:
         mimes = dict(conn.execute("SELECT source_name, mime FROM documents"))
     assert mimes["testWORD.doc"] == "application/msword"
     assert mimes["notice.heic"] == "image/heic"
+
+
+def test_real_files_once_wrongly_failed_are_read_or_named_right(tmp_path: Path) -> None:
+    """From Apache Tika's test documents: a .doc libmagic calls a bare OLE container (catdoc
+    cannot parse it; LibreOffice can), a Chinese Outlook message whose RTF body crashed the
+    reader, a file of pretty-printed JSON records one after another: all read. An encrypted
+    ODT fails as encrypted, not as corrupt."""
+    import shutil
+
+    config = agent_config(tmp_path)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for path in (REAL / "tika").iterdir():
+        shutil.copy(path, inbox / path.name)
+    found = _drain(config)
+    for name in ("simple_lower_case.doc", "testMSG_chinese.msg", "test.json"):
+        assert found[name]["status"] == "completed", found[name]
+    assert found["testODTEncrypted.odt"]["message"] == (
+        "the OpenDocument file is encrypted (password protected)")
+    flat = {name: " ".join(text.split()) for name, text in _chunk_texts(
+        tmp_path / "data").items()}
+    assert "Alfresco MSG format testing" in flat["testMSG_chinese.msg"]
+    assert "[2].fetchKey: 2.xml" in flat["test.json"]

@@ -38,6 +38,9 @@ CONTAINER_SUFFIXES = {
     ".ods": "application/vnd.oasis.opendocument.spreadsheet",
     ".odp": "application/vnd.oasis.opendocument.presentation",
     ".epub": "application/epub+zip",
+    ".doc": "application/msword",  # an OLE file libmagic cannot read the summary of
+    ".xls": "application/vnd.ms-excel",
+    ".ppt": "application/vnd.ms-powerpoint",
 }
 _ALIASES = {"text/x-markdown": "text/markdown", "application/csv": "text/csv",
             "text/x-csv": "text/csv", "text/xml": "application/xml",

@@ -462,14 +462,36 @@ def extract_csv(path: Path) -> Iterator[Section]:
         yield Section("\n".join(lines))
 
 
-def extract_json(path: Path) -> Iterator[Section]:
-    """'key.path: value' lines; invalid or absurdly deep JSON fails clearly."""
+def _json_values(text: str) -> list[Any] | None:
+    """The JSON values written one after another in ``text``; None if it is not that."""
+    decoder = json.JSONDecoder()
+    values: list[Any] = []
+    at = 0
     try:
-        data = json.loads(_read_all_text(path))
+        while True:
+            while at < len(text) and text[at].isspace():
+                at += 1
+            if at >= len(text):
+                return values
+            value, at = decoder.raw_decode(text, at)
+            values.append(value)
+    except (ValueError, RecursionError):
+        return None
+
+
+def extract_json(path: Path) -> Iterator[Section]:
+    """'key.path: value' lines; invalid or absurdly deep JSON fails clearly. A file of several
+    JSON values one after another (pretty-printed records, as log shippers and tools write
+    them) is read as the list of them."""
+    text = _read_all_text(path)
+    try:
+        data = json.loads(text)
     except RecursionError:
         raise _fail("the JSON is nested too deeply") from None
     except ValueError as exc:
-        raise _fail(f"the JSON is invalid ({exc})") from None
+        data = _json_values(text) if "Extra data" in str(exc) else None
+        if data is None:
+            raise _fail(f"the JSON is invalid ({exc})") from None
     lines: list[str] = []
 
     def walk(node: Any, prefix: str, depth: int) -> None:

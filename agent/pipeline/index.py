@@ -209,6 +209,11 @@ class Index(Protocol):
         hyphenated (``os.replace``, ``SNB22-3``): its parts stand together in either case."""
         ...
 
+    def known_words(self, words: Sequence[str]) -> set[str]:
+        """Those of ``words`` that occur in at least one chunk (as the full-text index stems
+        them): a question about Mongolia in an index that never says "Mongolia" is off topic."""
+        ...
+
     def similarities(self, query_vector: Any, chunk_ids: Iterable[int]) -> dict[int, float]:
         """Cosine of the vector with each chunk's."""
         ...

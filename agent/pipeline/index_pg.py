@@ -272,6 +272,15 @@ class PostgresIndex(DocumentLookups):
                 ORDER BY rank DESC, c.id LIMIT %s""", params).fetchall()
         return [(int(r[0]), float(r[1])) for r in rows]
 
+    def known_words(self, words: Sequence[str]) -> set[str]:
+        known = set()
+        for word in words:
+            if self._conn().execute(
+                    "SELECT 1 FROM chunks WHERE tsv @@ phraseto_tsquery('english', %s) LIMIT 1",
+                    (word,)).fetchone():
+                known.add(word)
+        return known
+
     def lexical_candidates(self, query: str, k: int, where: SearchFilter = NO_FILTER, *,
                            require_all: bool = False) -> list[tuple[int, float]]:
         """Each word of the query is a phrase query (``os.replace`` stays one lexeme, as the

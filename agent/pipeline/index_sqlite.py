@@ -389,6 +389,16 @@ class SQLiteIndex(DocumentLookups):
         params.append(k)
         return [(int(r[0]), -float(r[1])) for r in self._conn().execute(sql, params)]
 
+    def known_words(self, words: Sequence[str]) -> set[str]:
+        known = set()
+        for word in words:
+            parts = _WORD.findall(word.lower())
+            if parts and self._conn().execute(
+                    "SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT 1",
+                    ('"' + " ".join(parts) + '"',)).fetchone():
+                known.add(word)
+        return known
+
     def _selective(self, phrases: list[str]) -> list[str]:
         """The rarest phrases whose matches add up to at most LEXICAL_ROWS (at least the
         rarest one that matches): ranking every chunk that holds "file" or "read" costs tens

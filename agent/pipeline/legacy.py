@@ -46,8 +46,7 @@ def _bounded(command: list[str]) -> list[str]:
 
 def available() -> dict[str, str | None]:
     """Each legacy format and the program that reads it here, or None when it is missing."""
-    return {".doc": shutil.which("catdoc"), ".xls": "xlrd",
-            ".ppt": shutil.which("soffice") or shutil.which("libreoffice")}
+    return {".doc": shutil.which("catdoc"), ".xls": "xlrd", ".ppt": _office()}
 
 
 def extract_doc(path: Path, options: ExtractOptions = ExtractOptions()) -> Iterator[Section]:
@@ -73,7 +72,13 @@ def extract_doc(path: Path, options: ExtractOptions = ExtractOptions()) -> Itera
         reason = problem.strip().splitlines()[-1] if problem.strip() else f"exit status {code}"
         if "encrypt" in problem.lower() or "password" in problem.lower():
             raise _fail("the document is encrypted (password protected)")
-        raise _fail(f"the .doc cannot be read ({reason[:150]})")
+        if _office() is None:
+            raise _fail(f"catdoc cannot read this .doc ({reason[:120]}); LibreOffice might: "
+                        "sudo apt-get install libreoffice-writer-nogui")
+        from agent.pipeline.extract import extract_docx
+
+        # some files catdoc cannot parse (an OLE summary it does not know) LibreOffice can
+        yield from _converted(path, "doc", "docx", extract_docx, options)
 
 
 def extract_xls(path: Path, options: ExtractOptions = ExtractOptions()) -> Iterator[Section]:
@@ -126,27 +131,39 @@ def _cell(book: Any, cell: Any) -> str:
     return " ".join(str(value).split())
 
 
+def _office() -> str | None:
+    return shutil.which("soffice") or shutil.which("libreoffice")
+
+
 def extract_ppt(path: Path, options: ExtractOptions = ExtractOptions()) -> Iterator[Section]:
     """A PowerPoint 97–2003 deck, converted to .pptx by LibreOffice and read as one."""
     from agent.pipeline.office import extract_pptx
 
-    office = shutil.which("soffice") or shutil.which("libreoffice")
-    if office is None:
+    if _office() is None:
         raise _fail(PPT_INSTALL)
-    with tempfile.TemporaryDirectory(prefix="ingest-ppt-") as scratch:
+    yield from _converted(path, "ppt", "pptx", extract_pptx, options)
+
+
+def _converted(path: Path, kind: str, target: str, reader: Any,
+               options: ExtractOptions) -> Iterator[Section]:
+    """The file converted by LibreOffice to ``target`` in a scratch folder, read by
+    ``reader``; the scratch folder (and LibreOffice's profile) goes when reading ends."""
+    office = _office()
+    assert office is not None
+    with tempfile.TemporaryDirectory(prefix=f"ingest-{kind}-") as scratch:
         folder = Path(scratch)
-        source = folder / "deck.ppt"  # the sender's name never reaches a command line
+        source = folder / f"file.{kind}"  # the sender's name never reaches a command line
         shutil.copyfile(path, source)
         done = subprocess.run(
             _bounded([office, f"-env:UserInstallation=file://{folder / 'profile'}",
-                      "--headless", "--norestore", "--convert-to", "pptx",
+                      "--headless", "--norestore", "--convert-to", target,
                       "--outdir", str(folder / "out"), str(source)]),
             capture_output=True, check=False)
-        converted = folder / "out" / "deck.pptx"
+        converted = folder / "out" / f"file.{target}"
         if done.returncode in (124, 137):
-            raise _fail(f"LibreOffice took longer than {CONVERT_SECONDS} s to convert the deck")
+            raise _fail(f"LibreOffice took longer than {CONVERT_SECONDS} s to convert the file")
         if not converted.is_file():
             reason = done.stderr.decode(errors="replace").strip().splitlines()
-            raise _fail("LibreOffice could not convert the deck (corrupt or password "
+            raise _fail(f"LibreOffice could not convert the .{kind} (corrupt or password "
                         f"protected?{' ' + reason[-1][:120] if reason else ''})")
-        yield from extract_pptx(converted, options)
+        yield from reader(converted, options)

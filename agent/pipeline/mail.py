@@ -219,7 +219,10 @@ def extract_msg(path: Path, options: ExtractOptions = ExtractOptions(),
         headers = {"Subject": message.subject or "", "From": message.sender or "",
                    "To": message.to or "", "Cc": message.cc or "",
                    "Date": str(message.date or _msg_header(message, "Date"))}
-        html_body = getattr(message, "htmlBody", None)
+        try:  # extract-msg builds it from the RTF body, in the code page the mail names
+            html_body = getattr(message, "htmlBody", None)
+        except (UnicodeDecodeError, LookupError, ValueError):
+            html_body = None  # the plain body is read instead
         html = html_body.decode("utf-8", errors="replace") if isinstance(
             html_body, bytes) else None
         attachments: list[tuple[str, bytes]] = []

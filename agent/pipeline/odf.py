@@ -100,6 +100,16 @@ def _events(path: Path, tags: tuple[str, ...]) -> Iterator[tuple[str, Any]]:
                 raise _fail(f"the OpenDocument file is corrupt (content.xml: {exc})") from None
 
 
+def is_encrypted(path: Path) -> bool:
+    """Whether the package's manifest says its parts are encrypted (a password was set)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            manifest = archive.read("META-INF/manifest.xml")[:4_000_000]
+    except (KeyError, zipfile.BadZipFile, OSError):
+        return False
+    return b"encryption-data" in manifest
+
+
 def text_sections(path: Path, headings: bool = True) -> Iterator[Section]:
     """Paragraphs (lists and sections included) under their outline-level headings, and
     table rows with their column names (``tables``), in reading order."""

@@ -128,6 +128,8 @@ def extract_odf(path: Path, options: ExtractOptions = ExtractOptions()) -> Itera
     import agent.pipeline.odf as odf
 
     check_archive(path, "OpenDocument file")
+    if odf.is_encrypted(path):
+        raise _fail("the OpenDocument file is encrypted (password protected)")
     kind = odf.odf_kind(path)
     if kind == "spreadsheet":
         budget = [MAX_CELLS]

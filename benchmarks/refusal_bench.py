@@ -1,0 +1,199 @@
+"""When to say "no good answer": the refusal rule calibrated on a mixed real corpus (issue 31).
+
+Corpus: 100 pages of Python's documentation (python3-doc: the pages answering the first 40
+natural questions of ``retrieval_questions``, and 60 other library pages) and the real office
+files, mail and scans of ``refusal_corpus.tsv`` (Apache Tika's test documents, Tesseract's,
+OCRmyPDF's and pytesseract's scans; ``fetch`` brings the mirrors), ingested by the agent
+(``run --drain``, defaults). Questions (``refusal_questions``, written before any threshold
+was tuned): 80 answerable (40 over the Python pages, 40 over the real documents) and 42 off
+topic, each split into a development half (even positions) and a held-out half (odd).
+
+Every question is searched once with no floor, and the best result's evidence kept
+(``search.Evidence``: cosine, coverage of the query's content words, how many of them the
+index knows at all, whether they stand together). Rules are then judged on that evidence:
+
+- **today**: answered if the cosine reaches ``search.min_similarity`` (0.3) or the chunk holds
+  every content word;
+- **calibrated**: the rule of ``search.answers`` with its thresholds chosen on the development
+  half (the most off-topic questions refused while ≥ 98 % of answerable ones are answered),
+  then measured on the held-out half.
+
+    python benchmarks/refusal_bench.py                  # ingest once (≈ 8 min), then judge
+    python benchmarks/refusal_bench.py --workdir DIR    # keep or reuse the ingested corpus
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.refusal_questions import OFF_TOPIC, REAL, halves  # noqa: E402
+from benchmarks.retrieval_questions import NATURAL  # noqa: E402
+
+DOCS = Path("/usr/share/doc/python3-doc/html")
+MIRRORS = Path("/work/.mirror")
+OTHER_PAGES = 60
+GOAL_REFUSED, GOAL_ANSWERED = 0.90, 0.98
+
+
+@dataclass
+class Asked:
+    question: str
+    answerable: bool
+    gold: tuple[str, ...]
+    top: str | None
+    evidence: dict[str, Any] | None
+
+
+def python_pages() -> list[str]:
+    gold = sorted({page for _, pages in NATURAL[:40] for page in pages})
+    others = sorted(p.relative_to(DOCS).as_posix() for p in (DOCS / "library").glob("*.html")
+                    if p.relative_to(DOCS).as_posix() not in gold)
+    step = max(1, len(others) // OTHER_PAGES)
+    return gold + others[::step][:OTHER_PAGES]
+
+
+def export(inbox: Path) -> None:
+    inbox.mkdir(parents=True, exist_ok=True)
+    for page in python_pages():
+        (inbox / ("python_" + page.replace("/", "_"))).write_bytes((DOCS / page).read_bytes())
+    for line in (ROOT / "benchmarks" / "refusal_corpus.tsv").read_text().splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        mirror, path = line.split("\t")
+        data = subprocess.run(["git", f"--git-dir={MIRRORS / mirror / 'repo'}", "show",
+                               f"HEAD:{path}"], capture_output=True, check=False).stdout
+        if data:
+            (inbox / f"{mirror.split('+')[0]}_{Path(path).name}").write_bytes(data)
+
+
+def ingest(workdir: Path) -> Path:
+    config = workdir / "agent.toml"
+    if not (workdir / "ingested").exists():
+        export(workdir / "inbox")
+        config.write_text(f'[agent]\ndata_dir = "{workdir / "data"}"\nlog_format = "json"\n'
+                          f'[[inbox]]\nname = "box"\npath = "{workdir / "inbox"}"\n'
+                          '[metrics]\nenabled = false\n')
+        subprocess.run([sys.executable, "-m", "agent", "--config", str(config), "run",
+                        "--drain"], cwd=ROOT, check=True, capture_output=True)
+        (workdir / "ingested").touch()
+    return config
+
+
+def ask_all(config: Path) -> list[Asked]:
+    from agent.config import load_config
+    from agent.search import Searcher, SearchRequest
+
+    settings = load_config(config)
+    settings.search.min_similarity = -1.0  # every question gets a best result to judge
+    searcher = Searcher(settings)
+    asked = []
+    questions = [(q, True, tuple(f"python_{p.replace('/', '_')}" for p in pages))
+                 for q, pages in NATURAL[:40]]
+    questions += [(q, True, gold) for q, gold in REAL]
+    questions += [(q, False, ()) for q in OFF_TOPIC]
+    for question, answerable, gold in questions:
+        response = searcher.answer(SearchRequest(question, k=5))
+        top = response.results[0].chunk.source_name if response.results else None
+        asked.append(Asked(question, answerable, gold, top,
+                           response.evidence.to_dict() if response.evidence else None))
+    return asked
+
+
+def today(e: dict[str, Any] | None) -> bool:
+    return e is not None and ((e["similarity"] or 0) >= 0.3 or e["coverage"] >= 1.0)
+
+
+def rule(params: dict[str, float]) -> Any:
+    from agent.search import Evidence, answers
+
+    def judge(e: dict[str, Any] | None) -> bool:
+        return e is not None and answers(Evidence(**e), **params)
+    return judge
+
+
+def score(asked: list[Asked], judge: Any) -> tuple[float, float]:
+    on = [a for a in asked if a.answerable]
+    off = [a for a in asked if not a.answerable]
+    answered = sum(judge(a.evidence) for a in on) / max(1, len(on))
+    refused = sum(not judge(a.evidence) for a in off) / max(1, len(off))
+    return answered, refused
+
+
+def split(asked: list[Asked]) -> dict[str, list[Asked]]:
+    py = [a for a in asked if a.answerable and a.gold and a.gold[0].startswith("python_")]
+    real = [a for a in asked if a.answerable and a not in py]
+    off = [a for a in asked if not a.answerable]
+    return {name: halves(py)[name] + halves(real)[name] + halves(off)[name]
+            for name in ("dev", "held-out")}
+
+
+def calibrate(dev: list[Asked]) -> dict[str, float]:
+    """The thresholds that refuse the most development off-topic questions while answering
+    ≥ GOAL_ANSWERED of the answerable ones; of equals, the loosest (most answered)."""
+    best: tuple[float, float, dict[str, float]] | None = None
+    grid = {"alone": [x / 100 for x in range(40, 81, 2)],
+            "with_words": [x / 100 for x in range(20, 61, 2)],
+            "coverage": [0.25, 0.34, 0.5, 0.67, 0.75, 1.0],
+            "known": [0.0, 0.5, 0.67, 0.75, 1.0]}
+    for values in itertools.product(*grid.values()):
+        params = dict(zip(grid, values, strict=True))
+        if params["with_words"] > params["alone"]:
+            continue
+        answered, refused = score(dev, rule(params))
+        if answered < GOAL_ANSWERED:
+            continue
+        key = (refused, answered)
+        if best is None or key > best[:2]:
+            best = (refused, answered, params)
+    assert best is not None, "no thresholds answer enough development questions"
+    return best[2]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/refusal-bench"))
+    parser.add_argument("--dump", type=Path, help="write every question's evidence here")
+    args = parser.parse_args()
+    config = ingest(args.workdir)
+    asked = ask_all(config)
+    if args.dump:
+        args.dump.write_text(json.dumps([a.__dict__ for a in asked], indent=1,
+                                        ensure_ascii=False))
+    parts = split(asked)
+    params = calibrate(parts["dev"])
+    from agent.search import ANSWER_DEFAULTS
+
+    print(f"calibrated on the development half: {params}; shipped: {ANSWER_DEFAULTS}")
+    print("| rule | half | answerable answered | off-topic refused | top-1 of answered |")
+    print("|---|---|--:|--:|--:|")
+    for name, judge in (("today", today), ("calibrated", rule(params)),
+                        ("shipped", rule(ANSWER_DEFAULTS))):
+        for half in ("dev", "held-out"):
+            answered, refused = score(parts[half], judge)
+            hits = [a for a in parts[half] if a.answerable and judge(a.evidence)]
+            top1 = sum(a.top in a.gold for a in hits) / max(1, len(hits))
+            print(f"| {name} | {half} | {answered * 100:.0f} % | {refused * 100:.0f} % "
+                  f"| {top1 * 100:.0f} % |")
+    held = parts["held-out"]
+    answered, refused = score(held, rule(ANSWER_DEFAULTS))
+    print(f"\nshipped rule, held-out: {refused * 100:.0f} % refused (goal ≥ "
+          f"{GOAL_REFUSED * 100:.0f} %), {answered * 100:.0f} % answered (goal ≥ "
+          f"{GOAL_ANSWERED * 100:.0f} %)")
+    for a in held:
+        if a.answerable != rule(ANSWER_DEFAULTS)(a.evidence):
+            print(f"  miss: {'refused' if a.answerable else 'answered'} {a.question!r} "
+                  f"{a.evidence}")
+
+
+if __name__ == "__main__":
+    main()
