@@ -100,6 +100,8 @@ class ResultOut(BaseModel):
     indexed_at: float
     snippet: str
     text: str
+    also_in: list[str] = Field(default_factory=list,
+                               description="near copies of this document, shown as one result")
 
 
 class EvidenceOut(BaseModel):
@@ -272,12 +274,14 @@ def create_app(settings: Settings, queue: JobQueue, boxes: dict[str, InboxFolder
                k: Annotated[int, Query(ge=1, le=100)] = 5,
                mode: Literal["vector", "lexical", "hybrid"] | None = None,
                chunks: bool = False,
+               all_copies: bool = False,
                inbox: Annotated[str | None, Query(max_length=64)] = None,
                type: Annotated[list[TypeName] | None, Query(max_length=16)] = None,  # noqa: A002
                path: Annotated[str | None, Query(max_length=1000)] = None,
                after: Annotated[float | None, Query(ge=0, le=1e11)] = None,
                before: Annotated[float | None, Query(ge=0, le=1e11)] = None) -> SearchOut:
-        """The best passages for `q`: one per document unless `chunks`; `answered` is false
+        """The best passages for `q`: one per document unless `chunks` (near copies of a
+        document named in its `also_in` unless `all_copies`); `answered` is false
         when nothing is relevant enough. `type` takes MIME types or short names (pdf, html);
         `after`/`before` are epoch seconds of indexing; `path` is a glob on the file name."""
         if inbox is not None and inbox not in boxes:
@@ -285,7 +289,7 @@ def create_app(settings: Settings, queue: JobQueue, boxes: dict[str, InboxFolder
         try:
             request = SearchRequest(q, k, mode, not chunks, SearchFilter(
                 inbox=inbox, types=mime_types(type or ()), path_glob=path, after=after,
-                before=before))
+                before=before), all_copies)
             response = shared.answer(request)
         except SearchUsageError as exc:
             raise HTTPException(400, str(exc)) from None

@@ -453,6 +453,9 @@ def _epoch(value: str | None, option: str) -> float | None:
                    "(default: search.mode, hybrid).")
 @click.option("--chunks", "every_chunk", is_flag=True,
               help="Every matching chunk, not only each document's best.")
+@click.option("--all-copies", is_flag=True,
+              help="Show near-duplicate documents apart (by default one result names its "
+                   "copies: 'also in').")
 @click.option("--inbox", help="Only documents from this inbox.")
 @click.option("--type", "types", multiple=True, metavar="TYPE",
               help="Only this type: pdf, html, md, txt, csv, json, docx or a MIME type "
@@ -464,7 +467,7 @@ def _epoch(value: str | None, option: str) -> float | None:
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @pass_ctx
 def search(ctx: Context, query: str, k: int, mode: str | None, every_chunk: bool,
-           inbox: str | None, types: tuple[str, ...], path_glob: str | None,
+           all_copies: bool, inbox: str | None, types: tuple[str, ...], path_glob: str | None,
            after: str | None, before: str | None, as_json: bool) -> None:
     """Search the index for the passages that best answer QUERY.
 
@@ -475,7 +478,7 @@ def search(ctx: Context, query: str, k: int, mode: str | None, every_chunk: bool
     if not query.strip():
         raise click.UsageError("the query is empty: say what to search for")
     request = {"query": query, "k": k, "mode": mode, "per_document": not every_chunk,
-               "inbox": inbox, "types": list(types), "path": path_glob,
+               "all_copies": all_copies, "inbox": inbox, "types": list(types), "path": path_glob,
                "after": _epoch(after, "--after"), "before": _epoch(before, "--before")}
     from agent.search_socket import ask_running_agent
 

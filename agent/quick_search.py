@@ -19,7 +19,7 @@ from agent.search_output import epoch_of, format_results, json_text
 VALUE_OPTIONS = {"-k": "k", "--mode": "mode", "--inbox": "inbox", "--type": "types",
                  "--path": "path", "--after": "after", "--before": "before"}
 CONFIG_OPTIONS = ("-c", "--config")
-FLAGS = {"--chunks": "chunks", "--json": "json"}
+FLAGS = {"--chunks": "chunks", "--json": "json", "--all-copies": "all_copies"}
 MODES = ("vector", "lexical", "hybrid")
 
 
@@ -27,7 +27,7 @@ def parse_search(argv: Sequence[str]) -> dict[str, Any] | None:
     """The options of ``[-c CONFIG] search [options] QUERY``, or None to leave it to click."""
     args = list(argv)
     found: dict[str, Any] = {"types": [], "chunks": False, "json": False, "config": None,
-                             "k": 5}
+                             "k": 5, "all_copies": False}
     query: str | None = None
     seen_command = False
     i = 0
@@ -77,7 +77,8 @@ def parse_search(argv: Sequence[str]) -> dict[str, Any] | None:
 def request_of(options: dict[str, Any]) -> dict[str, Any]:
     """The search socket's request for parsed options."""
     return {"query": options["query"], "k": options["k"], "mode": options.get("mode"),
-            "per_document": not options["chunks"], "inbox": options.get("inbox"),
+            "per_document": not options["chunks"], "all_copies": options["all_copies"],
+            "inbox": options.get("inbox"),
             "types": options["types"], "path": options.get("path"),
             "after": options.get("after"), "before": options.get("before")}
 

@@ -59,6 +59,7 @@ class SearchRequest:
     mode: Mode | None = None  # None: the configured default
     per_document: bool = True  # False: every matching chunk (``--chunks``)
     where: SearchFilter = NO_FILTER
+    all_copies: bool = False  # True: near-duplicate documents shown apart (``--all-copies``)
 
     def checked(self) -> SearchRequest:
         if not self.query.strip():
@@ -75,7 +76,8 @@ class SearchRequest:
                              path_glob=data.get("path"), after=data.get("after"),
                              before=data.get("before"))
         return cls(str(data.get("query", "")), int(data.get("k", 5)), data.get("mode"),
-                   bool(data.get("per_document", True)), where)
+                   bool(data.get("per_document", True)), where,
+                   bool(data.get("all_copies", False)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,7 @@ class SearchResult:
     chunk: StoredChunk
     snippet: str
     text_limit: int = 4000  # characters of the chunk's text a response carries at most
+    also_in: tuple[str, ...] = ()  # near copies of the document, shown as this one result
 
     def to_dict(self) -> dict[str, Any]:
         c = self.chunk
@@ -100,6 +103,7 @@ class SearchResult:
             "chunk": c.ordinal, "char_start": c.char_start, "char_end": c.char_end,
             "indexed_at": c.indexed_at, "snippet": self.snippet,
             "text": c.text[:self.text_limit],
+            "also_in": [display_name(name) for name in self.also_in],
         }
 
 
@@ -226,6 +230,9 @@ class Searcher:
             about = None if looks_like_identifier(request.query) else vector
             scored = self._rank_documents(scored, chunks, about)
             scored = [p for p in scored if p[0] in first] + [p for p in scored if p[0] not in first]
+        copies: dict[int, list[str]] = {}
+        if request.per_document and not request.all_copies:
+            scored, copies = collapse_copies(scored, chunks)
         results: list[SearchResult] = []
         for chunk_id, score in scored[: request.k]:
             chunk = chunks[chunk_id]
@@ -234,7 +241,7 @@ class Searcher:
             results.append(SearchResult(
                 len(results) + 1, score, similarity.get(chunk_id), sides, chunk,
                 make_snippet(chunk.text, request.query),
-                self.settings.processing.max_chunk_chars))
+                self.settings.processing.max_chunk_chars, tuple(copies.get(chunk_id, ()))))
         if not results:
             return SearchResponse(request.query, mode, False, note=(
                 f"no result is relevant enough (cosine below search.min_similarity = {floor:g} "
@@ -331,6 +338,26 @@ class SharedSearcher:
             raise SearchUsageError(f"no inbox named {inbox!r} in "
                                    f"{self.settings.source or 'the config'}")
         return self.answer(SearchRequest.from_dict(data)).to_dict()
+
+
+def collapse_copies(scored: list[tuple[int, float]], chunks: dict[int, StoredChunk]
+                    ) -> tuple[list[tuple[int, float]], dict[int, list[str]]]:
+    """One result for each group of near-duplicate documents (fingerprints within
+    ``NEAR_BITS``), the best-ranked standing for the others, which are named as its copies."""
+    from agent.pipeline.fingerprint import NEAR_BITS, distance
+
+    kept: list[tuple[int, float]] = []
+    copies: dict[int, list[str]] = {}
+    for chunk_id, score in scored:
+        mark = chunks[chunk_id].fingerprint
+        twin = None if mark is None else next(
+            (k for k, _ in kept if chunks[k].fingerprint is not None
+             and distance(mark, chunks[k].fingerprint or 0) <= NEAR_BITS), None)
+        if twin is None:
+            kept.append((chunk_id, score))
+        else:
+            copies.setdefault(twin, []).append(chunks[chunk_id].source_name)
+    return kept, copies
 
 
 def _fuse(ranked: dict[str, list[int]]) -> dict[int, float]:

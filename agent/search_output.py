@@ -48,6 +48,8 @@ def format_results(response: dict[str, Any]) -> str:
         if hit["heading"]:
             lines.append(f"   {one_line(str(hit['heading']))}")
         lines.append(f"   {one_line(str(hit['snippet']))}")
+        if hit.get("also_in"):
+            lines.append(f"   also in: {one_line(', '.join(map(str, hit['also_in'])))}")
     return "\n".join(lines)
 
 

@@ -120,3 +120,44 @@ def test_a_quoted_phrase_on_postgres(tmp_path: Path, pg_dsn: str) -> None:
         assert not _ask(searcher, '"dawn at basin inner"').answered
     finally:
         searcher.index.close()
+
+
+def test_near_copies_of_a_page_are_one_result_that_names_the_others(tmp_path: Path) -> None:
+    """Tesseract's real phototest page as a TIFF, as an image-only PDF and as a PDF of the
+    page turned upside down (OCR reads each slightly differently): one result, "also in" the
+    other two, so the next document is not pushed out; ``all_copies`` shows them apart. The
+    CLI prints the copies under the hit."""
+    import json
+
+    from PIL import Image
+
+    from tests.helpers import agent_config, cli
+    from tests.scans import save_image_pdf
+
+    config = agent_config(tmp_path)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    real = Path(__file__).parent / "fixtures" / "real" / "scans" / "phototest.tif"
+    with Image.open(real) as page:
+        gray = page.convert("L")
+        gray.save(inbox / "phototest.tif")
+        save_image_pdf([gray], inbox / "scan.pdf", dpi=200)
+        save_image_pdf([gray.rotate(180)], inbox / "upside-down.pdf", dpi=200)
+    (inbox / "notes.txt").write_text("Notes on testing OCR: the quick brown dog text and a lot "
+                                     "of other point sizes were tried on every file format.")
+    out = cli(config, "run", "--drain", timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    query = "a lot of 12 point text to test the ocr code"
+    one = json.loads(cli(config, "search", query, "--json").stdout)
+    names = [r["file"] for r in one["results"]]
+    assert len([n for n in names if n in {"phototest.tif", "scan.pdf", "upside-down.pdf"}]) == 1
+    top = one["results"][0]
+    assert sorted([top["file"], *top["also_in"]]) == ["phototest.tif", "scan.pdf",
+                                                      "upside-down.pdf"], top
+    assert "notes.txt" in names
+    apart = json.loads(cli(config, "search", query, "--json", "--all-copies").stdout)
+    assert {"phototest.tif", "scan.pdf", "upside-down.pdf"} <= {
+        r["file"] for r in apart["results"]}
+    assert all(r["also_in"] == [] for r in apart["results"])
+    shown = cli(config, "search", query)
+    assert "   also in: " in shown.stdout, shown.stdout

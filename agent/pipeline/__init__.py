@@ -206,6 +206,9 @@ class IngestPipeline:
             embedded, resumed = self._embed(request, sha, self.chunker.chunk(spool.sections()),
                                             read.chunks, progress)
             stages["embed"] = time.perf_counter() - t
+            from agent.pipeline.fingerprint import simhash
+
+            fingerprint = simhash(section.text for section in spool.sections())
         except (PermanentError, FileChangedError):
             spool.discard()  # this content will not be read again
             raise
@@ -222,6 +225,7 @@ class IngestPipeline:
             source_name=request.original_filename, mime=mime, size=snapshot.size,
             pages=read.pages, model=self.embedder.model_id, staged=read.chunks,
             replace=request.reindex or self.settings.index.on_duplicate == "reindex",
+            fingerprint=fingerprint,
         )
         stages["index"] = time.perf_counter() - t
         spool.discard()

@@ -116,17 +116,19 @@ class StoredChunk:
     inbox: str | None
     mime: str
     indexed_at: float
+    fingerprint: int | None = None  # the document's SimHash (``fingerprint``), signed
 
 
 CHUNK_COLUMNS = ("c.id, c.ordinal, c.text, c.heading, c.page, c.char_start, c.char_end, "
-                 "d.doc_id, d.source_name, d.location, d.inbox, d.mime, d.created_at")
+                 "d.doc_id, d.source_name, d.location, d.inbox, d.mime, d.created_at, "
+                 "d.fingerprint")
 
 
 def stored_chunk(row: Sequence[Any]) -> StoredChunk:
     """A row of ``CHUNK_COLUMNS`` with its stored (encoded) names decoded."""
     return StoredChunk(row[0], row[1], row[2], row[3] or "", row[4], row[5], row[6], row[7],
                        decode_name(row[8]), decode_optional(row[9]), row[10], row[11],
-                       float(row[12]))
+                       float(row[12]), None if row[13] is None else int(row[13]))
 
 
 def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -167,9 +169,11 @@ class Index(Protocol):
         self, *, sha256: str, job_id: str, inbox: str | None, source_name: str, mime: str,
         size: int, pages: int | None, model: str, chunks: Sequence[Chunk] = (),
         vectors: Any = None, replace: bool = False, staged: int | None = None,
+        fingerprint: int | None = None,
     ) -> DocumentRecord:
         """Store a document with ``chunks`` and their ``vectors``, or with the ``staged``
-        chunks its checkpoints hold (read in pages: memory does not grow with the document)."""
+        chunks its checkpoints hold (read in pages: memory does not grow with the document),
+        and its text's SimHash ``fingerprint``."""
         ...
 
     def find_by_hash(self, sha256: str) -> DocumentRecord | None: ...

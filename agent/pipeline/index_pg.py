@@ -19,6 +19,7 @@ from typing import Any
 from agent.errors import TransientError
 from agent.names import encode_name
 from agent.pipeline.chunk import Chunk
+from agent.pipeline.fingerprint import as_signed
 from agent.pipeline.index import (
     NO_FILTER,
     STAGED_PAGE,
@@ -93,6 +94,7 @@ SCHEMA = [
     "DEFAULT 0",
     "ALTER TABLE embedding_checkpoints ADD COLUMN IF NOT EXISTS page INTEGER",
     "ALTER TABLE embedding_checkpoints ADD COLUMN IF NOT EXISTS tokens INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE documents ADD COLUMN IF NOT EXISTS fingerprint BIGINT",
 ]
 
 
@@ -151,6 +153,7 @@ class PostgresIndex(DocumentLookups):
         self, *, sha256: str, job_id: str, inbox: str | None, source_name: str, mime: str,
         size: int, pages: int | None, model: str, chunks: Sequence[Chunk] = (),
         vectors: Any = None, replace: bool = False, staged: int | None = None,
+        fingerprint: int | None = None,
     ) -> DocumentRecord:
         import numpy as np
         import psycopg
@@ -163,11 +166,11 @@ class PostgresIndex(DocumentLookups):
                     conn.execute("DELETE FROM documents WHERE content_sha256 = %s", (sha256,))
                 row = conn.execute(
                     """INSERT INTO documents (doc_id, content_sha256, job_id, inbox, source_name,
-                           mime, bytes, pages, chunk_count, model, created_at)
-                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                           mime, bytes, pages, chunk_count, model, created_at, fingerprint)
+                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                        ON CONFLICT DO NOTHING RETURNING id""",
                     (f"doc_{sha256[:20]}", sha256, job_id, inbox, encode_name(source_name), mime,
-                     size, pages, count, model, time.time()),
+                     size, pages, count, model, time.time(), as_signed(fingerprint)),
                 ).fetchone()
                 if row is not None:
                     rows = (self._staged_rows(conn, sha256, model) if staged is not None

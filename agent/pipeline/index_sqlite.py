@@ -23,6 +23,7 @@ from typing import Any
 from agent.errors import TransientError
 from agent.names import encode_name
 from agent.pipeline.chunk import Chunk
+from agent.pipeline.fingerprint import as_signed
 from agent.pipeline.index import (
     NO_FILTER,
     STOPWORDS,
@@ -108,7 +109,9 @@ SCHEMA_V4 = [
     "ALTER TABLE embedding_checkpoints ADD COLUMN page INTEGER",
     "ALTER TABLE embedding_checkpoints ADD COLUMN tokens INTEGER NOT NULL DEFAULT 0",
 ]
-MIGRATIONS = [SCHEMA, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4]
+# v5: each document's SimHash, so near copies show as one result (``fingerprint``).
+SCHEMA_V5 = ["ALTER TABLE documents ADD COLUMN fingerprint INTEGER"]
+MIGRATIONS = [SCHEMA, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5]
 SCHEMA_VERSION = len(MIGRATIONS)
 HEADING_WEIGHT = 1.0  # bm25 weight of the heading column against the text's 1.0
 LEXICAL_ROWS = 5000  # at most this many matching chunks are ranked for a query (rarest words)
@@ -186,6 +189,7 @@ class SQLiteIndex(DocumentLookups):
         self, *, sha256: str, job_id: str, inbox: str | None, source_name: str, mime: str,
         size: int, pages: int | None, model: str, chunks: Sequence[Chunk] = (),
         vectors: Any = None, replace: bool = False, staged: int | None = None,
+        fingerprint: int | None = None,
     ) -> DocumentRecord:
         """Store a document, its chunks and vectors in one transaction; idempotent per sha256."""
         count = len(chunks) if staged is None else staged
@@ -204,10 +208,10 @@ class SQLiteIndex(DocumentLookups):
                 self._delete_rows(conn, existing[0])
             row_id = conn.execute(
                 """INSERT INTO documents (doc_id, content_sha256, job_id, inbox, source_name,
-                       mime, bytes, pages, chunk_count, model, created_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
+                       mime, bytes, pages, chunk_count, model, created_at, fingerprint)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
                 (f"doc_{sha256[:20]}", sha256, job_id, inbox, encode_name(source_name), mime,
-                 size, pages, count, model, time.time()),
+                 size, pages, count, model, time.time(), as_signed(fingerprint)),
             ).fetchone()[0]
             stored = 0
             for chunk, vector in (self._staged_rows(conn, sha256, model) if staged is not None
