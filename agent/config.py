@@ -211,7 +211,12 @@ class IndexSettings(_Section):
 
 class SearchSettings(_Section):
     mode: Literal["vector", "lexical", "hybrid"] = "hybrid"
-    min_similarity: float = Field(default=0.3, ge=-1.0, le=1.0)
+    # The refusal (benchmarks/refusal_bench.py calibrated these on its development half): a
+    # result answers if its cosine reaches answer_similarity, or reaches min_similarity while
+    # its chunk holds min_coverage of the query's content words (or they stand together).
+    min_similarity: float = Field(default=0.32, ge=-1.0, le=1.0)
+    answer_similarity: float = Field(default=0.40, ge=-1.0, le=1.0)
+    min_coverage: float = Field(default=0.25, ge=0.0, le=1.0)
     candidates: int = Field(default=100, ge=10, le=10_000)
     socket: bool = True
 

@@ -136,6 +136,22 @@ def test_no_good_answer_and_empty_query(agent: Any) -> None:
         assert out.returncode == 2 and "empty" in out.stderr
 
 
+@pytest.mark.parametrize("question", ["What is the capital of Mongolia",
+                                      "Who won the 1998 FIFA World Cup?",
+                                      "xylophone quantum giraffe"])
+def test_questions_the_index_cannot_answer_are_refused(agent: Any, question: str) -> None:
+    """The issue's own examples, over the harbour guide, notes and mail: no good answer, exit
+    1, and the evidence the refusal was judged on; a question the guide answers is answered."""
+    _, config, _ = agent
+    status, body, _ = search(config, question)
+    assert status == 1 and body["answered"] is False and body["results"] == [], body
+    evidence = body["evidence"]
+    assert evidence is None or evidence["similarity"] < 0.40, evidence
+    status, body, _ = search(config, "who boards a vessel before the breakwater")
+    assert status == 0 and body["answered"] and body["results"][0]["file"] == "guide.html"
+    assert body["evidence"]["similarity"] >= 0.32 and body["evidence"]["coverage"] > 0
+
+
 def test_filters_inbox_type_path_and_indexing_time(agent: Any) -> None:
     """--inbox, --type, --path and --after/--before narrow the documents searched."""
     _, config, _ = agent
