@@ -61,22 +61,29 @@ def write_odt(path: Path, heading: str, paragraphs: list[str]) -> Path:
 
 def write_ods(path: Path, sheets: dict[str, list[list[str]]]) -> Path:
     from odf.opendocument import OpenDocumentSpreadsheet
-    from odf.table import Table, TableCell, TableRow
-    from odf.text import P
 
     doc = OpenDocumentSpreadsheet()
     for name, rows in sheets.items():
-        table = Table(name=name)
-        for row in rows:
-            tr = TableRow()
-            for value in row:
-                cell = TableCell(valuetype="string")
-                cell.addElement(P(text=str(value)))
-                tr.addElement(cell)
-            table.addElement(tr)
-        doc.spreadsheet.addElement(table)
+        doc.spreadsheet.addElement(_odf_table(name, rows))
     doc.save(str(path))
     return path
+
+
+def _odf_table(name: str, rows: list[list[str]]) -> object:
+    """An OpenDocument table of string cells (a sheet of an ODS, a table in an ODT)."""
+    from odf.table import Table, TableCell, TableColumn, TableRow
+    from odf.text import P
+
+    table = Table(name=name)
+    table.addElement(TableColumn(numbercolumnsrepeated=max(map(len, rows), default=1)))
+    for row in rows:
+        tr = TableRow()
+        for value in row:
+            cell = TableCell(valuetype="string")
+            cell.addElement(P(text=str(value)))
+            tr.addElement(cell)
+        table.addElement(tr)
+    return table
 
 
 def write_odp(path: Path, slides: list[tuple[str, str]]) -> Path:
@@ -263,22 +270,12 @@ def write_docx_table(path: Path, heading: str, rows: list[list[str]],
 
 def write_odt_table(path: Path, heading: str, rows: list[list[str]]) -> Path:
     from odf.opendocument import OpenDocumentText
-    from odf.table import Table, TableCell, TableColumn, TableRow
     from odf.text import H, P
 
     doc = OpenDocumentText()
     doc.text.addElement(H(outlinelevel=1, text=heading))
     doc.text.addElement(P(text="The figures below are from the regional sales report."))
-    table = Table(name="Sales")
-    table.addElement(TableColumn(numbercolumnsrepeated=len(rows[0])))
-    for row in rows:
-        tr = TableRow()
-        for value in row:
-            cell = TableCell(valuetype="string")
-            cell.addElement(P(text=value))
-            tr.addElement(cell)
-        table.addElement(tr)
-    doc.text.addElement(table)
+    doc.text.addElement(_odf_table("Sales", rows))
     doc.save(str(path))
     return path
 

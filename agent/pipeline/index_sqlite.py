@@ -353,9 +353,13 @@ class SQLiteIndex(DocumentLookups):
             phrases = self._selective(phrases)
         if not phrases:
             return []
+        return self._ranked_matches((" AND " if require_all else " OR ").join(phrases), k, where)
+
+    def _ranked_matches(self, match: str, k: int, where: SearchFilter) -> list[tuple[int, float]]:
+        """The ``k`` chunks FTS5 ranks best for a MATCH expression, within ``where``."""
         sql = ("SELECT rowid, bm25(chunks_fts, ?, 1.0) AS rank FROM chunks_fts "
                "WHERE chunks_fts MATCH ?")
-        params: list[Any] = [HEADING_WEIGHT, (" AND " if require_all else " OR ").join(phrases)]
+        params: list[Any] = [HEADING_WEIGHT, match]
         if where.active:
             sql += (" AND rowid IN (SELECT id FROM chunks WHERE document_id IN "
                     "(SELECT value FROM json_each(?)))")
@@ -382,16 +386,7 @@ class SQLiteIndex(DocumentLookups):
             match = '"' + " ".join(t for p in parts for t in p) + '"'
         else:
             match = "NEAR(" + " ".join('"' + " ".join(p) + '"' for p in parts) + f", {window})"
-        sql = ("SELECT rowid, bm25(chunks_fts, ?, 1.0) AS rank FROM chunks_fts "
-               "WHERE chunks_fts MATCH ?")
-        params: list[Any] = [HEADING_WEIGHT, match]
-        if where.active:
-            sql += (" AND rowid IN (SELECT id FROM chunks WHERE document_id IN "
-                    "(SELECT value FROM json_each(?)))")
-            params.append(json.dumps(self.admitted_documents(where)))
-        sql += " ORDER BY rank LIMIT ?"
-        params.append(k)
-        return [(int(r[0]), -float(r[1])) for r in self._conn().execute(sql, params)]
+        return self._ranked_matches(match, k, where)
 
     def known_words(self, words: Sequence[str]) -> set[str]:
         known = set()
