@@ -112,67 +112,15 @@ def _when(ts: float | None) -> str:
 @pass_ctx
 def check(ctx: Context) -> None:
     """Validate the config and say what `run` would create; check permissions and databases."""
-    from agent.config import anonymous_api_problem
-    from agent.folders import build_inboxes
-    from agent.system import legacy_office_note, libmagic_problem, ocr_note, ocr_problem
+    from agent.preflight import preflight
 
-    settings = ctx.settings
-    problems: list[str] = []
-    notes: list[str] = [f"config: {settings.source or 'built-in defaults'}"]
-    problems += filter(None, [libmagic_problem(), anonymous_api_problem(settings.api),
-                              ocr_problem(settings.ocr)])
-    notes += filter(None, [ocr_note(settings.ocr), legacy_office_note()])
-    if not settings.inbox:
-        problems.append("no [[inbox]] is configured: nothing would be watched")
-    folders = [settings.agent.data_dir] + [f for b in build_inboxes(settings) for f in b.all_dirs()]
-    for folder in folders:
-        if folder.is_dir():
-            if not os.access(folder, os.R_OK | os.W_OK | os.X_OK):
-                problems.append(f"{folder} is not readable and writable by this user")
-        elif folder.exists():
-            problems.append(f"{folder} is not a folder")
-        else:
-            parent = _nearest_existing(folder)
-            if os.access(parent, os.W_OK | os.X_OK):
-                notes.append(f"would create {folder}")
-            else:
-                problems.append(f"cannot create {folder}: {parent} is not writable")
-    for box in build_inboxes(settings):
-        if box.inbox.is_dir():
-            move = "rename" if box.same_filesystem() else "copy + fsync + unlink (other file system)"
-            notes.append(f"inbox {box.name}: {box.inbox}; moves by {move}")
-    if not problems:
-        notes.append(_check_queue(ctx))
-    for line in notes:
+    found = preflight(ctx.settings)
+    for line in found.notes:
         _say(f"ok       {line}")
-    for line in problems:
+    for line in found.problems:
         _say(f"problem  {line}", err=True)
-    if problems:
-        raise AgentError(f"{len(problems)} problem(s) found")
-
-
-def _nearest_existing(path: Path) -> Path:
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return path
-
-
-def _check_queue(ctx: Context) -> str:
-    """Open the queue read-only when it exists (creating nothing): it must be usable."""
-    settings = ctx.settings
-    if settings.queue.backend == "sqlite" and not settings.queue_path.exists():
-        return f"queue: would create {settings.queue_path}"
-    from agent.errors import QueueDatabaseError
-
-    try:
-        with ctx.queue(readonly=True) as q:
-            q.stats()
-    except QueueDatabaseError as exc:
-        if "older than" not in str(exc):
-            raise
-        return f"queue: {settings.queue_path} will be upgraded when the agent starts"
-    where = settings.queue_path if settings.queue.backend == "sqlite" else settings.queue.redis_url
-    return f"queue: {where} ok"
+    if found.problems:
+        raise AgentError(f"{len(found.problems)} problem(s) found")
 
 
 @cli.command()
