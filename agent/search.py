@@ -193,14 +193,15 @@ class Searcher:
         if together:
             ranked["phrase"] = together
         fused = _fuse(ranked)
+        first = set(together)  # the query's words together, as written or near: ranked first
         if quoted:  # a quoted phrase is a must: only chunks that hold it, as written
-            fused = {i: score for i, score in fused.items() if i in set(together)}
+            fused = {i: score for i, score in fused.items() if i in first}
             if not fused:
                 return SearchResponse(request.query, mode, False, note=(
                     "no document holds " + " and ".join(f'"{p}"' for p in quoted)))
         if not fused:
             return SearchResponse(request.query, mode, False, note="nothing matches the query")
-        strong: set[int] = set(together)  # chunks holding every content word: relevant
+        strong = set(first)  # chunks holding every content word: relevant on their own
         if mode != "lexical" and has_content_words(request.query):
             strong |= {i for i, _ in self.index.lexical_candidates(request.query, pool, where,
                                                                     require_all=True)}
@@ -214,7 +215,6 @@ class Searcher:
                 return True
             return similarity.get(chunk_id, -1.0) >= floor or chunk_id in strong
 
-        first = set(together)  # the query's words together, as written or near: ranked first
         kept = [i for i in fused if relevant(i) and i in first] \
             + [i for i in fused if relevant(i) and i not in first]
         found_by = {side: set(ids) for side, ids in ranked.items()}
@@ -268,7 +268,8 @@ class Searcher:
             held: list[int] | None = None
             for phrase in quoted:
                 ids = [i for i, _ in self.index.phrase_candidates(phrase.split(), pool, where)]
-                held = ids if held is None else [i for i in held if i in set(ids)]
+                also = set(ids)
+                held = ids if held is None else [i for i in held if i in also]
             return held or []
         if mode == "vector":
             return []
