@@ -1,4 +1,4 @@
-"""Run every benchmark and write their figures into benchmarks/README.md ("Latest run").
+"""Run every benchmark and write their raw output into benchmarks/latest-run.md.
 
     python benchmarks/run_all.py          # about two hours on 2 cores (`make bench`)
     python benchmarks/run_all.py --quick  # smaller sizes, to check that they all still run
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-README = HERE / "README.md"
+README = HERE / "latest-run.md"  # the raw output; README.md explains the figures
 START, END = "<!-- latest-run:start -->", "<!-- latest-run:end -->"
 
 FULL = {
