@@ -385,8 +385,9 @@ def test_legacy_office_files_and_heic_photos_are_read(tmp_path: Path) -> None:
 def test_real_files_once_wrongly_failed_are_read_or_named_right(tmp_path: Path) -> None:
     """From Apache Tika's test documents: a .doc libmagic calls a bare OLE container (catdoc
     cannot parse it; LibreOffice can), a Chinese Outlook message whose RTF body crashed the
-    reader, a file of pretty-printed JSON records one after another: all read. An encrypted
-    ODT fails as encrypted, not as corrupt."""
+    reader, a file of pretty-printed JSON records one after another, a Strict Open XML
+    workbook (read as empty sheets) and one with a DDE link openpyxl cannot open: all read.
+    An encrypted ODT fails as encrypted, not as corrupt."""
     import shutil
 
     config = agent_config(tmp_path)
@@ -395,7 +396,8 @@ def test_real_files_once_wrongly_failed_are_read_or_named_right(tmp_path: Path) 
     for path in (REAL / "tika").iterdir():
         shutil.copy(path, inbox / path.name)
     found = _drain(config)
-    for name in ("simple_lower_case.doc", "testMSG_chinese.msg", "test.json"):
+    for name in ("simple_lower_case.doc", "testMSG_chinese.msg", "test.json",
+                 "testEXCEL.strict.xlsx", "testDdeLink.xlsx"):
         assert found[name]["status"] == "completed", found[name]
     assert found["testODTEncrypted.odt"]["message"] == (
         "the OpenDocument file is encrypted (password protected)")
@@ -403,3 +405,5 @@ def test_real_files_once_wrongly_failed_are_read_or_named_right(tmp_path: Path) 
         tmp_path / "data").items()}
     assert "Alfresco MSG format testing" in flat["testMSG_chinese.msg"]
     assert "[2].fetchKey: 2.xml" in flat["test.json"]
+    assert "2nd row: This one is red" in flat["testEXCEL.strict.xlsx"]
+    assert "cb=1: 1 · cb=10: 10 · cb=2: 2 · cb=sum: 13" in flat["testEXCEL.strict.xlsx"]

@@ -11,8 +11,8 @@ Each reader was chosen by ``benchmarks/legacy_bench.py`` on Apache Tika's own te
   the theme name of most real decks (30 % of the words LibreOffice found); the deck is
   converted to ``.pptx`` in a scratch folder and read by the PPTX reader.
 
-External programs run under coreutils ``timeout``, which kills their whole process group when
-the time is up, even if the worker that started them was killed meanwhile.
+catdoc and LibreOffice (``libreoffice``) run under coreutils ``timeout``, which kills their
+whole process group when the time is up, even if the worker that started them was killed.
 """
 
 from __future__ import annotations
@@ -20,16 +20,15 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from agent.errors import PermanentError
 from agent.pipeline.extract import ExtractOptions
+from agent.pipeline.libreoffice import CONVERT_SECONDS, bounded, converted, office_program
 from agent.pipeline.outline import Section
 
-CONVERT_SECONDS = 300  # a conversion running longer than this is killed, with its children
 SECTION_CHARS = 256 * 1024
 DOC_INSTALL = "reading .doc needs catdoc: sudo apt-get install catdoc (or save it as .docx)"
 PPT_INSTALL = ("reading .ppt needs LibreOffice: sudo apt-get install libreoffice-impress-nogui "
@@ -40,20 +39,16 @@ def _fail(message: str) -> PermanentError:
     return PermanentError(message, stage="extract")
 
 
-def _bounded(command: list[str]) -> list[str]:
-    return ["timeout", "--kill-after=10", str(CONVERT_SECONDS), *command]
-
-
 def available() -> dict[str, str | None]:
     """Each legacy format and the program that reads it here, or None when it is missing."""
-    return {".doc": shutil.which("catdoc"), ".xls": "xlrd", ".ppt": _office()}
+    return {".doc": shutil.which("catdoc"), ".xls": "xlrd", ".ppt": office_program()}
 
 
 def extract_doc(path: Path, options: ExtractOptions = ExtractOptions()) -> Iterator[Section]:
     """A Word 97–2003 document's text by catdoc, streamed in sections."""
     if shutil.which("catdoc") is None:
         raise _fail(DOC_INSTALL)
-    with subprocess.Popen(_bounded(["catdoc", "-w", "-d", "utf-8", str(path)]),
+    with subprocess.Popen(bounded(["catdoc", "-w", "-d", "utf-8", str(path)]),
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE) as reader:
         assert reader.stdout is not None
         any_text = False
@@ -72,13 +67,13 @@ def extract_doc(path: Path, options: ExtractOptions = ExtractOptions()) -> Itera
         reason = problem.strip().splitlines()[-1] if problem.strip() else f"exit status {code}"
         if "encrypt" in problem.lower() or "password" in problem.lower():
             raise _fail("the document is encrypted (password protected)")
-        if _office() is None:
+        if office_program() is None:
             raise _fail(f"catdoc cannot read this .doc ({reason[:120]}); LibreOffice might: "
                         "sudo apt-get install libreoffice-writer-nogui")
         from agent.pipeline.extract import extract_docx
 
         # some files catdoc cannot parse (an OLE summary it does not know) LibreOffice can
-        yield from _converted(path, "doc", "docx", extract_docx, options)
+        yield from converted(path, "doc", "docx", extract_docx, options)
 
 
 def extract_xls(path: Path, options: ExtractOptions = ExtractOptions()) -> Iterator[Section]:
@@ -131,39 +126,10 @@ def _cell(book: Any, cell: Any) -> str:
     return " ".join(str(value).split())
 
 
-def _office() -> str | None:
-    return shutil.which("soffice") or shutil.which("libreoffice")
-
-
 def extract_ppt(path: Path, options: ExtractOptions = ExtractOptions()) -> Iterator[Section]:
     """A PowerPoint 97–2003 deck, converted to .pptx by LibreOffice and read as one."""
     from agent.pipeline.office import extract_pptx
 
-    if _office() is None:
+    if office_program() is None:
         raise _fail(PPT_INSTALL)
-    yield from _converted(path, "ppt", "pptx", extract_pptx, options)
-
-
-def _converted(path: Path, kind: str, target: str, reader: Any,
-               options: ExtractOptions) -> Iterator[Section]:
-    """The file converted by LibreOffice to ``target`` in a scratch folder, read by
-    ``reader``; the scratch folder (and LibreOffice's profile) goes when reading ends."""
-    office = _office()
-    assert office is not None
-    with tempfile.TemporaryDirectory(prefix=f"ingest-{kind}-") as scratch:
-        folder = Path(scratch)
-        source = folder / f"file.{kind}"  # the sender's name never reaches a command line
-        shutil.copyfile(path, source)
-        done = subprocess.run(
-            _bounded([office, f"-env:UserInstallation=file://{folder / 'profile'}",
-                      "--headless", "--norestore", "--convert-to", target,
-                      "--outdir", str(folder / "out"), str(source)]),
-            capture_output=True, check=False)
-        converted = folder / "out" / f"file.{target}"
-        if done.returncode in (124, 137):
-            raise _fail(f"LibreOffice took longer than {CONVERT_SECONDS} s to convert the file")
-        if not converted.is_file():
-            reason = done.stderr.decode(errors="replace").strip().splitlines()
-            raise _fail(f"LibreOffice could not convert the .{kind} (corrupt or password "
-                        f"protected?{' ' + reason[-1][:120] if reason else ''})")
-        yield from reader(converted, options)
+    yield from converted(path, "ppt", "pptx", extract_pptx, options)

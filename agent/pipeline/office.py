@@ -64,15 +64,52 @@ def sheet_sections(name: str, rows: Iterator[list[str]], budget: list[int]) -> I
 
 
 def extract_xlsx(path: Path, options: ExtractOptions = ExtractOptions()) -> Iterator[Section]:
-    """Every sheet of an Excel workbook (values as last saved, not formulas), in tab order."""
+    """Every sheet of an Excel workbook (values as last saved, not formulas), in tab order.
+
+    Two kinds of valid workbook openpyxl cannot read go through LibreOffice when it is
+    installed: Strict Open XML (openpyxl sees its sheets as empty) and workbooks whose parts
+    it trips on (a DDE link's missing relationship part); both found in Apache Tika's test
+    documents."""
     check_archive(path, "XLSX")
+    from openpyxl import load_workbook
+
+    from agent.pipeline.libreoffice import converted_or_fail
+
+    if _strict_ooxml(path):
+        yield from converted_or_fail(path, "xlsx", "xlsx", _read_workbook, options,
+                                     "the workbook is in Strict Open XML")
+        return
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for broken parts
+        problem = f"the XLSX is corrupt or not a workbook ({type(exc).__name__}: {exc})"
+        yield from converted_or_fail(path, "xlsx", "xlsx", _read_workbook, options, problem)
+        return
+    yield from _sheets(book)
+
+
+def _strict_ooxml(path: Path) -> bool:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open("xl/workbook.xml") as part:
+            return b"purl.oclc.org/ooxml/spreadsheetml" in part.read(4096)
+    except (KeyError, zipfile.BadZipFile, OSError):
+        return False
+
+
+def _read_workbook(path: Path, options: ExtractOptions) -> Iterator[Section]:
+    """A workbook LibreOffice wrote, read by openpyxl."""
     from openpyxl import load_workbook
 
     try:
         book = load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for broken parts
-        raise _fail(f"the XLSX is corrupt or not a workbook ({type(exc).__name__}: {exc})"
-                    ) from None
+    except Exception as exc:  # noqa: BLE001 - named in the failure
+        raise _fail(f"the XLSX is corrupt ({type(exc).__name__}: {exc})") from None
+    yield from _sheets(book)
+
+
+def _sheets(book: Any) -> Iterator[Section]:
     try:
         budget = [MAX_CELLS]
         for sheet in book.worksheets:

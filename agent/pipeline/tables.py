@@ -6,8 +6,8 @@ the hit; ``Zone: EMEA · Sales: 3318 · Period: Jan–Jun 2023`` can. Every read
 to a ``TableLines`` and indexes what it returns.
 
 How the header is found, in the first rows of a table:
-- leading rows with at most one filled cell are captions ("Sales by zone, 2023"): they are
-  returned as their own line and name the table;
+- leading rows with at most one filled cell are titles and notes: returned as their own
+  lines, the first two name the table (its caption, "Sales by zone, 2023");
 - the first row with two or more filled cells, none of them a number, is the header;
 - a header row with gaps (a merged cell spanning columns, "2023 | | 2024 | ") followed by a
   second such row ("Sales | Units | Sales | Units") makes a two-row header: each column's name
@@ -67,10 +67,11 @@ class TableLines:
         if self._settled:
             return [self._line(cells)]
         filled = sum(1 for c in cells if c)
-        if filled <= 1 and self._pending is None and self._captions < MAX_CAPTION_ROWS:
-            self._captions += 1
+        if filled <= 1 and self._pending is None:  # a title or a note above the table
             text = next(c for c in cells if c)
-            self.caption = f"{self.caption} {text}".strip() if self.caption else text
+            if self._captions < MAX_CAPTION_ROWS:  # the first ones name it
+                self._captions += 1
+                self.caption = f"{self.caption} {text}".strip() if self.caption else text
             return [text]
         if self._pending is not None:
             top, self._pending = self._pending, None
