@@ -49,7 +49,7 @@ def converted_or_fail(path: Path, kind: str, target: str, reader: Any,
 
 
 def converted(path: Path, kind: str, target: str, reader: Any,
-               options: ExtractOptions) -> Iterator[Section]:
+              options: ExtractOptions) -> Iterator[Section]:
     """The file converted by LibreOffice to ``target`` in a scratch folder, read by
     ``reader``; the scratch folder (and LibreOffice's profile) goes when reading ends."""
     office = office_program()
@@ -60,14 +60,14 @@ def converted(path: Path, kind: str, target: str, reader: Any,
         shutil.copyfile(path, source)
         done = subprocess.run(
             bounded([office, f"-env:UserInstallation=file://{folder / 'profile'}",
-                      "--headless", "--norestore", "--convert-to", target,
-                      "--outdir", str(folder / "out"), str(source)]),
+                     "--headless", "--norestore", "--convert-to", target,
+                     "--outdir", str(folder / "out"), str(source)]),
             capture_output=True, check=False)
-        converted = folder / "out" / f"file.{target}"
+        result = folder / "out" / f"file.{target}"
         if done.returncode in (124, 137):
             raise _fail(f"LibreOffice took longer than {CONVERT_SECONDS} s to convert the file")
-        if not converted.is_file():
+        if not result.is_file():
             reason = done.stderr.decode(errors="replace").strip().splitlines()
             raise _fail(f"LibreOffice could not convert the .{kind} (corrupt or password "
                         f"protected?{' ' + reason[-1][:120] if reason else ''})")
-        yield from reader(converted, options)
+        yield from reader(result, options)
