@@ -391,9 +391,9 @@ def as_rendered(image: Any) -> Any:
     return page
 
 
-def prepare(image: Any, deskew: bool = True, enlarge: bool = True) -> tuple[Any, float]:
-    """Grayscale, at most ``WORK_PIXELS``, straightened, with speckles filtered out; and the
-    angle it was turned by.
+def prepare(rendered: Any, deskew: bool = True, enlarge: bool = True) -> tuple[Any, float]:
+    """A page as ``as_rendered`` gives it (grayscale, at most ``WORK_PIXELS``, not blank),
+    straightened, with speckles filtered out; and the angle it was turned by.
 
     A picture smaller than an A4 page at 200 dpi (a screenshot, a photo at screen size) has
     text a few pixels high, which Tesseract misreads and the median filter erases: it is
@@ -401,9 +401,7 @@ def prepare(image: Any, deskew: bool = True, enlarge: bool = True) -> tuple[Any,
     it is already fine (``enlarge`` False: a render at ``ocr.dpi``, a 300 dpi scan)."""
     from PIL import Image, ImageFilter
 
-    page = as_rendered(image)
-    if page.getextrema()[0] > 128:
-        return page, 0.0  # blank: nothing to straighten or clean
+    page = rendered
     if enlarge and max(page.size) < SMALL_PAGE_EDGE \
             and page.width * page.height * 4 <= WORK_PIXELS:
         page = page.resize((page.width * 2, page.height * 2), Image.Resampling.LANCZOS)
