@@ -23,7 +23,9 @@ from agent import __version__
 from agent.config import Settings
 from agent.doctypes import SHORT_TYPES
 from agent.errors import AgentError, InvalidJobUpdateError, JobNotFoundError
+from agent.events import EventBus
 from agent.folders import InboxFolders, identify
+from agent.health import HealthChecker
 from agent.names import display_name
 from agent.pipeline.index import SearchFilter
 from agent.queue.base import Job, JobFilter, JobQueue, JobStatus
@@ -165,23 +167,63 @@ def _queue_upload(queue: JobQueue, box: InboxFolders, received: ReceivedUpload) 
         raise QueueBusyError(f"the queue is busy; try again shortly ({exc})") from None
 
 
+async def receive_upload(request: Request, queue: JobQueue, box: InboxFolders,
+                         limit: int) -> tuple[Job, str]:
+    """Stream one multipart upload into ``box`` and queue it: (the job, the name it got).
+    Anything refused raises :class:`UploadRejected` with its HTTP status."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit + 64 * 1024:
+        raise UploadRejected(413, f"upload larger than api.max_upload_bytes ({limit})")
+    receiver = UploadReceiver(box, request.headers.get("content-type", ""), limit)
+    try:
+        async for chunk in request.stream():  # file writes happen in the threadpool
+            await run_in_threadpool(receiver.feed, chunk)
+        received = await run_in_threadpool(receiver.finish)
+    except ClientDisconnect:
+        raise UploadRejected(400, "the client went away mid-upload") from None
+    finally:
+        await run_in_threadpool(receiver.discard)
+    try:
+        job = await run_in_threadpool(_queue_upload, queue, box, received)
+    except QueueBusyError as exc:
+        raise UploadRejected(503, str(exc)) from None
+    return job, display_name(received.path.name)
+
+
 def create_app(settings: Settings, queue: JobQueue, boxes: dict[str, InboxFolders],
-               searcher: SharedSearcher | None = None) -> FastAPI:
-    """The API over an existing queue and inboxes (the agent's own) and its searcher."""
+               searcher: SharedSearcher | None = None, health: HealthChecker | None = None,
+               events: EventBus | None = None) -> FastAPI:
+    """The API and the web page over an existing queue and inboxes (the agent's own), its
+    searcher and its health checks."""
+    from agent.web import mount_pages
+    from agent.web.guard import Guard
+
     app = FastAPI(title="ingest-agent", version=__version__,
                   description="Upload files for ingestion, follow their jobs, search the index.")
     token = settings.api.token.get_secret_value() if settings.api.token else None
     limit = settings.api.max_upload_bytes
     shared = searcher or SharedSearcher(settings)
+    guard = Guard(token)
 
     def require_token(request: Request) -> None:
-        if token is None:
-            return
+        """A bearer token (API clients), or the web page's session: its cookie, and on a
+        request that changes something the CSRF token beside it. A browser's request from
+        another site is refused either way."""
+        if not guard.same_origin(request):
+            raise HTTPException(403, "cross-site request refused")
         header = request.headers.get("authorization", "")
         scheme, _, given = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.encode()):
-            raise HTTPException(401, "missing or wrong bearer token",
-                                headers={"WWW-Authenticate": "Bearer"})
+        if token is not None and scheme.lower() == "bearer" and hmac.compare_digest(
+                given.encode(), token.encode()):
+            return
+        browser = guard.has_cookies(request)
+        if browser and request.method not in ("GET", "HEAD") and not guard.csrf_ok(
+                request, request.headers.get("x-csrf-token")):
+            raise HTTPException(403, "missing or wrong CSRF token")
+        if token is None or (browser and guard.logged_in(request)):
+            return
+        raise HTTPException(401, "missing or wrong bearer token",
+                            headers={"WWW-Authenticate": "Bearer"})
 
     auth = [Depends(require_token)]
 
@@ -204,30 +246,12 @@ def create_app(settings: Settings, queue: JobQueue, boxes: dict[str, InboxFolder
         box = boxes.get(inbox) if inbox else next(iter(boxes.values()))
         if box is None:
             raise HTTPException(404, f"no inbox named {inbox!r}")
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit + 64 * 1024:
-            raise HTTPException(413, f"upload larger than api.max_upload_bytes ({limit})")
         try:
-            receiver = UploadReceiver(box, request.headers.get("content-type", ""), limit)
+            job, name = await receive_upload(request, queue, box, limit)
         except UploadRejected as exc:
-            return JSONResponse({"detail": exc.detail}, status_code=exc.status)
-        try:
-            async for chunk in request.stream():  # file writes happen in the threadpool
-                await run_in_threadpool(receiver.feed, chunk)
-            received = await run_in_threadpool(receiver.finish)
-        except UploadRejected as exc:
-            return JSONResponse({"detail": exc.detail}, status_code=exc.status)
-        except ClientDisconnect:
-            return JSONResponse({"detail": "the client went away mid-upload"}, status_code=400)
-        finally:
-            await run_in_threadpool(receiver.discard)
-        try:
-            job = await run_in_threadpool(_queue_upload, queue, box, received)
-        except QueueBusyError as exc:
-            return JSONResponse({"detail": str(exc)}, status_code=503,
-                                headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
-        return UploadOut(job_id=job.job_id, status=str(job.status), inbox=box.name,
-                         file=display_name(received.path.name))
+            headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if exc.status == 503 else None
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=headers)
+        return UploadOut(job_id=job.job_id, status=str(job.status), inbox=box.name, file=name)
 
     @app.get("/api/v1/jobs/{job_id}", response_model=JobOut, dependencies=auth,
              responses={**ERRORS, 404: {"model": ErrorOut}})
@@ -295,6 +319,7 @@ def create_app(settings: Settings, queue: JobQueue, boxes: dict[str, InboxFolder
             raise HTTPException(400, str(exc)) from None
         return SearchOut.model_validate(response.to_dict())
 
+    mount_pages(app, settings, queue, boxes, shared, health, guard, events)
     return app
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -269,13 +268,13 @@ def _jobs_page(q: JobQueue, where: Any, limit: int | None) -> tuple[list[Job], b
 def job(ctx: Context, job_id: str, as_json: bool) -> None:
     """Show one job in full: its id, a unique prefix of it (at least 4 characters), or its
     file name (several matches are listed)."""
-    from agent.job_view import shown_progress, shown_status
+    from agent.job_view import current_location, shown_progress, shown_status
 
     ctx.say_which_config()
     with ctx.queue(readonly=True) as q:
         found = _find_job(q, job_id)
     data = found.to_dict()
-    data["location"] = _current_location(ctx.settings, found)
+    data["location"] = current_location(ctx.settings, found)
     if as_json:
         _print_json(data)
         return
@@ -311,22 +310,6 @@ def _find_job(q: JobQueue, wanted: str) -> Job:
     raise AgentError(f"{len(matches)}{'+' if len(matches) == 20 else ''} jobs match "
                      f"{wanted!r}: give one's id (or a longer part of it)")
 
-
-def _current_location(settings: Settings, job: Job) -> str | None:
-    """Where the job's file is now: done/ or failed/ once filed, processing/ while worked on,
-    the inbox while it waits."""
-    from agent.folders import build_inboxes
-
-    for key in ("done_path", "failed_path"):
-        if job.metadata.get(key) and os.path.lexists(job.metadata[key]):
-            return display_name(str(job.metadata[key]))
-    box = next((b for b in build_inboxes(settings) if b.name == job.inbox), None)
-    if box is not None:
-        original = job.original_filename or Path(job.file_path).name
-        working = box.processing / box.processing_name(job.job_id, original)
-        if os.path.lexists(working):
-            return display_name(str(working))
-    return display_name(job.file_path) if os.path.lexists(job.file_path) else None
 
 
 @cli.command()

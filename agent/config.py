@@ -228,9 +228,11 @@ class MetricsSettings(_Section):
 
 
 class ApiSettings(_Section):
-    enabled: bool = False
+    # The web page and the JSON API share this server. On by default (on loopback); a
+    # ``run --drain`` serves it only when ``enabled`` is set in the file.
+    enabled: bool = True
     host: str = "127.0.0.1"
-    port: int = Field(default=8478, ge=1, le=65535)
+    port: int = Field(default=8478, ge=0, le=65535)
     token: SecretStr | None = None
     allow_anonymous: bool = False
     max_upload_bytes: int = Field(default=100 * 1024 * 1024, gt=0)

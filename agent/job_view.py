@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+from agent.config import Settings
+from agent.folders import build_inboxes
+from agent.names import display_name
 from agent.queue.base import Job, JobStatus
 
 
@@ -22,3 +28,18 @@ def shown_progress(job: Job) -> str:
     if job.status in (JobStatus.FAILED, JobStatus.TIMEOUT):
         return str(job.metadata.get("stage") or "-")
     return f"{job.progress}%"
+
+
+def current_location(settings: Settings, job: Job) -> str | None:
+    """Where the job's file is now: done/ or failed/ once filed, processing/ while worked on,
+    the inbox while it waits."""
+    for key in ("done_path", "failed_path"):
+        if job.metadata.get(key) and os.path.lexists(job.metadata[key]):
+            return display_name(str(job.metadata[key]))
+    box = next((b for b in build_inboxes(settings) if b.name == job.inbox), None)
+    if box is not None:
+        original = job.original_filename or Path(job.file_path).name
+        working = box.processing / box.processing_name(job.job_id, original)
+        if os.path.lexists(working):
+            return display_name(str(working))
+    return display_name(job.file_path) if os.path.lexists(job.file_path) else None

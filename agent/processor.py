@@ -461,7 +461,10 @@ class Processor:
                          metadata={"document_id": document_id, "chunks": result.get("chunks", 0),
                                    "done_path": str(dest), "done_inode": _inode(dest),
                                    "mime": result.get("mime"), "warnings": warnings or None,
-                                   "ocr_pages": result.get("ocr_pages") or None},
+                                   "ocr_pages": result.get("ocr_pages") or None,
+                                   "ocr_page_numbers": result.get("ocr_page_numbers") or None,
+                                   "stages": {stage: round(float(seconds), 3) for stage, seconds
+                                              in result.get("stages", {}).items()} or None},
                          extra={"chunks": result.get("chunks", 0), "bytes": result.get("bytes", 0),
                                 "mime": result.get("mime"),
                                 "ocr_pages": result.get("ocr_pages", 0)})

@@ -80,8 +80,6 @@ class Agent:
 
         self.searcher = SharedSearcher(settings)
         self.api_server: Any = None
-        if settings.api.enabled:
-            self._setup_api()
         self.search_socket: Any = None
         if settings.search.socket:
             from agent.search_socket import SearchSocketServer, socket_path
@@ -140,7 +138,8 @@ class Agent:
         if problem is not None:
             raise AgentError(problem)
 
-        app = create_app(self.settings, self.queue, self.boxes, self.searcher)
+        app = create_app(self.settings, self.queue, self.boxes, self.searcher, self.health,
+                         self.events)
         self.api_server = ApiServer(app, self.settings.api.host, self.settings.api.port)
 
     def _start_search_socket(self) -> None:
@@ -198,9 +197,32 @@ class Agent:
                 log.warning("grace period over: interrupting the current job")
                 processor.abort_current()
 
+    def _page_wanted(self, drain: bool) -> bool:
+        """The web page and API are served unless switched off; a drain run (a batch that
+        ends when its work does) serves them only when the config asks for them by name."""
+        api = self.settings.api
+        return api.enabled and (not drain or "enabled" in api.model_fields_set)
+
+    def _start_api(self) -> None:
+        """Serve the page and API; a page that is on only by default and cannot bind its
+        port (another agent has it) is left off with a warning, and the agent runs on."""
+        try:
+            self.api_server.start()
+        except AgentError as exc:
+            if "enabled" in self.settings.api.model_fields_set:
+                raise
+            log.warning("web page not served: its port is taken; set api.port, or "
+                        "api.enabled = false", error=str(exc))
+            self.api_server = None
+            return
+        base = f"http://{self.settings.api.host}:{self.api_server.port}"
+        log.info("web page served", url=f"{base}/", api=f"{base}/docs")
+
     def run(self, *, drain: bool = False) -> int:
         """Run in the foreground; with ``drain`` stop once nothing is waiting or queued."""
         started = time.monotonic()
+        if self._page_wanted(drain):
+            self._setup_api()
         if self.metrics_server is not None:
             self.metrics_server.start()
             log.info("metrics and health served", url=f"http://{self.settings.metrics.host}:"
@@ -209,9 +231,7 @@ class Agent:
             for processor in self.processors:
                 processor.start(recover=processor is self.processor)
             if self.api_server is not None:
-                self.api_server.start()
-                log.info("HTTP API served", url=f"http://{self.settings.api.host}:"
-                         f"{self.api_server.port}/docs")
+                self._start_api()
             self._start_search_socket()
         except BaseException:
             if self.metrics_server is not None:

@@ -6,7 +6,7 @@
 # Hebrew OCR data, for the tests of several OCR languages; LibreOffice Impress (headless), which
 # reads PowerPoint 97-2003 .ppt, Writer, which reads the .doc files catdoc cannot, and Calc, which
 # reads the workbooks openpyxl cannot (optional at run time: `ingest-agent check` says when
-# LibreOffice is missing).
+# LibreOffice is missing). Chromium and its driver, for the web page's browser tests.
 # Installs only what is missing, so a second run costs nothing; without root (or sudo) it says
 # in one line what to install and stops.
 set -euo pipefail
@@ -14,7 +14,7 @@ set -euo pipefail
 packages=(libmagic1 tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd fonts-dejavu-core catdoc)
 if [ "${1:-}" != "--runtime" ]; then
     packages+=(prometheus redis-server python3-doc tesseract-ocr-heb libreoffice-impress-nogui
-               libreoffice-writer-nogui libreoffice-calc-nogui)
+               libreoffice-writer-nogui libreoffice-calc-nogui chromium chromium-driver)
 fi
 missing=()
 for pkg in "${packages[@]}"; do

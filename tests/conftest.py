@@ -83,9 +83,11 @@ def queue(request: pytest.FixtureRequest, tmp_path: Path, clock: ManualClock) ->
     q.close()  # type: ignore[attr-defined]
 
 
-# Pooled by AnyIO for a module-scoped API server's sync endpoints; they end with that server,
-# whose own thread the API tests check at teardown.
-POOLED_THREADS = {"AnyIO worker thread"}
+# Threads named so are pooled. By AnyIO for a module-scoped API server's sync endpoints; they
+# end with that server, whose own thread the API tests check at teardown. By the executor of
+# Playwright's event loop ("asyncio_N"), which lives as long as the browser tests'
+# module-scoped browser.
+POOLED_THREADS = ("AnyIO worker thread", "asyncio_")
 
 
 @pytest.fixture(autouse=True)
@@ -97,7 +99,7 @@ def no_leaked_threads() -> Iterator[None]:
     leaked: list[threading.Thread] = []
     for _ in range(50):
         leaked = [t for t in threading.enumerate()
-                  if t not in before and t.is_alive() and t.name not in POOLED_THREADS]
+                  if t not in before and t.is_alive() and not t.name.startswith(POOLED_THREADS)]
         if not leaked:
             break
         deadline.wait(0.1)

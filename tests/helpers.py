@@ -79,11 +79,12 @@ def write_config(path: Path, sections: Mapping[str, Any]) -> Path:
 def agent_config(base: Path, name: str = "agent", *, inbox: Mapping[str, Any] | None = None,
                  **sections: Mapping[str, Any]) -> Path:
     """A config for one agent under ``base``: inbox ``box`` at ``base/inbox`` by default, JSON
-    logs, metrics on a free port; keyword sections are merged over these defaults."""
+    logs, metrics and the web page on free ports; keyword sections are merged over these."""
     config: dict[str, Any] = {
         "agent": {"data_dir": "data", "log_format": "json"},
         "inbox": [{"name": "box", "path": "inbox", "settle_seconds": 0.2, **(inbox or {})}],
         "metrics": {"port": 0},
+        "api": {"port": 0},
     }
     for section, values in sections.items():
         config[section] = {**config.get(section, {}), **values}

@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 from agent.config import Settings
 from agent.errors import PermanentError, TransientError
 from agent.folders import file_kind
-from agent.pipeline.spool import JobSpool, SpoolState, purge_spools, skipped_parts
+from agent.pipeline.spool import (
+    MAX_OCR_PAGES,
+    JobSpool,
+    SpoolState,
+    purge_spools,
+    skipped_parts,
+)
 
 if TYPE_CHECKING:
     from agent.pipeline.chunk import Chunk
@@ -231,6 +237,7 @@ class IngestPipeline:
         spool.discard()
         return {"document_id": record.doc_id, "chunks": read.chunks, "mime": mime,
                 "pages": read.pages, "ocr_pages": read.ocr_pages, "embedded": embedded,
+                "ocr_page_numbers": read.ocr_page_numbers,
                 "resumed_chunks": resumed, "bytes": record.bytes, "stages": stages,
                 "warnings": warnings, **_file_state(snapshot)}
 
@@ -262,6 +269,8 @@ class IngestPipeline:
                 spool.add(section)
                 if getattr(section, "note", ""):
                     state.note(section.note)
+                if section.ocr and section.page and len(state.ocr_page_numbers) < MAX_OCR_PAGES:
+                    state.ocr_page_numbers.append(section.page)
                 state.chars += len(section.text)
                 state.pages = max(state.pages or 0, section.page or 0) or None
                 t = time.perf_counter()

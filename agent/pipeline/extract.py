@@ -228,7 +228,7 @@ def extract_pdf(path: Path, options: ExtractOptions = ExtractOptions()) -> Itera
             if note:
                 notes.append(note)
             yield Section(read.text, page=index + 1, path=path_now,
-                          note=f"page {index + 1}: {note}" if note else "")
+                          note=f"page {index + 1}: {note}" if note else "", ocr=index in scans)
         if not any_text:
             if notes:
                 raise _fail(f"no text read: {notes[0]}")

@@ -180,6 +180,11 @@ class Index(Protocol):
 
     def find_by_job(self, job_id: str) -> DocumentRecord | None: ...
 
+    def find_document(self, doc_id: str) -> DocumentRecord | None: ...
+
+    def document_chunks(self, doc_id: str, start: int = 0, limit: int = 100
+                        ) -> list[StoredChunk]: ...
+
     def documents(self) -> list[tuple[Any, ...]]: ...
 
     def set_location(self, doc_id: str, location: str) -> None: ...
@@ -381,6 +386,19 @@ class DocumentLookups:
 
     def find_by_job(self, job_id: str) -> DocumentRecord | None:
         return self._one("job_id", job_id)
+
+    def find_document(self, doc_id: str) -> DocumentRecord | None:
+        return self._one("doc_id", doc_id)
+
+    def document_chunks(self, doc_id: str, start: int = 0, limit: int = 100
+                        ) -> list[StoredChunk]:
+        """A document's chunks in reading order, ``limit`` from ordinal ``start`` (what the
+        web page shows of a document, a page of chunks at a time)."""
+        rows = self._conn().execute(
+            f"SELECT {CHUNK_COLUMNS} FROM chunks c JOIN documents d ON d.id = c.document_id "
+            f"WHERE d.doc_id = {self._PH} AND c.ordinal >= {self._PH} ORDER BY c.ordinal "
+            f"LIMIT {self._PH}", (doc_id, int(start), int(limit))).fetchall()
+        return [stored_chunk(r) for r in rows]
 
     def documents(self) -> list[tuple[Any, ...]]:
         """(doc_id, job_id, inbox, source_name, location, sha256) of every document."""

@@ -28,7 +28,8 @@ class Section:
 
     ``marks`` are (offset in ``text``, path) where a sub-heading changes the path inside it.
     ``note`` says what of this part was skipped and why (a page in a script no language reads,
-    an unreadable table): it becomes one of the job's warnings.
+    an unreadable table): it becomes one of the job's warnings. ``ocr``: the text was read
+    from a picture of the page (the web page marks those pages).
     """
 
     text: str
@@ -36,6 +37,7 @@ class Section:
     path: tuple[str, ...] = ()
     marks: tuple[tuple[int, tuple[str, ...]], ...] = field(default=())
     note: str = ""
+    ocr: bool = False  # read from a picture of the page
 
     def path_at(self, offset: int) -> tuple[str, ...]:
         """The heading path in force at ``offset`` of the text."""

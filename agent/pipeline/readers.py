@@ -54,7 +54,7 @@ def extract_image(path: Path, options: ExtractOptions) -> Iterator[Section]:
         if read.note:
             notes.append(read.note)
         yield Section(read.text, page=number,
-                      note=f"page {number}: {read.note}" if read.note else "")
+                      note=f"page {number}: {read.note}" if read.note else "", ocr=True)
     if notes and len(notes) == pages:  # nothing was read: say why rather than "no text"
         raise PermanentError(f"no text read: {notes[0]}", stage="ocr")
 

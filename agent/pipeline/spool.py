@@ -21,6 +21,7 @@ from typing import IO, Any
 
 SPOOL_DIR = "spool"
 MAX_NOTES = 20
+MAX_OCR_PAGES = 5000  # page numbers kept of the pages OCR read (the count is kept whole)
 
 
 @dataclass(slots=True)
@@ -37,6 +38,7 @@ class SpoolState:
     pages: int | None = None
     chars: int = 0
     ocr_pages: int = 0
+    ocr_page_numbers: list[int] = field(default_factory=list)  # which (≤ MAX_OCR_PAGES kept)
     ocr_seconds: float = 0.0
     chunk_seconds: float = 0.0
     ocr_memo: dict[str, str] = field(default_factory=dict)  # picture hash → its text

@@ -1,0 +1,390 @@
+"""The page's routes: home, jobs, one job, search, one document, login; files and retries.
+
+Each reads what the CLI and the API read (the queue, the searcher, the index), so the page can
+show nothing the agent does not know. Forms that change something are POSTs with a CSRF token;
+downloads send only what :mod:`agent.web.files` finds filed by the agent.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
+
+from fastapi import FastAPI, Form, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from agent.config import Settings
+from agent.errors import AgentError, InvalidJobUpdateError, JobNotFoundError
+from agent.events import EventBus
+from agent.folders import InboxFolders
+from agent.health import HealthChecker
+from agent.job_view import current_location, shown_progress, shown_status
+from agent.names import display_name
+from agent.pipeline.index import Index, SearchFilter
+from agent.queue.base import Job, JobFilter, JobQueue, JobStatus
+from agent.search import SearchRequest, SearchUsageError, SharedSearcher, mime_types
+from agent.upload import UploadRejected
+from agent.web import text
+from agent.web.changes import Changes
+from agent.web.files import document_original, job_original
+from agent.web.guard import Guard
+
+HERE = Path(__file__).parent
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+JOBS_PER_PAGE = 50
+CHUNKS_PER_PAGE = 100
+TYPE_CHOICES = ("pdf", "docx", "xlsx", "pptx", "html", "text", "image", "email", "epub")
+
+
+class _Templates:
+    def __init__(self) -> None:
+        import jinja2
+
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(HERE / "templates"),
+            autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
+            lstrip_blocks=True)
+        self.env.filters.update(visible=text.visible, when=text.when, size=text.size,
+                                name=lambda n: text.visible(display_name(n)) if n else "—")
+
+    def render(self, name: str, code: int = 200, /, **context: Any) -> HTMLResponse:
+        return HTMLResponse(self.env.get_template(name).render(**context), status_code=code)
+
+
+class _Documents:
+    """The index, opened read-only on the first document page and kept."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._index: Index | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Index:
+        with self._lock:
+            if self._index is None:
+                from agent.pipeline.stores import open_index
+
+                self._index = open_index(self.settings, readonly=True)
+            return self._index
+
+
+def _local_path(target: str | None) -> str:
+    """Where to go after login: a path on this site only (never ``//host`` or a URL)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+def _epoch(day: str | None, end: bool = False) -> float | None:
+    """A date field (YYYY-MM-DD, UTC) as epoch seconds: its start, or with ``end`` its end."""
+    if not day:
+        return None
+    try:
+        start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        raise HTTPException(400, f"not a date (YYYY-MM-DD): {day!r}") from None
+    return start + 86400 if end else start
+
+
+def mount_pages(app: FastAPI, settings: Settings, queue: JobQueue,
+                boxes: dict[str, InboxFolders], searcher: SharedSearcher,
+                health: HealthChecker | None, guard: Guard, events: EventBus | None) -> None:
+    """Add the page's routes, its static files and the security headers to ``app``."""
+    templates = _Templates()
+    documents = _Documents(settings)
+    changes = Changes()
+    if events is not None:
+        events.subscribe_all(changes)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        return response
+
+    def page(request: Request, template: str, code: int = 200, /, **context: Any) -> Response:
+        """A page with the CSRF token its forms carry (the cookie set if new)."""
+        csrf = guard.csrf_token(request)
+        response = templates.render(template, code, csrf=csrf, login=guard.needs_login,
+                                    path=request.url.path, **context)
+        guard.keep_csrf(request, response, csrf)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    def gate(request: Request) -> Response | None:
+        """A redirect to the login page when a session is needed and missing."""
+        if not guard.same_origin(request):
+            raise HTTPException(403, "cross-site request refused")
+        if guard.logged_in(request):
+            return None
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
+
+    def checked_form(request: Request, csrf: str | None) -> Response | None:
+        """The gate, then the form's CSRF token."""
+        redirect = gate(request)
+        if redirect is not None:
+            return redirect
+        if not guard.csrf_ok(request, csrf):
+            return page(request, "error.html", 403, title="Refused",
+                        message="This form was not sent from this page (its CSRF token is "
+                                "missing or stale). Go back, reload, and send it again.")
+        return None
+
+    def job_or_404(job_id: str) -> Job:
+        try:
+            return queue.get_job_status(job_id)
+        except (JobNotFoundError, InvalidJobUpdateError, ValueError):
+            raise HTTPException(404, f"no job with id {job_id!r}") from None
+
+    def inbox_states() -> list[dict[str, Any]]:
+        stats = queue.stats()
+        return [{"name": box.name, "path": str(box.inbox), "problem": box.problem(),
+                 "due": stats.backlog_by_inbox.get(box.name, (0, 0))[0],
+                 "waiting": stats.backlog_by_inbox.get(box.name, (0, 0))[1]}
+                for box in boxes.values()]
+
+    def job_rows(where: JobFilter, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        found = queue.page_jobs(where, limit=JOBS_PER_PAGE, cursor=cursor)
+        return [_row(job) for job in found.jobs], found.next_cursor
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def home(request: Request) -> Response:
+        redirect = gate(request)
+        if redirect is not None:
+            return redirect
+        stats = queue.stats()
+        counts = {str(s): stats.counts.get(s, 0) for s in JobStatus}
+        checks = health.checks() if health is not None else []
+        return page(request, "home.html", title="ingest-agent", counts=counts,
+                    backlog=stats.due + stats.waiting_retry, checks=checks,
+                    inboxes=inbox_states(), limit=settings.api.max_upload_bytes)
+
+    @app.post("/upload", include_in_schema=False)
+    async def upload_form(request: Request, csrf: str | None = None,
+                          inbox: Annotated[str | None, Query(max_length=64)] = None) -> Response:
+        """The upload form without JavaScript: one file, then its job's page. (The CSRF token
+        travels in the URL because it must be checked before the body is read.)"""
+        refused = checked_form(request, csrf)
+        if refused is not None:
+            return refused
+        from agent.api import receive_upload
+
+        box = boxes.get(inbox) if inbox else next(iter(boxes.values()))
+        if box is None:
+            raise HTTPException(404, f"no inbox named {inbox!r}")
+        try:
+            job, _ = await receive_upload(request, queue, box, settings.api.max_upload_bytes)
+        except UploadRejected as exc:
+            return page(request, "error.html", exc.status, title="Upload refused",
+                        message=exc.detail)
+        return RedirectResponse(f"/jobs/{quote(job.job_id)}", status_code=303)
+
+    @app.get("/jobs", response_class=HTMLResponse, include_in_schema=False)
+    async def jobs(request: Request, status: str | None = None,
+                   inbox: Annotated[str | None, Query(max_length=64)] = None,
+                   name: Annotated[str | None, Query(max_length=200)] = None,
+                   cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
+                   rows: bool = False,
+                   seen: Annotated[int | None, Query(ge=0)] = None,
+                   busy: bool = False) -> Response:
+        """The job list, newest first; ``rows=1`` gives only the table's rows, once the
+        agent's events have moved past ``seen`` (the live list's long poll)."""
+        redirect = gate(request)
+        if redirect is not None:
+            return redirect
+        chosen = JobStatus(status) if status in {str(s) for s in JobStatus} else None
+        where = JobFilter(chosen, inbox or None, name or None)
+        generation = changes.count
+        if rows and seen is not None:
+            generation = await changes.after(seen, busy)
+        found, following = await run_in_threadpool(job_rows, where, cursor)
+        query = {k: v for k, v in (("status", status), ("inbox", inbox), ("name", name)) if v}
+        more = (f"/jobs?{urlencode({**query, 'cursor': following})}"
+                if following is not None else None)
+        template = "job_rows.html" if rows else "jobs.html"
+        running = any(j["raw_status"] in ("queued", "processing") for j in found)
+        response = page(request, template, title="Jobs", jobs=found, more=more,
+                        generation=generation, busy=running,
+                        live=cursor is None, query=urlencode(query), status=status or "",
+                        inbox=inbox or "", name=name or "",
+                        statuses=[str(s) for s in JobStatus], inboxes=list(boxes))
+        response.headers["X-Generation"] = str(generation)
+        response.headers["X-Busy"] = "1" if running else "0"
+        return response
+
+    @app.get("/jobs/{job_id}", response_class=HTMLResponse, include_in_schema=False)
+    def job_page(request: Request, job_id: str) -> Response:
+        redirect = gate(request)
+        if redirect is not None:
+            return redirect
+        job = job_or_404(job_id)
+        return page(request, "job.html", title=f"Job {job.job_id[:8]}", job=_row(job),
+                    history=list(job.metadata.get("history") or []),
+                    stages=dict(job.metadata.get("stages") or {}),
+                    came_from=_came_from(job, boxes), now_at=current_location(settings, job),
+                    downloadable=job_original(job, boxes) is not None)
+
+    @app.post("/jobs/{job_id}/retry", include_in_schema=False)
+    def retry(request: Request, job_id: str, csrf: Annotated[str | None, Form()] = None
+              ) -> Response:
+        refused = checked_form(request, csrf)
+        if refused is not None:
+            return refused
+        from agent.retry import retry_failed_job
+
+        job_or_404(job_id)
+        try:
+            retry_failed_job(queue, boxes, job_id)
+        except AgentError as exc:
+            return page(request, "error.html", 409, title="Cannot retry", message=str(exc))
+        return RedirectResponse(f"/jobs/{quote(job_id)}", status_code=303)
+
+    @app.get("/jobs/{job_id}/original", include_in_schema=False)
+    def job_file(request: Request, job_id: str) -> Response:
+        redirect = gate(request)
+        if redirect is not None:
+            return redirect
+        job = job_or_404(job_id)
+        found = job_original(job, boxes)
+        if found is None:
+            raise HTTPException(404, "the original is not in done/ or failed/")
+        return _download(found, job.original_filename or found.name)
+
+    @app.get("/search", response_class=HTMLResponse, include_in_schema=False)
+    async def search(request: Request, q: Annotated[str, Query(max_length=2000)] = "",
+                     mode: str = "",
+                     inbox: Annotated[str, Query(max_length=64)] = "",
+                     type: Annotated[str, Query(max_length=32)] = "",  # noqa: A002
+                     after: str = "", before: str = "") -> Response:
+        redirect = gate(request)
+        if redirect is not None:
+            return redirect
+        form = {"q": q, "mode": mode, "inbox": inbox, "type": type, "after": after,
+                "before": before}
+        common = {"title": f"Search: {q}" if q.strip() else "Search", "form": form,
+                  "inboxes": list(boxes), "types": TYPE_CHOICES,
+                  "modes": ("hybrid", "vector", "lexical")}
+        if not q.strip():
+            return page(request, "search.html", 200, response=None, error=None, **common)
+        try:
+            where = SearchFilter(inbox=inbox or None,
+                                 types=mime_types([type] if type else ()),
+                                 after=_epoch(after), before=_epoch(before, end=True))
+            wanted = SearchRequest(q, 10, mode or None, True, where)  # type: ignore[arg-type]
+            found = (await run_in_threadpool(searcher.answer, wanted)).to_dict()
+        except (SearchUsageError, ValueError) as exc:
+            return page(request, "search.html", 400, response=None, error=str(exc), **common)
+        for result in found["results"]:
+            result["pieces"] = text.marked(result["snippet"])
+        return page(request, "search.html", 200, response=found, error=None, **common)
+
+    @app.get("/documents/{doc_id}", response_class=HTMLResponse, include_in_schema=False)
+    def document(request: Request, doc_id: str,
+                 start: Annotated[int, Query(ge=0, le=10**9)] = 0) -> Response:
+        redirect = gate(request)
+        if redirect is not None:
+            return redirect
+        index = documents.get()
+        record = index.find_document(doc_id)
+        if record is None:
+            raise HTTPException(404, f"no document with id {doc_id!r}")
+        chunks = index.document_chunks(doc_id, start, CHUNKS_PER_PAGE + 1)
+        following = chunks[CHUNKS_PER_PAGE].ordinal if len(chunks) > CHUNKS_PER_PAGE else None
+        job = None
+        if record.job_id:
+            try:
+                job = queue.get_job_status(record.job_id)
+            except (JobNotFoundError, InvalidJobUpdateError):
+                job = None
+        ocr_pages = set((job.metadata.get("ocr_page_numbers") or []) if job else [])
+        return page(request, "document.html", title=display_name(record.source_name),
+                    record=record, chunks=chunks[:CHUNKS_PER_PAGE], following=following,
+                    ocr_pages=ocr_pages, ocr_count=(job.metadata.get("ocr_pages") if job
+                                                    else None),
+                    job_id=record.job_id,
+                    downloadable=document_original(record.location, record.inbox, boxes)
+                    is not None)
+
+    @app.get("/documents/{doc_id}/original", include_in_schema=False)
+    def document_file(request: Request, doc_id: str) -> Response:
+        redirect = gate(request)
+        if redirect is not None:
+            return redirect
+        record = documents.get().find_document(doc_id)
+        found = None if record is None else document_original(record.location, record.inbox,
+                                                                boxes)
+        if record is None or found is None:
+            raise HTTPException(404, "the original is not in done/")
+        return _download(found, record.source_name)
+
+    @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
+    def login_page(request: Request, next: str = "/") -> Response:  # noqa: A002
+        if not guard.needs_login:
+            return RedirectResponse("/", status_code=303)
+        return page(request, "login.html", title="Log in", target=_local_path(next),
+                    error=None)
+
+    @app.post("/login", include_in_schema=False)
+    def login(request: Request, token: Annotated[str, Form(max_length=4096)] = "",
+              csrf: Annotated[str | None, Form()] = None,
+              next: Annotated[str, Form(max_length=2000)] = "/") -> Response:  # noqa: A002
+        if not guard.same_origin(request) or not guard.csrf_ok(request, csrf):
+            return page(request, "error.html", 403, title="Refused",
+                        message="The login form was not sent from this page. Reload it.")
+        response = RedirectResponse(_local_path(next), status_code=303)
+        if guard.login(token, response):
+            return response
+        return page(request, "login.html", 401, title="Log in", target=_local_path(next),
+                    error="That is not the agent's token.")
+
+    @app.post("/logout", include_in_schema=False)
+    def logout(request: Request, csrf: Annotated[str | None, Form()] = None) -> Response:
+        if not guard.csrf_ok(request, csrf):
+            return page(request, "error.html", 403, title="Refused",
+                        message="The logout form was not sent from this page. Reload it.")
+        response = RedirectResponse("/login", status_code=303)
+        guard.logout(request, response)
+        return response
+
+
+def _row(job: Job) -> dict[str, Any]:
+    """A job as the page's tables show it."""
+    return {"id": job.job_id, "short": job.job_id[:8], "file": job.original_filename,
+            "inbox": job.inbox, "status": shown_status(job), "raw_status": str(job.status),
+            "progress": job.progress, "stage": shown_progress(job),
+            "message": job.message, "created": job.created_at, "updated": job.updated_at,
+            "started": job.started_at, "finished": job.finished_at, "attempts": job.attempts,
+            "retries": job.retries, "document_id": job.metadata.get("document_id"),
+            "chunks": job.metadata.get("chunks"),
+            "warnings": list(job.metadata.get("warnings") or []),
+            "retryable": job.status in (JobStatus.FAILED, JobStatus.TIMEOUT)}
+
+
+def _came_from(job: Job, boxes: dict[str, InboxFolders]) -> str:
+    source = job.metadata.get("source") or "the inbox folder"
+    box = boxes.get(job.inbox or "")
+    relpath = job.metadata.get("relpath") or job.original_filename or ""
+    where = display_name(str(box.inbox / relpath)) if box is not None else display_name(
+        job.file_path)
+    via = {"api": "uploaded (web page or API)", "cli": "queued with the CLI"}.get(
+        str(source), "dropped into the inbox folder")
+    return f"{via}: {where}"
+
+
+def _download(path: Path, name: str) -> Response:
+    """The file as an attachment (never rendered by the browser), under its display name."""
+    shown = display_name(Path(name).name) or "download"
+    return FileResponse(path, media_type="application/octet-stream",
+                        filename=shown.replace('"', "'"),
+                        headers={"Content-Security-Policy": "default-src 'none'; sandbox"})

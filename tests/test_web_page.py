@@ -1,0 +1,301 @@
+"""The web page in a real browser (Debian's chromium, driven by Playwright) against a real agent
+with the real pipeline: upload, live rows, search, documents, retry, keyboard use, axe-core,
+hostile names and text, CSRF and login. Screenshots go to ``tests/artifacts/screenshots``."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.helpers import AgentProcess, agent_config, free_port, scaled, wait_until
+
+REAL = Path(__file__).parent / "fixtures" / "real"
+SHOTS = Path(__file__).parent / "artifacts" / "screenshots"
+HOSTILE_NAME = "<img src=x onerror=alert(1)>.txt"
+HOSTILE_TEXT = ("<script>alert(2)</script><b>bold?</b> \x1b[31mred\x1b[0m \u202eevil\u202c "
+                "the hostile marmalade paragraph\n")
+TOKEN = "page-token-for-tests-0123456789"
+
+
+def _chromium() -> str:
+    found = shutil.which("chromium")
+    assert found, "Debian's chromium is missing: make system-deps installs it"
+    return found
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=_chromium(),
+                                              args=["--no-sandbox", "--disable-gpu"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A real agent (real pipeline, real model, OCR on) with two inboxes, page on a free port."""
+    base = tmp_path_factory.mktemp("web")
+    port = free_port()
+    config = agent_config(base, api={"enabled": True, "port": port})
+    config.write_text(config.read_text() + '\n[[inbox]]\nname = "scans"\npath = "scans/inbox"\n'
+                      "settle_seconds = 0.2\n")
+    agent = AgentProcess(config).ready()
+    try:
+        yield {"url": f"http://127.0.0.1:{port}", "base": base, "agent": agent}
+    finally:
+        assert agent.stop() == 0
+
+
+@pytest.fixture()
+def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A fresh browser context per test; any alert() a page runs is recorded and fails it."""
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    opened = context.new_page()
+    opened.set_default_timeout(scaled(30) * 1000)
+    dialogs: list[str] = []
+    opened.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    yield opened
+    context.close()
+    assert not dialogs, f"a page ran script it was given: {dialogs}"
+
+
+def _shot(page: Any, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def _upload_row(page: Any, name: str) -> Any:
+    return page.locator("#uploads li", has_text=name)
+
+
+def _statuses_seen(page: Any) -> list[str]:
+    return list(page.evaluate("window.__seen || []"))
+
+
+def _record_statuses(page: Any) -> None:
+    """Record every status text the upload list shows, as the DOM changes (no polling gaps)."""
+    page.evaluate("""() => {
+        window.__seen = []; window.__loaded = performance.timeOrigin;
+        const list = document.getElementById('uploads');
+        new MutationObserver(() => {
+            for (const li of list.querySelectorAll('li')) {
+                const name = li.querySelector('a').textContent;
+                const status = li.querySelector('.status').textContent;
+                const last = window.__seen.filter(s => s[0] === name).pop();
+                if (!last || last[1] !== status) window.__seen.push([name, status]);
+            }
+        }).observe(list, {subtree: true, childList: true, characterData: true});
+    }""")
+
+
+def _axe(page: Any) -> list[dict[str, Any]]:
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [{"id": v["id"], "nodes": [n["target"] for n in v["nodes"]]}
+            for v in results.response["violations"]]
+
+
+def _wait_job_status(url: str, name: str, wanted: set[str], timeout: float = 180) -> dict:
+    """The newest job of file ``name``, once its status is one of ``wanted`` (read by the API)."""
+    def found() -> dict | None:
+        jobs = httpx.get(f"{url}/api/v1/jobs", params={"name": name}, timeout=30).json()
+        return jobs[0] if jobs and jobs[0]["status"] in wanted else None
+
+    return wait_until(found, timeout, f"{name} to reach {wanted}")
+
+
+def test_uploads_follow_their_jobs_live_then_search_finds_them(site: dict, page: Any) -> None:
+    """A real PDF and a real scan, chosen in the file picker for the second inbox, go up with
+    a progress bar each; their rows go queued → processing → completed without a reload; a
+    phrase from each is found, and its document opens showing what was read (OCR marked)."""
+    url = site["url"]
+    page.goto(url + "/")
+    _record_statuses(page)
+    page.select_option("#upload-inbox", "scans")
+    page.set_input_files("#upload-file", [str(REAL / "tika" / "testPDF.pdf"),
+                                          str(REAL / "scans" / "phototest.tif")])
+    page.click("#upload button[type=submit]")
+    for name in ("testPDF.pdf", "phototest.tif"):
+        row = _upload_row(page, name)
+        row.locator(".status", has_text="completed").wait_for(timeout=scaled(240) * 1000)
+    assert page.evaluate("performance.timeOrigin") == page.evaluate("window.__loaded"), \
+        "the page reloaded"
+    seen = _statuses_seen(page)
+    for name in ("testPDF.pdf", "phototest.tif"):
+        states = [status for file, status in seen if file == name]
+        assert states[0] == "uploading" and states[-1] == "completed", states
+        assert "queued" in states or "processing" in states, states
+    scan_states = [s for f, s in seen if f == "phototest.tif"]
+    assert "processing" in scan_states, f"the scan's OCR was never seen running: {scan_states}"
+    _shot(page, "home")
+
+    jobs = httpx.get(f"{url}/api/v1/jobs", params={"inbox": "scans"}, timeout=30).json()
+    assert {j["file"] for j in jobs} >= {"testPDF.pdf", "phototest.tif"}
+    for query, name, phrase in (
+            ("toolkit for detecting and extracting metadata", "testPDF.pdf",
+             "toolkit for detecting and extracting metadata"),
+            ("quick brown dog jumped over the lazy fox", "phototest.tif", "lazy fox")):
+        page.goto(url + "/")
+        page.fill("#home-q", query)
+        page.press("#home-q", "Enter")
+        page.wait_for_url("**/search?q=*")
+        first = page.locator("ol.results > li").first
+        assert name in first.locator("h2").inner_text()
+        assert first.locator("mark").count() > 0, "the snippet marks the matched words"
+        if name == "phototest.tif":
+            _shot(page, "search")
+        first.locator("h2 a").click()
+        page.wait_for_url("**/documents/*")
+        assert phrase in page.locator("pre.chunk").first.inner_text()
+        if name == "phototest.tif":
+            assert page.locator(".ocr", has_text="read by OCR").count() >= 1
+            _shot(page, "document")
+        else:
+            assert page.locator(".ocr").count() == 0, "a text layer is not OCR"
+
+
+def test_a_failed_file_shows_why_and_retry_runs_it_again(site: dict, page: Any) -> None:
+    """A corrupt PDF fails with its reason in the list; Retry (a real form post) queues it
+    again, and it runs a second attempt, seen on its own page."""
+    url = site["url"]
+    (site["base"] / "inbox" / "broken.pdf").write_bytes(b"%PDF-1.4\nthis is not a pdf\n")
+    failed = _wait_job_status(url, "broken.pdf", {"failed"})
+    page.goto(url + "/jobs?status=failed")
+    row = page.locator(f"#job-{failed['job_id']}")
+    assert "PDF" in row.inner_text() and "corrupt" in row.inner_text().lower()
+    _shot(page, "jobs")
+    row.get_by_role("button", name="Retry broken.pdf").click()
+    page.wait_for_url(f"**/jobs/{failed['job_id']}")
+    again = wait_until(lambda: (j := httpx.get(f"{url}/api/v1/jobs/{failed['job_id']}",
+                                               timeout=30).json())["attempts"] >= 2
+                       and j["status"] == "failed" and j, scaled(120), "a second attempt")
+    assert again["attempts"] == 2
+    page.reload()
+    assert page.locator("h2", has_text="Attempts").count() == 1
+    assert page.locator("table >> text=corrupt").count() >= 1
+    _shot(page, "job")
+
+
+def test_hostile_names_and_text_render_as_text(site: dict, page: Any) -> None:
+    """A file named like an <img> tag, holding script, markup and terminal escapes: every page
+    shows them as text; no element is made of them and nothing runs."""
+    url = site["url"]
+    (site["base"] / "inbox" / HOSTILE_NAME).write_text(HOSTILE_TEXT)
+    done = _wait_job_status(url, HOSTILE_NAME, {"completed"})
+    for path in ("/jobs", f"/jobs/{done['job_id']}", f"/documents/{done['document_id']}",
+                 "/search?q=hostile+marmalade+paragraph"):
+        page.goto(url + path)
+        assert HOSTILE_NAME in page.locator("main").inner_text(), path
+        assert page.locator("main img").count() == 0 and page.locator("main script").count() == 0
+        assert page.locator("main b").count() == 0, path
+    page.goto(url + f"/documents/{done['document_id']}")
+    shown = page.locator("pre.chunk").inner_text()
+    assert "<script>alert(2)</script>" in shown and "\u241b[31m" in shown and "\x1b" not in shown
+    assert "<U+202E>" in shown, "a bidirectional override is shown, not obeyed"
+
+
+def test_the_page_works_by_keyboard_alone(site: dict, page: Any) -> None:
+    """Tab to the search box, search, Tab to a result and open it with Enter; every focused
+    control shows a visible focus ring."""
+    url = site["url"]
+    _wait_job_status(url, "phototest.tif", {"completed"})
+    page.goto(url + "/")
+    outlines = []
+    for _ in range(30):
+        page.keyboard.press("Tab")
+        focused = page.evaluate("""() => { const e = document.activeElement;
+            return [e.id, e.tagName, getComputedStyle(e).outlineStyle]; }""")
+        outlines.append(focused)
+        if focused[0] == "home-q":
+            break
+    assert outlines[-1][0] == "home-q", outlines
+    assert all(style != "none" for _, _, style in outlines), outlines
+    page.keyboard.type("quick brown dog jumped over the lazy fox")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/search?q=*")
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.closest('ol.results') !== null"):
+            break
+    assert page.evaluate("document.activeElement.closest('ol.results') !== null")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/documents/*")
+    assert "lazy fox" in page.locator("main").inner_text()
+
+
+def test_no_axe_core_violations_on_any_page(site: dict, page: Any) -> None:
+    url = site["url"]
+    done = _wait_job_status(url, "phototest.tif", {"completed"})
+    pages = ["/", "/jobs", f"/jobs/{done['job_id']}", "/search",
+             "/search?q=quick+brown+fox", "/search?q=recipe+for+a+chocolate+cake",
+             f"/documents/{done['document_id']}"]
+    found = {}
+    for path in pages:
+        page.goto(url + path)
+        found[path] = _axe(page)
+    assert found == {path: [] for path in pages}
+    page.goto(url + "/search?q=recipe+for+a+chocolate+cake")
+    assert page.locator(".no-answer").count() == 1, "a question the index cannot answer"
+
+
+def test_forms_without_their_csrf_token_are_refused(site: dict, page: Any) -> None:
+    """A retry posted without the token, with a wrong one, or from another site is refused;
+    the API refuses a browser's upload without its header; the job stays failed."""
+    url = site["url"]
+    (site["base"] / "inbox" / "csrf.pdf").write_bytes(b"%PDF-1.4\nnot a pdf either\n")
+    failed = _wait_job_status(url, "csrf.pdf", {"failed"})
+    page.goto(url + "/jobs")  # the browser now holds its CSRF cookie
+    retry = f"{url}/jobs/{failed['job_id']}/retry"
+    assert page.request.post(retry, form={}).status == 403
+    assert page.request.post(retry, form={"csrf": "forged"}).status == 403
+    cookie = next(c["value"] for c in page.context.cookies() if c["name"] == "ingest_csrf")
+    other_site = page.request.post(retry, form={"csrf": cookie},
+                                   headers={"Origin": "http://evil.example"})
+    assert other_site.status == 403
+    upload = page.request.post(f"{url}/api/v1/upload",
+                               multipart={"file": {"name": "x.txt", "mimeType": "text/plain",
+                                                   "buffer": b"x"}})
+    assert upload.status == 403
+    assert httpx.get(f"{url}/api/v1/jobs/{failed['job_id']}").json()["status"] == "failed"
+
+
+def test_with_a_token_every_page_asks_for_a_login(tmp_path: Path, page: Any) -> None:
+    port = free_port()
+    agent = AgentProcess(agent_config(tmp_path, api={"enabled": True, "port": port,
+                                                     "token": TOKEN})).ready()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for path in ("/", "/jobs", "/jobs/0123456789abcdef", "/search?q=x",
+                     "/documents/doc_0000", "/jobs/0123456789abcdef/original"):
+            page.goto(url + path)
+            assert page.url.startswith(url + "/login"), path
+            assert page.locator("#token").count() == 1
+        assert httpx.get(f"{url}/api/v1/jobs").status_code == 401
+        page.goto(url + "/jobs")
+        page.fill("#token", "wrong")
+        page.press("#token", "Enter")
+        assert "not the agent's token" in page.locator(".error").inner_text()
+        _shot(page, "login")
+        page.fill("#token", TOKEN)
+        page.press("#token", "Enter")
+        page.wait_for_url(url + "/jobs")
+        session = next(c for c in page.context.cookies() if c["name"] == "ingest_session")
+        assert session["httpOnly"] and session["sameSite"] == "Strict"
+        page.goto(url + "/")
+        page.click("text=Log out")
+        page.wait_for_url("**/login")
+        page.goto(url + "/jobs")
+        assert page.url.startswith(url + "/login")
+        assert httpx.get(f"{url}/api/v1/jobs",
+                         headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    finally:
+        assert agent.stop() == 0
