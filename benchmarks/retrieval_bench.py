@@ -45,6 +45,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.retrieval_passages import PASSAGES  # noqa: E402
 from benchmarks.retrieval_questions import (  # noqa: E402
     FRESH,
     FRESH_2,
@@ -54,7 +55,6 @@ from benchmarks.retrieval_questions import (  # noqa: E402
     UNANSWERABLE,
     halves,
 )
-from benchmarks.retrieval_passages import PASSAGES  # noqa: E402
 
 DOCS = Path("/usr/share/doc/python3-doc/html")
 INDEXES = {  # name: (html main content, headings)
