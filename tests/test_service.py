@@ -174,8 +174,9 @@ def test_sighup_reloads_inboxes_and_rejects_a_bad_config(tmp_path: Path) -> None
     config = _config(tmp_path)
     agent = AgentProcess(config, pipeline=SCRIPTED).ready()
     try:
-        config.write_text(config.read_text() + '[[inbox]]\nname = "scans"\npath = "scans/inbox"\n'
-                          "settle_seconds = 0.2\n[api]\nport = 8999\n")
+        config.write_text(config.read_text().replace("[api]\nport = 0", "[api]\nport = 8999")
+                          + '[[inbox]]\nname = "scans"\npath = "scans/inbox"\n'
+                          "settle_seconds = 0.2\n")
         agent.proc.send_signal(signal.SIGHUP)
         reloaded = agent.wait_log("config reloaded")
         assert reloaded["inboxes_rewatched"] == ["scans"]
