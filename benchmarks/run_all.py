@@ -35,6 +35,7 @@ FULL = {
     "legacy_bench.py": [],
     "html_bench.py": [],
     "bounded_bench.py": [],
+    "web_bench.py": [],
 }
 QUICK = {
     "ingest_bench.py": ["--pages", "6", "--rounds", "2"],
@@ -53,6 +54,7 @@ QUICK = {
     "legacy_bench.py": ["--quick"],
     "html_bench.py": ["--samples", "1"],
     "bounded_bench.py": ["--quick"],
+    "web_bench.py": ["--quick"],
 }
 
 

@@ -84,3 +84,14 @@ def test_legacy_office_benchmark_quick_run() -> None:
                          (".ppt", "libreoffice"), (".ppt", "catppt")}, rows
     for chosen in ((".doc", "catdoc"), (".xls", "xlrd"), (".ppt", "libreoffice")):
         assert rows[chosen][0] == "1/1", (chosen, rows[chosen])  # the agent's readers read it
+
+
+def test_web_page_benchmark_quick_run() -> None:
+    """web_bench.py --quick serves the page from a real agent over 5,000 jobs and chunks: every
+    page answers 200 and the figures come out (their goals are judged at 100k, not here)."""
+    out = subprocess.run([sys.executable, "benchmarks/web_bench.py", "--quick"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=scaled(600))
+    assert out.returncode == 0, out.stderr[-3000:]
+    for line in ("GET /jobs?cursor=2500", "GET /search", "ingest-agent search (shell"):
+        assert line in out.stdout, out.stdout
+    assert "50 live job lists" in out.stdout, out.stdout
