@@ -56,15 +56,20 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 @pytest.fixture()
 def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
-    """A fresh browser context per test; any alert() a page runs is recorded and fails it."""
+    """A fresh browser context per test; an alert() a page runs, or anything of the page's
+    own that its Content-Security-Policy blocks (an inline style or script), fails it."""
     context = browser.new_context(viewport={"width": 1200, "height": 900})
     opened = context.new_page()
     opened.set_default_timeout(scaled(30) * 1000)
     dialogs: list[str] = []
     opened.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    blocked: list[str] = []
+    opened.on("console", lambda m: blocked.append(m.text)
+              if "Content Security Policy" in m.text else None)
     yield opened
     context.close()
     assert not dialogs, f"a page ran script it was given: {dialogs}"
+    assert not blocked, f"the page broke its own CSP: {blocked}"
 
 
 def _shot(page: Any, name: str) -> None:
@@ -161,6 +166,23 @@ def test_uploads_follow_their_jobs_live_then_search_finds_them(site: dict, page:
             _shot(page, "document")
         else:
             assert page.locator(".ocr").count() == 0, "a text layer is not OCR"
+
+
+def test_a_file_dropped_on_the_page_is_uploaded_and_followed(site: dict, page: Any) -> None:
+    """Drag and drop: a file dropped on the drop zone goes up and its row follows its job."""
+    url = site["url"]
+    page.goto(url + "/")
+    page.evaluate("""() => {
+        const data = new DataTransfer();
+        data.items.add(new File(["Pelicans keep their catch in a throat pouch.\\n"],
+                                "dropped-pelicans.txt", {type: "text/plain"}));
+        document.getElementById('dropzone').dispatchEvent(
+            new DragEvent('drop', {dataTransfer: data, bubbles: true, cancelable: true}));
+    }""")
+    row = _upload_row(page, "dropped-pelicans.txt")
+    row.locator(".status", has_text="completed").wait_for(timeout=scaled(120) * 1000)
+    job = _wait_job_status(url, "dropped-pelicans.txt", {"completed"})
+    assert job["inbox"] == "box" and job["chunks"] == 1
 
 
 def test_a_failed_file_shows_why_and_retry_runs_it_again(site: dict, page: Any) -> None:
