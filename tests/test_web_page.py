@@ -185,6 +185,33 @@ def test_a_file_dropped_on_the_page_is_uploaded_and_followed(site: dict, page: A
     assert job["inbox"] == "box" and job["chunks"] == 1
 
 
+def test_upload_search_and_jobs_work_without_javascript(site: dict, browser: Any) -> None:
+    """With JavaScript off, the upload form posts one file and lands on its job's page; the
+    job list and search are plain pages."""
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.set_default_timeout(scaled(30) * 1000)
+    try:
+        url = site["url"]
+        note = site["base"] / "no-script-walrus.txt"
+        note.write_text("Walruses use their tusks to haul themselves onto the ice.\n")
+        page.goto(url + "/")
+        page.set_input_files("#upload-file", str(note))
+        page.click("#upload button[type=submit]")
+        page.wait_for_url("**/jobs/*")
+        assert "no-script-walrus.txt" in page.locator("h1").inner_text()
+        _wait_job_status(url, "no-script-walrus.txt", {"completed"})
+        page.goto(url + "/jobs?name=walrus")
+        assert page.locator("tbody tr", has_text="no-script-walrus.txt").count() == 1
+        page.goto(url + "/search")
+        page.fill("#q", "walrus tusks haul onto the ice")
+        page.press("#q", "Enter")
+        page.wait_for_url("**/search?q=*")
+        assert "no-script-walrus.txt" in page.locator("ol.results > li").first.inner_text()
+    finally:
+        context.close()
+
+
 def test_a_failed_file_shows_why_and_retry_runs_it_again(site: dict, page: Any) -> None:
     """A corrupt PDF fails with its reason in the list; Retry (a real form post) queues it
     again, and it runs a second attempt, seen on its own page."""
