@@ -1,3 +1,3 @@
-from agent.quick_search import main
+from agent.cli import main
 
 main()

@@ -8,24 +8,22 @@ sees the same file identity and does not queue it again.
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 import threading
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StringConstraints
-from starlette.requests import ClientDisconnect
 
 from agent import __version__
 from agent.config import Settings
 from agent.doctypes import SHORT_TYPES
 from agent.errors import AgentError, InvalidJobUpdateError, JobNotFoundError
 from agent.events import EventBus
-from agent.folders import InboxFolders, identify
+from agent.folders import InboxFolders
 from agent.health import HealthChecker
+from agent.http_upload import receive_upload
 from agent.names import display_name
 from agent.pipeline.index import SearchFilter
 from agent.queue.base import Job, JobFilter, JobQueue, JobStatus
@@ -40,8 +38,6 @@ from agent.upload import (
     MAX_FIELD_CHARS,
     MAX_FIELDS,
     UPLOAD_FIELD,
-    ReceivedUpload,
-    UploadReceiver,
     UploadRejected,
 )
 
@@ -141,53 +137,6 @@ RETRY_AFTER_SECONDS = 5
 # A query needs one character that is not blank by Python's reckoning (str.isspace, which the
 # search applies), as JSON Schema's \s alone would let the separators \x1c-\x1f and \x85 pass.
 QUERY_PATTERN = r"[^\s\x1c-\x1f\x85]"
-
-
-class QueueBusyError(AgentError):
-    """The queue did not accept the job in time (locked, or its disk full)."""
-
-
-def _queue_upload(queue: JobQueue, box: InboxFolders, received: ReceivedUpload) -> Job:
-    """Queue the uploaded file. If the queue cannot take it, the file leaves the inbox again
-    (unless the watcher queued it meanwhile), so a client that retries makes no duplicate."""
-    rel = received.path.name
-    key = identify(box.name, rel, received.stat).key
-    metadata: dict[str, Any] = {"size": received.stat.st_size, "source": "api", "relpath": rel}
-    if received.fields:
-        metadata["fields"] = received.fields
-    try:
-        return queue.enqueue_job(str(received.path), rel, metadata, inbox=box.name,
-                                 content_key=key)
-    except Exception as exc:
-        with contextlib.suppress(Exception):
-            existing = queue.find_job_by_key(key)
-            if existing is not None:
-                return existing
-        received.path.unlink(missing_ok=True)
-        raise QueueBusyError(f"the queue is busy; try again shortly ({exc})") from None
-
-
-async def receive_upload(request: Request, queue: JobQueue, box: InboxFolders,
-                         limit: int) -> tuple[Job, str]:
-    """Stream one multipart upload into ``box`` and queue it: (the job, the name it got).
-    Anything refused raises :class:`UploadRejected` with its HTTP status."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit + 64 * 1024:
-        raise UploadRejected(413, f"upload larger than api.max_upload_bytes ({limit})")
-    receiver = UploadReceiver(box, request.headers.get("content-type", ""), limit)
-    try:
-        async for chunk in request.stream():  # file writes happen in the threadpool
-            await run_in_threadpool(receiver.feed, chunk)
-        received = await run_in_threadpool(receiver.finish)
-    except ClientDisconnect:
-        raise UploadRejected(400, "the client went away mid-upload") from None
-    finally:
-        await run_in_threadpool(receiver.discard)
-    try:
-        job = await run_in_threadpool(_queue_upload, queue, box, received)
-    except QueueBusyError as exc:
-        raise UploadRejected(503, str(exc)) from None
-    return job, display_name(received.path.name)
 
 
 def create_app(settings: Settings, queue: JobQueue, boxes: dict[str, InboxFolders],

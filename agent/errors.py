@@ -30,6 +30,10 @@ class LeaseLostError(QueueError):
     """The caller's lease on a job expired or was taken over; its update was not applied."""
 
 
+class QueueBusyError(QueueError):
+    """The queue did not accept a job in time (locked, or its disk full)."""
+
+
 class QueueDatabaseError(QueueError):
     """The queue's database file is unusable (not SQLite, corrupt, or from a newer version)."""
 

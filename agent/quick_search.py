@@ -1,4 +1,5 @@
-"""The ``ingest-agent`` entry point, with a quick path for ``search`` when an agent runs.
+"""The quick path of ``ingest-agent search`` when an agent runs (``agent.cli.main`` tries it
+first).
 
 Asking the running agent over its socket takes a few milliseconds, but importing click and
 pydantic would take a quarter of a second. So the common forms of ``ingest-agent search …``
@@ -10,24 +11,23 @@ through ``format_results``.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from typing import Any
 
+from agent.search_options import DEFAULT_K, K_RANGE, MODES, SEARCH_OPTIONS
 from agent.search_output import epoch_of, format_results, json_text
 
-VALUE_OPTIONS = {"-k": "k", "--mode": "mode", "--inbox": "inbox", "--type": "types",
-                 "--path": "path", "--after": "after", "--before": "before"}
+VALUE_OPTIONS = {name: o.dest for o in SEARCH_OPTIONS if o.kind != "flag" for name in o.names}
+FLAGS = {name: o.dest for o in SEARCH_OPTIONS if o.kind == "flag" for name in o.names}
 CONFIG_OPTIONS = ("-c", "--config")
-FLAGS = {"--chunks": "chunks", "--json": "json", "--all-copies": "all_copies"}
-MODES = ("vector", "lexical", "hybrid")
 
 
 def parse_search(argv: Sequence[str]) -> dict[str, Any] | None:
     """The options of ``[-c CONFIG] search [options] QUERY``, or None to leave it to click."""
     args = list(argv)
-    found: dict[str, Any] = {"types": [], "chunks": False, "json": False, "config": None,
-                             "k": 5, "all_copies": False}
+    found: dict[str, Any] = {"config": None, "k": DEFAULT_K}
+    found.update({o.dest: [] if o.kind == "multiple" else False
+                  for o in SEARCH_OPTIONS if o.kind in ("multiple", "flag")})
     query: str | None = None
     seen_command = False
     i = 0
@@ -50,8 +50,8 @@ def parse_search(argv: Sequence[str]) -> dict[str, Any] | None:
             else:
                 return None
             key = "config" if name in CONFIG_OPTIONS else VALUE_OPTIONS[name]
-            if key == "types":
-                found["types"].append(value)
+            if isinstance(found.get(key), list):
+                found[key].append(value)
             else:
                 found[key] = value
         elif seen_command and arg in FLAGS:
@@ -68,7 +68,7 @@ def parse_search(argv: Sequence[str]) -> dict[str, Any] | None:
         after, before = epoch_of(found.get("after")), epoch_of(found.get("before"))
     except ValueError:
         return None
-    if not 1 <= found["k"] <= 1000 or found.get("mode") not in (None, *MODES):
+    if not K_RANGE[0] <= found["k"] <= K_RANGE[1] or found.get("mode") not in (None, *MODES):
         return None
     found.update(query=query, after=after, before=before)
     return found
@@ -97,11 +97,3 @@ def answer_quickly(argv: Sequence[str]) -> int | None:
     print(json_text(response) if options["json"] else format_results(response))
     return 0 if response["answered"] else 1
 
-
-def main() -> None:
-    status = answer_quickly(sys.argv[1:])
-    if status is not None:
-        sys.exit(status)
-    from agent.cli import main as full_cli
-
-    full_cli()

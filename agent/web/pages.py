@@ -23,16 +23,17 @@ from agent.errors import AgentError, InvalidJobUpdateError, JobNotFoundError
 from agent.events import EventBus
 from agent.folders import InboxFolders
 from agent.health import HealthChecker
+from agent.http_upload import receive_upload
 from agent.job_view import current_location, shown_progress, shown_status
 from agent.names import display_name
 from agent.pipeline.index import Index, SearchFilter
 from agent.queue.base import Job, JobFilter, JobQueue, JobStatus
 from agent.search import SearchRequest, SearchUsageError, SharedSearcher, mime_types
 from agent.upload import UploadRejected
-from agent.web import text
 from agent.web.changes import Changes
 from agent.web.files import document_original, job_original
 from agent.web.guard import Guard
+from agent.web.text import marked, size, visible, when
 
 HERE = Path(__file__).parent
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -50,8 +51,8 @@ class _Templates:
             loader=jinja2.FileSystemLoader(HERE / "templates"),
             autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
             lstrip_blocks=True)
-        self.env.filters.update(visible=text.visible, when=text.when, size=text.size,
-                                name=lambda n: text.visible(display_name(n)) if n else "—")
+        self.env.filters.update(visible=visible, when=when, size=size,
+                                name=lambda n: visible(display_name(n)) if n else "—")
 
     def render(self, name: str, code: int = 200, /, **context: Any) -> HTMLResponse:
         return HTMLResponse(self.env.get_template(name).render(**context), status_code=code)
@@ -178,8 +179,6 @@ def mount_pages(app: FastAPI, settings: Settings, queue: JobQueue,
         refused = checked_form(request, csrf)
         if refused is not None:
             return refused
-        from agent.api import receive_upload
-
         box = boxes.get(inbox) if inbox else next(iter(boxes.values()))
         if box is None:
             raise HTTPException(404, f"no inbox named {inbox!r}")
@@ -286,7 +285,7 @@ def mount_pages(app: FastAPI, settings: Settings, queue: JobQueue,
         except (SearchUsageError, ValueError) as exc:
             return page(request, "search.html", 400, response=None, error=str(exc), **common)
         for result in found["results"]:
-            result["pieces"] = text.marked(result["snippet"])
+            result["pieces"] = marked(result["snippet"])
         return page(request, "search.html", 200, response=found, error=None, **common)
 
     @app.get("/documents/{doc_id}", response_class=HTMLResponse, include_in_schema=False)

@@ -375,31 +375,29 @@ def _epoch(value: str | None, option: str) -> float | None:
                                  "or epoch seconds", param_hint=option) from None
 
 
+def _search_options(command: Any) -> Any:
+    """The search command's options, from the one table the quick path parses with too."""
+    from agent.search_options import DEFAULT_K, K_RANGE, MODES, SEARCH_OPTIONS
+
+    for option in reversed(SEARCH_OPTIONS):
+        kwargs: dict[str, Any] = {"help": option.help, "metavar": option.metavar}
+        if option.kind == "flag":
+            kwargs["is_flag"] = True
+        elif option.kind == "multiple":
+            kwargs["multiple"] = True
+        elif option.kind == "int":
+            kwargs.update(type=click.IntRange(*K_RANGE), default=DEFAULT_K)
+        elif option.kind == "choice":
+            kwargs["type"] = click.Choice(MODES)
+        command = click.option(*option.names, option.dest, **kwargs)(command)
+    return command
+
+
 @cli.command()
 @click.argument("query")
-@click.option("-k", "k", default=5, show_default=True, type=click.IntRange(1, 1000),
-              help="How many results to return.")
-@click.option("--mode", type=click.Choice(["vector", "lexical", "hybrid"]),
-              help="Meaning (vector), words (lexical, needs no model) or both fused "
-                   "(default: search.mode, hybrid).")
-@click.option("--chunks", "every_chunk", is_flag=True,
-              help="Every matching chunk, not only each document's best.")
-@click.option("--all-copies", is_flag=True,
-              help="Show near-duplicate documents apart (by default one result names its "
-                   "copies: 'also in').")
-@click.option("--inbox", help="Only documents from this inbox.")
-@click.option("--type", "types", multiple=True, metavar="TYPE",
-              help="Only this type: pdf, html, md, txt, csv, json, docx or a MIME type "
-                   "(repeatable).")
-@click.option("--path", "path_glob", metavar="GLOB",
-              help="Only files whose name or location matches this glob (e.g. '*.pdf').")
-@click.option("--after", help="Only documents indexed at or after this date or time.")
-@click.option("--before", help="Only documents indexed before this date or time.")
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@_search_options
 @pass_ctx
-def search(ctx: Context, query: str, k: int, mode: str | None, every_chunk: bool,
-           all_copies: bool, inbox: str | None, types: tuple[str, ...], path_glob: str | None,
-           after: str | None, before: str | None, as_json: bool) -> None:
+def search(ctx: Context, query: str, **options: Any) -> None:
     """Search the index for the passages that best answer QUERY.
 
     A running agent answers (it holds the model); otherwise the model is loaded here, which
@@ -408,9 +406,11 @@ def search(ctx: Context, query: str, k: int, mode: str | None, every_chunk: bool
     """
     if not query.strip():
         raise click.UsageError("the query is empty: say what to search for")
-    request = {"query": query, "k": k, "mode": mode, "per_document": not every_chunk,
-               "all_copies": all_copies, "inbox": inbox, "types": list(types), "path": path_glob,
-               "after": _epoch(after, "--after"), "before": _epoch(before, "--before")}
+    request = {"query": query, "k": options["k"], "mode": options["mode"],
+               "per_document": not options["chunks"], "all_copies": options["all_copies"],
+               "inbox": options["inbox"], "types": list(options["types"]),
+               "path": options["path"], "after": _epoch(options["after"], "--after"),
+               "before": _epoch(options["before"], "--before")}
     from agent.search_socket import ask_running_agent
 
     response = ask_running_agent(ctx.config_path, request)
@@ -420,7 +420,7 @@ def search(ctx: Context, query: str, k: int, mode: str | None, every_chunk: bool
         if response.get("usage"):
             raise click.UsageError(response["error"])
         raise AgentError(response["error"])
-    if as_json:
+    if options["json"]:
         _print_json(response)
     else:
         _print_results(response)
@@ -554,6 +554,3 @@ for _command in cli.commands.values():
         callback=_config_after_the_command, help="TOML config file (also accepted before the "
         "command; default: $INGEST_AGENT_CONFIG, ./ingest-agent.toml, ./config.toml)."))
 
-
-def main() -> None:
-    cli(prog_name="ingest-agent")

@@ -1,0 +1,61 @@
+"""The HTTP side of an upload, shared by the API and the web page's form: the request body
+streamed into :class:`UploadReceiver` (its blocking writes in the threadpool), then queued.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
+
+from agent.errors import QueueBusyError
+from agent.folders import InboxFolders, identify
+from agent.names import display_name
+from agent.queue.base import Job, JobQueue
+from agent.upload import ReceivedUpload, UploadReceiver, UploadRejected
+
+
+def _queue_upload(queue: JobQueue, box: InboxFolders, received: ReceivedUpload) -> Job:
+    """Queue the uploaded file. If the queue cannot take it, the file leaves the inbox again
+    (unless the watcher queued it meanwhile), so a client that retries makes no duplicate."""
+    rel = received.path.name
+    key = identify(box.name, rel, received.stat).key
+    metadata: dict[str, Any] = {"size": received.stat.st_size, "source": "api", "relpath": rel}
+    if received.fields:
+        metadata["fields"] = received.fields
+    try:
+        return queue.enqueue_job(str(received.path), rel, metadata, inbox=box.name,
+                                 content_key=key)
+    except Exception as exc:
+        with contextlib.suppress(Exception):
+            existing = queue.find_job_by_key(key)
+            if existing is not None:
+                return existing
+        received.path.unlink(missing_ok=True)
+        raise QueueBusyError(f"the queue is busy; try again shortly ({exc})") from None
+
+
+async def receive_upload(request: Request, queue: JobQueue, box: InboxFolders,
+                         limit: int) -> tuple[Job, str]:
+    """Stream one multipart upload into ``box`` and queue it: (the job, the name it got).
+    Anything refused raises :class:`UploadRejected` with its HTTP status."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit + 64 * 1024:
+        raise UploadRejected(413, f"upload larger than api.max_upload_bytes ({limit})")
+    receiver = UploadReceiver(box, request.headers.get("content-type", ""), limit)
+    try:
+        async for chunk in request.stream():  # file writes happen in the threadpool
+            await run_in_threadpool(receiver.feed, chunk)
+        received = await run_in_threadpool(receiver.finish)
+    except ClientDisconnect:
+        raise UploadRejected(400, "the client went away mid-upload") from None
+    finally:
+        await run_in_threadpool(receiver.discard)
+    try:
+        job = await run_in_threadpool(_queue_upload, queue, box, received)
+    except QueueBusyError as exc:
+        raise UploadRejected(503, str(exc)) from None
+    return job, display_name(received.path.name)
