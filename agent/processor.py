@@ -36,8 +36,9 @@ from agent.folders import InboxFolders, file_kind, is_regular_file, special_entr
 from agent.identity import agent_id
 from agent.names import display_name
 from agent.pipeline import JobRequest
+from agent.pipeline.result import PipelineResult
 from agent.queue.base import Job, JobQueue, JobStatus
-from agent.worker import DEFAULT_FACTORY, WorkerOutcome, WorkerProcess
+from agent.worker import DEFAULT_FACTORY, ErrorKind, Outcome, WorkerOutcome, WorkerProcess
 
 log = structlog.get_logger("agent.processor")
 YIELD_REQUEUE_DELAY = 0.001  # claimed after the jobs due now, before those queued later
@@ -283,11 +284,11 @@ class Processor:
 
         log.info("processing job", attempt=job.attempts)
         outcome = self._run_in_worker(job, request, size, on_progress)
-        if self._abort.is_set() and outcome.kind in ("died", "timeout"):
+        if self._abort.is_set() and outcome.kind in (Outcome.DIED, Outcome.TIMEOUT):
             self.queue.release_job(job, "agent shut down during the job; it resumes first")
             log.warning("job interrupted by shutdown and requeued; its file stays in processing/")
             return
-        if outcome.kind == "yielded":
+        if outcome.kind is Outcome.YIELDED:
             # Behind the files waiting now, ahead of later ones; its file stays in processing/.
             turns = int(job.metadata.get("turns", 0)) + 1
             self.queue.release_job(job, "paused to let waiting files through; resumes from "
@@ -348,8 +349,9 @@ class Processor:
                                   on_wait=on_wait, stall_timeout=queue.stall_timeout_seconds)
         if self._abort.is_set():
             return outcome
-        if outcome.kind in ("timeout", "died") or outcome.error_type == "MemoryLimit":
-            self._start_worker("memory" if outcome.error_type == "MemoryLimit" else outcome.kind)
+        out_of_memory = outcome.is_error(ErrorKind.MEMORY_LIMIT)
+        if outcome.kind in (Outcome.TIMEOUT, Outcome.DIED) or out_of_memory:
+            self._start_worker("memory" if out_of_memory else str(outcome.kind))
         elif (peak := self.worker.peak_mb) > self.settings.processing.worker_restart_mb:
             # One big file must not leave the worker large for the rest of the day.
             log.info("worker restarted after a large file", peak_mb=peak,
@@ -432,13 +434,13 @@ class Processor:
 
     def _settle_outcome(self, job: Job, box: InboxFolders, path: Path, outcome: WorkerOutcome,
                         started: float) -> None:
-        if outcome.kind == "ok":
+        if outcome.kind is Outcome.OK and outcome.result is not None:
             result = outcome.result
-            for stage, seconds in result.get("stages", {}).items():
+            for stage, seconds in result.stages.items():
                 self.events.emit(StageTimed(job.inbox, stage, seconds))
             if not _same_file(path, result):
-                if result.get("document_id") and not result.get("resumed"):
-                    self.index.remove_document(result["document_id"])
+                if result.document_id and not result.resumed:
+                    self.index.remove_document(result.document_id)
                 self._file_changed(job, box, started)
                 return
             try:
@@ -447,34 +449,32 @@ class Processor:
                 self._retry(job, path, box, "done", f"cannot move to done/: {exc}",
                             type(exc).__name__, started)
                 return
-            document_id = result.get("document_id") or result.get("duplicate_of")
-            if document_id and not result.get("duplicate_of"):
-                self.index.set_location(document_id, str(dest))
-            if result.get("duplicate_of"):
-                message, outcome_label = f"duplicate of {result['duplicate_of']}", "duplicate"
+            document_id = result.document_id or result.duplicate_of
+            if result.duplicate_of:
+                message, outcome_label = f"duplicate of {result.duplicate_of}", "duplicate"
             else:
-                message, outcome_label = f"indexed {result.get('chunks', 0)} chunks", "completed"
-            warnings = list(result.get("warnings") or [])
-            if warnings:
-                message += f" ({'; '.join(warnings)})"
+                if document_id:
+                    self.index.set_location(document_id, str(dest))
+                message, outcome_label = f"indexed {result.chunks} chunks", "completed"
+            if result.warnings:
+                message += f" ({'; '.join(result.warnings)})"
             self._finish(job, JobStatus.COMPLETED, message, started, outcome=outcome_label,
-                         metadata={"document_id": document_id, "chunks": result.get("chunks", 0),
+                         metadata={"document_id": document_id, "chunks": result.chunks,
                                    "done_path": str(dest), "done_inode": _inode(dest),
-                                   "mime": result.get("mime"), "warnings": warnings or None,
-                                   "ocr_pages": result.get("ocr_pages") or None,
-                                   "ocr_page_numbers": result.get("ocr_page_numbers") or None,
-                                   "stages": {stage: round(float(seconds), 3) for stage, seconds
-                                              in result.get("stages", {}).items()} or None},
-                         extra={"chunks": result.get("chunks", 0), "bytes": result.get("bytes", 0),
-                                "mime": result.get("mime"),
-                                "ocr_pages": result.get("ocr_pages", 0)})
+                                   "mime": result.mime, "warnings": result.warnings or None,
+                                   "ocr_pages": result.ocr_pages or None,
+                                   "ocr_page_numbers": result.ocr_page_numbers or None,
+                                   "stages": {stage: round(seconds, 3) for stage, seconds
+                                              in result.stages.items()} or None},
+                         extra={"chunks": result.chunks, "bytes": result.bytes,
+                                "mime": result.mime, "ocr_pages": result.ocr_pages})
             log.info("job completed", message=message, done=display_name(str(dest)))
-        elif outcome.error_type == "FileChangedError":
+        elif outcome.is_error(ErrorKind.FILE_CHANGED):
             self._file_changed(job, box, started)
-        elif outcome.kind == "permanent":
+        elif outcome.kind is Outcome.PERMANENT:
             self._fail_permanently(job, box, path, outcome.stage, outcome.message,
                                    outcome.error_type, started)
-        elif outcome.kind == "timeout":
+        elif outcome.kind is Outcome.TIMEOUT:
             self.events.emit(JobTimedOut(job.inbox, job.job_id))
             self._retry(job, path, box, outcome.stage or "pipeline", outcome.message,
                         "Timeout", started, final=JobStatus.TIMEOUT)
@@ -490,7 +490,7 @@ class Processor:
             self._retry(job, box.processing / box.processing_name(
                 job.job_id, job.original_filename or Path(job.file_path).name), box, "read",
                 f"the file kept changing while it was processed ({changes} times)",
-                "FileChangedError", started)
+                ErrorKind.FILE_CHANGED.value, started)
             return
         try:
             self.queue.release_job(job, "the file changed while it was processed; it will be "
@@ -600,16 +600,16 @@ def _inode(path: Path) -> int | None:
         return None
 
 
-def _same_file(path: Path, result: dict[str, Any]) -> bool:
+def _same_file(path: Path, result: PipelineResult) -> bool:
     """The file about to be filed is the content the worker indexed (inode, size, mtime)."""
-    if "file_size" not in result:  # a pipeline that does not report it (tests' scripted one)
+    if result.file is None:  # a pipeline that does not report it (tests' scripted one)
         return True
     try:
         st = path.lstat()
     except OSError:
         return False
     return (st.st_ino, st.st_size, st.st_mtime_ns) == (
-        result["file_inode"], result["file_size"], result["file_mtime_ns"])
+        result.file.inode, result.file.size, result.file.mtime_ns)
 
 
 def _iso(ts: float) -> str:

@@ -27,6 +27,7 @@ from agent.folders import InboxFolders, file_kind, identify, is_agent_temp
 from agent.mounts import choose_mode
 from agent.names import display_name
 from agent.queue.base import JobQueue, NewJob
+from agent.skips import SkipKind, SkipReason
 
 log = structlog.get_logger("agent.watcher")
 
@@ -102,7 +103,7 @@ class InboxWatcher:
         self._lock = threading.Lock()
         self._candidates: dict[str, _Candidate] = {}
         self._enqueued: dict[str, tuple[int, int, int]] = {}
-        self._skipped: dict[str, str] = {}
+        self._skipped: dict[str, SkipReason] = {}
         self._writing: dict[str, float] = {}  # path → when inotify first saw it written, unclosed
         self._writing_noted: set[str] = set()
         self._writing_blind_until = 0.0
@@ -194,7 +195,7 @@ class InboxWatcher:
             elif not self.settings.recursive and os.path.isdir(folder):
                 rel = self._rel(folder)
                 if "/" not in rel and rel not in (".", ".."):
-                    self._skip_once(rel, "a folder (recursive = false)")
+                    self._skip_once(rel, FOLDER_NOT_RECURSIVE)
         if reason is None:
             if self.mode == "poll" and now >= self._next_poll:
                 reason = "poll"
@@ -273,7 +274,7 @@ class InboxWatcher:
                         rel = self._rel(path)
                         if seen is not None:
                             seen.add(rel)
-                        self._skip_once(rel, "a folder (recursive = false)")
+                        self._skip_once(rel, FOLDER_NOT_RECURSIVE)
                     continue
                 yield path
 
@@ -282,13 +283,13 @@ class InboxWatcher:
             return path[len(self._root_prefix):]
         return os.path.relpath(path, self.box.inbox).replace(os.sep, "/")
 
-    def _skip_once(self, rel: str, reason: str, warn: bool = False) -> None:
+    def _skip_once(self, rel: str, reason: SkipReason, warn: bool = False) -> None:
         if self._skipped.get(rel) == reason:
             return
         self._skipped[rel] = reason
         (self._log.warning if warn else self._log.info)("file skipped", file=display_name(rel),
-                                                        reason=reason)
-        self.events.emit(FileIgnored(self.box.name, _reason_label(reason)))
+                                                        reason=reason.text)
+        self.events.emit(FileIgnored(self.box.name, reason.kind.value))
 
     def _consider_safely(self, path: str, source: str, now: float) -> None:
         """``_consider`` one entry; an entry that breaks it is skipped with a log line, so one
@@ -298,7 +299,7 @@ class InboxWatcher:
         except Exception as exc:  # noqa: BLE001 - one entry must not stop the others
             rel = self._rel(path)
             self._candidates.pop(rel, None)
-            self._skip_once(rel, f"cannot be looked at ({type(exc).__name__}: {exc})", warn=True)
+            self._skip_once(rel, _unreadable(exc), warn=True)
 
     def _consider(self, path: str, source: str, now: float) -> None:
         rel = self._rel(path)
@@ -324,10 +325,12 @@ class InboxWatcher:
             target = os.path.realpath(path)
             inbox_root = os.path.realpath(self.box.inbox)
             if not target.startswith(inbox_root + os.sep):
-                self._skip_once(rel, f"symbolic link pointing outside the inbox ({target})",
+                self._skip_once(rel, SkipReason(SkipKind.SYMLINK_OUTSIDE, "symbolic link pointing "
+                                                           f"outside the inbox ({target})"),
                                 warn=True)
             else:
-                self._skip_once(rel, "symbolic link (the file it points to is ingested itself)")
+                self._skip_once(rel, SkipReason(SkipKind.SYMLINK, "symbolic link (the file it points "
+                                                           "to is ingested itself)"))
             return
         if stat.S_ISDIR(mode):
             if self.settings.recursive and source == "event":
@@ -335,7 +338,8 @@ class InboxWatcher:
                     self._dirs_to_scan.add(path)
             return
         if not stat.S_ISREG(mode):
-            self._skip_once(rel, f"not a regular file ({file_kind(mode)})", warn=True)
+            self._skip_once(rel, SkipReason(SkipKind.NOT_REGULAR,
+                                            f"not a regular file ({file_kind(mode)})"), warn=True)
             return
         signature = (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         if self._enqueued.get(rel) == signature:
@@ -357,8 +361,7 @@ class InboxWatcher:
                 st = self._settled(rel, cand, now)
             except Exception as exc:  # noqa: BLE001 - one entry must not stop the others
                 del self._candidates[rel]
-                self._skip_once(rel, f"cannot be looked at ({type(exc).__name__}: {exc})",
-                                warn=True)
+                self._skip_once(rel, _unreadable(exc), warn=True)
                 continue
             if st is not None:
                 ready.append((rel, st, cand.source))
@@ -380,7 +383,8 @@ class InboxWatcher:
             self._candidates.pop(rel, None)
             self._enqueued[rel] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
             self._log.exception("file cannot be queued", file=display_name(rel))
-            self._skip_once(rel, "cannot be queued (see the error logged above)", warn=True)
+            self._skip_once(rel, SkipReason(SkipKind.UNQUEUEABLE, "cannot be queued (see the error "
+                                                               "logged above)"), warn=True)
             return 0
 
     def _settled(self, rel: str, cand: _Candidate, now: float) -> os.stat_result | None:
@@ -469,23 +473,11 @@ class _Handler(FileSystemEventHandler):
             pass
 
 
-def _reason_label(reason: str) -> str:
-    """Low-cardinality label for metrics."""
-    if reason.startswith("excluded"):
-        return "excluded"
-    if reason.startswith("matches no include"):
-        return "not_included"
-    if reason.startswith("symbolic link pointing outside"):
-        return "symlink_outside"
-    if reason.startswith("symbolic link"):
-        return "symlink"
-    if reason.startswith("a folder"):
-        return "folder"
-    if reason.startswith("cannot be looked at"):
-        return "unreadable"
-    if reason.startswith("cannot be queued"):
-        return "unqueueable"
-    return "not_regular"
+FOLDER_NOT_RECURSIVE = SkipReason(SkipKind.FOLDER, "a folder (recursive = false)")
+
+
+def _unreadable(exc: Exception) -> SkipReason:
+    return SkipReason(SkipKind.UNREADABLE, f"cannot be looked at ({type(exc).__name__}: {exc})")
 
 
 class WatchService:

@@ -14,7 +14,8 @@ import signal
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from enum import StrEnum
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -24,20 +25,40 @@ from agent.config import Settings
 from agent.errors import AgentError, PermanentError, TransientError
 from agent.names import display_name
 from agent.pipeline import JobRequest
+from agent.pipeline.result import PipelineResult
 
 DEFAULT_FACTORY = "agent.pipeline:build_pipeline"
 
 
+class Outcome(StrEnum):
+    """How one job went in the worker."""
+
+    OK = "ok"
+    PERMANENT = "permanent"  # retrying cannot help
+    TRANSIENT = "transient"  # retrying may help
+    TIMEOUT = "timeout"  # killed past its ceiling, or stalled
+    DIED = "died"  # the worker process ended under the job
+    YIELDED = "yielded"  # paused at a checkpoint to let waiting files through
+
+
+class ErrorKind(StrEnum):
+    """The errors the processor treats apart from the rest (named as reported)."""
+
+    FILE_CHANGED = "FileChangedError"  # changed under the worker: read again, no retry spent
+    MEMORY_LIMIT = "MemoryLimit"  # past processing.worker_memory_mb: a fresh worker follows
+    WORKER_DIED = "WorkerDied"
+
+
 @dataclass(slots=True)
 class WorkerOutcome:
-    """How one job went: ok, permanent, transient, timeout, died, or yielded (paused at a
-    checkpoint to let waiting files through)."""
-
-    kind: str
-    result: dict[str, Any] = field(default_factory=dict)
-    error_type: str = ""
+    kind: Outcome
+    result: PipelineResult | None = None  # with OK
+    error_type: str = ""  # the exception's class name, or an ErrorKind's
     stage: str = ""
     message: str = ""
+
+    def is_error(self, kind: ErrorKind) -> bool:
+        return self.error_type == kind.value
 
 
 class WorkerStartError(AgentError):
@@ -113,26 +134,28 @@ def _worker_main(conn: Connection, settings: Settings, factory: str) -> None:
         try:
             with structlog.contextvars.bound_contextvars(**current):
                 result = pipeline.run(request, progress)
-            conn.send(("ok", result))
+            conn.send((Outcome.OK.value, result))
         except JobYielded:
-            conn.send(("yielded",))
+            conn.send((Outcome.YIELDED.value,))
         except PermanentError as exc:
-            conn.send(("permanent", type(exc).__name__, exc.stage, str(exc)))
+            conn.send((Outcome.PERMANENT.value, type(exc).__name__, exc.stage, str(exc)))
         except TransientError as exc:
-            conn.send(("transient", type(exc).__name__, exc.stage, str(exc)))
+            conn.send((Outcome.TRANSIENT.value, type(exc).__name__, exc.stage, str(exc)))
         except MemoryError:
             # Past processing.worker_memory_mb: this file fails, and a fresh worker (whose
             # memory is not fragmented by the attempt) takes the next job.
             stage = getattr(pipeline, "current_stage", "")
             with contextlib.suppress(Exception):
-                conn.send(("memory", "MemoryLimit", stage, ""))
+                conn.send(("memory", ErrorKind.MEMORY_LIMIT.value, stage, ""))
             os._exit(MEMORY_EXIT_CODE)
         except (OSError, sqlite3.OperationalError) as exc:  # full disk, lock
             stage = getattr(pipeline, "current_stage", "")
-            conn.send(("transient", type(exc).__name__, stage, str(exc) or type(exc).__name__))
+            conn.send((Outcome.TRANSIENT.value, type(exc).__name__, stage,
+                       str(exc) or type(exc).__name__))
         except Exception as exc:  # noqa: BLE001 - a parser bug on this file: retrying won't help
             stage = getattr(pipeline, "current_stage", "")
-            conn.send(("permanent", type(exc).__name__, stage, f"unexpected error: {exc}"))
+            conn.send((Outcome.PERMANENT.value, type(exc).__name__, stage,
+                       f"unexpected error: {exc}"))
 
 
 MEMORY_EXIT_CODE = 75  # the worker ran out of its memory and left to be replaced
@@ -250,20 +273,20 @@ class WorkerProcess:
         try:
             conn.send(request)
         except (BrokenPipeError, OSError):
-            return WorkerOutcome("died", error_type="WorkerDied",
+            return WorkerOutcome(Outcome.DIED, error_type=ErrorKind.WORKER_DIED.value,
                                  message=f"worker gone before the job ({self._exit_description()})")
         while True:
             now = time.monotonic()
             remaining = deadline - now
             if remaining <= 0:
                 self.kill()
-                return WorkerOutcome("timeout", message=f"killed after {timeout:g} s (the "
-                                     "job's ceiling)")
+                return WorkerOutcome(Outcome.TIMEOUT, message=f"killed after {timeout:g} s "
+                                     "(the job's ceiling)")
             if stall_timeout is not None:
                 quiet = now - last_progress
                 if quiet >= stall_timeout:
                     self.kill()
-                    return WorkerOutcome("timeout", message=(
+                    return WorkerOutcome(Outcome.TIMEOUT, message=(
                         f"killed after {quiet:.0f} s without progress "
                         f"(stall_timeout_seconds = {stall_timeout:g})"))
                 remaining = min(remaining, stall_timeout - quiet)
@@ -288,27 +311,28 @@ class WorkerProcess:
                 if code == MEMORY_EXIT_CODE or (
                         code is not None and code < 0 and highest >= 0.8 * limit_mb):
                     return self._out_of_memory("")  # killed or aborted near its ceiling
-                return WorkerOutcome("died", error_type="WorkerDied",
+                return WorkerOutcome(Outcome.DIED, error_type=ErrorKind.WORKER_DIED.value,
                                      message=f"the worker died ({description})")
             kind = message[0]
             if kind == "progress":
                 last_progress = time.monotonic()
                 on_progress(message[1], message[2], message[3])
-            elif kind == "ok":
-                return WorkerOutcome("ok", result=message[1])
-            elif kind == "yielded":
-                return WorkerOutcome("yielded", message="paused at a checkpoint")
+            elif kind == Outcome.OK:
+                return WorkerOutcome(Outcome.OK, result=message[1])
+            elif kind == Outcome.YIELDED:
+                return WorkerOutcome(Outcome.YIELDED, message="paused at a checkpoint")
             elif kind == "memory":
                 proc.join(timeout=10)
                 self.kill()
                 return self._out_of_memory(message[2])
             else:
-                return WorkerOutcome(kind, error_type=message[1], stage=message[2],
+                return WorkerOutcome(Outcome(kind), error_type=message[1], stage=message[2],
                                      message=message[3])
 
     def _out_of_memory(self, stage: str) -> WorkerOutcome:
         limit = self.settings.processing.worker_memory_mb
-        return WorkerOutcome("permanent", error_type="MemoryLimit", stage=stage,
+        return WorkerOutcome(Outcome.PERMANENT, error_type=ErrorKind.MEMORY_LIMIT.value,
+                             stage=stage,
                              message=f"needs more than {limit:,} MB to read "
                                      "(processing.worker_memory_mb)")
 

@@ -200,7 +200,7 @@ from agent.pipeline import IngestPipeline, JobRequest
 pipeline = IngestPipeline(Settings.model_validate({{"agent": {{"data_dir": {data!r}}}}}))
 try:
     result = pipeline.run(JobRequest("j", {path!r}, "box", {path!r}), lambda *_: None)
-    fate = f"done, {{result['chunks']}} chunks"
+    fate = f"done, {{result.chunks}} chunks"
 except AgentError as exc:
     fate = f"failed: {{exc}}"
 print(json.dumps([fate, peak_rss_mb()]))

@@ -156,8 +156,8 @@ for n, path in enumerate({files!r}):
     started = time.perf_counter()
     try:
         result = pipeline.run(JobRequest(f"j{{n}}", path, "box", path), lambda *_: None)
-        pages = result["ocr_pages"]
-        fate = (f"done: {{result['chunks']}} chunks, {{pages}} OCR pages, "
+        pages = result.ocr_pages
+        fate = (f"done: {{result.chunks}} chunks, {{pages}} OCR pages, "
                 f"{{(time.perf_counter() - started) / max(pages, 1):.2f}} s/page end to end")
     except AgentError as exc:
         fate = f"failed: {{exc}}"

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from agent.config import Settings
 from agent.pipeline import JobRequest, Progress
+from agent.pipeline.result import PipelineResult
 
 
 class ReadOnlyPipeline:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    def run(self, request: JobRequest, progress: Progress) -> dict[str, Any]:
+    def run(self, request: JobRequest, progress: Progress) -> PipelineResult:
         size = len(Path(request.path).read_bytes())
-        return {"document_id": None, "chunks": 0, "bytes": size, "stages": {}}
+        return PipelineResult(bytes=size)
 
 
 def build(settings: Settings) -> ReadOnlyPipeline:

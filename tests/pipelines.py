@@ -12,11 +12,11 @@ import signal
 import time
 import warnings
 from pathlib import Path
-from typing import Any
 
 from agent.config import Settings
 from agent.errors import PermanentError, TransientError
 from agent.pipeline import JobRequest, Progress
+from agent.pipeline.result import PipelineResult
 
 
 class ScriptedPipeline:
@@ -28,7 +28,7 @@ class ScriptedPipeline:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    def run(self, request: JobRequest, progress: Progress) -> dict[str, Any]:
+    def run(self, request: JobRequest, progress: Progress) -> PipelineResult:
         first = Path(request.path).read_text(errors="replace").split("\n", 1)[0].split()
         command = first[0] if first else ""
         progress(50, f"scripted: {command or 'echo'}")
@@ -52,8 +52,8 @@ class ScriptedPipeline:
             warnings.warn("image file could be truncated", UserWarning, stacklevel=1)
             logging.getLogger("extract_msg").info("chatter nobody needs")
             logging.getLogger("extract_msg").warning("attachment could not be decoded")
-        return {"document_id": f"doc-{request.job_id[:8]}", "chunks": 1,
-                "stages": {"extract": 0.001}}
+        return PipelineResult(document_id=f"doc-{request.job_id[:8]}", chunks=1,
+                              stages={"extract": 0.001})
 
 
 def build(settings: Settings) -> ScriptedPipeline:

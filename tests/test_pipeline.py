@@ -18,6 +18,7 @@ from agent.pipeline.detect import DOCX, detect_type
 from agent.pipeline.embed import bundled_tokenizer
 from agent.pipeline.extract import BLOCK_BYTES, Section
 from agent.pipeline.readers import extract
+from agent.pipeline.result import PipelineResult
 
 
 def make_pdf(path: Path, pages: list[str], password: str | None = None) -> Path:
@@ -62,7 +63,7 @@ def pipeline(settings: Settings) -> Iterator[IngestPipeline]:
     p.index.close()
 
 
-def ingest(pipeline: IngestPipeline, path: Path, job_id: str | None = None) -> dict[str, object]:
+def ingest(pipeline: IngestPipeline, path: Path, job_id: str | None = None) -> PipelineResult:
     return pipeline.run(JobRequest(job_id or f"job-{path.name}", str(path), "docs", path.name,
                                    []), lambda *_: None)
 
@@ -385,10 +386,10 @@ def test_pipeline_indexes_a_pdf_with_pages(pipeline: IngestPipeline, tmp_path: P
     pdf = make_pdf(tmp_path / "atlas.pdf", ["Volcanoes of Iceland erupt along rift zones.",
                                             "Penguins of Antarctica huddle in winter."])
     result = ingest(pipeline, pdf)
-    assert result["mime"] == "application/pdf" and result["pages"] == 2
+    assert result.mime == "application/pdf" and result.pages == 2
     vector = pipeline.embedder.embed(["birds that live in the cold south"])[0]
     top = pipeline.index.search(vector, k=1)[0]
-    assert top.doc_id == result["document_id"] and top.page == 2
+    assert top.doc_id == result.document_id and top.page == 2
 
 
 def test_same_content_twice_is_stored_once(pipeline: IngestPipeline, tmp_path: Path) -> None:
@@ -400,9 +401,9 @@ def test_same_content_twice_is_stored_once(pipeline: IngestPipeline, tmp_path: P
     stored = ingest(pipeline, first, job_id="job-A")
     before = pipeline.index.counts()
     duplicate = ingest(pipeline, second, job_id="job-B")
-    assert duplicate["duplicate_of"] == stored["document_id"]
+    assert duplicate.duplicate_of == stored.document_id
     resumed = ingest(pipeline, first, job_id="job-A")
-    assert resumed["resumed"] is True and resumed["document_id"] == stored["document_id"]
+    assert resumed.resumed is True and resumed.document_id == stored.document_id
     assert pipeline.index.counts() == before
     assert pipeline.index.integrity_problems() == []
 
@@ -505,7 +506,7 @@ def test_chunks_embedded_shortest_first_are_stored_with_their_own_vectors(
     rows = conn.execute(
         "SELECT c.text, c.heading, v.vector FROM chunks c JOIN chunk_vectors v ON v.chunk_id = "
         "c.id JOIN documents d ON d.id = c.document_id WHERE d.doc_id = ? ORDER BY c.ordinal",
-        (result["document_id"],)).fetchall()
+        (result.document_id,)).fetchall()
     assert len({len(t) for t, _, _ in rows}) > 2, "chunks of different lengths"
     from agent.pipeline.chunk import Chunk
 

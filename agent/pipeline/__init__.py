@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from agent.config import Settings
 from agent.errors import PermanentError, TransientError
 from agent.folders import file_kind
+from agent.pipeline.result import FileState, PipelineResult
 from agent.pipeline.spool import (
     MAX_OCR_PAGES,
     JobSpool,
@@ -58,7 +59,7 @@ class JobRequest:
 
 
 class Pipeline(Protocol):
-    def run(self, request: JobRequest, progress: Progress) -> dict[str, Any]: ...
+    def run(self, request: JobRequest, progress: Progress) -> PipelineResult: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +151,7 @@ class IngestPipeline:
         purge_spools(settings.agent.data_dir, time.time() - CHECKPOINT_TTL_SECONDS)
         self.current_stage = ""
 
-    def run(self, request: JobRequest, progress: Progress) -> dict[str, Any]:
+    def run(self, request: JobRequest, progress: Progress) -> PipelineResult:
         from agent.pipeline.detect import detect_type
         from agent.pipeline.extract import ExtractOptions
 
@@ -165,11 +166,12 @@ class IngestPipeline:
         existing = self.index.find_by_hash(sha)
         if existing is not None and not request.reindex:
             if existing.job_id == request.job_id:
-                return {"document_id": existing.doc_id, "chunks": existing.chunk_count,
-                        "resumed": True, "stages": stages, **_file_state(snapshot)}
+                return PipelineResult(document_id=existing.doc_id,
+                                      chunks=existing.chunk_count, resumed=True, stages=stages,
+                                      file=_file_state(snapshot))
             if self.settings.index.on_duplicate == "skip":
-                return {"duplicate_of": existing.doc_id, "chunks": 0, "stages": stages,
-                        **_file_state(snapshot)}
+                return PipelineResult(duplicate_of=existing.doc_id, stages=stages,
+                                      file=_file_state(snapshot))
         self.current_stage = "detect"
         progress(5, "detecting type")
         mime = detect_type(path, request.allowed_types or None)
@@ -235,11 +237,11 @@ class IngestPipeline:
         )
         stages["index"] = time.perf_counter() - t
         spool.discard()
-        return {"document_id": record.doc_id, "chunks": read.chunks, "mime": mime,
-                "pages": read.pages, "ocr_pages": read.ocr_pages, "embedded": embedded,
-                "ocr_page_numbers": read.ocr_page_numbers,
-                "resumed_chunks": resumed, "bytes": record.bytes, "stages": stages,
-                "warnings": warnings, **_file_state(snapshot)}
+        return PipelineResult(document_id=record.doc_id, chunks=read.chunks, mime=mime,
+                              pages=read.pages, ocr_pages=read.ocr_pages,
+                              ocr_page_numbers=list(read.ocr_page_numbers), embedded=embedded,
+                              resumed_chunks=resumed, bytes=record.bytes, stages=stages,
+                              warnings=warnings, file=_file_state(snapshot))
 
 
     def _spool(self, path: Path, mime: str, options: Any, request: JobRequest, spool: JobSpool,
@@ -348,10 +350,9 @@ WINDOW_STEPS = 16  # checkpoints' worth of chunks held and sorted by length at a
 CHECKPOINT_TTL_SECONDS = 7 * 86400  # checkpoints untouched this long belong to no live job
 
 
-def _file_state(snapshot: FileSnapshot) -> dict[str, int]:
+def _file_state(snapshot: FileSnapshot) -> FileState:
     """What the processor compares with the file before filing it."""
-    return {"file_size": snapshot.size, "file_mtime_ns": snapshot.mtime_ns,
-            "file_inode": snapshot.inode}
+    return FileState(snapshot.inode, snapshot.size, snapshot.mtime_ns)
 
 
 def build_pipeline(settings: Settings) -> Pipeline:
