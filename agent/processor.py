@@ -30,37 +30,28 @@ from agent.events import (
     JobTimedOut,
     LeaseExpired,
     StageTimed,
-    WorkerStarted,
 )
+from agent.failures import TIMEOUT, FailureReports
 from agent.folders import InboxFolders, file_kind, is_regular_file, special_entry
 from agent.identity import agent_id
 from agent.names import display_name
 from agent.pipeline import JobRequest
 from agent.pipeline.result import PipelineResult
 from agent.queue.base import Job, JobQueue, JobStatus
-from agent.worker import DEFAULT_FACTORY, ErrorKind, Outcome, WorkerOutcome, WorkerProcess
+from agent.recovery import recover
+from agent.supervision import WorkerSupervisor
+from agent.worker import DEFAULT_FACTORY, ErrorKind, Outcome, WorkerOutcome
 
 log = structlog.get_logger("agent.processor")
 YIELD_REQUEUE_DELAY = 0.001  # claimed after the jobs due now, before those queued later
 
 PROGRESS_EVERY = 0.5  # seconds between progress writes to the queue
 MAX_UNCOUNTED_CHANGES = 5  # a file that changed under its job more often spends retries
-MAX_UNCOUNTED_RECOVERIES = 3  # a job found running after a crash more often spends retries
 FOLDER_SWAPPED_DELAY = 60.0  # seconds a job of an inbox whose folder was swapped waits
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class Processor:
-    """The sequential processing loop; ``run_once`` is one job, for tests and ``--once``."""
+    """The sequential processing loop; ``run_once`` is one job (tests, and ``run --drain``)."""
 
     def __init__(
         self,
@@ -83,7 +74,9 @@ class Processor:
         # agent id, slot (for processing.workers > 1), pid: the pid stays last for recover().
         self.worker_id = f"{self.agent_id}:{slot}:{os.getpid()}"
         self.slot = slot
-        self.worker = WorkerProcess(settings, factory)
+        self.supervisor = WorkerSupervisor(settings, queue, self.events, factory,
+                                           lease=self._lease, tick=self.tick)
+        self.worker = self.supervisor.worker
         self.current: Job | None = None
         self._stranded: list[Job] = []
         self._said_swapped: set[str] = set()
@@ -92,6 +85,7 @@ class Processor:
         self._abort = threading.Event()
         self._last_housekeeping = 0.0
         self.last_tick = time.monotonic()
+        self.failures = FailureReports(queue, self.inboxes, clock)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -102,9 +96,7 @@ class Processor:
         self._start_worker("start")
 
     def _start_worker(self, reason: str) -> None:
-        started = time.monotonic()
-        self.worker.start()
-        self.events.emit(WorkerStarted(reason, time.monotonic() - started))
+        self.supervisor.start(reason)
 
     def stop(self) -> None:
         self.worker.stop()
@@ -168,7 +160,7 @@ class Processor:
         for job in self.queue.reclaim_expired_leases():
             self.events.emit(LeaseExpired(job.inbox, job.job_id, str(job.status)))
             if job.status is JobStatus.TIMEOUT:
-                self._file_failed_for_final(job, "lease", "lease expired, no retries left")
+                self.failures.file_timed_out(job, "lease", "lease expired, no retries left")
         retention = self.settings.queue.retention_days
         if retention > 0:
             self.queue.purge(retention * 86400)
@@ -176,56 +168,8 @@ class Processor:
     # -- crash recovery --------------------------------------------------------------------
 
     def recover(self) -> None:
-        """Requeue our dead runs' jobs, and match files left in processing/ to their jobs.
-
-        Called once the agent holds its data folder's lock: no other run of this agent can be
-        alive then, whatever its pid says (a run killed a moment ago may linger as a zombie), so
-        its jobs go back at once and first, without spending a retry. A job that keeps being
-        found this way (it may be what brings the agent down) spends retries after a few times.
-        """
-        mine = [j for j in self.queue.list_jobs(status="processing", limit=100_000)
-                if (j.claimed_by or "").startswith(self.agent_id + ":")]
-        for job in mine:
-            recoveries = int(job.metadata.get("recoveries", 0)) + 1
-            counted = recoveries > MAX_UNCOUNTED_RECOVERIES
-            self.queue.release_abandoned(job.job_id, "the agent stopped during the job",
-                                         counted=counted, metadata={"recoveries": recoveries})
-            log.warning("requeued a job left running by a stopped agent", job_id=job.job_id,
-                        retry_spent=counted)
-        for box in self.inboxes.values():
-            for temp in box.remove_stale_temp_files(_pid_alive):
-                log.warning("removed a temporary file left by a stopped agent", file=str(temp))
-            if not box.processing.is_dir():
-                continue
-            for entry in sorted(box.processing.iterdir()):
-                try:
-                    self._recover_file(box, entry)
-                except Exception:  # noqa: BLE001 - one odd entry must not stop recovery
-                    log.exception("cannot recover an entry of processing/; left in place",
-                                  file=display_name(str(entry)))
-
-    def _recover_file(self, box: InboxFolders, path: Path) -> None:
-        if path.name.startswith(".") or not is_regular_file(path.lstat()):
-            return
-        job_id, sep, original = path.name.partition("__")
-        job = None
-        if sep:
-            try:
-                job = self.queue.get_job_status(job_id)
-            except KeyError:
-                job = None
-        if job is None:
-            back = box.move_to_inbox(path, original or path.name)
-            log.warning("orphan file in processing/ returned to the inbox", file=str(back))
-            return
-        if job.status in (JobStatus.QUEUED, JobStatus.PROCESSING):
-            return  # the next claim resumes from processing/
-        if job.status is JobStatus.COMPLETED:
-            dest = box.move_to_done(path, job.original_filename or original)
-            log.warning("finished filing a completed job", job_id=job.job_id, file=str(dest))
-        else:
-            self._move_failed(box, path, job, job.metadata.get("stage", ""),
-                              job.message or "failed", "Recovered")
+        """Requeue this agent's interrupted jobs and match processing/ to them (recovery.py)."""
+        recover(self.queue, self.inboxes, self.agent_id, self.failures)
 
     # -- one job ---------------------------------------------------------------------------
 
@@ -283,7 +227,7 @@ class Processor:
                     log.warning("lease lost while processing")
 
         log.info("processing job", attempt=job.attempts)
-        outcome = self._run_in_worker(job, request, size, on_progress)
+        outcome = self.supervisor.run(job, request, size, on_progress, self._abort.is_set)
         if self._abort.is_set() and outcome.kind in (Outcome.DIED, Outcome.TIMEOUT):
             self.queue.release_job(job, "agent shut down during the job; it resumes first")
             log.warning("job interrupted by shutdown and requeued; its file stays in processing/")
@@ -313,61 +257,6 @@ class Processor:
         from agent.queue import lease_seconds
 
         return lease_seconds(lease_basis(self.settings.queue))
-
-    def _run_in_worker(self, job: Job, request: JobRequest, size: int,
-                       on_progress: Callable[[int, str, int], None]) -> WorkerOutcome:
-        """Run the job in the worker: killed when it makes no progress for
-        ``stall_timeout_seconds`` or runs past its ceiling; its lease is renewed meanwhile."""
-        from agent.config import job_ceiling
-
-        if not self.worker.alive:
-            self._start_worker("dead")
-        lease = self._lease()
-        renewed = [time.monotonic()]
-        yield_after = self.settings.processing.yield_after_seconds
-        yield_at = [time.monotonic() + yield_after if yield_after else float("inf")]
-
-        def on_wait() -> None:
-            self.tick()
-            now = time.monotonic()
-            if now >= yield_at[0]:
-                yield_at[0] = now + 1.0  # look again in a second
-                if self._others_waiting():
-                    yield_at[0] = float("inf")
-                    self.worker.request_yield()
-            if now - renewed[0] >= lease / 4:
-                renewed[0] = now
-                try:
-                    self.queue.extend_lease(job, lease)
-                except LeaseLostError:
-                    log.warning("lease lost while processing")
-                except Exception as exc:  # a busy queue must not stop the job; retried soon
-                    log.warning("could not renew the lease", error=str(exc))
-
-        queue = self.settings.queue
-        outcome = self.worker.run(request, job_ceiling(queue, size), on_progress,
-                                  on_wait=on_wait, stall_timeout=queue.stall_timeout_seconds)
-        if self._abort.is_set():
-            return outcome
-        out_of_memory = outcome.is_error(ErrorKind.MEMORY_LIMIT)
-        if outcome.kind in (Outcome.TIMEOUT, Outcome.DIED) or out_of_memory:
-            self._start_worker("memory" if out_of_memory else str(outcome.kind))
-        elif (peak := self.worker.peak_mb) > self.settings.processing.worker_restart_mb:
-            # One big file must not leave the worker large for the rest of the day.
-            log.info("worker restarted after a large file", peak_mb=peak,
-                     limit_mb=self.settings.processing.worker_restart_mb)
-            self.worker.stop()
-            self._start_worker("large_file")
-        return outcome
-
-    def _others_waiting(self) -> bool:
-        """Jobs are due now besides the one in flight (a job that has run past
-        ``yield_after_seconds`` then pauses at its next checkpoint to let them through)."""
-        try:
-            return self.queue.stats().due > 0
-        except Exception as exc:  # noqa: BLE001 - a busy queue only delays the question
-            log.warning("could not read the backlog", error=str(exc))
-            return False
 
     def _claim_file(self, job: Job, box: InboxFolders, original: str) -> Path | None:
         """Put the job's file in processing/ (it may be there already) and return its path.
@@ -477,7 +366,7 @@ class Processor:
         elif outcome.kind is Outcome.TIMEOUT:
             self.events.emit(JobTimedOut(job.inbox, job.job_id))
             self._retry(job, path, box, outcome.stage or "pipeline", outcome.message,
-                        "Timeout", started, final=JobStatus.TIMEOUT)
+                        TIMEOUT, started, final=JobStatus.TIMEOUT)
         else:  # transient, died
             self._retry(job, path, box, outcome.stage or "pipeline", outcome.message,
                         outcome.error_type or "TransientError", started)
@@ -508,7 +397,7 @@ class Processor:
                error_type: str, started: float, final: JobStatus = JobStatus.FAILED) -> None:
         try:
             after = self.queue.retry_or_fail(job, message, final_status=final,
-                                             metadata=self._failure(job, stage, error_type,
+                                             metadata=self.failures.attempt(job, stage, error_type,
                                                                     message))
         except LeaseLostError:
             log.warning("lease lost; another worker owns the job now", job_id=job.job_id)
@@ -520,7 +409,7 @@ class Processor:
                         error=message, retry_in=round(after.run_after - self.clock(), 1))
             return
         if path is not None:
-            self._move_failed(box, path, after, stage, message, error_type)
+            self.failures.file_failed(box, path, after, stage, message, error_type)
         self._emit_finished(after, started, "timeout" if final is JobStatus.TIMEOUT else "failed")
 
     def _fail_permanently(self, job: Job, box: InboxFolders, path: Path, stage: str,
@@ -528,43 +417,14 @@ class Processor:
         try:
             after = self.queue.update_job_status(
                 job.job_id, JobStatus.FAILED, message=message,
-                metadata=self._failure(job, stage, error_type, message),
+                metadata=self.failures.attempt(job, stage, error_type, message),
                 lease_token=job.lease_token)
         except LeaseLostError:
             log.warning("lease lost; another worker owns the job now", job_id=job.job_id)
             return
-        self._move_failed(box, path, after, stage, message, error_type)
+        self.failures.file_failed(box, path, after, stage, message, error_type)
         log.warning("job failed", stage=stage, error=message)
         self._emit_finished(after, started, "failed")
-
-    def _move_failed(self, box: InboxFolders, path: Path, job: Job, stage: str, message: str,
-                     error_type: str) -> None:
-        report = {
-            "job_id": job.job_id, "inbox": job.inbox,
-            "file": display_name(job.original_filename or path.name),
-            "stage": stage, "error_type": error_type, "error": message,
-            "status": str(job.status), "attempts": job.attempts, "retries": job.retries,
-            "queued_at": _iso(job.created_at), "failed_at": _iso(self.clock()),
-        }
-        dest, report_path = box.move_to_failed(path, job.original_filename or path.name, report)
-        self.queue.annotate_job(job.job_id, {"failed_path": str(dest),
-                                             "failed_report": str(report_path)})
-
-    def _file_failed_for_final(self, job: Job, stage: str, message: str) -> None:
-        box = self.inboxes.get(job.inbox or "")
-        if box is None:
-            return
-        original = job.original_filename or Path(job.file_path).name
-        path = box.processing / box.processing_name(job.job_id, original)
-        if os.path.lexists(path):
-            self._move_failed(box, path, job, stage, message, "Timeout")
-
-    def _failure(self, job: Job, stage: str, error_type: str, message: str) -> dict[str, Any]:
-        """Metadata for a failed attempt: where and why, and one more line of its history."""
-        entry = {"attempt": job.attempts, "stage": stage, "error_type": error_type,
-                 "error": message[:500], "at": _iso(self.clock())}
-        return {"stage": stage, "error_type": error_type, "paused": None,
-                "history": [*job.metadata.get("history", []), entry]}
 
     def _finish(self, job: Job, status: JobStatus, message: str, started: float, *,
                 outcome: str, metadata: dict[str, Any], extra: dict[str, Any] | None = None
@@ -611,6 +471,3 @@ def _same_file(path: Path, result: PipelineResult) -> bool:
     return (st.st_ino, st.st_size, st.st_mtime_ns) == (
         result.file.inode, result.file.size, result.file.mtime_ns)
 
-
-def _iso(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))

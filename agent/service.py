@@ -24,7 +24,8 @@ from agent.identity import agent_id
 from agent.processor import Processor
 from agent.queue import JobStatus, open_queue
 from agent.system import libmagic_problem, ocr_problem
-from agent.watcher import InboxWatcher, WatchService
+from agent.watch_service import WatchService
+from agent.watcher import InboxWatcher
 from agent.worker import DEFAULT_FACTORY
 
 log = structlog.get_logger("agent.service")

@@ -8,7 +8,6 @@ an overflow. A file is enqueued when its size, mtime and ctime have held still f
 
 from __future__ import annotations
 
-import logging
 import os
 import stat
 import threading
@@ -20,12 +19,12 @@ from pathlib import Path
 import structlog
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 
-from agent.backoff import RepeatedFailure
 from agent.events import EventBus, FileDetected, FileIgnored, ScanFinished, WatcherOverflow
 from agent.filters import NameFilter
 from agent.folders import InboxFolders, file_kind, identify, is_agent_temp
 from agent.mounts import choose_mode
 from agent.names import display_name
+from agent.overflow import OverflowHook
 from agent.queue.base import JobQueue, NewJob
 from agent.skips import SkipKind, SkipReason
 
@@ -44,35 +43,6 @@ class _Candidate:
     signature: tuple[int, int, int]
     stable_since: float
     source: str
-
-
-WATCHDOG_LOGGERS = ("watchdog.observers.inotify_c", "watchdog.observers.inotify")
-
-
-class _OverflowHook(logging.Handler):
-    """watchdog only logs an inotify overflow; this turns that log line into a callback.
-
-    Installed by a watcher's ``start()`` and removed by its ``stop()``; the loggers are set to
-    WARNING so the line is made even when the agent logs only errors.
-    """
-
-    def __init__(self, callback: Callable[[], None]) -> None:
-        super().__init__(level=logging.WARNING)
-        self.callback = callback
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if "overflow" in record.getMessage().lower():
-            self.callback()
-
-    def install(self) -> None:
-        for name in WATCHDOG_LOGGERS:
-            logger = logging.getLogger(name)
-            logger.setLevel(logging.WARNING)
-            logger.addHandler(self)
-
-    def remove(self) -> None:
-        for name in WATCHDOG_LOGGERS:
-            logging.getLogger(name).removeHandler(self)
 
 
 class InboxWatcher:
@@ -107,7 +77,7 @@ class InboxWatcher:
         self._writing: dict[str, float] = {}  # path → when inotify first saw it written, unclosed
         self._writing_noted: set[str] = set()
         self._writing_blind_until = 0.0
-        self._overflow_hook = _OverflowHook(self._on_overflow)
+        self._overflow_hook = OverflowHook(self._on_overflow)
         self._observer: object | None = None
         self._trust_ctime = self.mode == "inotify"
         self._next_poll = 0.0
@@ -478,62 +448,3 @@ FOLDER_NOT_RECURSIVE = SkipReason(SkipKind.FOLDER, "a folder (recursive = false)
 
 def _unreadable(exc: Exception) -> SkipReason:
     return SkipReason(SkipKind.UNREADABLE, f"cannot be looked at ({type(exc).__name__}: {exc})")
-
-
-class WatchService:
-    """Runs every inbox's watcher from one thread, stepping them every ``interval`` seconds."""
-
-    def __init__(self, watchers: list[InboxWatcher], interval: float = 0.05) -> None:
-        self.watchers = watchers
-        self.interval = interval
-        self._lock = threading.RLock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        for watcher in self.watchers:
-            watcher.start()
-        self._thread = threading.Thread(target=self._run, name="watch-service", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        failures: dict[str, RepeatedFailure] = {}
-        retry_at: dict[str, float] = {}
-        while not self._stop.is_set():
-            with self._lock:
-                for watcher in self.watchers:
-                    name = watcher.box.name
-                    if time.monotonic() < retry_at.get(name, 0.0):
-                        continue
-                    failing = failures.setdefault(name, RepeatedFailure(
-                        log, "watcher step failed; will retry"))
-                    try:
-                        watcher.step()
-                    except Exception as exc:  # noqa: BLE001 - one inbox must not stop the rest
-                        retry_at[name] = time.monotonic() + failing.failed(exc, inbox=name)
-                        continue
-                    failing.succeeded(inbox=name)
-            self._stop.wait(self.interval)
-
-    def replace(self, new: dict[str, InboxWatcher], removed: list[str]) -> None:
-        """Swap watchers in place (config reload): changed inboxes are re-watched from a scan."""
-        with self._lock:
-            keep = [w for w in self.watchers
-                    if w.box.name not in new and w.box.name not in removed]
-            for watcher in self.watchers:
-                if watcher not in keep:
-                    watcher.stop()
-            for watcher in new.values():
-                watcher.start()
-            self.watchers = keep + list(new.values())
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-        for watcher in self.watchers:
-            watcher.stop()
-
-    @property
-    def thread_alive(self) -> bool:
-        return bool(self._thread and self._thread.is_alive())

@@ -38,7 +38,8 @@ sys.path.insert(0, str(ROOT))
 from agent.config import InboxSettings  # noqa: E402
 from agent.folders import InboxFolders  # noqa: E402
 from agent.queue.sqlite import SQLiteJobQueue  # noqa: E402
-from agent.watcher import InboxWatcher, WatchService  # noqa: E402
+from agent.watch_service import WatchService  # noqa: E402
+from agent.watcher import InboxWatcher  # noqa: E402
 from benchmarks.measure import Series, interleave  # noqa: E402
 
 SETTLE = 0.5

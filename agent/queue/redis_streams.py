@@ -53,227 +53,17 @@ MIN_REDIS = (7, 0)
 UNFENCED = "*"  # in place of a lease token: the predecessor's unfenced update
 GROUP = "agents"
 
-# KEYS are built from the prefix inside the scripts (one prefix per deployment).
-_COMMON = """
-local ns = ARGV[1]
-local function k(name) return ns .. ':' .. name end
-local function jobkey(id) return ns .. ':job:' .. id end
-local function inbox_of(id) return redis.call('HGET', jobkey(id), 'inbox') or '' end
-local function set_status(id, old, new, score)
-  if old then redis.call('ZREM', k('status:' .. old), id) end
-  redis.call('ZADD', k('status:' .. new), score, id)
-  redis.call('HSET', jobkey(id), 'status', new)
-  -- queued jobs per inbox, for the backlog of each inbox
-  if old == 'queued' then redis.call('ZREM', k('queued:' .. inbox_of(id)), id) end
-  if new == 'queued' then redis.call('ZADD', k('queued:' .. inbox_of(id)), score, id) end
-end
-local function undelay(id)
-  redis.call('ZREM', k('delayed'), id)
-  redis.call('ZREM', k('delayed:' .. inbox_of(id)), id)
-end
-local function merge(id, patch)
-  if patch == nil or patch == '' then return end
-  local cur = cjson.decode(redis.call('HGET', jobkey(id), 'metadata') or '{}')
-  for key, value in pairs(cjson.decode(patch)) do
-    if value == cjson.null then cur[key] = nil else cur[key] = value end
-  end
-  local text = cjson.encode(cur)
-  if text == '[]' then text = '{}' end
-  redis.call('HSET', jobkey(id), 'metadata', text)
-end
-local function leave_stream(id)
-  local entry = redis.call('HGET', jobkey(id), 'entry')
-  if entry and entry ~= '' then
-    redis.call('XACK', k('stream'), ARGV[2], entry)
-    redis.call('XDEL', k('stream'), entry)
-    redis.call('HSET', jobkey(id), 'entry', '')
-  end
-end
-local function to_queue(id, run_after, now, front)
-  if front then
-    redis.call('RPUSH', k('front'), id)
-  elseif run_after > now then
-    redis.call('ZADD', k('delayed'), run_after, id)
-    redis.call('ZADD', k('delayed:' .. inbox_of(id)), run_after, id)
-  else
-    local entry = redis.call('XADD', k('stream'), '*', 'job', id)
-    redis.call('HSET', jobkey(id), 'entry', entry)
-  end
-  redis.call('HSET', jobkey(id), 'run_after', run_after)
-  redis.call('HSET', k('queued_paths'), redis.call('HGET', jobkey(id), 'file_path'), id)
-end
-local function finish(id, status, now)
-  local h = jobkey(id)
-  redis.call('HSET', h, 'finished_at', now)
-  local ck = redis.call('HGET', h, 'content_key')
-  if redis.call('GET', k('active:' .. ck)) == id then redis.call('DEL', k('active:' .. ck)) end
-  if status ~= 'completed' then
-    redis.call('XADD', k('dead'), 'MAXLEN', '~', 100000, '*', 'job', id, 'status', status)
-  end
-end
-"""
+# The scripts are in lua/ beside this module; each starts with common.lua. KEYS are built from
+# the prefix inside them (one prefix per deployment).
+SCRIPTS = ("enqueue", "promote", "claim", "leased", "reclaim", "admin")
 
-_ENQUEUE = _COMMON + """
--- ARGV: ns group id file_path original inbox content_key metadata now run_after
-local id, ck, now, run_after = ARGV[3], ARGV[7], tonumber(ARGV[9]), tonumber(ARGV[10])
-local existing = redis.call('GET', k('active:' .. ck))
-if existing then return existing end
-redis.call('SET', k('active:' .. ck), id)
-redis.call('SADD', k('inboxes'), ARGV[6])
-redis.call('HSET', jobkey(id), 'job_id', id, 'file_path', ARGV[4], 'original_filename', ARGV[5],
-  'inbox', ARGV[6], 'content_key', ck, 'metadata', ARGV[8], 'created_at', now,
-  'updated_at', now, 'progress', 0, 'retries', 0, 'attempts', 0, 'message', '',
-  'lease_token', '', 'claimed_by', '', 'entry', '')
-redis.call('HSET', k('keys'), ck, id)
-local seq = redis.call('INCR', k('seq'))
-redis.call('HSET', jobkey(id), 'seq', seq)
-redis.call('ZADD', k('jobs:' .. ARGV[6]), seq, id)
-set_status(id, nil, 'queued', seq)
-to_queue(id, run_after, now)
-return id
-"""
 
-_PROMOTE = _COMMON + """
--- ARGV: ns group now
-local due = redis.call('ZRANGEBYSCORE', k('delayed'), '-inf', ARGV[3], 'LIMIT', 0, 500)
-for _, id in ipairs(due) do
-  undelay(id)
-  local entry = redis.call('XADD', k('stream'), '*', 'job', id)
-  redis.call('HSET', jobkey(id), 'entry', entry)
-end
-return #due
-"""
+def _script(name: str) -> str:
+    """A script's source: common.lua, then its own file (package data)."""
+    from importlib.resources import files
 
-_CLAIM = _COMMON + """
--- ARGV: ns group consumer token worker now timeout_at [entry id]
--- Reads the next entry itself (XREADGROUP in the script: one round trip per claim), or takes
--- the entry given (one re-delivered by XAUTOCLAIM). Stale entries are dropped on the way.
-local now = tonumber(ARGV[6])
-local function lease(id)
-  local h = jobkey(id)
-  redis.call('HSET', h, 'lease_token', ARGV[4], 'claimed_by', ARGV[5], 'started_at', now,
-    'updated_at', now, 'timeout_at', ARGV[7])
-  redis.call('HINCRBY', h, 'attempts', 1)
-  redis.call('HDEL', k('queued_paths'), redis.call('HGET', h, 'file_path'))
-  set_status(id, 'queued', 'processing', tonumber(redis.call('HGET', h, 'seq')))
-  redis.call('ZADD', k('leases'), ARGV[7], id)
-  return redis.call('HGETALL', h)
-end
--- Jobs given back uncounted (a shutdown) wait in the front lane and are claimed first.
-while not ARGV[8] do
-  local id = redis.call('LPOP', k('front'))
-  if not id then break end
-  local h = jobkey(id)
-  if redis.call('HGET', h, 'status') == 'queued' and redis.call('HGET', h, 'entry') == '' then
-    return lease(id)
-  end
-end
-for _ = 1, 100 do
-  local entry, id
-  if ARGV[8] then
-    entry, id = ARGV[8], ARGV[9]
-  else
-    local got = redis.call('XREADGROUP', 'GROUP', ARGV[2], ARGV[3], 'COUNT', 1,
-                           'STREAMS', k('stream'), '>')
-    if not got then return false end
-    entry = got[1][2][1][1]
-    id = got[1][2][1][2][2]
-  end
-  local h = jobkey(id)
-  if redis.call('HGET', h, 'status') == 'queued' and redis.call('HGET', h, 'entry') == entry then
-    return lease(id)
-  end
-  redis.call('XACK', k('stream'), ARGV[2], entry)
-  redis.call('XDEL', k('stream'), entry)
-  if ARGV[8] then return false end
-end
-return false
-"""
-
-_LEASED = _COMMON + """
--- ARGV: ns group id token new progress message patch now run_after retries front uncounted
-local id, new, now = ARGV[3], ARGV[5], tonumber(ARGV[9])
-local h = jobkey(id)
-if redis.call('EXISTS', h) == 0 then return 'missing' end
-if redis.call('HGET', h, 'status') ~= 'processing' then return 'lost' end
-if ARGV[4] ~= '*' and redis.call('HGET', h, 'lease_token') ~= ARGV[4] then return 'lost' end
-if ARGV[6] ~= '' then redis.call('HSET', h, 'progress', ARGV[6]) end
-if ARGV[7] ~= '' then redis.call('HSET', h, 'message', ARGV[7]) end
-if ARGV[11] ~= '' then redis.call('HSET', h, 'retries', ARGV[11]) end
-merge(id, ARGV[8])
-redis.call('HSET', h, 'updated_at', now)
-if new == 'processing' then return redis.call('HGETALL', h) end
-redis.call('HSET', h, 'lease_token', '', 'timeout_at', '')
-redis.call('ZREM', k('leases'), id)
-leave_stream(id)
-local score = tonumber(redis.call('HGET', h, 'seq'))
-set_status(id, 'processing', new, score)
-if new == 'queued' then
-  redis.call('HSET', h, 'claimed_by', '')
-  if ARGV[13] == '1' and tonumber(redis.call('HGET', h, 'attempts')) > 0 then
-    redis.call('HINCRBY', h, 'attempts', -1)
-  end
-  to_queue(id, tonumber(ARGV[10]), now, ARGV[12] == '1')
-else
-  finish(id, new, now)
-end
-return redis.call('HGETALL', h)
-"""
-
-_RECLAIM = _COMMON + """
--- ARGV: ns group id now max_retries base max_delay message only_expired
-local id, now = ARGV[3], tonumber(ARGV[4])
-local h = jobkey(id)
-if redis.call('HGET', h, 'status') ~= 'processing' then return '' end
-if ARGV[9] == '1' and tonumber(redis.call('HGET', h, 'timeout_at') or '0') >= now then return '' end
-local retries = tonumber(redis.call('HGET', h, 'retries'))
-redis.call('HSET', h, 'lease_token', '', 'timeout_at', '', 'updated_at', now)
-redis.call('ZREM', k('leases'), id)
-leave_stream(id)
-local score = tonumber(redis.call('HGET', h, 'seq'))
-if retries < tonumber(ARGV[5]) then
-  local delay = math.min(tonumber(ARGV[7]), tonumber(ARGV[6]) * (2 ^ retries))
-  redis.call('HSET', h, 'retries', retries + 1, 'claimed_by', '', 'message', ARGV[8] .. '; retrying')
-  set_status(id, 'processing', 'queued', score)
-  to_queue(id, now + delay, now)
-  return 'queued'
-end
-local final = ARGV[10]
-redis.call('HSET', h, 'message', ARGV[8] .. '; no retries left')
-set_status(id, 'processing', final, score)
-finish(id, final, now)
-return final
-"""
-
-_ADMIN = _COMMON + """
--- ARGV: ns group id expected_from(csv) new progress message patch now
-local id, new, now = ARGV[3], ARGV[5], tonumber(ARGV[9])
-local h = jobkey(id)
-if redis.call('EXISTS', h) == 0 then return 'missing' end
-local cur = redis.call('HGET', h, 'status')
-if not string.find(',' .. ARGV[4] .. ',', ',' .. cur .. ',', 1, true) then return 'bad:' .. cur end
-if ARGV[6] ~= '' then redis.call('HSET', h, 'progress', ARGV[6]) end
-if ARGV[7] ~= '' then redis.call('HSET', h, 'message', ARGV[7]) end
-merge(id, ARGV[8])
-redis.call('HSET', h, 'updated_at', now)
-local score = tonumber(redis.call('HGET', h, 'seq'))
-if new == cur then return 'ok' end
-if cur == 'queued' then
-  undelay(id)
-  leave_stream(id)
-  redis.call('HDEL', k('queued_paths'), redis.call('HGET', h, 'file_path'))
-end
-set_status(id, cur, new, score)
-if new == 'queued' then
-  local ck = redis.call('HGET', h, 'content_key')
-  redis.call('SET', k('active:' .. ck), id)
-  redis.call('HSET', h, 'retries', 0, 'finished_at', '', 'progress', 0, 'claimed_by', '')
-  to_queue(id, now, now)
-else
-  finish(id, new, now)
-end
-return 'ok'
-"""
+    folder = files("agent.queue").joinpath("lua")
+    return folder.joinpath("common.lua").read_text() + folder.joinpath(f"{name}.lua").read_text()
 
 
 def _num(value: Any, kind: type = float) -> Any:
@@ -311,9 +101,7 @@ class RedisStreamsJobQueue(Tunable):
             except redis.ResponseError as exc:
                 if "BUSYGROUP" not in str(exc):
                     raise
-        self._scripts = {name: self.r.register_script(src) for name, src in (
-            ("enqueue", _ENQUEUE), ("promote", _PROMOTE), ("claim", _CLAIM),
-            ("leased", _LEASED), ("reclaim", _RECLAIM), ("admin", _ADMIN))}
+        self._scripts = {name: self.r.register_script(_script(name)) for name in SCRIPTS}
 
     def _k(self, name: str) -> str:
         return f"{self.ns}:{name}"

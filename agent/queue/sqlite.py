@@ -15,7 +15,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,80 +25,35 @@ from agent.errors import (
     LeaseLostError,
     QueueDatabaseError,
 )
-from agent.names import decode_name, decode_optional, encode_name
+from agent.names import encode_name
 from agent.queue.base import (
     ALLOWED_TRANSITIONS,
     Clock,
     Job,
-    JobFilter,
-    JobPage,
     JobStatus,
     NewJob,
-    QueueStats,
     RetryPolicy,
     Tunable,
     as_status,
-    check_job_prefix,
     check_progress,
-    parse_cursor,
-    pick_job_id,
 )
 from agent.queue.schema import check_version, migrate
+from agent.queue.sqlite_reads import SQLiteReads
+from agent.queue.sqlite_rows import (
+    COLUMNS,
+    INSERT_JOB,
+    MIN_SQLITE,
+    check_database_file,
+    hide_lease,
+    new_row,
+    row_to_job,
+    rows_in,
+)
+from agent.queue.sqlite_upkeep import SQLiteUpkeep
 from agent.sqlitedb import Transaction, connect
 
-COLUMNS = (
-    "job_id, file_path, status, original_filename, inbox, content_key, progress, message, "
-    "metadata, created_at, updated_at, retries, attempts, run_after, timeout_at, started_at, "
-    "finished_at, claimed_by, lease_token"
-)
-SQLITE_MAGIC = b"SQLite format 3\x00"
-MIN_SQLITE = (3, 35, 0)  # RETURNING
 
-
-def _row_to_job(row: tuple[Any, ...]) -> Job:
-    return Job(
-        job_id=row[0],
-        file_path=decode_name(row[1]),
-        status=JobStatus(row[2]),
-        original_filename=decode_optional(row[3]),
-        inbox=row[4],
-        content_key=decode_optional(row[5]),
-        progress=row[6],
-        message=row[7],
-        metadata=json.loads(row[8]) if row[8] else {},
-        created_at=row[9],
-        updated_at=row[10],
-        retries=row[11],
-        attempts=row[12],
-        run_after=row[13],
-        timeout_at=row[14],
-        started_at=row[15],
-        finished_at=row[16],
-        claimed_by=row[17],
-        lease_token=row[18],
-    )
-
-
-_INSERT = """INSERT INTO job_queue (job_id, file_path, original_filename, inbox, content_key,
-                  status, metadata, created_at, updated_at, run_after)
-              VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)"""
-
-
-def _new_row(job_id: str, item: NewJob, key: str, now: float,
-             delay: float = 0.0) -> tuple[Any, ...]:
-    """``_INSERT``'s parameters for a new queued job (``key``: its encoded content key)."""
-    original = encode_name(item.original_filename) if item.original_filename is not None else None
-    return (job_id, encode_name(item.file_path), original, item.inbox, key,
-            json.dumps(dict(item.metadata or {})), now, now, now + delay)
-
-
-def _public(job: Job) -> Job:
-    """Hide the lease token from copies handed to anyone but the claimer."""
-    job.lease_token = None
-    return job
-
-
-class SQLiteJobQueue(Tunable):
+class SQLiteJobQueue(SQLiteReads, SQLiteUpkeep, Tunable):
     """``JobQueue`` on one SQLite file; one connection per thread and process."""
 
     def __init__(
@@ -128,7 +83,7 @@ class SQLiteJobQueue(Tunable):
         self._local = threading.local()
         self._all_connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self._check_file()
+        check_database_file(self.path, self.readonly)
         conn = self._conn()
         try:
             if readonly:
@@ -141,26 +96,6 @@ class SQLiteJobQueue(Tunable):
             ) from None
 
     # -- connections -----------------------------------------------------------------------
-
-    def _check_file(self) -> None:
-        if self.path.is_dir():
-            raise QueueDatabaseError(f"{self.path}: is a folder, not a database file")
-        try:
-            with open(self.path, "rb") as fh:
-                header = fh.read(len(SQLITE_MAGIC))
-        except FileNotFoundError:
-            if self.readonly:
-                raise QueueDatabaseError(
-                    f"no job queue at {self.path}: no agent has run with this config yet"
-                ) from None
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            return
-        except OSError as exc:
-            raise QueueDatabaseError(f"{self.path}: cannot read: {exc.strerror}") from None
-        if header and header != SQLITE_MAGIC:
-            raise QueueDatabaseError(
-                f"{self.path}: is not an SQLite database; refusing to touch it (nothing was changed)"
-            )
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -228,10 +163,10 @@ class SQLiteJobQueue(Tunable):
             (key,),
         ).fetchone()
         if existing is not None:
-            return _public(_row_to_job(existing))
-        row = conn.execute(f"{_INSERT} RETURNING {COLUMNS}",
-                           _new_row(uuid.uuid4().hex, item, key, self.clock(), delay)).fetchone()
-        return _row_to_job(row)
+            return hide_lease(row_to_job(existing))
+        row = conn.execute(f"{INSERT_JOB} RETURNING {COLUMNS}",
+                           new_row(uuid.uuid4().hex, item, key, self.clock(), delay)).fetchone()
+        return row_to_job(row)
 
     def enqueue_many(self, items: Sequence[NewJob]) -> list[Job]:
         """Queue several files in one transaction (a burst, a startup scan); dedupes like enqueue.
@@ -244,10 +179,10 @@ class SQLiteJobQueue(Tunable):
         keys = [encode_name(item.content_key or item.file_path) for item in items]
         with self._immediate() as conn:
             active: dict[str, Job] = {}
-            for row in self._rows_in(conn, f"SELECT {COLUMNS} FROM job_queue INDEXED BY "
+            for row in rows_in(conn, f"SELECT {COLUMNS} FROM job_queue INDEXED BY "
                                      "ix_job_queue_key WHERE content_key IN ({}) "
                                      "AND status IN ('queued', 'processing')", keys):
-                active.setdefault(row[5], _public(_row_to_job(row)))
+                active.setdefault(row[5], hide_lease(row_to_job(row)))
             now = self.clock()
             new_ids: dict[str, str] = {}
             rows = []
@@ -255,39 +190,12 @@ class SQLiteJobQueue(Tunable):
                 if key in active or key in new_ids:
                     continue  # an active job, or an earlier item of this batch, has the key
                 new_ids[key] = uuid.uuid4().hex
-                rows.append(_new_row(new_ids[key], item, key, now))
-            conn.executemany(_INSERT, rows)
-            created = {row[0]: _row_to_job(row) for row in self._rows_in(
+                rows.append(new_row(new_ids[key], item, key, now))
+            conn.executemany(INSERT_JOB, rows)
+            created = {row[0]: row_to_job(row) for row in rows_in(
                 conn, f"SELECT {COLUMNS} FROM job_queue WHERE job_id IN ({{}})",
                 list(new_ids.values()))}
         return [active[key] if key in active else created[new_ids[key]] for key in keys]
-
-    @staticmethod
-    def _rows_in(conn: sqlite3.Connection, sql: str, values: Sequence[str],
-                 batch: int = 500) -> list[tuple[Any, ...]]:
-        """The rows ``sql`` returns for ``values`` put in its ``IN ({})``, a batch at a time."""
-        unique = list(dict.fromkeys(values))
-        rows: list[tuple[Any, ...]] = []
-        for start in range(0, len(unique), batch):
-            part = unique[start:start + batch]
-            rows += conn.execute(sql.format(",".join("?" * len(part))), part).fetchall()
-        return rows
-
-    def known_keys(self, keys: Iterable[str]) -> set[str]:
-        """Which of these file identities already have a job, in any status."""
-        return self._select_in("SELECT content_key FROM job_queue WHERE content_key IN ({})",
-                               keys)
-
-    def queued_paths(self, paths: Iterable[str]) -> set[str]:
-        """Which of these files already wait in a queued job (that will read them as they are)."""
-        return self._select_in(
-            "SELECT file_path FROM job_queue INDEXED BY ix_job_queue_file "
-            "WHERE file_path IN ({}) AND status = 'queued'", paths)
-
-    def _select_in(self, sql: str, values: Iterable[str], batch: int = 500) -> set[str]:
-        """Those of ``values`` that ``sql``'s first column returns, in batches of parameters."""
-        stored = {encode_name(v): v for v in values}
-        return {stored[row[0]] for row in self._rows_in(self._conn(), sql, list(stored), batch)}
 
     def get_next_job(
         self, worker_id: str | None = None, lease_seconds: float | None = None
@@ -304,7 +212,7 @@ class SQLiteJobQueue(Tunable):
                 RETURNING {COLUMNS}""",
             (secrets.token_hex(8), worker_id, now, now, now + lease, now),
         ).fetchone()
-        return _row_to_job(row) if row is not None else None
+        return row_to_job(row) if row is not None else None
 
     def update_job_status(
         self,
@@ -330,7 +238,7 @@ class SQLiteJobQueue(Tunable):
         with self._immediate() as conn:
             current = self._fetch(conn, job_id)
             if current.status is JobStatus.PROCESSING:
-                return _public(self._update_leased(job_id, None, new, progress, message, patch))
+                return hide_lease(self._update_leased(job_id, None, new, progress, message, patch))
             self._check_transition(current, new)
             now = self.clock()
             finished = now if new.is_terminal else None
@@ -343,7 +251,7 @@ class SQLiteJobQueue(Tunable):
                     WHERE job_id = ? RETURNING {COLUMNS}""",
                 (new, progress, message, patch, patch, now, finished, new, now, job_id),
             ).fetchone()
-        return _public(_row_to_job(row))
+        return hide_lease(row_to_job(row))
 
     def _update_leased(
         self, job_id: str, token: str | None, new: JobStatus, progress: int | None,
@@ -370,11 +278,11 @@ class SQLiteJobQueue(Tunable):
         ).fetchone()
         if row is None:
             self._raise_lost(job_id)
-        return _row_to_job(row)
+        return row_to_job(row)
 
     def get_job_status(self, job_id: str) -> Job:
         """The job as stored now; ``JobNotFoundError`` for an unknown id."""
-        return _public(self._fetch(self._conn(), job_id))
+        return hide_lease(self._fetch(self._conn(), job_id))
 
     def cleanup_expired_jobs(self) -> int:
         """Reclaim leases past ``timeout_at``; returns how many jobs were reclaimed."""
@@ -459,7 +367,7 @@ class SQLiteJobQueue(Tunable):
         ).fetchone()
         if row is None:
             self._raise_lost(job.job_id)
-        return _row_to_job(row)
+        return row_to_job(row)
 
     def release_job(self, job: Job, message: str, *, delay: float = 0.0,
                     metadata: Mapping[str, Any] | None = None) -> Job:
@@ -485,7 +393,7 @@ class SQLiteJobQueue(Tunable):
         ).fetchone()
         if row is None:
             self._raise_lost(job.job_id)
-        return _row_to_job(row)
+        return row_to_job(row)
 
     def release_abandoned(self, job_id: str, message: str, *, counted: bool = True,
                           metadata: Mapping[str, Any] | None = None) -> Job:
@@ -498,11 +406,11 @@ class SQLiteJobQueue(Tunable):
         with self._immediate() as conn:
             current = self._fetch(conn, job_id)
             if current.status is not JobStatus.PROCESSING:
-                return _public(current)
+                return hide_lease(current)
             row_id = conn.execute("SELECT id FROM job_queue WHERE job_id = ?",
                                   (job_id,)).fetchone()[0]
             if counted:
-                return _public(self._take_back(conn, row_id, current.retries, message,
+                return hide_lease(self._take_back(conn, row_id, current.retries, message,
                                                JobStatus.FAILED, now))
             patch = json.dumps(dict(metadata)) if metadata else None
             row = conn.execute(
@@ -513,7 +421,7 @@ class SQLiteJobQueue(Tunable):
                                         ELSE json_patch(metadata, ?) END
                     WHERE id = ? RETURNING {COLUMNS}""",
                 (message, now, patch, patch, row_id)).fetchone()
-            return _public(_row_to_job(row))
+            return hide_lease(row_to_job(row))
 
     def _take_back(self, conn: sqlite3.Connection, row_id: int, retries: int, message: str,
                    final: JobStatus, run_after: float) -> Job:
@@ -535,7 +443,7 @@ class SQLiteJobQueue(Tunable):
                     WHERE id = ? RETURNING {COLUMNS}""",
                 (final.value, now, now, message + "; no retries left", row_id),
             ).fetchone()
-        return _row_to_job(row)
+        return row_to_job(row)
 
     def annotate_job(self, job_id: str, metadata: Mapping[str, Any]) -> None:
         """Merge facts into a job's metadata whatever its status (where its file went, say)."""
@@ -563,167 +471,7 @@ class SQLiteJobQueue(Tunable):
                     WHERE job_id = ? RETURNING {COLUMNS}""",
                 (now, now, job_id),
             ).fetchone()
-        return _public(_row_to_job(row))
-
-    def resolve_job_id(self, prefix: str) -> str:
-        """The one job id starting with ``prefix`` (as git takes a commit's short hash)."""
-        check_job_prefix(prefix)
-        rows = self._conn().execute(
-            "SELECT job_id FROM job_queue WHERE job_id >= ? AND job_id < ? ORDER BY job_id "
-            "LIMIT 6", (prefix, prefix + "\U0010ffff")).fetchall()
-        return pick_job_id(prefix, [r[0] for r in rows])
-
-    def find_job_by_key(self, content_key: str) -> Job | None:
-        """The newest job for this file identity, whatever its status."""
-        row = self._conn().execute(
-            f"SELECT {COLUMNS} FROM job_queue WHERE content_key = ? ORDER BY id DESC LIMIT 1",
-            (encode_name(content_key),),
-        ).fetchone()
-        return _public(_row_to_job(row)) if row else None
-
-    def list_jobs(
-        self, status: JobStatus | str | None = None, limit: int = 100, inbox: str | None = None
-    ) -> list[Job]:
-        """Newest first, optionally of one status and inbox."""
-        chosen = as_status(status) if status is not None else None
-        return self.page_jobs(JobFilter(chosen, inbox), limit=limit).jobs
-
-    @staticmethod
-    def _where(where: JobFilter) -> tuple[list[str], list[Any]]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        if where.status is not None:
-            clauses.append("status = ?")
-            params.append(as_status(where.status).value)
-        if where.inbox is not None:
-            clauses.append("inbox = ?")
-            params.append(where.inbox)
-        if where.name:
-            clauses.append("instr(lower(original_filename), ?) > 0")
-            params.append(where.name.lower())
-        return clauses, params
-
-    def page_jobs(self, where: JobFilter = JobFilter(), *, limit: int = 50,
-                  cursor: str | None = None) -> JobPage:
-        """A page of jobs, newest first; the cursor is the row number of the last job shown,
-        so a page costs the same at the start of 100,000 jobs as at the end."""
-        if limit < 1:
-            raise InvalidJobUpdateError(f"limit must be ≥ 1, not {limit}")
-        clauses, params = self._where(where)
-        before = parse_cursor(cursor)
-        if before is not None:
-            clauses.append("id < ?")
-            params.append(before)
-        sql_where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = self._conn().execute(
-            f"SELECT id, {COLUMNS} FROM job_queue {sql_where} ORDER BY id DESC LIMIT ?",
-            (*params, limit + 1)).fetchall()
-        jobs = [_public(_row_to_job(r[1:])) for r in rows[:limit]]
-        return JobPage(jobs, str(rows[limit - 1][0]) if len(rows) > limit else None)
-
-    def count_jobs(self, where: JobFilter = JobFilter()) -> int:
-        if where == JobFilter():
-            return sum(self.count_by_status().values())
-        clauses, params = self._where(where)
-        return int(self._conn().execute(
-            f"SELECT count(*) FROM job_queue WHERE {' AND '.join(clauses)}", params).fetchone()[0])
-
-    def count_by_status(self) -> dict[JobStatus, int]:
-        """Jobs per status: unfinished ones from the active index, finished ones from triggers."""
-        conn = self._conn()
-        counts = {s: 0 for s in JobStatus}
-        for status, n in conn.execute(
-            "SELECT status, count(*) FROM job_queue INDEXED BY ix_job_queue_active "
-            "WHERE status = 'queued' OR status = 'processing' GROUP BY status"
-        ):
-            counts[JobStatus(status)] = n
-        for status, n in conn.execute("SELECT status, n FROM job_counts"):
-            counts[JobStatus(status)] = n
-        return counts
-
-    def stats(self) -> QueueStats:
-        """Counts, backlog split into due and waiting-for-retry, oldest queued age, dead leases."""
-        now = self.clock()
-        conn = self._conn()
-        conn.execute("BEGIN")
-        try:
-            counts = self.count_by_status()
-            by_inbox: dict[str, tuple[int, int]] = {}
-            for inbox, due_n, queued_n in conn.execute(
-                "SELECT coalesce(inbox, ''), sum(run_after <= ?), count(*) FROM job_queue "
-                "INDEXED BY ix_job_queue_active WHERE status = 'queued' GROUP BY 1", (now,)
-            ):
-                by_inbox[inbox] = (due_n, queued_n - due_n)
-            due = sum(d for d, _ in by_inbox.values())
-            # How long a job has waited since it last entered the queue: a paused long job
-            # or a retry has been waiting since it went back, not since it was first queued.
-            oldest = conn.execute(
-                "SELECT min(CASE WHEN started_at IS NULL THEN created_at ELSE updated_at END) "
-                "FROM job_queue INDEXED BY ix_job_queue_active WHERE status = 'queued'"
-            ).fetchone()[0]
-            expired = conn.execute(
-                "SELECT count(*) FROM job_queue INDEXED BY ix_job_queue_active "
-                "WHERE status = 'processing' AND timeout_at < ?",
-                (now,),
-            ).fetchone()[0]
-        finally:
-            conn.execute("COMMIT")
-        return QueueStats(
-            counts=counts,
-            due=due,
-            waiting_retry=counts[JobStatus.QUEUED] - due,
-            oldest_queued_age=(now - oldest) if oldest is not None else None,
-            expired_leases=expired,
-            backlog_by_inbox=by_inbox,
-        )
-
-    def purge(self, older_than_seconds: float, batch: int = 5000) -> int:
-        """Delete finished jobs older than the given age, in short write transactions."""
-        if older_than_seconds < 0:
-            raise InvalidJobUpdateError(f"older_than must be ≥ 0, not {older_than_seconds}")
-        cutoff = self.clock() - older_than_seconds
-        conn = self._conn()
-        total = 0
-        while True:
-            cur = conn.execute(
-                """DELETE FROM job_queue WHERE id IN (
-                       SELECT id FROM job_queue
-                       WHERE status IN ('completed', 'failed', 'timeout') AND finished_at < ?
-                       LIMIT ?)""",
-                (cutoff, batch),
-            )
-            total += cur.rowcount
-            if cur.rowcount < batch:
-                return total
-
-    def identity(self) -> str:
-        """Which queue this is, for metrics that several agents report: one SQLite file
-        belongs to one host."""
-        import socket
-
-        return f"sqlite:{socket.gethostname()}:{self.path.resolve()}"
-
-    def check_writable(self) -> None:
-        """Take and release the write lock: proves the database file accepts writes now."""
-        with self._immediate():
-            pass
-
-    def vacuum(self) -> None:
-        """Give the space of purged rows back to the file system."""
-        self._conn().execute("VACUUM")
-
-    def backup(self, dest: str | os.PathLike[str]) -> Path:
-        """A consistent copy taken with SQLite's online backup API while the queue runs."""
-        target = Path(dest)
-        if target.exists():
-            raise QueueDatabaseError(f"{target}: already exists; choose a new backup file")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        out = sqlite3.connect(target)
-        try:
-            self._conn().backup(out)
-        finally:
-            out.close()
-        return target
+        return hide_lease(row_to_job(row))
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -732,7 +480,7 @@ class SQLiteJobQueue(Tunable):
         row = conn.execute(f"SELECT {COLUMNS} FROM job_queue WHERE job_id = ?", (job_id,)).fetchone()
         if row is None:
             raise JobNotFoundError(f"no job with id {job_id!r}")
-        return _row_to_job(row)
+        return row_to_job(row)
 
     @staticmethod
     def _check_transition(current: Job, new: JobStatus) -> None:
