@@ -1,110 +1,27 @@
-"""The ``ingest-agent`` command: a thin layer over the library; heavy imports stay inside commands."""
+"""The ``ingest-agent`` commands: a thin layer over the library; heavy imports stay inside
+commands. The group, its context and the printing helpers are in ``base``; ``search`` is in
+``search_command`` (imported here so it is registered)."""
 
 from __future__ import annotations
 
 import json
 import sys
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from agent import __version__
 from agent.errors import AgentError
 from agent.names import display_name
-from agent.search_output import epoch_of, format_results, terminal_text
 from agent.search_output import json_text as _json_text
 
 if TYPE_CHECKING:
     from agent.config import Settings
     from agent.queue import Job, JobQueue
 
-class Context:
-    """What every command shares: the config path and the lazily loaded settings."""
-
-    def __init__(self, config_path: str | None) -> None:
-        self.config_path = config_path
-        self._settings: Settings | None = None
-
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            from agent.config import find_config_path, load_config
-
-            self._settings = load_config(find_config_path(self.config_path))
-        return self._settings
-
-    def say_which_config(self) -> None:
-        """When no config was named (flag or environment), say on stderr which one is used."""
-        if self.config_path is None:
-            source = self.settings.source
-            _say(f"ingest-agent: using {source}" if source else
-                       "ingest-agent: no --config given and no ./ingest-agent.toml or "
-                       "./config.toml here: using the built-in defaults", err=True)
-
-    @contextmanager
-    def queue(self, *, readonly: bool = False) -> Iterator[JobQueue]:
-        from agent.queue import open_queue
-
-        q = open_queue(self.settings, readonly=readonly)
-        try:
-            yield q
-        finally:
-            q.close()
-
-
-pass_ctx = click.make_pass_decorator(Context)
-
-
-class AgentGroup(click.Group):
-    """Turns every ``AgentError`` into one line on stderr and exit status 1."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except AgentError as exc:
-            _say(f"ingest-agent: {exc}", err=True)
-            sys.exit(1)
-
-
-@click.group(cls=AgentGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--config", "-c", "config_path", metavar="PATH", envvar="INGEST_AGENT_CONFIG",
-    help="TOML config file (default: $INGEST_AGENT_CONFIG, ./ingest-agent.toml, ./config.toml).",
-)
-@click.version_option(__version__, prog_name="ingest-agent")
-@click.pass_context
-def cli(ctx: click.Context, config_path: str | None) -> None:
-    """Watch inbox folders, queue every file durably, embed it offline and make it searchable."""
-    ctx.obj = Context(config_path)
-
-
-def _say(text: str, err: bool = False) -> None:
-    """Print a line for people: text from documents, names and errors may hold terminal control
-    sequences (clear the screen, set the title), which are shown escaped, never sent. JSON is
-    printed as it is."""
-    click.echo(terminal_text(text), err=err)
-
-
-def _print_json(data: Any) -> None:
-    click.echo(_json_text(data))
-
-
-def _age(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = max(0.0, seconds)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.1f}{unit}"
-    return f"{seconds:.1f}s"
-
-
-def _when(ts: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
+import agent.cli.search_command  # noqa: F401 - registers the search command
+from agent.cli.base import Context, _age, _print_json, _say, _when, cli, pass_ctx
 
 
 @cli.command()
@@ -365,88 +282,6 @@ def run(ctx: Context, drain: bool, factory: str) -> None:
     agent = Agent(settings, factory=factory)
     agent.install_signal_handlers()
     sys.exit(agent.run(drain=drain))
-
-
-def _epoch(value: str | None, option: str) -> float | None:
-    try:
-        return epoch_of(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date (2026-11-30, 2026-11-30T14:00) "
-                                 "or epoch seconds", param_hint=option) from None
-
-
-def _search_options(command: Any) -> Any:
-    """The search command's options, from the one table the quick path parses with too."""
-    from agent.search_options import DEFAULT_K, K_RANGE, MODES, SEARCH_OPTIONS
-
-    for option in reversed(SEARCH_OPTIONS):
-        kwargs: dict[str, Any] = {"help": option.help, "metavar": option.metavar}
-        if option.kind == "flag":
-            kwargs["is_flag"] = True
-        elif option.kind == "multiple":
-            kwargs["multiple"] = True
-        elif option.kind == "int":
-            kwargs.update(type=click.IntRange(*K_RANGE), default=DEFAULT_K)
-        elif option.kind == "choice":
-            kwargs["type"] = click.Choice(MODES)
-        command = click.option(*option.names, option.dest, **kwargs)(command)
-    return command
-
-
-@cli.command()
-@click.argument("query")
-@_search_options
-@pass_ctx
-def search(ctx: Context, query: str, **options: Any) -> None:
-    """Search the index for the passages that best answer QUERY.
-
-    A running agent answers (it holds the model); otherwise the model is loaded here, which
-    takes a few seconds. Exit status 0 with results, 1 when nothing is relevant enough (JSON:
-    "answered": false), 2 for a usage error such as an empty query.
-    """
-    if not query.strip():
-        raise click.UsageError("the query is empty: say what to search for")
-    request = {"query": query, "k": options["k"], "mode": options["mode"],
-               "per_document": not options["chunks"], "all_copies": options["all_copies"],
-               "inbox": options["inbox"], "types": list(options["types"]),
-               "path": options["path"], "after": _epoch(options["after"], "--after"),
-               "before": _epoch(options["before"], "--before")}
-    from agent.search_socket import ask_running_agent
-
-    response = ask_running_agent(ctx.config_path, request)
-    if response is None:
-        response = _search_here(ctx, request)
-    if "error" in response:
-        if response.get("usage"):
-            raise click.UsageError(response["error"])
-        raise AgentError(response["error"])
-    if options["json"]:
-        _print_json(response)
-    else:
-        _print_results(response)
-    if not response["answered"]:
-        sys.exit(1)
-
-
-def _search_here(ctx: Context, request: dict[str, Any]) -> dict[str, Any]:
-    from agent.search import Searcher, SearchRequest, SearchUsageError
-
-    ctx.say_which_config()
-    settings = ctx.settings
-    if request["inbox"] is not None:
-        settings.inbox_by_name(request["inbox"])
-    try:
-        search_request = SearchRequest.from_dict(request).checked()
-    except SearchUsageError as exc:
-        raise click.UsageError(str(exc)) from None
-    if (search_request.mode or settings.search.mode) != "lexical":
-        _say("ingest-agent: no running agent answers for this config; loading the model "
-                   "here (a few seconds)", err=True)
-    return Searcher(settings, readonly=True).answer(search_request).to_dict()
-
-
-def _print_results(response: dict[str, Any]) -> None:
-    _say(format_results(response))
 
 
 @cli.command()
