@@ -19,7 +19,13 @@ from pydantic import BaseModel, Field, StringConstraints
 from agent import __version__
 from agent.config import Settings
 from agent.doctypes import SHORT_TYPES
-from agent.errors import AgentError, InvalidJobUpdateError, JobNotFoundError
+from agent.errors import (
+    AgentError,
+    InvalidJobUpdateError,
+    JobNotFoundError,
+    SearchUsageError,
+    UploadRejected,
+)
 from agent.events import EventBus
 from agent.folders import InboxFolders
 from agent.health import HealthChecker
@@ -29,7 +35,6 @@ from agent.pipeline.index import SearchFilter
 from agent.queue.base import Job, JobFilter, JobQueue, JobStatus
 from agent.search import (
     SearchRequest,
-    SearchUsageError,
     SharedSearcher,
     mime_types,
 )
@@ -38,7 +43,6 @@ from agent.upload import (
     MAX_FIELD_CHARS,
     MAX_FIELDS,
     UPLOAD_FIELD,
-    UploadRejected,
 )
 
 

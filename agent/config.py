@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from agent.config_errors import describe_validation_error, key_path
 from agent.config_file import CONFIG_ENV, DEFAULT_CONFIG_NAMES, ENV_PREFIX, find_config_path
 from agent.errors import ConfigError
 
@@ -348,7 +349,7 @@ def load_config(
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_describe_validation_error(where, exc, overrides)) from None
+        raise ConfigError(describe_validation_error(where, exc, overrides, Settings)) from None
     base = config_path.resolve().parent if config_path is not None else Path.cwd()
     settings = _resolve_paths(settings, base, config_path)
     problem = nesting_problem(settings)
@@ -409,7 +410,7 @@ def _apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> dic
         if isinstance(node, list):
             raise ConfigError(f"{name}: a list item needs a key after its index")
         node[leaf] = _parse_env_value(value)
-        applied[_key_path(tuple(int(p) if p.isdigit() else p for p in parts))] = name
+        applied[key_path(tuple(int(p) if p.isdigit() else p for p in parts))] = name
     return applied
 
 
@@ -433,73 +434,6 @@ def _parse_env_value(value: str) -> Any:
         return json.loads(value)
     except ValueError:
         return value
-
-
-_MESSAGES = {
-    "greater_than_equal": "must be ≥ {ge}",
-    "greater_than": "must be > {gt}",
-    "less_than_equal": "must be ≤ {le}",
-    "less_than": "must be < {lt}",
-    "extra_forbidden": "unknown key (check its spelling and section)",
-    "missing": "is required",
-    "string_pattern_mismatch": "must match {pattern}",
-    "literal_error": "must be one of {expected}",
-}
-
-
-def _describe_validation_error(
-    where: str, exc: ValidationError, overrides: Mapping[str, str]
-) -> str:
-    lines = []
-    for err in exc.errors():
-        key = _key_path(err["loc"])
-        template = _MESSAGES.get(err["type"])
-        ctx = {k: f"{v:g}" if isinstance(v, float) else v for k, v in (err.get("ctx") or {}).items()}
-        try:
-            reason = template.format(**ctx) if template else err["msg"]
-        except KeyError:
-            reason = err["msg"]
-        reason = reason.removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            reason += _suggestion(tuple(err["loc"]))
-        if key in overrides:
-            reason += f" (set by {overrides[key]})"
-        lines.append(f"{where}: {key}: {reason}" if key else f"{where}: {reason}")
-    return "\n".join(lines)
-
-
-def _valid_keys(loc: tuple[Any, ...]) -> list[str]:
-    """The keys allowed where ``loc`` (the unknown key's location) points."""
-    model: Any = Settings
-    for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        field = model.model_fields.get(part)
-        if field is None:
-            return []
-        annotation = field.annotation
-        inner = getattr(annotation, "__args__", None)
-        model = inner[0] if inner else annotation
-        if not isinstance(model, type) or not issubclass(model, BaseModel):
-            return []
-    return [name for name, f in model.model_fields.items() if not f.exclude]
-
-
-def _suggestion(loc: tuple[Any, ...]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(str(loc[-1]), _valid_keys(loc), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]}?" if close else ""
-
-
-def _key_path(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
 
 
 def _resolve_paths(settings: Settings, base: Path, source: Path | None) -> Settings:

@@ -52,3 +52,49 @@ class PermanentError(ProcessingError):
 
 class TransientError(ProcessingError):
     """Retrying may help: I/O error, busy database, full disk, crashed worker."""
+
+
+class NotARegularFileError(AgentError):
+    """A path that should hold a file's content is a FIFO, socket, device, folder or link."""
+
+
+class FolderSwappedError(AgentError):
+    """A configured folder is no longer the folder the agent pinned at start (replaced by a
+    link or another folder): the agent stops using it rather than touch another folder."""
+
+
+class WorkerStartError(AgentError):
+    """The worker could not start (the model failed to load, say)."""
+
+
+class SearchUsageError(AgentError):
+    """The request cannot be answered as asked (an empty query, an unknown mode)."""
+
+
+class FileChangedError(TransientError):
+    """The file changed while it was processed: the job goes back to the queue uncounted."""
+
+
+class IndexStoreError(AgentError):
+    """The index database is unusable."""
+
+
+class EmbeddingError(AgentError):
+    """The embedding model could not be prepared or loaded."""
+
+
+class LockHeldError(AgentError):
+    """Another agent holds what this one needs; the message names it."""
+
+
+class UploadRejected(AgentError):
+    """The client sent something the API will not take; ``status`` is the HTTP answer."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+class SearchSocketUnavailable(AgentError):
+    """No agent answers on the socket (none runs, or it is another user's)."""

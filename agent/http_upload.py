@@ -11,11 +11,11 @@ from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from agent.errors import QueueBusyError
+from agent.errors import QueueBusyError, UploadRejected
 from agent.folders import InboxFolders, identify
 from agent.names import display_name
 from agent.queue.base import Job, JobQueue
-from agent.upload import ReceivedUpload, UploadReceiver, UploadRejected
+from agent.upload import ReceivedUpload, UploadReceiver
 
 
 def _queue_upload(queue: JobQueue, box: InboxFolders, received: ReceivedUpload) -> Job:

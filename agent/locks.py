@@ -25,7 +25,7 @@ from typing import Any
 import structlog
 
 from agent.config import InboxSettings, Settings
-from agent.errors import AgentError
+from agent.errors import AgentError, LockHeldError
 
 log = structlog.get_logger("agent.locks")
 LOCK_NAME = ".ingest-agent.lock"
@@ -33,10 +33,6 @@ GATE_NAME = ".ingest-agent.gate"
 GATE_WAIT_SECONDS = 10.0
 OWN_FILES = (LOCK_NAME, GATE_NAME)  # what the agent keeps in a processing folder
 _BUSY = (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
-
-
-class LockHeldError(AgentError):
-    """Another agent holds what this one needs; the message names it."""
 
 
 class AgentLocks:

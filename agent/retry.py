@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from agent.errors import AgentError
-from agent.folders import REPORT_SUFFIX, InboxFolders, move_no_clobber
+from agent.folders import REPORT_SUFFIX, InboxFolders
+from agent.moves import move_no_clobber
 from agent.queue.base import Job, JobQueue
 
 

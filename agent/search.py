@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from agent.config import Settings
 from agent.doctypes import SHORT_TYPES
-from agent.errors import AgentError
+from agent.errors import SearchUsageError
 from agent.names import display_name
 from agent.pipeline.index import NO_FILTER, STOPWORDS, SearchFilter, StoredChunk
 from agent.pipeline.stores import open_index
@@ -46,10 +46,6 @@ _FIGURE = re.compile(r"\d")
 QUESTION_WORDS = frozenset({"what", "when", "where", "who", "whom", "whose", "why", "how",
                             "which", "is", "are", "was", "were", "can", "could", "does", "do",
                             "did", "should", "would", "will", "may", "has", "have"})
-
-
-class SearchUsageError(AgentError):
-    """The request cannot be answered as asked (an empty query, an unknown mode)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,8 +365,6 @@ def _fuse(ranked: dict[str, list[int]]) -> dict[int, float]:
         for rank, chunk_id in enumerate(ids, 1):
             scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank)
     return dict(sorted(scores.items(), key=lambda item: -item[1]))
-
-
 
 
 def mime_types(names: Sequence[str]) -> tuple[str, ...]:

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent.errors import SearchSocketUnavailable
+
 if TYPE_CHECKING:
     import socketserver
 
@@ -35,18 +37,14 @@ def socket_path(data_dir: Path) -> Path:
     return data_dir / SOCKET_NAME
 
 
-class SocketUnavailable(Exception):
-    """No agent answers on the socket (none runs, or it is another user's)."""
-
-
 def ask(path: Path, request: dict[str, Any], timeout: float = ANSWER_TIMEOUT) -> dict[str, Any]:
     """Send one request to the agent listening at ``path`` and return its answer."""
     try:
         st = os.stat(path)
     except OSError:
-        raise SocketUnavailable(f"no socket at {path}") from None
+        raise SearchSocketUnavailable(f"no socket at {path}") from None
     if not stat.S_ISSOCK(st.st_mode):
-        raise SocketUnavailable(f"{path} is not a socket")
+        raise SearchSocketUnavailable(f"{path} is not a socket")
     sock = _connect(path)
     try:
         sock.settimeout(timeout)
@@ -56,7 +54,7 @@ def ask(path: Path, request: dict[str, Any], timeout: float = ANSWER_TIMEOUT) ->
     finally:
         sock.close()
     if not line:
-        raise SocketUnavailable(f"the agent on {path} closed the connection without answering")
+        raise SearchSocketUnavailable(f"the agent on {path} closed the connection without answering")
     answer: dict[str, Any] = json.loads(line)
     return answer
 
@@ -78,7 +76,7 @@ def _connect(path: Path, retry_for: float = CONNECT_RETRY_SECONDS) -> socket.soc
             sock.close()
             busy = exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK) or isinstance(exc, TimeoutError)
             if not busy or time.monotonic() >= deadline:
-                raise SocketUnavailable(f"nothing answers on {path} ({exc.strerror or exc})"
+                raise SearchSocketUnavailable(f"nothing answers on {path} ({exc.strerror or exc})"
                                         ) from None
         time.sleep(delay)
         delay = min(0.2, delay * 2)
@@ -100,7 +98,7 @@ def ask_running_agent(config_option: str | None, request: dict[str, Any]
         return None
     try:
         answer = ask(socket_path(data_dir), request)
-    except (SocketUnavailable, OSError, ValueError):
+    except (SearchSocketUnavailable, OSError, ValueError):
         return None
     if config_option is None and "error" not in answer:
         print(f"ingest-agent: using {config_path}" if config_path else
@@ -159,7 +157,7 @@ class SearchSocketServer:
                 raise ValueError("request too large")
             answer = self._answer(json.loads(line))
         except Exception as exc:  # one bad request never stops the server
-            from agent.search import SearchUsageError
+            from agent.errors import SearchUsageError
 
             answer = {"error": str(exc) or type(exc).__name__,
                       "usage": isinstance(exc, (SearchUsageError, ValueError, TypeError))}

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from agent.errors import AgentError
-from agent.folders import InboxFolders, temp_name
+from agent.errors import UploadRejected
+from agent.folders import InboxFolders
+from agent.moves import temp_name
 from agent.names import safe_filename, strip_invisible
 
 UPLOAD_FIELD = "file"
@@ -24,15 +25,6 @@ MAX_FIELD_CHARS = 1024
 _MAX_FIELD_BYTES = 4 * MAX_FIELD_CHARS  # UTF-8 takes at most 4 bytes a character
 FIELD_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 _FIELD_NAME = re.compile(FIELD_NAME_PATTERN)
-
-
-class UploadRejected(AgentError):
-    """The client sent something the API will not take; ``status`` is the HTTP answer."""
-
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
 
 
 @dataclass(slots=True)

@@ -21,8 +21,9 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 
 from agent.events import EventBus, FileDetected, FileIgnored, ScanFinished, WatcherOverflow
 from agent.filters import NameFilter
-from agent.folders import InboxFolders, file_kind, identify, is_agent_temp
+from agent.folders import InboxFolders, file_kind, identify
 from agent.mounts import choose_mode
+from agent.moves import is_agent_temp
 from agent.names import display_name
 from agent.overflow import OverflowHook
 from agent.queue.base import JobQueue, NewJob

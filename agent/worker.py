@@ -22,7 +22,7 @@ from typing import Any
 import structlog
 
 from agent.config import Settings
-from agent.errors import AgentError, PermanentError, TransientError
+from agent.errors import PermanentError, TransientError, WorkerStartError
 from agent.names import display_name
 from agent.pipeline import JobRequest
 from agent.pipeline.result import PipelineResult
@@ -59,10 +59,6 @@ class WorkerOutcome:
 
     def is_error(self, kind: ErrorKind) -> bool:
         return self.error_type == kind.value
-
-
-class WorkerStartError(AgentError):
-    """The worker could not start (the model failed to load, say)."""
 
 
 def _load_factory(spec: str) -> Callable[[Settings], Any]:

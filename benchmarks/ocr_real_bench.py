@@ -139,11 +139,11 @@ def page_images(path: Path) -> list[Any]:
         return [page for _, page in image_pages(path, OcrOptions())]
     import pypdfium2 as pdfium
 
-    from agent.pipeline.extract import _render_page
+    from agent.pipeline.pdf import render_page
 
     pdf = pdfium.PdfDocument(str(path))
     try:
-        return [_render_page(pdf, i, OcrOptions().dpi) for i in range(len(pdf))]
+        return [render_page(pdf, i, OcrOptions().dpi) for i in range(len(pdf))]
     finally:
         pdf.close()
 

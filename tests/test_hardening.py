@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from agent.search_socket import SocketUnavailable, ask, socket_path
+from agent.errors import SearchSocketUnavailable
+from agent.search_socket import ask, socket_path
 from tests.helpers import (
     SCRIPTED,
     AgentProcess,
@@ -225,7 +226,7 @@ def test_a_burst_of_200_socket_searches_is_answered(tmp_path: Path) -> None:
         start.wait()
         try:
             answers.append(ask(path, {"query": "harbour lantern", "k": 3}, timeout=scaled(120)))
-        except (SocketUnavailable, OSError) as exc:
+        except (SearchSocketUnavailable, OSError) as exc:
             refused.append(str(exc))
 
     try:

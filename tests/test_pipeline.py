@@ -315,13 +315,13 @@ def test_word_table_finds_what_it_stored_and_starts_over_when_full(
     different ones do not, lookups return what was inserted, and a full table starts over."""
     import numpy as np
 
-    from agent.pipeline import chunk as chunk_module
+    from agent.pipeline import wordpiece
 
     text = "tide Tide tide tides edit \u00e9t\u00e9 \U0001f600 tide"
     points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
     starts = np.array([0, 5, 10, 15, 21, 26, 30, 32])
     ends = np.array([4, 9, 14, 20, 25, 29, 31, 36])
-    table = chunk_module.WordTable()
+    table = wordpiece.WordTable()
     keys = table.keys(points, starts, ends)
     assert keys[0] == keys[2] == keys[7]
     assert len(set(keys.tolist())) == 6
@@ -331,7 +331,7 @@ def test_word_table_finds_what_it_stored_and_starts_over_when_full(
     found = table.lookup(keys)
     stored = {k: i + 1 for i, k in enumerate(distinct.tolist())}
     assert found.tolist() == [stored[k] for k in keys.tolist()]
-    monkeypatch.setattr(chunk_module, "CACHE_WORDS", len(distinct) + 1)
+    monkeypatch.setattr(wordpiece, "CACHE_WORDS", len(distinct) + 1)
     other = table.keys(points, np.array([0, 5]), np.array([3, 8]))  # "tid", "Tid"
     table.insert(other, np.array([7, 8]))
     assert table.lookup(other).tolist() == [7, 8]

@@ -78,7 +78,8 @@ def search(ctx: Context, query: str, **options: Any) -> None:
 
 
 def _search_here(ctx: Context, request: dict[str, Any]) -> dict[str, Any]:
-    from agent.search import Searcher, SearchRequest, SearchUsageError
+    from agent.errors import SearchUsageError
+    from agent.search import Searcher, SearchRequest
 
     ctx.say_which_config()
     settings = ctx.settings

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from agent.config import Settings
-from agent.errors import PermanentError, TransientError
+from agent.errors import FileChangedError, PermanentError, TransientError
 from agent.folders import file_kind
 from agent.pipeline.result import FileState, PipelineResult
 from agent.pipeline.spool import (
@@ -42,7 +42,6 @@ class Progress(Protocol):
 
     def __call__(self, percent: int, message: str, embedded: int = 0,
                  checkpoint: bool = False, /) -> None: ...
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,10 +77,6 @@ class FileSnapshot:
         except OSError:
             return False
         return (st.st_ino, st.st_size, st.st_mtime_ns) == (self.inode, self.size, self.mtime_ns)
-
-
-class FileChangedError(TransientError):
-    """The file changed while it was processed: the job goes back to the queue uncounted."""
 
 
 def read_snapshot(path: Path, on_bytes: Callable[[int, int], None] | None = None

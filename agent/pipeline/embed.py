@@ -17,16 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from agent.config import EmbeddingSettings
-from agent.errors import AgentError
+from agent.errors import EmbeddingError
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
 MODEL_FILES = Path(__file__).parent / "model_files"
-
-
-class EmbeddingError(AgentError):
-    """The embedding model could not be prepared or loaded."""
 
 
 def sha256_file(path: Path) -> str:

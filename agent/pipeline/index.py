@@ -17,7 +17,6 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from agent.errors import AgentError
 from agent.names import decode_name, decode_optional, display_name, encode_name
 
 if TYPE_CHECKING:
@@ -156,10 +155,6 @@ def _record(row: Sequence[Any]) -> DocumentRecord:
     """A documents row with its stored (encoded) names turned back into file names."""
     return DocumentRecord(row[0], row[1], row[2], row[3], decode_name(row[4]),
                           decode_optional(row[5]), *row[6:])
-
-
-class IndexError_(AgentError):
-    """The index database is unusable."""
 
 
 class Index(Protocol):

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from agent.errors import TransientError
+from agent.errors import IndexStoreError, TransientError
 from agent.names import encode_name
 from agent.pipeline.chunk import Chunk
 from agent.pipeline.fingerprint import as_signed
@@ -26,7 +26,6 @@ from agent.pipeline.index import (
     STOPWORDS,
     DocumentLookups,
     DocumentRecord,
-    IndexError_,
     SearchFilter,
     batched,
     with_vector_bytes,
@@ -118,7 +117,7 @@ class PostgresIndex(DocumentLookups):
                 for sql in SCHEMA:
                     self._conn().execute(sql)
         except psycopg.Error as exc:
-            raise IndexError_(f"postgres index at {self._safe_dsn()}: {exc}") from None
+            raise IndexStoreError(f"postgres index at {self._safe_dsn()}: {exc}") from None
 
     def _safe_dsn(self) -> str:
         return self.dsn.split("@")[-1]

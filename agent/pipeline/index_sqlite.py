@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from agent.errors import TransientError
+from agent.errors import IndexStoreError, TransientError
 from agent.names import encode_name
 from agent.pipeline.chunk import Chunk
 from agent.pipeline.fingerprint import as_signed
@@ -29,7 +29,6 @@ from agent.pipeline.index import (
     STOPWORDS,
     DocumentLookups,
     DocumentRecord,
-    IndexError_,
     SearchFilter,
     with_vector_bytes,
 )
@@ -131,11 +130,11 @@ class SQLiteIndex(DocumentLookups):
         self._cache: _VectorCache | None = None
         if readonly:
             if not self.path.is_file():
-                raise IndexError_(f"no index at {self.path}: nothing has been indexed with this "
+                raise IndexStoreError(f"no index at {self.path}: nothing has been indexed with this "
                                   "config yet")
             version = self._conn().execute("PRAGMA user_version").fetchone()[0]
             if version != SCHEMA_VERSION:
-                raise IndexError_(f"{self.path}: index schema version {version}, this "
+                raise IndexStoreError(f"{self.path}: index schema version {version}, this "
                                   f"ingest-agent reads {SCHEMA_VERSION}")
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -149,17 +148,17 @@ class SQLiteIndex(DocumentLookups):
                 ).fetchone()[0]
                 if tables:
                     conn.execute("ROLLBACK")
-                    raise IndexError_(f"{self.path}: holds tables ingest-agent did not create")
+                    raise IndexStoreError(f"{self.path}: holds tables ingest-agent did not create")
             elif version > SCHEMA_VERSION:
                 conn.execute("ROLLBACK")
-                raise IndexError_(f"{self.path}: written by a newer ingest-agent (v{version})")
+                raise IndexStoreError(f"{self.path}: written by a newer ingest-agent (v{version})")
             for statements in MIGRATIONS[version:]:
                 for sql in statements:
                     conn.execute(sql)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
-            raise IndexError_(f"{self.path}: not a usable index database ({exc})") from None
+            raise IndexStoreError(f"{self.path}: not a usable index database ({exc})") from None
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -370,7 +369,7 @@ class SQLiteIndex(DocumentLookups):
             rows = self._conn().execute(sql, params).fetchall()
         except sqlite3.OperationalError as exc:
             if "no such table" in str(exc):  # an index from before v2, opened read-only
-                raise IndexError_(f"{self.path}: made by an older ingest-agent; run the agent "
+                raise IndexStoreError(f"{self.path}: made by an older ingest-agent; run the agent "
                                   "once to upgrade it") from None
             raise
         return [(int(r[0]), -float(r[1])) for r in rows]

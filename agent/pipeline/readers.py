@@ -21,11 +21,11 @@ from agent.pipeline.extract import (
     extract_html,
     extract_json,
     extract_markdown,
-    extract_pdf,
     extract_text,
 )
 from agent.pipeline.ocr import image_pages
 from agent.pipeline.outline import Section
+from agent.pipeline.pdf import extract_pdf
 
 Reader = Callable[[Path, ExtractOptions], Iterator[Section]]
 

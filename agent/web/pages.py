@@ -19,7 +19,13 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 
 from agent.config import Settings
-from agent.errors import AgentError, InvalidJobUpdateError, JobNotFoundError
+from agent.errors import (
+    AgentError,
+    InvalidJobUpdateError,
+    JobNotFoundError,
+    SearchUsageError,
+    UploadRejected,
+)
 from agent.events import EventBus
 from agent.folders import InboxFolders
 from agent.health import HealthChecker
@@ -28,8 +34,7 @@ from agent.job_view import current_location, shown_progress, shown_status
 from agent.names import display_name
 from agent.pipeline.index import Index, SearchFilter
 from agent.queue.base import Job, JobFilter, JobQueue, JobStatus
-from agent.search import SearchRequest, SearchUsageError, SharedSearcher, mime_types
-from agent.upload import UploadRejected
+from agent.search import SearchRequest, SharedSearcher, mime_types
 from agent.web.changes import Changes
 from agent.web.files import document_original, job_original
 from agent.web.guard import Guard
