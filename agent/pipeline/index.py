@@ -17,7 +17,9 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from agent.errors import TransientError
 from agent.names import decode_name, decode_optional, display_name, encode_name
+from agent.pipeline.fingerprint import as_signed
 
 if TYPE_CHECKING:
     from agent.pipeline.chunk import Chunk
@@ -302,6 +304,50 @@ class DocumentLookups:
                 [(sha256, model, c.ordinal, job_id, digest, vector, now, c.text, c.heading,
                   c.char_start, c.char_end, c.page, c.tokens) for c, digest, vector in rows])
             cursor.close()
+
+    def add_document(
+        self, *, sha256: str, job_id: str, inbox: str | None, source_name: str, mime: str,
+        size: int, pages: int | None, model: str, chunks: Sequence[Chunk] = (),
+        vectors: Any = None, replace: bool = False, staged: int | None = None,
+        fingerprint: int | None = None,
+    ) -> DocumentRecord:
+        """Store a document, its chunks and vectors in one transaction; idempotent per sha256
+        (the same content again adds nothing unless ``replace``). ``staged``: the chunks and
+        vectors are the job's embedding checkpoints, that many of them."""
+        count = len(chunks) if staged is None else staged
+        ph = self._PH
+        with self._write() as conn:
+            if replace:
+                self._delete_document(conn, sha256)
+            row = conn.execute(
+                f"""INSERT INTO documents (doc_id, content_sha256, job_id, inbox, source_name,
+                       mime, bytes, pages, chunk_count, model, created_at, fingerprint)
+                   VALUES ({", ".join([ph] * 12)}) ON CONFLICT DO NOTHING RETURNING id""",
+                (f"doc_{sha256[:20]}", sha256, job_id, inbox, encode_name(source_name), mime,
+                 size, pages, count, model, time.time(), as_signed(fingerprint)),
+            ).fetchone()
+            if row is not None:
+                rows = (self._staged_rows(conn, sha256, model) if staged is not None
+                        else with_vector_bytes(chunks, vectors))
+                stored = self._insert_chunks(conn, row[0], rows)
+                if stored != count:
+                    raise TransientError(f"{count - stored} of the document's {count} chunks are "
+                                         "no longer staged; the job embeds them again",
+                                         stage="index")
+            conn.execute(f"DELETE FROM embedding_checkpoints WHERE sha256 = {ph} AND model = {ph}",
+                         (sha256, model))
+        found = self.find_by_hash(sha256)
+        assert found is not None
+        return found
+
+    def _delete_document(self, conn: Any, sha256: str) -> None:
+        """Inside a write transaction: the document with this content, its chunks and vectors."""
+        raise NotImplementedError
+
+    def _insert_chunks(self, conn: Any, document_row: int,
+                       rows: Iterable[tuple[Chunk, bytes]]) -> int:
+        """Inside a write transaction: the chunks and their vectors; how many were stored."""
+        raise NotImplementedError
 
     def _staged_rows(self, conn: Any, sha256: str, model: str) -> Iterator[tuple[Chunk, bytes]]:
         """Inside the committing transaction: the staged chunks and vector bytes, in order,

@@ -12,23 +12,18 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from agent.errors import IndexStoreError, TransientError
-from agent.names import encode_name
 from agent.pipeline.chunk import Chunk
-from agent.pipeline.fingerprint import as_signed
 from agent.pipeline.index import (
     NO_FILTER,
     STAGED_PAGE,
     STOPWORDS,
     DocumentLookups,
-    DocumentRecord,
     SearchFilter,
     batched,
-    with_vector_bytes,
 )
 
 SCHEMA = [
@@ -148,54 +143,25 @@ class PostgresIndex(DocumentLookups):
         except psycopg.OperationalError as exc:
             raise TransientError(f"index write failed: {exc}", stage="index") from None
 
-    def add_document(
-        self, *, sha256: str, job_id: str, inbox: str | None, source_name: str, mime: str,
-        size: int, pages: int | None, model: str, chunks: Sequence[Chunk] = (),
-        vectors: Any = None, replace: bool = False, staged: int | None = None,
-        fingerprint: int | None = None,
-    ) -> DocumentRecord:
-        import numpy as np
-        import psycopg
+    def _delete_document(self, conn: Any, sha256: str) -> None:
+        conn.execute("DELETE FROM documents WHERE content_sha256 = %s", (sha256,))  # cascades
 
-        count = len(chunks) if staged is None else staged
-        conn = self._conn()
-        try:
-            with conn.transaction():
-                if replace:
-                    conn.execute("DELETE FROM documents WHERE content_sha256 = %s", (sha256,))
-                row = conn.execute(
-                    """INSERT INTO documents (doc_id, content_sha256, job_id, inbox, source_name,
-                           mime, bytes, pages, chunk_count, model, created_at, fingerprint)
-                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-                       ON CONFLICT DO NOTHING RETURNING id""",
-                    (f"doc_{sha256[:20]}", sha256, job_id, inbox, encode_name(source_name), mime,
-                     size, pages, count, model, time.time(), as_signed(fingerprint)),
-                ).fetchone()
-                if row is not None:
-                    rows = (self._staged_rows(conn, sha256, model) if staged is not None
-                            else with_vector_bytes(chunks, vectors))
-                    stored = 0
-                    with conn.cursor() as cur:
-                        for page in batched(rows, STAGED_PAGE):
-                            cur.executemany(
-                                """INSERT INTO chunks (document_id, ordinal, text, char_start,
-                                       char_end, page, tokens, embedding, heading)
-                                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s::vector, %s)""",
-                                [(row[0], c.ordinal, c.text, c.char_start, c.char_end, c.page,
-                                  c.tokens, _vector(np.frombuffer(v, dtype=np.float32)),
-                                  c.heading) for c, v in page])
-                            stored += len(page)
-                    if stored != count:
-                        raise TransientError(
-                            f"{count - stored} of the document's {count} chunks are no longer "
-                            "staged; the job embeds them again", stage="index")
-                conn.execute("DELETE FROM embedding_checkpoints WHERE sha256 = %s AND model = %s",
-                             (sha256, model))
-        except psycopg.OperationalError as exc:
-            raise TransientError(f"index write failed: {exc}", stage="index") from None
-        found = self.find_by_hash(sha256)
-        assert found is not None
-        return found
+    def _insert_chunks(self, conn: Any, document_row: int,
+                       rows: Iterable[tuple[Chunk, bytes]]) -> int:
+        import numpy as np
+
+        stored = 0
+        with conn.cursor() as cur:
+            for page in batched(rows, STAGED_PAGE):
+                cur.executemany(
+                    """INSERT INTO chunks (document_id, ordinal, text, char_start, char_end,
+                           page, tokens, embedding, heading)
+                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s::vector, %s)""",
+                    [(document_row, c.ordinal, c.text, c.char_start, c.char_end, c.page,
+                      c.tokens, _vector(np.frombuffer(v, dtype=np.float32)), c.heading)
+                     for c, v in page])
+                stored += len(page)
+        return stored
 
     def remove_document(self, doc_id: str) -> bool:
         """Delete one document; its chunks go with it (ON DELETE CASCADE)."""

@@ -15,22 +15,17 @@ import os
 import re
 import sqlite3
 import threading
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from agent.errors import IndexStoreError, TransientError
-from agent.names import encode_name
 from agent.pipeline.chunk import Chunk
-from agent.pipeline.fingerprint import as_signed
 from agent.pipeline.index import (
     NO_FILTER,
     STOPWORDS,
     DocumentLookups,
-    DocumentRecord,
     SearchFilter,
-    with_vector_bytes,
 )
 from agent.sqlitedb import Transaction, connect
 
@@ -184,63 +179,25 @@ class SQLiteIndex(DocumentLookups):
 
     # -- documents ---------------------------------------------------------------------------
 
-    def add_document(
-        self, *, sha256: str, job_id: str, inbox: str | None, source_name: str, mime: str,
-        size: int, pages: int | None, model: str, chunks: Sequence[Chunk] = (),
-        vectors: Any = None, replace: bool = False, staged: int | None = None,
-        fingerprint: int | None = None,
-    ) -> DocumentRecord:
-        """Store a document, its chunks and vectors in one transaction; idempotent per sha256."""
-        count = len(chunks) if staged is None else staged
-        conn = self._conn()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            existing = conn.execute(
-                "SELECT id FROM documents WHERE content_sha256 = ?", (sha256,)
-            ).fetchone()
-            if existing and not replace:
-                conn.execute("ROLLBACK")
-                found = self.find_by_hash(sha256)
-                assert found is not None
-                return found
-            if existing:
-                self._delete_rows(conn, existing[0])
-            row_id = conn.execute(
-                """INSERT INTO documents (doc_id, content_sha256, job_id, inbox, source_name,
-                       mime, bytes, pages, chunk_count, model, created_at, fingerprint)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
-                (f"doc_{sha256[:20]}", sha256, job_id, inbox, encode_name(source_name), mime,
-                 size, pages, count, model, time.time(), as_signed(fingerprint)),
+    def _delete_document(self, conn: Any, sha256: str) -> None:
+        row = conn.execute("SELECT id FROM documents WHERE content_sha256 = ?", (sha256,)).fetchone()
+        if row is not None:
+            self._delete_rows(conn, row[0])
+
+    def _insert_chunks(self, conn: Any, document_row: int,
+                       rows: Iterable[tuple[Chunk, bytes]]) -> int:
+        stored = 0
+        for chunk, vector in rows:
+            chunk_id = conn.execute(
+                """INSERT INTO chunks (document_id, ordinal, text, char_start, char_end, page,
+                       tokens, heading) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
+                (document_row, chunk.ordinal, chunk.text, chunk.char_start, chunk.char_end,
+                 chunk.page, chunk.tokens, chunk.heading),
             ).fetchone()[0]
-            stored = 0
-            for chunk, vector in (self._staged_rows(conn, sha256, model) if staged is not None
-                                  else with_vector_bytes(chunks, vectors)):
-                chunk_id = conn.execute(
-                    """INSERT INTO chunks (document_id, ordinal, text, char_start, char_end, page,
-                           tokens, heading) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
-                    (row_id, chunk.ordinal, chunk.text, chunk.char_start, chunk.char_end,
-                     chunk.page, chunk.tokens, chunk.heading),
-                ).fetchone()[0]
-                conn.execute("INSERT INTO chunk_vectors (chunk_id, vector) VALUES (?, ?)",
-                             (chunk_id, vector))
-                stored += 1
-            if stored != count:
-                raise TransientError(f"{count - stored} of the document's {count} chunks are "
-                                     "no longer staged; the job embeds them again", stage="index")
-            conn.execute("DELETE FROM embedding_checkpoints WHERE sha256 = ? AND model = ?",
-                         (sha256, model))
-            conn.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise TransientError(f"index write failed: {exc}", stage="index") from None
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        found = self.find_by_hash(sha256)
-        assert found is not None
-        return found
+            conn.execute("INSERT INTO chunk_vectors (chunk_id, vector) VALUES (?, ?)",
+                         (chunk_id, vector))
+            stored += 1
+        return stored
 
     @staticmethod
     def _delete_rows(conn: sqlite3.Connection, row_id: int) -> None:
