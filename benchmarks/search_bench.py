@@ -42,7 +42,7 @@ def build(index_path: Path, n_chunks: int) -> int:
     import numpy as np
 
     from agent.pipeline.chunk import Chunk, Chunker
-    from agent.pipeline.embed import bundled_tokenizer
+    from agent.pipeline.embed import DEFAULT_MODEL, bundled_tokenizer
     from agent.pipeline.index_sqlite import SQLiteIndex
     from agent.pipeline.readers import extract
 
@@ -67,7 +67,7 @@ def build(index_path: Path, n_chunks: int) -> int:
             index.add_document(
                 sha256=hashlib.sha256(f"{copy}:{name}".encode()).hexdigest(),
                 job_id=uuid.uuid4().hex, inbox="docs", source_name=f"copy{copy}/{name}",
-                mime="text/html", size=1, pages=None, model="bench", chunks=renamed,
+                mime="text/html", size=1, pages=None, model=DEFAULT_MODEL, chunks=renamed,
                 vectors=vectors)
             stored += len(chunks)
         copy += 1

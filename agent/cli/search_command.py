@@ -92,7 +92,10 @@ def _search_here(ctx: Context, request: dict[str, Any]) -> dict[str, Any]:
     if (search_request.mode or settings.search.mode) != "lexical":
         _say("ingest-agent: no running agent answers for this config; loading the model "
                    "here (a few seconds)", err=True)
-    return Searcher(settings, readonly=True).answer(search_request).to_dict()
+    try:
+        return Searcher(settings, readonly=True).answer(search_request).to_dict()
+    except SearchUsageError as exc:  # asked of an index this config cannot search, say
+        raise click.UsageError(str(exc)) from None
 
 
 def _print_results(response: dict[str, Any]) -> None:

