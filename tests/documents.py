@@ -294,3 +294,35 @@ def write_pptx_table(path: Path, title: str, rows: list[list[str]]) -> Path:
             shape.table.cell(r, c).text = value
     deck.save(str(path))
     return path
+
+
+PYTHON_DOCS = Path("/usr/share/doc/python3-doc/html")  # a real corpus: Debian's python3-doc
+
+
+def make_pdf(path: Path, pages: list[str], password: str | None = None) -> Path:
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_font("helvetica", size=11)
+    for text in pages:
+        pdf.add_page()
+        pdf.multi_cell(0, 6, text)
+    if password:
+        pdf.set_encryption(owner_password=password, user_password=password)
+    pdf.output(str(path))
+    return path
+
+
+def make_docx(path: Path, paragraphs: list[str], table: list[list[str]] | None = None) -> Path:
+    import docx
+
+    document = docx.Document()
+    for text in paragraphs:
+        document.add_paragraph(text)
+    if table:
+        grid = document.add_table(rows=len(table), cols=len(table[0]))
+        for r, row in enumerate(table):
+            for c, value in enumerate(row):
+                grid.cell(r, c).text = value
+    document.save(str(path))
+    return path

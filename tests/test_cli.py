@@ -12,15 +12,13 @@ import pytest
 from click.testing import CliRunner
 
 from agent.cli import cli
-from tests.helpers import free_port
+from tests.helpers import agent_config, free_port
 
 
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
-    path = tmp_path / "agent.toml"
-    path.write_text('[agent]\ndata_dir = "data"\n[[inbox]]\nname = "docs"\npath = "inbox"\n'
-                    f'[metrics]\nport = {free_port()}\n')
-    return path
+    return agent_config(tmp_path, inbox={"name": "docs", "path": "inbox"},
+                        agent={"log_format": "console"}, metrics={"port": free_port()})
 
 
 def run(*args: str) -> click.testing.Result:

@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from agent.metrics import AgentMetrics
 from agent.queue.sqlite import SQLiteJobQueue
-from tests.helpers import free_port, wait_until
+from tests.helpers import agent_config, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARDS = ROOT / "dashboards"
@@ -66,12 +66,8 @@ def concrete(expr: str) -> str:
 def running_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
     base = tmp_path_factory.mktemp("observed")
     port = free_port()
-    config = base / "agent.toml"
-    config.write_text(
-        f'[agent]\ndata_dir = "data"\nlog_format = "json"\n'
-        f'[[inbox]]\nname = "docs"\npath = "inbox"\nsettle_seconds = 0.2\n'
-        f"[metrics]\nport = {port}\n"
-    )
+    config = agent_config(base, inbox={"name": "docs", "path": "inbox"},
+                          metrics={"port": port})
     inbox = base / "inbox"
     inbox.mkdir()
     (inbox / "notes.txt").write_text("Observability means the agent can be watched on a board.")

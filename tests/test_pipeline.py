@@ -19,35 +19,7 @@ from agent.pipeline.embed import bundled_tokenizer
 from agent.pipeline.extract import BLOCK_BYTES, Section
 from agent.pipeline.readers import extract
 from agent.pipeline.result import PipelineResult
-
-
-def make_pdf(path: Path, pages: list[str], password: str | None = None) -> Path:
-    from fpdf import FPDF
-
-    pdf = FPDF()
-    pdf.set_font("helvetica", size=11)
-    for text in pages:
-        pdf.add_page()
-        pdf.multi_cell(0, 6, text)
-    if password:
-        pdf.set_encryption(owner_password=password, user_password=password)
-    pdf.output(str(path))
-    return path
-
-
-def make_docx(path: Path, paragraphs: list[str], table: list[list[str]] | None = None) -> Path:
-    import docx
-
-    document = docx.Document()
-    for text in paragraphs:
-        document.add_paragraph(text)
-    if table:
-        grid = document.add_table(rows=len(table), cols=len(table[0]))
-        for r, row in enumerate(table):
-            for c, value in enumerate(row):
-                grid.cell(r, c).text = value
-    document.save(str(path))
-    return path
+from tests.documents import PYTHON_DOCS, make_docx, make_pdf
 
 
 @pytest.fixture(scope="module")
@@ -290,7 +262,6 @@ def test_chunking_is_linear_and_exact_on_a_huge_one_line_text() -> None:
         assert text[chunk.char_start:chunk.char_end] == chunk.text
 
 
-PYTHON_DOCS = Path("/usr/share/doc/python3-doc/html")
 
 
 def test_chunk_token_counts_are_exact_on_real_python_docs() -> None:

@@ -9,8 +9,8 @@ import sqlite3
 import urllib.request
 from pathlib import Path
 
+from tests.documents import PYTHON_DOCS
 from tests.helpers import AgentProcess, agent_config, cli, free_port, jobs, wait_until
-from tests.test_pipeline import PYTHON_DOCS
 
 
 def _manual(path: Path, pages: int) -> Path:

@@ -10,7 +10,7 @@ from agent.pipeline.embed import bundled_tokenizer
 from agent.pipeline.extract import PLAIN
 from agent.pipeline.outline import Section
 from agent.pipeline.readers import extract
-from tests.test_pipeline import PYTHON_DOCS, make_docx
+from tests.documents import PYTHON_DOCS, make_docx
 
 NAV = ("Table of Contents", "Previous topic", "Next topic", "Report a Bug", "Show Source",
        "Quick search")

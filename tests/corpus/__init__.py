@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.test_pipeline import make_docx, make_pdf
+from tests.documents import make_docx, make_pdf
 
 _RNG = random.Random(20261128)  # fixed: random bytes must not happen to match a magic number
 

@@ -59,7 +59,7 @@ class Report:
 
 def make_files(rng: random.Random, n: int) -> list[Dropped]:
     """Mixed kinds; about a tenth duplicates another file's content; a few are junk."""
-    from tests.test_pipeline import make_pdf
+    from tests.documents import make_pdf
 
     files: list[Dropped] = []
     scratch = Path(os.environ.get("TMPDIR", "/tmp")) / f"torture-pdf-{os.getpid()}"
