@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.queue.base import RetryPolicy
+from agent.queue.base import JobQueue, RetryPolicy
 from agent.queue.sqlite import SQLiteJobQueue
 
 
@@ -66,10 +66,10 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(params=["sqlite", "redis"])
-def queue(request: pytest.FixtureRequest, tmp_path: Path, clock: ManualClock) -> Iterator[object]:
+def queue(request: pytest.FixtureRequest, tmp_path: Path, clock: ManualClock) -> Iterator[JobQueue]:
     """Every contract test runs against both backends."""
     if request.param == "sqlite":
-        q: object = SQLiteJobQueue(tmp_path / "queue.db", lease_seconds=60, retry_policy=POLICY,
+        q: JobQueue = SQLiteJobQueue(tmp_path / "queue.db", lease_seconds=60, retry_policy=POLICY,
                                    clock=clock)
     else:
         import uuid

@@ -19,6 +19,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from agent.queue.base import Job, JobQueue
+
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTED = "tests.pipelines:build"
 TIME_SCALE = float(os.environ.get("INGEST_TEST_TIME_SCALE", "1"))
@@ -215,3 +217,10 @@ class RedisServer:
             self.proc.terminate()
             self.proc.wait(timeout=20)
             self.proc = None
+
+
+def claim_next(queue: JobQueue, worker_id: str | None = None, **kwargs: Any) -> Job:
+    """The next due job, claimed; a test that expects one fails here if none is due."""
+    job = queue.get_next_job(worker_id, **kwargs)
+    assert job is not None, "a job was due"
+    return job

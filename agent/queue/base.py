@@ -214,6 +214,8 @@ class JobQueue(Protocol):
     worker whose lease was reclaimed cannot complete or fail a job someone else now holds.
     """
 
+    retry_policy: RetryPolicy
+
     def enqueue_job(
         self,
         file_path: str,
@@ -290,7 +292,9 @@ class JobQueue(Protocol):
 
     def stats(self) -> QueueStats: ...
 
-    def purge(self, older_than_seconds: float) -> int: ...
+    def purge(self, older_than_seconds: float, batch: int = 5000) -> int: ...
+
+    def count_by_status(self) -> dict[JobStatus, int]: ...
 
     def check_writable(self) -> None: ...
 
