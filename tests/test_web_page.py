@@ -302,6 +302,9 @@ def test_forms_without_their_csrf_token_are_refused(site: dict, page: Any) -> No
     url = site["url"]
     (site["base"] / "inbox" / "csrf.pdf").write_bytes(b"%PDF-1.4\nnot a pdf either\n")
     failed = _wait_job_status(url, "csrf.pdf", {"failed"})
+    missing = page.goto(url + "/jobs/no-such-job")
+    assert missing is not None and missing.status == 404
+    assert page.locator("h1").inner_text() == "Not found", "a page's error is a page"
     page.goto(url + "/jobs")  # the browser now holds its CSRF cookie
     retry = f"{url}/jobs/{failed['job_id']}/retry"
     assert page.request.post(retry, form={}).status == 403

@@ -15,8 +15,10 @@ from urllib.parse import quote, urlencode
 
 from fastapi import FastAPI, Form, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agent.config import Settings
 from agent.errors import (
@@ -33,7 +35,7 @@ from agent.http_upload import receive_upload
 from agent.job_view import current_location, shown_progress, shown_status
 from agent.names import display_name
 from agent.pipeline.index import Index, SearchFilter
-from agent.queue.base import Job, JobFilter, JobQueue, JobStatus
+from agent.queue.base import Job, JobFilter, JobQueue, JobStatus, QueueStats
 from agent.search import SearchRequest, SharedSearcher, mime_types
 from agent.web.changes import Changes
 from agent.web.files import document_original, job_original
@@ -109,6 +111,15 @@ def mount_pages(app: FastAPI, settings: Settings, queue: JobQueue,
         events.subscribe_all(changes)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
+    @app.exception_handler(StarletteHTTPException)
+    async def page_errors(request: Request, exc: StarletteHTTPException) -> Response:
+        """The API's errors stay JSON; a page's are a page (a 404 a person can read)."""
+        if request.url.path.startswith(("/api/", "/docs", "/openapi", "/static/")):
+            return await http_exception_handler(request, exc)
+        titles = {404: "Not found", 403: "Refused", 400: "Not understood"}
+        return page(request, "error.html", exc.status_code,
+                    title=titles.get(exc.status_code, "Error"), message=str(exc.detail))
+
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Response:
         response: Response = await call_next(request)
@@ -153,8 +164,7 @@ def mount_pages(app: FastAPI, settings: Settings, queue: JobQueue,
         except (JobNotFoundError, InvalidJobUpdateError, ValueError):
             raise HTTPException(404, f"no job with id {job_id!r}") from None
 
-    def inbox_states() -> list[dict[str, Any]]:
-        stats = queue.stats()
+    def inbox_states(stats: QueueStats) -> list[dict[str, Any]]:
         return [{"name": box.name, "path": str(box.inbox), "problem": box.problem(),
                  "due": stats.backlog_by_inbox.get(box.name, (0, 0))[0],
                  "waiting": stats.backlog_by_inbox.get(box.name, (0, 0))[1]}
@@ -174,7 +184,7 @@ def mount_pages(app: FastAPI, settings: Settings, queue: JobQueue,
         checks = health.checks() if health is not None else []
         return page(request, "home.html", title="ingest-agent", counts=counts,
                     backlog=stats.due + stats.waiting_retry, checks=checks,
-                    inboxes=inbox_states(), limit=settings.api.max_upload_bytes)
+                    inboxes=inbox_states(stats), limit=settings.api.max_upload_bytes)
 
     @app.post("/upload", include_in_schema=False)
     async def upload_form(request: Request, csrf: str | None = None,
