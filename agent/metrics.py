@@ -126,7 +126,7 @@ class WatcherCollector(Collector):
 
 
 class AgentMetrics:
-    """Every metric the agent exports; ``on_event`` is subscribed to the core's event bus."""
+    """Every metric the agent exports; ``subscribe`` hooks it to the core's event bus."""
 
     def __init__(self, registry: CollectorRegistry, queue: JobQueue, inboxes: Sequence[str],
                  *, watcher_state: Callable[[], Iterable[tuple[str, bool, int, float | None]]]

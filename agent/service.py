@@ -32,7 +32,8 @@ log = structlog.get_logger("agent.service")
 
 
 class Agent:
-    """The watcher, the processor and (later) the exporter, wired together."""
+    """The watchers, the processors, the metrics exporter, the web page and API and the search
+    socket, wired together around one queue and one event bus."""
 
     def __init__(self, settings: Settings, *, factory: str = DEFAULT_FACTORY,
                  events: EventBus | None = None) -> None:

@@ -384,7 +384,7 @@ class DocumentLookups:
             return int(cur.rowcount or 0)
 
     def search(self, query_vector: Any, k: int = 5, inbox: str | None = None) -> list[SearchHit]:
-        """Top ``k`` chunks by cosine similarity: the vector search of the first contract."""
+        """Top ``k`` chunks by cosine similarity alone (no fusion, no grouping)."""
         found = self.vector_candidates(query_vector, k, SearchFilter(inbox=inbox))
         rows = self.chunks_by_id(i for i, _ in found)
         return [SearchHit.of(score, rows[i]) for i, score in found if i in rows]

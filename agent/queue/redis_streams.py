@@ -216,7 +216,7 @@ class RedisStreamsJobQueue(RedisReads, Tunable):
             return self._leased(job_id, lease_token, new, progress=progress, message=message,
                                 patch=metadata)
         current = self._load(job_id)
-        if current.status is JobStatus.PROCESSING:  # the seed's unfenced style
+        if current.status is JobStatus.PROCESSING:  # an update without a lease token
             job = self._leased(job_id, UNFENCED, new, progress=progress, message=message,
                                patch=metadata)
             job.lease_token = None

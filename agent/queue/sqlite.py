@@ -132,7 +132,7 @@ class SQLiteJobQueue(SQLiteReads, SQLiteUpkeep, Tunable):
     def _immediate(self) -> Transaction:
         return Transaction(self._conn())
 
-    # -- the seed's API ----------------------------------------------------------------------
+    # -- the queue's API (code written against the predecessor's keeps working) -----------
 
     def enqueue_job(
         self,
