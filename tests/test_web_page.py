@@ -166,6 +166,11 @@ def test_uploads_follow_their_jobs_live_then_search_finds_them(site: dict, page:
             _shot(page, "document")
         else:
             assert page.locator(".ocr").count() == 0, "a text layer is not OCR"
+            with page.expect_download() as download:
+                page.click("text=Download the original")
+            saved = download.value
+            assert saved.suggested_filename == "testPDF.pdf"
+            assert Path(saved.path()).read_bytes() == (REAL / "tika" / "testPDF.pdf").read_bytes()
 
 
 def test_a_file_dropped_on_the_page_is_uploaded_and_followed(site: dict, page: Any) -> None:
@@ -229,6 +234,11 @@ def test_a_failed_file_shows_why_and_retry_runs_it_again(site: dict, page: Any) 
                        and j["status"] == "failed" and j, scaled(120), "a second attempt")
     assert again["attempts"] == 2
     page.reload()
+    original = page.request.get(f"{url}/jobs/{failed['job_id']}/original")
+    assert original.status == 200 and original.body().startswith(b"%PDF-1.4\nthis is not")
+    assert "attachment" in original.headers["content-disposition"]
+    assert page.request.get(f"{url}/jobs/{failed['job_id']}/original?path=/etc/passwd"
+                            ).body() == original.body(), "the path comes from the job, never the client"
     assert page.locator("h2", has_text="Attempts").count() == 1
     assert page.locator("table >> text=corrupt").count() >= 1
     _shot(page, "job")
