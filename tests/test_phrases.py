@@ -161,3 +161,39 @@ def test_near_copies_of_a_page_are_one_result_that_names_the_others(tmp_path: Pa
     assert all(r["also_in"] == [] for r in apart["results"])
     shown = cli(config, "search", query)
     assert "   also in: " in shown.stdout, shown.stdout
+
+
+PASSAGE_QUESTIONS = [  # a question, and what the passage that answers it holds
+    ("write rows to a file with a semicolon as the delimiter", "csv.html", "delimiter"),
+    ("json.dumps indent", "json.html", "indent"),
+    ("copy a whole folder with everything inside to another place", "shutil.html", "copytree"),
+    ("read a gzip compressed file", "gzip.html", "gzip.open"),
+    ("what happens to NaN and Infinity when encoding JSON", "json.html", "NaN"),
+]
+
+
+def test_the_passage_shown_is_the_one_that_answers(tmp_path: Path) -> None:
+    """On real pages (Python's documentation), one result per document: the passage shown for
+    the page is the one holding the answer, deep in the page, not the page's opening, and
+    its snippet shows the answer's words."""
+    from agent.config import Settings
+    from agent.pipeline import IngestPipeline, JobRequest
+    from agent.search import Searcher, SearchRequest
+
+    settings = Settings.model_validate({"agent": {"data_dir": str(tmp_path / "data")}})
+    pipeline = IngestPipeline(settings)
+    for name in ("csv.html", "json.html", "shutil.html", "gzip.html"):
+        pipeline.run(JobRequest(f"job-{name}", str(d.PYTHON_DOCS / "library" / name), "docs",
+                                name), lambda *_: None)
+    pipeline.index.close()
+    searcher = Searcher(settings)
+    try:
+        for question, page, answer in PASSAGE_QUESTIONS:
+            top = searcher.answer(SearchRequest(question, k=3)).results[0]
+            assert top.chunk.source_name == page, (question, top.chunk.source_name)
+            assert answer.lower() in top.chunk.text.lower(), (question, top.chunk.text[:300])
+            assert top.chunk.ordinal > 0, "not the page's opening"
+            shown = top.snippet.replace("**", "").lower()
+            assert answer.lower().split(".")[0] in shown, (question, top.snippet)
+    finally:
+        searcher.index.close()
