@@ -11,6 +11,7 @@ import pytest
 
 from agent.errors import TransientError
 from agent.pipeline.chunk import Chunk
+from agent.pipeline.index import DocumentRecord, Index
 
 
 def _vectors(n: int, seed: int) -> np.ndarray:
@@ -24,81 +25,81 @@ def _chunks(n: int, label: str) -> list[Chunk]:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[object]:
+def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Index]:
     if request.param == "sqlite":
         from agent.pipeline.index_sqlite import SQLiteIndex
 
-        idx: object = SQLiteIndex(tmp_path / "index.db")
+        idx: Index = SQLiteIndex(tmp_path / "index.db")
     else:
         from agent.pipeline.index_pg import PostgresIndex
 
         idx = PostgresIndex(request.getfixturevalue("pg_dsn"))
     yield idx
-    idx.close()  # type: ignore[attr-defined]
+    idx.close()
 
 
-def add(index: object, sha: str, n: int = 3, seed: int = 1, inbox: str = "docs",
-        job: str = "job-1", replace: bool = False) -> object:
-    return index.add_document(  # type: ignore[attr-defined]
+def add(index: Index, sha: str, n: int = 3, seed: int = 1, inbox: str = "docs",
+        job: str = "job-1", replace: bool = False) -> DocumentRecord:
+    return index.add_document(
         sha256=sha, job_id=job, inbox=inbox, source_name=f"{sha[:4]}.txt", mime="text/plain",
         size=100, pages=2, model="test", chunks=_chunks(n, sha[:4]), vectors=_vectors(n, seed),
         replace=replace)
 
 
-def test_add_and_find(index: object) -> None:
+def test_add_and_find(index: Index) -> None:
     """A stored document is found by content hash and by job, with its counts."""
     doc = add(index, "a" * 64)
     assert doc.doc_id == "doc_" + "a" * 20 and doc.chunk_count == 3
-    assert index.find_by_hash("a" * 64) == doc  # type: ignore[attr-defined]
-    assert index.find_by_job("job-1") == doc  # type: ignore[attr-defined]
-    assert index.find_by_hash("b" * 64) is None  # type: ignore[attr-defined]
-    assert index.counts() == {"documents": 1, "chunks": 3, "vectors": 3}  # type: ignore[attr-defined]
+    assert index.find_by_hash("a" * 64) == doc
+    assert index.find_by_job("job-1") == doc
+    assert index.find_by_hash("b" * 64) is None
+    assert index.counts() == {"documents": 1, "chunks": 3, "vectors": 3}
 
 
-def test_same_content_is_stored_once(index: object) -> None:
+def test_same_content_is_stored_once(index: Index) -> None:
     """A second add of the same sha returns the first document and adds nothing."""
     first = add(index, "c" * 64, n=3, job="job-1")
     again = add(index, "c" * 64, n=5, job="job-2")
     assert again.doc_id == first.doc_id and again.job_id == "job-1"
-    assert index.counts()["chunks"] == 3  # type: ignore[attr-defined]
+    assert index.counts()["chunks"] == 3
 
 
-def test_replace_reindexes(index: object) -> None:
+def test_replace_reindexes(index: Index) -> None:
     """replace=True swaps the chunks of the same content in one transaction."""
     add(index, "d" * 64, n=3)
     doc = add(index, "d" * 64, n=5, seed=9, replace=True)
     assert doc.chunk_count == 5
-    assert index.counts() == {"documents": 1, "chunks": 5, "vectors": 5}  # type: ignore[attr-defined]
-    assert index.integrity_problems() == []  # type: ignore[attr-defined]
+    assert index.counts() == {"documents": 1, "chunks": 5, "vectors": 5}
+    assert index.integrity_problems() == []
 
 
-def test_search_ranks_by_cosine_and_filters_by_inbox(index: object) -> None:
+def test_search_ranks_by_cosine_and_filters_by_inbox(index: Index) -> None:
     """The chunk whose vector is the query comes first with score ≈ 1; inbox filter works."""
     add(index, "e" * 64, n=4, seed=2, inbox="docs")
     add(index, "f" * 64, n=4, seed=3, inbox="scans", job="job-2")
     target = _vectors(4, 3)[2]
-    hits = index.search(target, k=3)  # type: ignore[attr-defined]
+    hits = index.search(target, k=3)
     assert hits[0].text == "ffff chunk 2" and hits[0].score == pytest.approx(1.0, abs=1e-4)
     assert hits[0].page == 2 and hits[0].inbox == "scans"
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
-    only_docs = index.search(target, k=10, inbox="docs")  # type: ignore[attr-defined]
+    only_docs = index.search(target, k=10, inbox="docs")
     assert len(only_docs) == 4 and {h.inbox for h in only_docs} == {"docs"}
-    index.set_location(hits[0].doc_id, "/srv/done/ffff.txt")  # type: ignore[attr-defined]
-    assert index.search(target, k=1)[0].location == "/srv/done/ffff.txt"  # type: ignore[attr-defined]
+    index.set_location(hits[0].doc_id, "/srv/done/ffff.txt")
+    assert index.search(target, k=1)[0].location == "/srv/done/ffff.txt"
 
 
 def _add_in_process(kind: str, where: str, barrier: object) -> None:
     if kind == "sqlite":
         from agent.pipeline.index_sqlite import SQLiteIndex
 
-        idx: object = SQLiteIndex(where)
+        idx: Index = SQLiteIndex(where)
     else:
         from agent.pipeline.index_pg import PostgresIndex
 
         idx = PostgresIndex(where)
     barrier.wait()  # type: ignore[attr-defined]
     add(idx, "9" * 64, n=50, job=f"job-{mp.current_process().name}")
-    idx.close()  # type: ignore[attr-defined]
+    idx.close()
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
@@ -117,27 +118,27 @@ def test_two_processes_indexing_the_same_content_store_one_document(
     if kind == "sqlite":
         from agent.pipeline.index_sqlite import SQLiteIndex
 
-        idx: object = SQLiteIndex(where)
+        idx: Index = SQLiteIndex(where)
     else:
         from agent.pipeline.index_pg import PostgresIndex
 
         idx = PostgresIndex(where)
-    assert idx.counts() == {"documents": 1, "chunks": 50, "vectors": 50}  # type: ignore[attr-defined]
-    assert idx.integrity_problems() == []  # type: ignore[attr-defined]
-    idx.close()  # type: ignore[attr-defined]
+    assert idx.counts() == {"documents": 1, "chunks": 50, "vectors": 50}
+    assert idx.integrity_problems() == []
+    idx.close()
 
 
-def _texts_doc(index: object, sha: str, texts: list[str], inbox: str = "docs",
+def _texts_doc(index: Index, sha: str, texts: list[str], inbox: str = "docs",
                name: str = "doc.txt", mime: str = "text/plain") -> object:
     chunks = [Chunk(i, t, i * 100, i * 100 + len(t), None, 10, heading=f"Guide › Part {i}")
               for i, t in enumerate(texts)]
-    return index.add_document(  # type: ignore[attr-defined]
+    return index.add_document(
         sha256=sha, job_id=f"job-{sha[:4]}", inbox=inbox, source_name=name, mime=mime,
         size=100, pages=None, model="test", chunks=chunks,
         vectors=_vectors(len(texts), seed=len(texts)))
 
 
-def test_lexical_search_finds_identifiers_and_honours_filters(index: object) -> None:
+def test_lexical_search_finds_identifiers_and_honours_filters(index: Index) -> None:
     """Full-text search (FTS5 or Postgres) finds an identifier as pasted, ranks the chunk that
     holds every word first with require_all, and applies the same filters as vector search."""
     from agent.pipeline.index import SearchFilter
@@ -147,8 +148,8 @@ def test_lexical_search_finds_identifiers_and_honours_filters(index: object) -> 
                                  "tides and harbour charts"])
     _texts_doc(index, "b" * 64, ["harbour master logs every ship"], inbox="mail",
                name="log.md", mime="text/markdown")
-    by_id = index.chunks_by_id  # type: ignore[attr-defined]
-    lexical = index.lexical_candidates  # type: ignore[attr-defined]
+    by_id = index.chunks_by_id
+    lexical = index.lexical_candidates
     [(top, score)] = lexical("ERR_SSL_PROTOCOL", 5)
     assert "ERR_SSL_PROTOCOL" in by_id([top])[top].text and score > 0
     replace_id = lexical("os.replace", 5)[0][0]
@@ -165,7 +166,7 @@ def test_lexical_search_finds_identifiers_and_honours_filters(index: object) -> 
     assert chunk.heading == "Guide › Part 0" and chunk.inbox == "docs"
 
 
-def test_vector_candidates_and_similarities_agree(index: object) -> None:
+def test_vector_candidates_and_similarities_agree(index: Index) -> None:
     """The cosine of a candidate is the same whether it comes from the search or is asked for
     by id; a filter keeps other documents out."""
     from agent.pipeline.index import SearchFilter
@@ -173,15 +174,15 @@ def test_vector_candidates_and_similarities_agree(index: object) -> None:
     _texts_doc(index, "c" * 64, ["one", "two", "three"])
     _texts_doc(index, "d" * 64, ["four"], inbox="mail")
     query = _vectors(3, seed=3)[1]
-    found = index.vector_candidates(query, 4)  # type: ignore[attr-defined]
+    found = index.vector_candidates(query, 4)
     assert found[0][1] > 0.99
-    again = index.similarities(query, [i for i, _ in found])  # type: ignore[attr-defined]
+    again = index.similarities(query, [i for i, _ in found])
     assert all(abs(again[i] - s) < 1e-4 for i, s in found)
-    mail = index.vector_candidates(query, 4, SearchFilter(inbox="mail"))  # type: ignore[attr-defined]
+    mail = index.vector_candidates(query, 4, SearchFilter(inbox="mail"))
     assert len(mail) == 1
 
 
-def test_document_similarity_is_the_cosine_of_the_documents_mean_vector(index: object) -> None:
+def test_document_similarity_is_the_cosine_of_the_documents_mean_vector(index: Index) -> None:
     """Every chunk is given its whole document's cosine (the normalised mean of the document's
     vectors), and a document added after the first question is seen at once."""
     def mean_cosine(seed: int, n: int, query: np.ndarray) -> float:
@@ -190,33 +191,33 @@ def test_document_similarity_is_the_cosine_of_the_documents_mean_vector(index: o
 
     query = _vectors(1, seed=9)[0]
     add(index, "e" * 64, n=4, seed=5)
-    first = [i for i, _ in index.vector_candidates(query, 10)]  # type: ignore[attr-defined]
-    whole = index.document_similarities(query, first)  # type: ignore[attr-defined]
+    first = [i for i, _ in index.vector_candidates(query, 10)]
+    whole = index.document_similarities(query, first)
     assert sorted(whole) == sorted(first) and len(first) == 4
     assert all(abs(whole[i] - mean_cosine(5, 4, query)) < 1e-4 for i in first)
     add(index, "f" * 64, n=2, seed=6, job="job-2")
-    both = [i for i, _ in index.vector_candidates(query, 10)]  # type: ignore[attr-defined]
-    whole = index.document_similarities(query, both)  # type: ignore[attr-defined]
+    both = [i for i, _ in index.vector_candidates(query, 10)]
+    whole = index.document_similarities(query, both)
     added = set(both) - set(first)
     assert len(added) == 2 and len(whole) == 6
     assert all(abs(whole[i] - mean_cosine(6, 2, query)) < 1e-4 for i in added)
     assert all(abs(whole[i] - mean_cosine(5, 4, query)) < 1e-4 for i in first)
-    assert index.document_similarities(query, []) == {}  # type: ignore[attr-defined]
+    assert index.document_similarities(query, []) == {}
 
 
-def test_each_chunk_is_given_its_documents_opening_chunk(index: object) -> None:
+def test_each_chunk_is_given_its_documents_opening_chunk(index: Index) -> None:
     """Every chunk maps to the first chunk (ordinal 0) of its own document, on both backends."""
     query = _vectors(1, seed=9)[0]
     add(index, "g" * 64, n=3, seed=7)
     add(index, "h" * 64, n=2, seed=8, job="job-2")
-    found = [i for i, _ in index.vector_candidates(query, 10)]  # type: ignore[attr-defined]
-    chunks = index.chunks_by_id(found)  # type: ignore[attr-defined]
-    opening = index.opening_chunks(found)  # type: ignore[attr-defined]
+    found = [i for i, _ in index.vector_candidates(query, 10)]
+    chunks = index.chunks_by_id(found)
+    opening = index.opening_chunks(found)
     assert sorted(opening) == sorted(found) and len(found) == 5
     for chunk_id, first in opening.items():
         assert chunks[first].ordinal == 0 and chunks[first].doc_id == chunks[chunk_id].doc_id
     assert len(set(opening.values())) == 2
-    assert index.opening_chunks([]) == {}  # type: ignore[attr-defined]
+    assert index.opening_chunks([]) == {}
 
 
 def test_a_version_1_index_is_upgraded_and_its_chunks_become_searchable(tmp_path: Path) -> None:
@@ -246,7 +247,7 @@ def test_a_version_1_index_is_upgraded_and_its_chunks_become_searchable(tmp_path
     index.close()
 
 
-def test_staged_chunks_are_kept_reused_and_committed_with_the_document(index: object) -> None:
+def test_staged_chunks_are_kept_reused_and_committed_with_the_document(index: Index) -> None:
     """Chunks of a document being embedded are staged with their vectors and read back by
     (content, model), are never search results, become the document's chunks when it
     commits (in pages, so more than one page of them), and stale ones are dropped."""
@@ -258,36 +259,36 @@ def test_staged_chunks_are_kept_reused_and_committed_with_the_document(index: ob
                     f"Staged › part {c.ordinal}") for c in _chunks(n, "stag")]
     vectors = _vectors(n, 4)
     rows = [(chunks[i], bytes([i % 256]) * 16, vectors[i].tobytes()) for i in range(n)]
-    index.save_checkpoint(sha, "test", "job-ck", rows[:2])  # type: ignore[attr-defined]
-    index.save_checkpoint(sha, "test", "job-ck", rows[1:])  # type: ignore[attr-defined]
-    saved = index.checkpointed_digests(sha, "test")  # type: ignore[attr-defined]
+    index.save_checkpoint(sha, "test", "job-ck", rows[:2])
+    index.save_checkpoint(sha, "test", "job-ck", rows[1:])
+    saved = index.checkpointed_digests(sha, "test")
     assert sorted(saved) == list(range(n)) and saved[2] == rows[2][1]
-    assert index.checkpointed_digests(sha, "another-model") == {}  # type: ignore[attr-defined]
-    hits = index.vector_candidates(vectors[0], 10)  # type: ignore[attr-defined]
-    found = index.chunks_by_id(i for i, _ in hits)  # type: ignore[attr-defined]
+    assert index.checkpointed_digests(sha, "another-model") == {}
+    hits = index.vector_candidates(vectors[0], 10)
+    found = index.chunks_by_id(i for i, _ in hits)
     assert all(c.doc_id != "doc_" + sha[:20] for c in found.values())  # not searchable yet
     with pytest.raises(TransientError, match="no longer staged"):  # one more than staged
-        index.add_document(  # type: ignore[attr-defined]
+        index.add_document(
             sha256=sha, job_id="job-ck", inbox="docs", source_name="s.txt", mime="text/plain",
             size=100, pages=None, model="test", staged=n + 1)
-    assert index.find_by_hash(sha) is None  # type: ignore[attr-defined]
-    doc = index.add_document(  # type: ignore[attr-defined]
+    assert index.find_by_hash(sha) is None
+    doc = index.add_document(
         sha256=sha, job_id="job-ck", inbox="docs", source_name="s.txt", mime="text/plain",
         size=100, pages=None, model="test", staged=n)
     assert doc.chunk_count == n
-    assert index.checkpointed_digests(sha, "test") == {}  # type: ignore[attr-defined]
-    [(best, score)] = index.vector_candidates(vectors[n - 1], 1)  # type: ignore[attr-defined]
-    stored = index.chunks_by_id([best])[best]  # type: ignore[attr-defined]
+    assert index.checkpointed_digests(sha, "test") == {}
+    [(best, score)] = index.vector_candidates(vectors[n - 1], 1)
+    stored = index.chunks_by_id([best])[best]
     assert (stored.doc_id, stored.ordinal, stored.text) == (doc.doc_id, n - 1, chunks[-1].text)
     assert stored.heading == chunks[-1].heading and score == pytest.approx(1.0, abs=1e-5)
-    assert index.integrity_problems() == []  # type: ignore[attr-defined]
-    index.save_checkpoint(other, "test", "job-ck", rows[:3])  # type: ignore[attr-defined]
-    assert index.drop_stale_checkpoints("job-ck", sha) == 3  # type: ignore[attr-defined]
-    index.save_checkpoint(other, "test", "job-ck", rows[:3])  # type: ignore[attr-defined]
+    assert index.integrity_problems() == []
+    index.save_checkpoint(other, "test", "job-ck", rows[:3])
+    assert index.drop_stale_checkpoints("job-ck", sha) == 3
+    index.save_checkpoint(other, "test", "job-ck", rows[:3])
     import time
 
-    assert index.purge_checkpoints(time.time() - 3600) == 0  # type: ignore[attr-defined]
-    assert index.purge_checkpoints(time.time() + 1) == 3  # type: ignore[attr-defined]
+    assert index.purge_checkpoints(time.time() - 3600) == 0
+    assert index.purge_checkpoints(time.time() + 1) == 3
 
 
 def test_a_version_3_index_drops_vector_only_checkpoints_and_stages_whole_chunks(

@@ -144,8 +144,8 @@ def test_a_long_job_that_keeps_progressing_outlives_the_stall_timeout(
     r.processor.run_once()
     assert time.monotonic() - started < scaled(15)
     job = r.queue.get_job_status(silent)
-    assert job.status is JobStatus.TIMEOUT and "without progress" in job.message
-    assert "stall_timeout_seconds = 1" in job.message
+    assert job.status is JobStatus.TIMEOUT and "without progress" in (job.message or '')
+    assert "stall_timeout_seconds = 1" in (job.message or '')
 
 
 def test_a_stopped_worker_is_killed_within_the_stall_timeout(rig: Callable[..., Rig]) -> None:
@@ -168,7 +168,7 @@ def test_job_timeout_seconds_keeps_its_wall_clock_meaning(rig: Callable[..., Rig
     busy = r.drop("busy.txt", "TICK 60 0.2")
     r.processor.run_once()
     job = r.queue.get_job_status(busy)
-    assert job.status is JobStatus.TIMEOUT and "killed after 1.5 s (the job's ceiling)" in job.message
+    assert job.status is JobStatus.TIMEOUT and "killed after 1.5 s (the job's ceiling)" in (job.message or '')
 
 
 def test_the_lease_is_renewed_while_a_job_runs(rig: Callable[..., Rig]) -> None:
@@ -207,7 +207,7 @@ def test_timeout_kills_the_job_and_the_next_one_runs(rig: Callable[..., Rig]) ->
     r.processor.run_once()
     assert time.monotonic() - started < 15
     job = r.queue.get_job_status(slow)
-    assert job.status is JobStatus.TIMEOUT and "killed after 1 s (the job's ceiling)" in job.message
+    assert job.status is JobStatus.TIMEOUT and "killed after 1 s (the job's ceiling)" in (job.message or '')
     assert "slow.txt" in r.listing("failed")
     r.processor.run_once()
     assert r.status(fine) is JobStatus.COMPLETED
@@ -222,7 +222,7 @@ def test_worker_that_kills_itself_fails_only_its_job(rig: Callable[..., Rig]) ->
     fine = r.drop("fine.txt", "ok")
     r.processor.run_once()
     job = r.queue.get_job_status(doomed)
-    assert job.status is JobStatus.FAILED and "SIGKILL" in job.message
+    assert job.status is JobStatus.FAILED and "SIGKILL" in (job.message or '')
     r.processor.run_once()
     assert r.status(fine) is JobStatus.COMPLETED
     assert [e.reason for e in r.events.of(WorkerStarted)] == ["start", "died"]
@@ -251,7 +251,7 @@ def test_vanished_file_fails_with_a_clear_reason(rig: Callable[..., Rig]) -> Non
     (r.box.inbox / "gone.txt").unlink()
     r.processor.run_once()
     job = r.queue.get_job_status(job_id)
-    assert job.status is JobStatus.FAILED and "vanished" in job.message
+    assert job.status is JobStatus.FAILED and "vanished" in (job.message or '')
 
 
 def test_too_large_file_goes_to_failed(tmp_path: Path, rig: Callable[..., Rig]) -> None:
@@ -276,7 +276,7 @@ def test_entry_swapped_inside_processing_fails_at_once(rig: Callable[..., Rig]) 
     r.processor.run_once()
     assert time.monotonic() - started < 30
     job = r.queue.get_job_status(job_id)
-    assert job.status is JobStatus.FAILED and "not a regular file (FIFO)" in job.message
+    assert job.status is JobStatus.FAILED and "not a regular file (FIFO)" in (job.message or '')
     assert r.listing("processing") == []
     assert r.listing("failed") == ["swap.txt", "swap.txt.error.json"]
 
