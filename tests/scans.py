@@ -14,6 +14,8 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
+from PIL import Image
+
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 A4_INCHES = (8.27, 11.69)
 
@@ -45,7 +47,7 @@ CLEAN = Damage()
 
 
 def render_page(text: str, dpi: int = 300, font: str = "DejaVuSerif.ttf", points: float = 11,
-                damage: Damage = CLEAN, seed: int = 0) -> object:
+                damage: Damage = CLEAN, seed: int = 0) -> Image.Image:
     """A grayscale PIL image of ``text`` set on an A4 page (1-inch margins), then damaged;
     ValueError when the text does not fit on the page (so the text is the page's truth)."""
     from PIL import Image, ImageDraw, ImageFont
@@ -69,7 +71,7 @@ def render_page(text: str, dpi: int = 300, font: str = "DejaVuSerif.ttf", points
     return damage_page(image, damage, seed)
 
 
-def damage_page(image: object, damage: Damage, seed: int = 0) -> object:
+def damage_page(image: Image.Image, damage: Damage, seed: int = 0) -> Image.Image:
     from PIL import Image
 
     assert isinstance(image, Image.Image)
@@ -94,10 +96,10 @@ def damage_page(image: object, damage: Damage, seed: int = 0) -> object:
     return image
 
 
-def save_image_pdf(pages: list[object], path: Path, dpi: int = 300) -> Path:
+def save_image_pdf(pages: list[Image.Image], path: Path, dpi: int = 300) -> Path:
     """An image-only PDF (no text layer), one scanned page per image, as a scanner makes."""
     first, *rest = pages
-    first.save(path, "PDF", resolution=float(dpi), save_all=True,  # type: ignore[attr-defined]
+    first.save(path, "PDF", resolution=float(dpi), save_all=True,
                append_images=rest)
     return path
 
