@@ -42,7 +42,7 @@ system-deps:
 
 lint: install-test
 	$(BIN)/ruff check agent tests benchmarks
-	$(BIN)/mypy agent
+	$(BIN)/mypy agent tests benchmarks
 
 ## Every benchmark, figures written into benchmarks/README.md (the peers' rows need the
 ## `peer` extra: LlamaIndex, trafilatura and the other HTML readers).

@@ -157,7 +157,7 @@ def big_docx_through_the_agent(paragraphs: int, cap: int) -> dict[str, float]:
 
 
 def main() -> None:
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reads", type=int, default=200)
     parser.add_argument("--small-paragraphs", type=int, default=20_000)

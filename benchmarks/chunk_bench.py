@@ -19,6 +19,7 @@ do at least: one ``encode`` of the same text, with offsets.
 from __future__ import annotations
 
 import argparse
+import functools
 import random
 import sys
 import time
@@ -105,20 +106,20 @@ def main() -> None:
         one_line_text(args.mb / 3)
     chunker_rate("warm up: numpy, the whitespace table")
     for label, text in inputs.items():
-        sides = {"chunker": lambda t=text: chunker_rate(t)}
+        sides = {"chunker": functools.partial(chunker_rate, text)}
         if label.startswith("(a)"):
-            sides["chunker, steady state"] = lambda t=text: chunker_rate(t, warm=True)
+            sides["chunker, steady state"] = functools.partial(chunker_rate, text, warm=True)
         whole = interleave(sides, args.samples, "MB/s")
         report(f"{label}: ingest-agent chunker", list(whole.values()))
         for name, series in whole.items():
             print(f"    {name}: goal ≥ 20 MB/s: {'met' if series.median >= 20 else 'MISS'}")
         part = text[: int(args.baseline_mb * 1e6)]
-        sides = interleave({"chunker": lambda t=part: chunker_rate(t),
-                            "tokenizer encode": lambda t=part: tokenizer_rate(t)},
-                           args.samples, "MB/s")
+        pair = interleave({"chunker": functools.partial(chunker_rate, part),
+                           "tokenizer encode": functools.partial(tokenizer_rate, part)},
+                          args.samples, "MB/s")
         report(f"    same first {len(part.encode()) / 1e6:.1f} MB, chunker vs the tokenizer "
-               "over all of it", list(sides.values()))
-        r = ratio(sides["chunker"], sides["tokenizer encode"])
+               "over all of it", list(pair.values()))
+        r = ratio(pair["chunker"], pair["tokenizer encode"])
         print(f"    ratio {r.spread('.2f')}; {verdict(r, 1.0)}")
 
 

@@ -88,8 +88,10 @@ def main() -> None:
             loads = []
             chars = 0
             for _ in range(SAMPLES):
-                seconds, chars = timed(lambda p=path, m=mime: sum(
-                    len(s.text) for s in extract(p, m)))
+                def read(p: Path = path, m: str = mime) -> int:
+                    return sum(len(s.text) for s in extract(p, m))
+
+                seconds, chars = timed(read)
                 samples.append(seconds)
                 loads.append(os.getloadavg()[0])
             median = statistics.median(samples)

@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -149,7 +150,7 @@ def main() -> None:
     counter = Chunker(embedder.tokenizer_file, 200, 32)
     agent = Agent(files)
     agent()  # warm the file cache and learn the chunk texts before the timed rounds
-    sides = {"agent": agent,
+    sides: dict[str, Callable[[], float]] = {"agent": agent,
              "bare fastembed, agent's order": lambda: bare(plain, agent, False, batch),
              "bare fastembed, sorted by length": lambda: bare(plain, agent, True, batch),
              "bare, agent's session, sorted": lambda: bare(embedder.model, agent, True, batch)}

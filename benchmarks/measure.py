@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 
@@ -37,7 +37,7 @@ class Series:
                 f"{max(self.loads):.1f}, n={len(self.values)})")
 
 
-def interleave(sides: dict[str, Callable[[], float]], samples: int = 5, unit: str = "",
+def interleave(sides: Mapping[str, Callable[[], float]], samples: int = 5, unit: str = "",
                ) -> dict[str, Series]:
     """Run each side once per round, alternating the order; each call returns one sample."""
     series = {name: Series(name, unit) for name in sides}

@@ -117,8 +117,8 @@ def accuracy(texts: list[str], conditions: list[str], engines: list[str],
             turn += 1
             for name in order:
                 started = time.perf_counter()
-                read = readers[name](image)
-                out[condition][name].append((cer(read, truth), time.perf_counter() - started))
+                found = readers[name](image)
+                out[condition][name].append((cer(found, truth), time.perf_counter() - started))
     return out
 
 
@@ -252,8 +252,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         fates = worker_run(Path(folder), texts, 3 if args.quick else args.scan_pages)
     print("\nagent worker (embedding model + OCR) in a fresh process:")
-    for name, (fate, seconds, peak) in fates.items():
-        print(f"- {name}: {fate} ({seconds:.2f} s; peak RSS so far {peak:.0f} MB)")
+    for name, (fate, took, peak) in fates.items():
+        print(f"- {name}: {fate} ({took:.2f} s; peak RSS so far {peak:.0f} MB)")
     worker_peak = max(p for _, _, p in fates.values())
     long_name = next(n for n in fates if n.startswith("scan-") and n != "scan-1-page.pdf")
     per_page = float(fates[long_name][0].split(" s/page")[0].rsplit(", ", 1)[1])

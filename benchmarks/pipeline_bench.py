@@ -239,7 +239,7 @@ def bench_search(n_chunks: int, rounds: int, queries: int = 50) -> dict[str, Any
     return result
 
 
-def _sqlite_vec_p50(matrix: object, qs: object) -> dict[str, float]:
+def _sqlite_vec_p50(matrix: Any, qs: Any) -> dict[str, float]:
     """sqlite-vec's vec0 KNN over the same vectors, where the extension loads (for comparison)."""
     try:
         import pysqlite3.dbapi2 as sqlite  # type: ignore[import-not-found]

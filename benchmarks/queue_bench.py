@@ -12,6 +12,7 @@ which counts duplicates.
 from __future__ import annotations
 
 import argparse
+import functools
 import multiprocessing as mp
 import os
 import shutil
@@ -215,7 +216,7 @@ def main() -> None:
                 shutil.rmtree(folder)
                 return r["claim_complete_per_s"]
 
-            series = interleave({name: (lambda name=name: side(name)) for name in IMPLS},
+            series = interleave({name: functools.partial(side, name) for name in IMPLS},
                                 args.samples, "/s")
             report(f"claim+complete, {consumers} consumer(s), N={args.n:,}",
                    list(series.values()))

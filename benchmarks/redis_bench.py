@@ -26,6 +26,7 @@ import textwrap
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -38,7 +39,7 @@ def raw_streams(url: str, n: int) -> float:
     round trip per claim and one for ack + delete."""
     import redis
 
-    r = redis.Redis.from_url(url, decode_responses=True)
+    r: Any = redis.Redis.from_url(url, decode_responses=True)
     stream = f"raw-{uuid.uuid4().hex[:6]}"
     r.xgroup_create(stream, "g", id="0", mkstream=True)
     pipe = r.pipeline()
@@ -150,7 +151,8 @@ def run_agents(base: Path, url: str, dsn: str, n_agents: int, threads: int,
     if failed:
         sys.exit(f"{len(failed)} pages did not complete: {failed[:3]}")
     with psycopg.connect(dsn) as conn:
-        chunks = conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        row = conn.execute("SELECT count(*) FROM chunks").fetchone()
+        chunks = row[0] if row else 0
     seconds = max(j["finished_at"] for j in jobs) - min(j["started_at"] for j in jobs)
     return len(jobs) / seconds, chunks / seconds
 

@@ -19,7 +19,7 @@ HERE = Path(__file__).resolve().parent
 README = HERE / "latest-run.md"  # the raw output; README.md explains the figures
 START, END = "<!-- latest-run:start -->", "<!-- latest-run:end -->"
 
-FULL = {
+FULL: dict[str, list[str]] = {
     "ingest_bench.py": [],
     "queue_bench.py": [],
     "watch_bench.py": [],
@@ -37,7 +37,7 @@ FULL = {
     "bounded_bench.py": [],
     "web_bench.py": [],
 }
-QUICK = {
+QUICK: dict[str, list[str]] = {
     "ingest_bench.py": ["--pages", "6", "--rounds", "2"],
     "queue_bench.py": ["--n", "2000", "--big-rows", "20000", "--samples", "2"],
     "watch_bench.py": ["--latency-files", "20", "--burst", "1000", "--burst-rounds", "2",

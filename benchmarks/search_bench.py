@@ -19,6 +19,7 @@ embedded by the real model.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import os
 import statistics
@@ -91,7 +92,7 @@ def in_process(settings: object, rounds: int) -> None:
             times.append((time.perf_counter() - started) * 1000)
         return statistics.median(times)
 
-    sides = interleave({m: (lambda m=m: p50(m)) for m in ("vector", "lexical", "hybrid")},
+    sides = interleave({m: functools.partial(p50, m) for m in ("vector", "lexical", "hybrid")},
                        rounds, "ms")
     report("(a) in process, p50 over the queries", list(sides.values()))
     r = ratio(sides["hybrid"], sides["vector"], higher_is_better=False)
@@ -131,7 +132,7 @@ def main() -> None:
     print(f"index: {stored:,} chunks of real text in {time.perf_counter() - started:.0f} s "
           f"(model: {model or 'default'})")
     config = agent_config(base, inbox={"name": "docs", "path": "inbox"},
-                          **({"embedding": {"model": model}} if model else {}))
+                          embedding={"model": model} if model else {})
     in_process(load_config(config), args.rounds)
 
     agent = AgentProcess(config)

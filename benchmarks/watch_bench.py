@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -72,7 +73,8 @@ def run_writer(pattern: str, inbox: Path, n: int) -> float:
     return time.time()
 
 
-def agent_burst(pattern: str, mode: str, n: int) -> tuple[int, float]:
+def agent_burst(pattern: str, mode: Literal["auto", "inotify", "poll"], n: int
+                ) -> tuple[int, float]:
     with tempfile.TemporaryDirectory(prefix="watch-bench-") as tmp:
         base = Path(tmp)
         box = InboxFolders(InboxSettings(name="b", path=base / "inbox", settle_seconds=SETTLE,
@@ -106,7 +108,10 @@ def burst_timeline(n: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="watch-bench-") as tmp:
         base = Path(tmp)
         bus = EventBus()
-        bus.subscribe(WatcherOverflow, lambda e: marks.setdefault("overflow", time.time()))
+        def overflow_seen(_event: WatcherOverflow) -> None:
+            marks.setdefault("overflow", time.time())
+
+        bus.subscribe(WatcherOverflow, overflow_seen)
         bus.subscribe(ScanFinished, lambda e: scans.append((time.time(), e.seconds, e.files)))
 
         def detected(e: FileDetected) -> None:
@@ -188,7 +193,7 @@ def burst_rounds(pattern: str, n: int, rounds: int) -> None:
     """One pattern's burst, ``rounds`` times for each side, interleaved (see measure.py)."""
     lost: dict[str, list[int]] = {"inotify": [], "poll": []}
 
-    def agent(mode: str) -> Callable[[], float]:
+    def agent(mode: Literal["inotify", "poll"]) -> Callable[[], float]:
         def side() -> float:
             missing, drain = agent_burst(pattern, mode, n)
             lost[mode].append(missing)
@@ -288,7 +293,7 @@ def latency(n: int) -> tuple[float, float]:
         jobs = queue.list_jobs(limit=n + 10)
         service.stop()
         queue.close()
-    delays = sorted(j.created_at - closes[j.original_filename] - SETTLE for j in jobs)
+    delays = sorted(j.created_at - closes[j.original_filename or ""] - SETTLE for j in jobs)
     return statistics.median(delays) * 1000, delays[int(len(delays) * 0.99) - 1] * 1000
 
 

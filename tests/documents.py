@@ -13,10 +13,11 @@ from __future__ import annotations
 import email.message
 import email.policy
 import zipfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 
-def write_xlsx(path: Path, sheets: dict[str, list[list[object]]]) -> Path:
+def write_xlsx(path: Path, sheets: Mapping[str, Sequence[Sequence[object]]]) -> Path:
     from openpyxl import Workbook
 
     book = Workbook()

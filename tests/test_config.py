@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,7 +40,7 @@ def test_every_key_is_documented_in_the_example() -> None:
         "health": None,
     }
     for section in sections:
-        model = Settings.model_fields[section].annotation
+        model: Any = Settings.model_fields[section].annotation
         fields = (model.__args__[0] if section == "inbox" else model).model_fields
         for key in fields:
             same_line = rf"^#? ?{key} = .*# \S"

@@ -19,6 +19,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -75,7 +76,7 @@ def _start(config: Path, port: int) -> subprocess.Popen[bytes]:
     return AgentProcess(config, env={"INGEST_AGENT_METRICS__PORT": str(port)}).proc
 
 
-def _readyz(port: int) -> tuple[int, dict[str, object]]:
+def _readyz(port: int) -> tuple[int, dict[str, Any]]:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as r:
             return r.status, json.load(r)
@@ -85,7 +86,7 @@ def _readyz(port: int) -> tuple[int, dict[str, object]]:
         return 0, {}
 
 
-def _jobs(config: Path) -> list[dict[str, object]]:
+def _jobs(config: Path) -> list[dict[str, Any]]:
     out = cli(config, "jobs", "--json")
     return json.loads(out.stdout) if out.returncode == 0 else []
 

@@ -138,7 +138,8 @@ def test_an_agent_folder_inside_a_recursive_inbox_is_refused(
     if section == "inbox":
         config = agent_config(tmp_path, inbox={"recursive": True, key: value})
     else:
-        config = agent_config(tmp_path, inbox={"recursive": True}, **{section: {key: value}})
+        config = agent_config(tmp_path, inbox={"recursive": True},
+                              **{section: {key: value}})  # type: ignore[arg-type]
     (tmp_path / "inbox" / "data").mkdir(parents=True)
     (tmp_path / "inbox" / "data" / "queue.db").write_bytes(b"SQLite format 3\x00")
     for command in (["check"], ["run", "--drain"]):

@@ -17,6 +17,7 @@ from agent.http_metrics import MetricsServer
 from agent.metrics import AgentMetrics
 from agent.queue.sqlite import SQLiteJobQueue
 from tests.conftest import ManualClock
+from tests.helpers import claim_next
 
 
 def make(queue: SQLiteJobQueue) -> tuple[CollectorRegistry, EventBus]:
@@ -38,7 +39,7 @@ def test_queue_state_is_read_at_scrape_time(queue: SQLiteJobQueue, clock: Manual
     assert get("ingest_jobs", {**q, "status": "queued"}) == 0
     queue.enqueue_job("/in/a", inbox="docs")
     queue.enqueue_job("/in/b", inbox="scans")
-    claimed = queue.get_next_job()
+    claimed = claim_next(queue)
     queue.retry_or_fail(claimed, "flaky")  # /in/a waits 10 s to retry
     clock.advance(2)
     assert get("ingest_jobs", {**q, "status": "queued"}) == 2
@@ -46,7 +47,7 @@ def test_queue_state_is_read_at_scrape_time(queue: SQLiteJobQueue, clock: Manual
     assert get("ingest_backlog_jobs", {**q, "inbox": "docs", "state": "retry_wait"}) == 1
     assert get("ingest_backlog_jobs", {**q, "inbox": "scans", "state": "due"}) == 1
     assert get("ingest_oldest_queued_job_age_seconds", q) == 2
-    job = queue.get_next_job(lease_seconds=5)
+    job = claim_next(queue, lease_seconds=5)
     clock.advance(6)
     assert get("ingest_jobs", {**q, "status": "processing"}) == 1
     assert get("ingest_jobs_past_lease", q) == 1

@@ -16,6 +16,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -117,7 +118,7 @@ def _scraped(url: str, times: int) -> bool:
     return bool(series) and all(len(s["values"]) >= times for s in series)  # type: ignore[index]
 
 
-def query(url: str, expr: str) -> dict[str, object]:
+def query(url: str, expr: str) -> dict[str, Any]:
     code, body = _get(f"{url}/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
     data = json.loads(body)
     assert code == 200 and data["status"] == "success", f"{expr}: {data.get('error')}"

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,7 +55,7 @@ def _start(config: Path, *args: str) -> subprocess.Popen[bytes]:
     return AgentProcess(config, *args, pipeline=pipeline).proc
 
 
-def _jobs(config: Path) -> list[dict[str, object]]:
+def _jobs(config: Path) -> list[dict[str, Any]]:
     out = cli(config, "jobs", "--limit", "10000", "--json")
     return json.loads(out.stdout) if out.returncode == 0 else []
 

@@ -312,15 +312,15 @@ def test_of_two_sibling_documents_the_one_whose_opening_answers_comes_first(
                                     vectors=np.array(vectors, dtype=np.float32))
     question = np.array(unit(1, 0, 0, 0), dtype=np.float32)
     scored = searcher.index.vector_candidates(question, 20)
-    chunks = searcher.index.chunks_by_id(i for i, _ in scored)
+    stored = searcher.index.chunks_by_id(i for i, _ in scored)
 
     def first() -> str:
-        ranked = searcher._rank_documents(scored, chunks, question)
+        ranked = searcher._rank_documents(scored, stored, question)
         assert len(ranked) == 3
-        return chunks[ranked[0][0]].source_name
+        return stored[ranked[0][0]].source_name
 
     try:
-        assert chunks[scored[0][0]].source_name == "glob.md"  # the best passage
+        assert stored[scored[0][0]].source_name == "glob.md"  # the best passage
         assert first() == "fnmatch.md"
         monkeypatch.setattr(search, "OPENING_WEIGHT", 0.0)
         assert first() == "glob.md"

@@ -23,7 +23,7 @@ from agent.queue import open_queue
 from agent.queue.base import JobStatus
 from agent.reload import changed_keys, needs_restart
 from agent.systemd import Notifier
-from tests.helpers import AgentProcess, agent_config
+from tests.helpers import AgentProcess, agent_config, claim_next
 
 ROOT = Path(__file__).resolve().parent.parent
 UNIT = ROOT / "systemd" / "ingest-agent.service"
@@ -65,7 +65,9 @@ def test_unit_settings_match_the_agent() -> None:
     """Type=notify with a watchdog, stop timeout above the default grace period."""
     text = UNIT.read_text()
     assert "Type=notify" in text and "WatchdogSec=" in text and "Restart=on-failure" in text
-    stop = int(re.search(r"TimeoutStopSec=(\d+)", text).group(1))
+    found = re.search(r"TimeoutStopSec=(\d+)", text)
+    assert found is not None, "the unit sets TimeoutStopSec"
+    stop = int(found.group(1))
     grace = load_config(None, environ={}).processing.shutdown_grace_seconds
     assert stop > grace
     for name in ("ingest-agent.sysusers", "ingest-agent.tmpfiles"):
@@ -206,7 +208,7 @@ def test_purge_vacuum_backup_and_parse_age(tmp_path: Path) -> None:
     with open_queue(settings) as q:
         for i in range(3):
             job = q.enqueue_job(f"/x/{i}.txt", f"{i}.txt")
-            claimed = q.get_next_job()
+            claimed = claim_next(q)
             (done / f"{i}.txt").write_text("filed")
             q.update_job_status(job.job_id, "completed", lease_token=claimed.lease_token,
                                 metadata={"done_path": str(done / f"{i}.txt")})

@@ -10,7 +10,7 @@ from agent.pipeline.embed import bundled_tokenizer
 from agent.pipeline.extract import PLAIN
 from agent.pipeline.outline import Section
 from agent.pipeline.readers import extract
-from tests.documents import PYTHON_DOCS, make_docx
+from tests.documents import PYTHON_DOCS
 
 NAV = ("Table of Contents", "Previous topic", "Next topic", "Report a Bug", "Show Source",
        "Quick search")
@@ -64,7 +64,6 @@ def test_docx_heading_styles_become_paths(tmp_path: Path) -> None:
     paths = {s.path: s.text.strip() for s in sections}
     assert paths[("Annual report", "Revenue")] == "Revenue grew by eight percent."
     assert paths[("Annual report", "Revenue", "By region")] == "The north led."
-    assert make_docx  # the plain helper still writes documents without headings
 
 
 def test_pdf_bookmarks_give_each_page_its_path(tmp_path: Path) -> None:

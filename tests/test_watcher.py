@@ -21,6 +21,7 @@ from agent.mounts import choose_mode
 from agent.queue.base import JobStatus
 from agent.queue.sqlite import SQLiteJobQueue
 from agent.watcher import InboxWatcher
+from tests.helpers import claim_next
 
 BURST = int(os.environ.get("WATCH_BURST", "20000"))
 
@@ -54,7 +55,8 @@ class Harness:
 
     def __init__(self, root: Path, **inbox: object) -> None:
         inbox.setdefault("settle_seconds", 0.3)
-        self.settings = InboxSettings(name="box", path=root / "inbox", **inbox)
+        self.settings = InboxSettings.model_validate({"name": "box", "path": root / "inbox",
+                                                      **inbox})
         self.box = InboxFolders(self.settings)
         self.queue = SQLiteJobQueue(root / "queue.db")
         self.bus = EventBus()
@@ -189,7 +191,7 @@ def test_replaced_file_after_processing_is_a_new_job(harness: Callable[..., Harn
     path = h.inbox / "report.txt"
     path.write_text("version 1")
     assert h.pump(lambda: h.jobs() == 1)
-    job = h.queue.get_next_job()
+    job = claim_next(h.queue)
     path.unlink()  # the processor moved it out
     h.queue.update_job_status(job.job_id, "completed", lease_token=job.lease_token)
     path.write_text("version 2, longer")
@@ -374,7 +376,7 @@ def test_one_entry_the_queue_refuses_never_stops_the_others(tmp_path: Path) -> N
             time.sleep(0.02)
         for _ in range(20):
             watcher.step()
-        assert sorted(j.original_filename for j in queue.list_jobs()) == ["a.txt", "b.txt",
+        assert sorted(j.original_filename or "" for j in queue.list_jobs()) == ["a.txt", "b.txt",
                                                                           "c.txt"]
         assert [e.reason for e in recorder.of(FileIgnored)] == ["unqueueable"]
     finally:

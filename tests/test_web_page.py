@@ -62,7 +62,12 @@ def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     opened = context.new_page()
     opened.set_default_timeout(scaled(30) * 1000)
     dialogs: list[str] = []
-    opened.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+    def on_dialog(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    opened.on("dialog", on_dialog)
     blocked: list[str] = []
     opened.on("console", lambda m: blocked.append(m.text)
               if "Content Security Policy" in m.text else None)
@@ -81,8 +86,8 @@ def _upload_row(page: Any, name: str) -> Any:
     return page.locator("#uploads li", has_text=name)
 
 
-def _statuses_seen(page: Any) -> list[str]:
-    return list(page.evaluate("window.__seen || []"))
+def _statuses_seen(page: Any) -> list[tuple[str, str]]:
+    return [(name, status) for name, status in page.evaluate("window.__seen || []")]
 
 
 def _record_statuses(page: Any) -> None:
