@@ -1,4 +1,5 @@
-"""The index contract on both backends: SQLite (embedded) and Postgres + pgvector (shared)."""
+"""The index contract on both backends: SQLite (embedded) and Postgres + pgvector (shared); and
+the SQLite index's migrations from older versions."""
 
 from __future__ import annotations
 
