@@ -12,7 +12,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import textwrap
 import time
 import urllib.error
 import urllib.request
@@ -26,7 +25,7 @@ import pytest
 from agent.config import load_config
 from agent.queue import open_queue
 from agent.queue.base import JobStatus
-from tests.helpers import AgentProcess, cli, entries, free_port, wait_until
+from tests.helpers import AgentProcess, agent_config, cli, entries, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,24 +51,12 @@ def tmpfs() -> Iterator[Callable[[Path, str], Path]]:
         subprocess.run(["umount", "-l", str(where)], check=False)
 
 
-def _config(base: Path, data_dir: Path, extra: str = "") -> Path:
-    config = base / "agent.toml"
-    config.write_text(textwrap.dedent(f"""
-        [agent]
-        data_dir = "{data_dir}"
-        log_format = "json"
-        [[inbox]]
-        name = "box"
-        path = "inbox"
-        settle_seconds = 0.2
-        [queue]
-        max_retries = 50
-        retry_backoff_seconds = 0.5
-        retry_backoff_max_seconds = 1
-        [health]
-        min_free_disk_bytes = 1048576
-    """) + extra)
-    return config
+def _config(base: Path, data_dir: Path, **sections: Any) -> Path:
+    """Retries come fast (50 of them, 0.5–1 s apart), so a fault outlasts none of them."""
+    return agent_config(base, agent={"data_dir": str(data_dir)},
+                        queue={"max_retries": 50, "retry_backoff_seconds": 0.5,
+                               "retry_backoff_max_seconds": 1},
+                        health={"min_free_disk_bytes": 1048576}, **sections)
 
 
 def _start(config: Path, port: int) -> subprocess.Popen[bytes]:
@@ -167,7 +154,7 @@ def test_a_model_copy_cut_off_by_a_full_disk_leaves_nothing_behind(
 def test_index_locked_longer_than_busy_timeout_is_retried(tmp_path: Path) -> None:
     """Another process holds the index's write lock for 4 s (busy timeout 0.5 s): the job is
     retried, not failed, and completes when the lock goes."""
-    config = _config(tmp_path, tmp_path / "data", "[index]\nbusy_timeout_seconds = 0.5\n")
+    config = _config(tmp_path, tmp_path / "data", index={"busy_timeout_seconds": 0.5})
     (tmp_path / "inbox").mkdir()
     settings = load_config(config, environ={})
     from agent.pipeline.index_sqlite import SQLiteIndex
