@@ -25,13 +25,30 @@ def preflight(settings: Settings) -> Findings:
     found = Findings(notes=[f"config: {settings.source or 'built-in defaults'}"])
     found.problems += filter(None, [libmagic_problem(), anonymous_api_problem(settings.api),
                                     ocr_problem(settings.ocr)])
-    found.notes += filter(None, [ocr_note(settings.ocr), legacy_office_note()])
+    found.notes += filter(None, [ocr_note(settings.ocr), legacy_office_note(),
+                                 web_note(settings)])
     if not settings.inbox:
         found.problems.append("no [[inbox]] is configured: nothing would be watched")
     _check_folders(settings, found)
     if not found.problems:
         found.notes.append(queue_note(settings))
     return found
+
+
+def web_note(settings: Settings) -> str:
+    """Where the web page will be, and who may open it."""
+    api = settings.api
+    if not api.enabled:
+        return "web page and API: off (api.enabled = false)"
+    from agent.config import is_loopback_host
+
+    if api.token:
+        who = "a login with api.token"
+    elif is_loopback_host(api.host):
+        who = "anyone on this machine (loopback, no token)"
+    else:
+        who = "anyone who reaches it (no token: api.allow_anonymous)"
+    return f"web page: http://{api.host}:{api.port}/ for {who}; the JSON API under /api/v1"
 
 
 def _check_folders(settings: Settings, found: Findings) -> None:
