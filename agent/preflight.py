@@ -48,7 +48,8 @@ def web_note(settings: Settings) -> str:
         who = "anyone on this machine (loopback, no token)"
     else:
         who = "anyone who reaches it (no token: api.allow_anonymous)"
-    return f"web page: http://{api.host}:{api.port}/ for {who}; the JSON API under /api/v1"
+    port = api.port or "<a free port, logged at start>"
+    return f"web page: http://{api.host}:{port}/ for {who}; the JSON API under /api/v1"
 
 
 def _check_folders(settings: Settings, found: Findings) -> None:
