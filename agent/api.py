@@ -29,7 +29,7 @@ from agent.errors import (
 from agent.events import EventBus
 from agent.folders import InboxFolders
 from agent.health import HealthChecker
-from agent.http_upload import receive_upload
+from agent.http_upload import receive_upload, upload_box
 from agent.names import display_name
 from agent.pipeline.index import SearchFilter
 from agent.queue.base import Job, JobFilter, JobQueue, JobStatus
@@ -196,9 +196,7 @@ def create_app(settings: Settings, queue: JobQueue, boxes: dict[str, InboxFolder
     async def upload(request: Request,
                      inbox: Annotated[str | None, Query(max_length=64)] = None) -> Any:
         """Stream one file (multipart field `file`) into an inbox and queue it."""
-        box = boxes.get(inbox) if inbox else next(iter(boxes.values()))
-        if box is None:
-            raise HTTPException(404, f"no inbox named {inbox!r}")
+        box = upload_box(boxes, inbox)
         try:
             job, name = await receive_upload(request, queue, box, limit)
         except UploadRejected as exc:

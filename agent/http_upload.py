@@ -5,9 +5,10 @@ streamed into :class:`UploadReceiver` (its blocking writes in the threadpool), t
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from typing import Any
 
-from fastapi import Request
+from fastapi import HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
@@ -36,6 +37,14 @@ def _queue_upload(queue: JobQueue, box: InboxFolders, received: ReceivedUpload) 
                 return existing
         received.path.unlink(missing_ok=True)
         raise QueueBusyError(f"the queue is busy; try again shortly ({exc})") from None
+
+
+def upload_box(boxes: Mapping[str, InboxFolders], inbox: str | None) -> InboxFolders:
+    """The inbox an upload goes to: the one named, or the first configured (404 if unknown)."""
+    box = boxes.get(inbox) if inbox else next(iter(boxes.values()))
+    if box is None:
+        raise HTTPException(404, f"no inbox named {inbox!r}")
+    return box
 
 
 async def receive_upload(request: Request, queue: JobQueue, box: InboxFolders,

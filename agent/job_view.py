@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
-from agent.config import Settings
-from agent.folders import build_inboxes
+from agent.folders import InboxFolders
 from agent.names import display_name
 from agent.queue.base import Job, JobStatus
 
@@ -30,13 +30,13 @@ def shown_progress(job: Job) -> str:
     return f"{job.progress}%"
 
 
-def current_location(settings: Settings, job: Job) -> str | None:
+def current_location(job: Job, boxes: Iterable[InboxFolders]) -> str | None:
     """Where the job's file is now: done/ or failed/ once filed, processing/ while worked on,
     the inbox while it waits."""
     for key in ("done_path", "failed_path"):
         if job.metadata.get(key) and os.path.lexists(job.metadata[key]):
             return display_name(str(job.metadata[key]))
-    box = next((b for b in build_inboxes(settings) if b.name == job.inbox), None)
+    box = next((b for b in boxes if b.name == job.inbox), None)
     if box is not None:
         original = job.original_filename or Path(job.file_path).name
         working = box.processing / box.processing_name(job.job_id, original)

@@ -20,7 +20,7 @@ import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from agent.config import Settings
 from agent.doctypes import SHORT_TYPES
@@ -28,9 +28,8 @@ from agent.errors import SearchUsageError
 from agent.names import display_name
 from agent.pipeline.index import NO_FILTER, STOPWORDS, SearchFilter, StoredChunk
 from agent.pipeline.stores import open_index
+from agent.search_options import MODES, Mode
 
-Mode = Literal["vector", "lexical", "hybrid"]
-MODES: tuple[Mode, ...] = ("vector", "lexical", "hybrid")
 RRF_K = 60
 WHOLE_DOCUMENT_WEIGHT = 0.5  # RRF weight of the ranking by the document's mean vector
 OPENING_WEIGHT = 0.25  # RRF weight of the ranking by the document's first chunk

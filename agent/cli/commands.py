@@ -191,7 +191,9 @@ def job(ctx: Context, job_id: str, as_json: bool) -> None:
     with ctx.queue(readonly=True) as q:
         found = _find_job(q, job_id)
     data = found.to_dict()
-    data["location"] = current_location(ctx.settings, found)
+    from agent.folders import build_inboxes
+
+    data["location"] = current_location(found, build_inboxes(ctx.settings))
     if as_json:
         _print_json(data)
         return

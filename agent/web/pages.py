@@ -21,6 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agent.config import Settings
+from agent.doctypes import metric_types
 from agent.errors import (
     AgentError,
     InvalidJobUpdateError,
@@ -31,12 +32,13 @@ from agent.errors import (
 from agent.events import EventBus
 from agent.folders import InboxFolders
 from agent.health import HealthChecker
-from agent.http_upload import receive_upload
+from agent.http_upload import receive_upload, upload_box
 from agent.job_view import current_location, shown_progress, shown_status
 from agent.names import display_name
 from agent.pipeline.index import Index, SearchFilter
 from agent.queue.base import Job, JobFilter, JobQueue, JobStatus, QueueStats
 from agent.search import SearchRequest, SharedSearcher, mime_types
+from agent.search_options import MODES
 from agent.web.changes import Changes
 from agent.web.files import document_original, job_original
 from agent.web.guard import Guard
@@ -47,7 +49,6 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 JOBS_PER_PAGE = 50
 CHUNKS_PER_PAGE = 100
-TYPE_CHOICES = ("pdf", "docx", "xlsx", "pptx", "html", "text", "image", "email", "epub")
 
 
 class _Templates:
@@ -194,9 +195,7 @@ def mount_pages(app: FastAPI, settings: Settings, queue: JobQueue,
         refused = checked_form(request, csrf)
         if refused is not None:
             return refused
-        box = boxes.get(inbox) if inbox else next(iter(boxes.values()))
-        if box is None:
-            raise HTTPException(404, f"no inbox named {inbox!r}")
+        box = upload_box(boxes, inbox)
         try:
             job, _ = await receive_upload(request, queue, box, settings.api.max_upload_bytes)
         except UploadRejected as exc:
@@ -246,7 +245,7 @@ def mount_pages(app: FastAPI, settings: Settings, queue: JobQueue,
         return page(request, "job.html", title=f"Job {job.job_id[:8]}", job=_row(job),
                     history=list(job.metadata.get("history") or []),
                     stages=dict(job.metadata.get("stages") or {}),
-                    came_from=_came_from(job, boxes), now_at=current_location(settings, job),
+                    came_from=_came_from(job, boxes), now_at=current_location(job, boxes.values()),
                     downloadable=job_original(job, boxes) is not None)
 
     @app.post("/jobs/{job_id}/retry", include_in_schema=False)
@@ -287,8 +286,8 @@ def mount_pages(app: FastAPI, settings: Settings, queue: JobQueue,
         form = {"q": q, "mode": mode, "inbox": inbox, "type": type, "after": after,
                 "before": before}
         common = {"title": f"Search: {q}" if q.strip() else "Search", "form": form,
-                  "inboxes": list(boxes), "types": TYPE_CHOICES,
-                  "modes": ("hybrid", "vector", "lexical")}
+                  "inboxes": list(boxes), "types": metric_types(),
+                  "modes": MODES}
         if not q.strip():
             return page(request, "search.html", 200, response=None, error=None, **common)
         try:

@@ -44,8 +44,11 @@ def when(epoch: float | None) -> str:
 def size(n: int | None) -> str:
     if n is None:
         return "—"
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:,} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return str(n)
+    if n < 1024:
+        return f"{n:,} bytes"
+    scaled, unit = n / 1024, "KB"
+    for bigger in ("MB", "GB"):
+        if scaled < 1024:
+            break
+        scaled, unit = scaled / 1024, bigger
+    return f"{scaled:.1f} {unit}"
