@@ -8,9 +8,11 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,7 +23,8 @@ from agent.mounts import choose_mode
 from agent.queue.base import JobStatus
 from agent.queue.sqlite import SQLiteJobQueue
 from agent.watcher import InboxWatcher
-from tests.helpers import claim_next
+from tests.conftest import ManualClock
+from tests.helpers import claim_next, scaled
 
 BURST = int(os.environ.get("WATCH_BURST", "20000"))
 
@@ -50,20 +53,46 @@ WRITERS = {
 }
 
 
-class Harness:
-    """An inbox, its queue and its watcher; ``pump`` steps the watcher until a condition holds."""
+class ObservedWatcher(InboxWatcher):
+    """The real watcher, telling the harness when the observer thread hands it an event, so the
+    harness waits for events instead of sleeping."""
 
-    def __init__(self, root: Path, **inbox: object) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.activity = threading.Event()
+        self.delivered: set[str] = set()
+
+    def on_fs_event(self, path: str, is_directory: bool, kind: str = "created",
+                    dest: str | None = None) -> None:
+        super().on_fs_event(path, is_directory, kind, dest)
+        self.delivered.add(dest or path)
+        self.activity.set()
+
+
+class Harness:
+    """An inbox, its queue and its watcher on a hand-moved clock.
+
+    The watcher's time (settle, open-for-writing, poll and scan intervals) moves only when the
+    harness moves it, ``TICK`` per step, so a busy machine cannot make a file look settled. Real
+    time is waited only for what is real: the observer thread delivering events and writer
+    processes, each a wait on that state.
+    """
+
+    TICK = 0.05
+
+    def __init__(self, root: Path, queue: SQLiteJobQueue | None = None, **inbox: object) -> None:
         inbox.setdefault("settle_seconds", 0.3)
         self.settings = InboxSettings.model_validate({"name": "box", "path": root / "inbox",
                                                       **inbox})
         self.box = InboxFolders(self.settings)
-        self.queue = SQLiteJobQueue(root / "queue.db")
+        self.queue = queue or SQLiteJobQueue(root / "queue.db")
         self.bus = EventBus()
         self.recorder = EventRecorder()
         self.bus.subscribe_all(self.recorder)
-        self.watcher = InboxWatcher(self.box, self.queue, self.bus)
+        self.clock = ManualClock()
+        self.watcher = ObservedWatcher(self.box, self.queue, self.bus, clock=self.clock)
         self.watcher.start()
+        self._barriers = 0
 
     @property
     def inbox(self) -> Path:
@@ -72,21 +101,51 @@ class Harness:
     def jobs(self) -> int:
         return self.queue.get_pending_jobs_count()
 
+    def tick(self) -> None:
+        """One step of the watcher, then its clock moves on; waits (briefly) for the observer."""
+        self.watcher.step()
+        self.clock.advance(self.TICK)
+        if self.watcher.activity.wait(0.01):
+            self.watcher.activity.clear()
+
     def pump(self, until: Callable[[], bool], timeout: float = 30.0) -> bool:
-        deadline = time.monotonic() + timeout
+        """Step until ``until()`` holds; ``timeout`` is real seconds, a guard against a hang."""
+        deadline = time.monotonic() + scaled(timeout)
         while time.monotonic() < deadline:
             self.watcher.step()
             if until():
                 return True
-            time.sleep(0.02)
+            self.tick()
         return until()
 
+    def drain(self) -> None:
+        """Return once every event of what was written so far has reached the watcher.
+
+        inotify events come in order through one observer, so once a marker file written now
+        has been delivered, all before it have been too; the marker is then removed before any
+        step could queue it. In poll mode there are no events: the next step's listing sees all.
+        """
+        if self.watcher.mode != "inotify" or self.watcher._observer is None:
+            return
+        self._barriers += 1
+        marker = self.inbox / f"zz-barrier-{self._barriers}.txt"
+        marker.write_text("barrier")
+        deadline = time.monotonic() + scaled(30)
+        while str(marker) not in self.watcher.delivered:
+            assert time.monotonic() < deadline, "the observer never delivered the marker's event"
+            self.watcher.activity.wait(0.05)
+            self.watcher.activity.clear()
+        marker.unlink()
+
     def settle(self, seconds: float | None = None) -> None:
-        """Step for longer than the settle time, so anything ready is queued."""
-        end = time.monotonic() + (seconds or self.settings.settle_seconds * 3 + 0.3)
-        while time.monotonic() < end:
+        """Once all events are in, step through more than the settle time (the watcher's), so
+        anything that was going to be queued is."""
+        self.drain()
+        end = self.clock() + (seconds or self.settings.settle_seconds * 3 + 0.3)
+        while self.clock() < end:
             self.watcher.step()
-            time.sleep(0.02)
+            self.clock.advance(self.TICK)
+        self.watcher.step()
 
     def ignored(self) -> list[str]:
         return [e.reason for e in self.recorder.of(FileIgnored)]
@@ -135,21 +194,35 @@ def test_burst_ends_with_exactly_one_job_per_file(harness: Callable[..., Harness
     assert {j.original_filename for j in jobs} == {f"f{i}.txt" for i in range(BURST)}
 
 
-def test_slow_writer_is_queued_once_after_it_stops_growing(harness: Callable[..., Harness]) -> None:
-    """A file written over ~2.5 s is not queued half-written, and is queued exactly once."""
-    h = harness(settle_seconds=1.0)
+@pytest.mark.parametrize("mode", ["inotify", "poll"])
+def test_slow_writer_is_queued_once_after_it_stops_growing(harness: Callable[..., Harness],
+                                                           mode: str) -> None:
+    """A writer process adds a piece every 0.5 s (of the watcher's time) and holds the file
+    open: not queued half-written, and queued once when it stops. In poll mode nothing says the
+    file is open, so the settle rule alone must hold it back."""
+    h = harness(mode=mode, settle_seconds=1.0, poll_interval_seconds=0.1)
     code = textwrap.dedent("""
-        import sys, time
+        import sys
         with open(sys.argv[1], "w") as fh:
-            for _ in range(5):
+            for line in sys.stdin:
                 fh.write("chunk " * 1000)
                 fh.flush()
-                time.sleep(0.5)
+                print("written", flush=True)
     """)
     target = h.inbox / "slow.txt"
-    writer = subprocess.Popen([sys.executable, "-c", code, str(target)])
-    h.pump(lambda: writer.poll() is not None, timeout=30)
-    assert h.jobs() == 0, "queued while still being written"
+    writer = subprocess.Popen([sys.executable, "-c", code, str(target)], text=True,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert writer.stdin is not None and writer.stdout is not None
+    for _ in range(5):
+        writer.stdin.write("next\n")
+        writer.stdin.flush()
+        assert writer.stdout.readline() == "written\n"
+        end = h.clock() + 0.5
+        while h.clock() < end:
+            h.tick()
+        assert h.jobs() == 0, "queued while still being written"
+    writer.stdin.close()
+    assert writer.wait(timeout=scaled(30)) == 0
     assert h.pump(lambda: h.jobs() == 1, timeout=10)
     h.settle(1.5)
     (job,) = h.queue.list_jobs()
@@ -160,7 +233,7 @@ def test_files_dropped_while_stopped_are_queued_at_start(tmp_path: Path) -> None
     """Restart: the start-up scan finds what arrived while the agent was down."""
     h = Harness(tmp_path, settle_seconds=0.2)
     (h.inbox / "before.txt").write_text("first")
-    h.settle()
+    assert h.pump(lambda: h.jobs() == 1)
     h.close()
     for i in range(5):
         (tmp_path / "inbox" / f"offline{i}.txt").write_text(f"dropped while down {i}")
@@ -359,26 +432,14 @@ class RefusingQueue(SQLiteJobQueue):
 def test_one_entry_the_queue_refuses_never_stops_the_others(tmp_path: Path) -> None:
     """A batch with one entry the queue refuses: the others are queued, the odd one is set
     aside with one log line and not retried on every step."""
-    settings = InboxSettings(name="box", path=tmp_path / "inbox", settle_seconds=0.1)
-    box = InboxFolders(settings)
-    box.ensure()
-    queue = RefusingQueue(tmp_path / "queue.db")
-    bus, recorder = EventBus(), EventRecorder()
-    bus.subscribe_all(recorder)
-    watcher = InboxWatcher(box, queue, bus)
-    watcher.start()
+    h = Harness(tmp_path, queue=RefusingQueue(tmp_path / "queue.db"), settle_seconds=0.1)
     try:
         for name in ("a.txt", "poison.txt", "b.txt", "c.txt"):
-            (box.inbox / name).write_text(name)
-        deadline = time.monotonic() + 30
-        while queue.get_pending_jobs_count() < 3 and time.monotonic() < deadline:
-            watcher.step()
-            time.sleep(0.02)
-        for _ in range(20):
-            watcher.step()
-        assert sorted(j.original_filename or "" for j in queue.list_jobs()) == ["a.txt", "b.txt",
-                                                                          "c.txt"]
-        assert [e.reason for e in recorder.of(FileIgnored)] == ["unqueueable"]
+            (h.inbox / name).write_text(name)
+        assert h.pump(lambda: h.jobs() == 3)
+        h.settle()
+        assert sorted(j.original_filename or "" for j in h.queue.list_jobs()) == ["a.txt", "b.txt",
+                                                                            "c.txt"]
+        assert h.ignored() == ["unqueueable"]
     finally:
-        watcher.stop()
-        queue.close()
+        h.close()
