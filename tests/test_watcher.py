@@ -159,7 +159,7 @@ class Harness:
 def harness(tmp_path: Path) -> Iterator[Callable[..., Harness]]:
     made: list[Harness] = []
 
-    def make(**inbox: object) -> Harness:
+    def make(**inbox: Any) -> Harness:
         h = Harness(tmp_path, **inbox)
         made.append(h)
         return h
