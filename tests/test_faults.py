@@ -12,7 +12,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -97,6 +96,11 @@ def _fill(volume: Path) -> Path:
     return ballast
 
 
+def _disk_full_logged(log: Path) -> bool:
+    text = log.read_text() if log.exists() else ""
+    return "database or disk is full" in text or "No space left on device" in text
+
+
 def test_full_data_disk_retries_and_loses_nothing(tmp_path: Path, tmpfs: Callable) -> None:
     """The data folder fills up: jobs retry, /readyz reports the disk, nothing is lost; once
     space is freed the files are indexed and filed."""
@@ -115,7 +119,9 @@ def test_full_data_disk_retries_and_loses_nothing(tmp_path: Path, tmpfs: Callabl
         wait_until(lambda: _readyz(port)[0] == 503, 30, "readiness to fail on the full disk")
         failing = [c for c in _readyz(port)[1]["checks"] if not c["ok"]]  # type: ignore[index]
         assert "disk" in [c["name"] for c in failing]
-        time.sleep(5)
+        # The agent has met the full disk (an error logged) and still answers after it.
+        wait_until(lambda: _disk_full_logged(log), 60, "the agent to meet the full disk")
+        assert _readyz(port)[0] == 503
         assert agent.poll() is None, "the agent must keep running on a full disk"
         assert not list((tmp_path / "done").glob("note*")), "nothing can be indexed yet"
         ballast.unlink()
@@ -129,6 +135,7 @@ def test_full_data_disk_retries_and_loses_nothing(tmp_path: Path, tmpfs: Callabl
     assert sorted(j["status"] for j in jobs) == ["completed"] * 3
     text = log.read_text()
     assert "database or disk is full" in text or "No space left on device" in text
+    assert ": recovered" in text, "the loop that met the full disk says it is back"
     assert entries(tmp_path / "processing") == []
     # One line per change of state, not one per try: no error is logged over and over.
     errors = Counter((e["event"], e.get("error")) for e in map(json.loads, (
@@ -179,9 +186,10 @@ def test_index_locked_longer_than_busy_timeout_is_retried(tmp_path: Path) -> Non
 
 
 def test_queue_locked_by_another_process_loses_nothing(tmp_path: Path) -> None:
-    """The queue database is locked for 15 s (past its 10 s busy timeout): the agent logs,
-    keeps running and queues and processes the file once the lock is gone."""
+    """The queue database is locked past its 10 s busy timeout: the agent logs, keeps running
+    and queues and processes the file once the lock is gone."""
     config = _config(tmp_path, tmp_path / "data")
+    log = config.with_suffix(".log")
     (tmp_path / "inbox").mkdir()
     port = free_port()
     agent = _start(config, port)
@@ -191,7 +199,9 @@ def test_queue_locked_by_another_process_loses_nothing(tmp_path: Path) -> None:
     try:
         locker.execute("BEGIN EXCLUSIVE")
         (tmp_path / "inbox" / "patient.txt").write_text("I can wait for the queue. " * 20)
-        time.sleep(15)
+        # Held past the busy timeout: the agent's write gave up (logged) and it runs on.
+        wait_until(lambda: "database is locked" in log.read_text(), 60,
+                   "the agent to give up waiting for the lock")
         assert agent.poll() is None
         locker.execute("COMMIT")
         wait_until(lambda: (tmp_path / "done" / "patient.txt").is_file(), 60, "the file in done/")
@@ -201,7 +211,7 @@ def test_queue_locked_by_another_process_loses_nothing(tmp_path: Path) -> None:
         agent.wait(timeout=60)
     with open_queue(settings) as q:
         assert [j.status for j in q.list_jobs()] == [JobStatus.COMPLETED]
-    assert "database is locked" in config.with_suffix(".log").read_text()
+    assert "database is locked" in log.read_text()
 
 
 def test_read_only_done_folder_fails_the_job_without_losing_the_file(
