@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -60,6 +59,18 @@ def _jobs(config: Path) -> list[dict[str, Any]]:
     return json.loads(out.stdout) if out.returncode == 0 else []
 
 
+def _all_finished(config: Path) -> bool:
+    jobs = _jobs(config)
+    return bool(jobs) and all(j["status"] in ("completed", "failed", "timeout") for j in jobs)
+
+
+def _errors_logged(config: Path) -> str:
+    """The errors the agent has logged so far, one per line."""
+    lines = config.with_suffix(".log").read_text().splitlines()
+    return "\n".join(str(e.get("error")) for e in map(json.loads, (
+        line for line in lines if line.startswith("{"))) if e.get("level") == "error")
+
+
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
@@ -92,8 +103,8 @@ def test_two_agents_share_one_inbox_and_process_each_file_once(
         names = _drop(inbox, 40)
         wait_until(lambda: len(list((tmp_path / "shared" / "done").glob("*.txt"))) == 40, 180,
               "all 40 files in done/")
-        time.sleep(1.5)  # a second job, had there been one, would show up now
-    finally:
+        wait_until(lambda: _all_finished(a), 60, "every job to be finished")
+    finally:  # once both agents have stopped no job can appear: a second one would be listed
         for proc in agents:
             _stop(proc)
     done = sorted(p.name for p in (tmp_path / "shared" / "done").iterdir())
@@ -154,10 +165,11 @@ def test_redis_restart_mid_run_loses_nothing(tmp_path: Path, redis_server: Redis
         first = _drop(inbox, 10, "before")
         wait_until(lambda: len(list((tmp_path / "shared" / "done").glob("before*"))) == 10, 120,
               "the first files")
-        time.sleep(1.2)  # AOF everysec: what was acknowledged a second ago is on disk
-        redis_server.stop()
+        wait_until(lambda: _all_finished(config), 60, "the first jobs to be finished")
+        redis_server.stop()  # SIGTERM: Redis writes its AOF out before it exits
         second = _drop(inbox, 10, "during")
-        time.sleep(3)
+        wait_until(lambda: "ConnectionError" in _errors_logged(config), 60,
+                   "the agent to meet the outage")
         assert agent.poll() is None, "the agent must survive a Redis outage"
         redis_server.start()
         wait_until(lambda: len(list((tmp_path / "shared" / "done").glob("during*"))) == 10, 180,
