@@ -274,7 +274,9 @@ def test_a_locked_queue_never_stalls_the_api(tmp_path: Path) -> None:
         try:
             waiting = threading.Thread(target=upload, args=("patient.txt",))
             waiting.start()
-            time.sleep(0.3)  # the upload is now waiting for the lock inside the agent
+            # In the inbox, not yet queued: the upload now waits for the lock inside the agent.
+            wait_until((tmp_path / "inbox" / "patient.txt").exists, 30,
+                       "the upload to reach the queue", interval=0.01)
             started = time.monotonic()
             read = client.get(f"/api/v1/jobs/{first['job_id']}")
             assert read.status_code == 200 and time.monotonic() - started < scaled(1.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -9,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +25,7 @@ from agent.queue import open_queue
 from agent.queue.base import JobStatus
 from agent.reload import changed_keys, needs_restart
 from agent.systemd import Notifier
-from tests.helpers import AgentProcess, agent_config, claim_next
+from tests.helpers import AgentProcess, agent_config, claim_next, scaled
 
 ROOT = Path(__file__).resolve().parent.parent
 UNIT = ROOT / "systemd" / "ingest-agent.service"
@@ -129,21 +131,29 @@ def test_watchdog_pings_stop_while_unhealthy(tmp_path: Path,
     """No WATCHDOG=1 is sent while the health predicate is false, so systemd restarts a hung agent."""
     sock, path = notify_socket
     healthy = {"ok": True}
+    asked = threading.Semaphore(0)
+
+    def predicate() -> bool:
+        answer = healthy["ok"]
+        asked.release()
+        return answer
+
     notifier = Notifier({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "200000"})
-    notifier.start_watchdog(lambda: healthy["ok"], lambda: "testing")
+    notifier.start_watchdog(predicate, lambda: "testing")
     try:
-        sock.settimeout(2)
+        sock.settimeout(scaled(5))
         assert b"WATCHDOG=1" in sock.recv(4096)
         healthy["ok"] = False
-        time.sleep(0.3)
-        sock.setblocking(False)
-        try:
-            while True:
-                sock.recv(4096)
-        except BlockingIOError:
+        while asked.acquire(blocking=False):  # the loop's answers so far, maybe "healthy"
             pass
-        sock.settimeout(0.6)
-        with pytest.raises(TimeoutError):
+        assert asked.acquire(timeout=scaled(10)), "the loop asks again"
+        sock.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            while True:  # pings of a round that read "healthy" before the switch
+                sock.recv(4096)
+        for _ in range(2):  # two more rounds, each answered "unhealthy", the first of them done
+            assert asked.acquire(timeout=scaled(10)), "the loop keeps asking"
+        with pytest.raises(BlockingIOError):
             sock.recv(4096)
     finally:
         notifier.close()
