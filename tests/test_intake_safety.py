@@ -321,16 +321,14 @@ def test_redis_agents_share_an_inbox_only_within_one_namespace(tmp_path: Path) -
 
 
 _TAKE_LOCKS = textwrap.dedent("""
-    import sys, time
-    from pathlib import Path
+    import sys
     from agent.config import load_config
     from agent.errors import AgentError
     from agent.locks import AgentLocks
 
     settings = load_config(sys.argv[1])
-    start = Path(sys.argv[2])
-    while not start.exists():
-        time.sleep(0.001)
+    print("ready", flush=True)
+    sys.stdin.readline()  # the test says go to every process at once
     try:
         AgentLocks(settings).acquire()
     except AgentError as exc:
@@ -342,18 +340,20 @@ _TAKE_LOCKS = textwrap.dedent("""
 
 
 def _start_together(tmp_path: Path, queues: list[dict[str, str]]) -> list[str]:
-    """Take one inbox's locks in one process per queue, all released at the same instant."""
-    start = tmp_path / f"start-{time.monotonic_ns()}"
+    """Take one inbox's locks in one process per queue, all let go at the same instant."""
     procs = []
     for i, queue in enumerate(queues):
         config = agent_config(tmp_path, f"locker{i}", agent={"data_dir": f"data{i}"},
                               queue=queue)
-        procs.append(subprocess.Popen([sys.executable, "-c", _TAKE_LOCKS, str(config),
-                                       str(start)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                      text=True))
-    time.sleep(0.5)  # the interpreters start; whoever is late only makes the race less tight
-    start.touch()
+        procs.append(subprocess.Popen([sys.executable, "-c", _TAKE_LOCKS, str(config)],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
     try:
+        for p in procs:  # every interpreter is up and waits for the word
+            assert p.stdout is not None and p.stdout.readline() == "ready\n"
+        for p in procs:
+            assert p.stdin is not None
+            p.stdin.write("go\n")
+            p.stdin.flush()
         return [p.stdout.readline().strip() for p in procs if p.stdout is not None]
     finally:
         for p in procs:
