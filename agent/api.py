@@ -8,7 +8,6 @@ sees the same file identity and does not queue it again.
 
 from __future__ import annotations
 
-import hmac
 import threading
 from typing import Annotated, Any, Literal
 
@@ -24,6 +23,7 @@ from agent.errors import (
     InvalidJobUpdateError,
     JobNotFoundError,
     SearchUsageError,
+    TooManyWrongTokens,
     UploadRejected,
 )
 from agent.events import EventBus
@@ -134,6 +134,8 @@ class ErrorOut(BaseModel):
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "Missing or wrong bearer token"},
+    429: {"model": ErrorOut, "description": "Too many wrong tokens from this address; wait "
+                                            "Retry-After seconds"},
 }
 
 
@@ -166,9 +168,13 @@ def create_app(settings: Settings, queue: JobQueue, boxes: dict[str, InboxFolder
             raise HTTPException(403, "cross-site request refused")
         header = request.headers.get("authorization", "")
         scheme, _, given = header.partition(" ")
-        if token is not None and scheme.lower() == "bearer" and hmac.compare_digest(
-                given.encode(), token.encode()):
-            return
+        if token is not None and scheme.lower() == "bearer":
+            try:
+                if guard.token_matches(request, given):
+                    return
+            except TooManyWrongTokens as exc:
+                raise HTTPException(429, str(exc),
+                                    headers={"Retry-After": str(exc.retry_after)}) from None
         browser = guard.has_cookies(request)
         if browser and request.method not in ("GET", "HEAD") and not guard.csrf_ok(
                 request, request.headers.get("x-csrf-token")):

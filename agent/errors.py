@@ -98,3 +98,12 @@ class UploadRejected(AgentError):
 
 class SearchSocketUnavailable(AgentError):
     """No agent answers on the socket (none runs, or it is another user's)."""
+
+
+class TooManyWrongTokens(AgentError):
+    """This client address sent too many wrong tokens; it may try again in ``retry_after`` s."""
+
+    def __init__(self, retry_after: float) -> None:
+        self.retry_after = max(1, round(retry_after + 0.5))
+        super().__init__(f"too many wrong tokens from this address; try again in "
+                         f"{self.retry_after} s")

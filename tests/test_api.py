@@ -16,6 +16,8 @@ from agent.config import Settings, load_config
 from agent.folders import InboxFolders, build_inboxes
 from agent.queue import open_queue
 from agent.queue.base import JobQueue, JobStatus
+from agent.web.guard import WrongTokens
+from tests.conftest import ManualClock
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -120,6 +122,37 @@ def test_missing_or_wrong_token_is_401(api: Api) -> None:
     assert api.upload("x.txt", b"x", headers={"Authorization": "Bearer nope"}).status_code == 401
     assert api.client.get("/api/v1/jobs").status_code == 401
     assert api.client.get("/api/v1/search", params={"q": "x"}).status_code == 401
+
+
+def test_an_address_that_guesses_tokens_is_made_to_wait(tmp_path: Path) -> None:
+    """Ten wrong bearer tokens from one address: the next request waits (429, Retry-After),
+    the right token included, so guessing on gains nothing."""
+    own = Api(tmp_path)
+    try:
+        guess = {"Authorization": "Bearer guess"}
+        for _ in range(10):
+            assert own.client.get("/api/v1/jobs", headers=guess).status_code == 401
+        refused = own.client.get("/api/v1/jobs", headers=AUTH)
+        assert refused.status_code == 429, refused.text
+        assert 1 <= int(refused.headers["Retry-After"]) <= 61
+        assert "too many wrong tokens" in refused.json()["detail"]
+    finally:
+        own.close()
+
+
+def test_wrong_tokens_are_forgiven_as_the_window_slides(clock: ManualClock) -> None:
+    """The count is per address and sliding: the wait ends when the oldest wrong token is a
+    window old, and another address never waits for this one."""
+    wrong = WrongTokens(allowed=3, window=60, clock=clock)
+    for _ in range(2):
+        wrong.failed("10.0.0.1")
+        clock.advance(10)
+    assert wrong.wait_seconds("10.0.0.1") == 0, "two of three allowed"
+    wrong.failed("10.0.0.1")
+    assert wrong.wait_seconds("10.0.0.1") == 40  # the first was 20 s ago
+    assert wrong.wait_seconds("10.0.0.2") == 0
+    clock.advance(40)
+    assert wrong.wait_seconds("10.0.0.1") == 0
 
 
 def test_wrong_content_type_and_missing_field(api: Api) -> None:

@@ -320,6 +320,10 @@ def test_forms_without_their_csrf_token_are_refused(site: dict, page: Any) -> No
     missing = page.goto(url + "/jobs/no-such-job")
     assert missing is not None and missing.status == 404
     assert page.locator("h1").inner_text() == "Not found", "a page's error is a page"
+    garbled = page.goto(url + "/jobs?cursor=not-a-cursor")
+    assert garbled is not None and garbled.status == 400
+    assert page.locator("h1").inner_text() == "Not understood"
+    assert "cursor" in page.locator(".error").inner_text(), "it names the value"
     page.goto(url + "/jobs")  # the browser now holds its CSRF cookie
     retry = f"{url}/jobs/{failed['job_id']}/retry"
     assert page.request.post(retry, form={}).status == 403
@@ -364,5 +368,14 @@ def test_with_a_token_every_page_asks_for_a_login(tmp_path: Path, page: Any) -> 
         assert page.url.startswith(url + "/login")
         assert httpx.get(f"{url}/api/v1/jobs",
                          headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+        for _ in range(9):  # guesses through the API; the form's "wrong" above was the first
+            assert httpx.get(f"{url}/api/v1/jobs",
+                             headers={"Authorization": "Bearer guess"}).status_code == 401
+        page.fill("#token", TOKEN)
+        page.press("#token", "Enter")
+        page.wait_for_selector(".error")
+        assert "Too many wrong tokens" in page.locator(".error").inner_text()
+        assert page.url.startswith(url + "/login"), "not let in while the address waits"
+        _shot(page, "login-wait")
     finally:
         assert agent.stop() == 0

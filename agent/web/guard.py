@@ -8,6 +8,11 @@ everyone who reaches it is in.
 Every form that changes something carries a CSRF token: the value of a second random cookie,
 compared in constant time (double submit). A browser sends neither cookie on a request from
 another site (SameSite=Strict), and its ``Origin`` header names that site, which is refused too.
+
+Wrong tokens are counted per client address, for the login form and the API alike: after
+``WRONG_TOKENS_ALLOWED`` in ``WRONG_TOKEN_WINDOW`` seconds that address is refused (429, with
+Retry-After) until the oldest of them is older than the window, the right token included, so
+guessing gains nothing from going on.
 """
 
 from __future__ import annotations
@@ -16,20 +21,81 @@ import hmac
 import secrets
 import threading
 import time
+from collections import deque
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
+import structlog
 from starlette.requests import Request
 from starlette.responses import Response
+
+from agent.errors import TooManyWrongTokens
 
 SESSION_COOKIE = "ingest_session"
 CSRF_COOKIE = "ingest_csrf"
 SESSION_SECONDS = 12 * 3600
 MAX_SESSIONS = 1000
+WRONG_TOKENS_ALLOWED = 10
+WRONG_TOKEN_WINDOW = 60.0
+MAX_CLIENTS_TRACKED = 10_000
+
+log = structlog.get_logger("agent.web")
+
+
+class WrongTokens:
+    """Wrong tokens per client address in a sliding window; a client with too many waits."""
+
+    def __init__(self, allowed: int = WRONG_TOKENS_ALLOWED, window: float = WRONG_TOKEN_WINDOW,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.allowed = allowed
+        self.window = window
+        self.clock = clock
+        self._seen: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def wait_seconds(self, client: str) -> float:
+        """How long ``client`` must wait before a token it sends is looked at (0: now)."""
+        with self._lock:
+            times = self._recent(client)
+            if times is None or len(times) < self.allowed:
+                return 0.0
+            return max(0.0, times[0] + self.window - self.clock())
+
+    def failed(self, client: str) -> None:
+        with self._lock:
+            if client not in self._seen and len(self._seen) >= MAX_CLIENTS_TRACKED:
+                self._forget_old()
+            times = self._recent(client) or self._seen.setdefault(client, deque())
+            times.append(self.clock())
+            while len(times) > self.allowed:
+                times.popleft()
+            if len(times) == self.allowed:
+                log.warning("wrong token sent too often; this address must wait",
+                            client=client, seconds=round(self.window))
+
+    def _recent(self, client: str) -> deque[float] | None:
+        times = self._seen.get(client)
+        if times is None:
+            return None
+        cutoff = self.clock() - self.window
+        while times and times[0] <= cutoff:
+            times.popleft()
+        if not times:
+            del self._seen[client]
+            return None
+        return times
+
+    def _forget_old(self) -> None:
+        for client in list(self._seen):
+            self._recent(client)
+        while len(self._seen) >= MAX_CLIENTS_TRACKED:  # the longest quiet goes first
+            del self._seen[min(self._seen, key=lambda c: self._seen[c][-1])]
 
 
 class Guard:
     def __init__(self, token: str | None) -> None:
         self.token = token
+        self.wrong_tokens = WrongTokens()
         self._sessions: dict[str, float] = {}  # id → expiry (monotonic seconds)
         self._lock = threading.Lock()
 
@@ -48,9 +114,21 @@ class Guard:
                 expiry = None
         return expiry is not None
 
-    def login(self, given: str, response: Response) -> bool:
-        """Start a session if ``given`` is the token."""
-        if self.token is None or not hmac.compare_digest(given.encode(), self.token.encode()):
+    def token_matches(self, request: Request, given: str) -> bool:
+        """Whether ``given`` is the token; a wrong one counts against the client's address.
+        Raises :class:`TooManyWrongTokens` while that address must wait."""
+        client = request.client.host if request.client else "unknown"
+        wait = self.wrong_tokens.wait_seconds(client)
+        if wait > 0:
+            raise TooManyWrongTokens(wait)
+        if self.token is not None and hmac.compare_digest(given.encode(), self.token.encode()):
+            return True
+        self.wrong_tokens.failed(client)
+        return False
+
+    def login(self, request: Request, given: str, response: Response) -> bool:
+        """Start a session if ``given`` is the token (see :meth:`token_matches`)."""
+        if self.token is None or not self.token_matches(request, given):
             return False
         session = secrets.token_urlsafe(32)
         now = time.monotonic()

@@ -15,7 +15,11 @@ from urllib.parse import quote, urlencode
 
 from fastapi import FastAPI, Form, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exception_handlers import http_exception_handler
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -27,6 +31,7 @@ from agent.errors import (
     InvalidJobUpdateError,
     JobNotFoundError,
     SearchUsageError,
+    TooManyWrongTokens,
     UploadRejected,
 )
 from agent.events import EventBus
@@ -120,6 +125,15 @@ def mount_pages(app: FastAPI, settings: Settings, queue: JobQueue,
         titles = {404: "Not found", 403: "Refused", 400: "Not understood"}
         return page(request, "error.html", exc.status_code,
                     title=titles.get(exc.status_code, "Error"), message=str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def page_input_errors(request: Request, exc: RequestValidationError) -> Response:
+        """An address or form a page cannot use answers a page naming the value, not JSON."""
+        if request.url.path.startswith(("/api/", "/docs", "/openapi", "/static/")):
+            return await request_validation_exception_handler(request, exc)
+        problems = "; ".join(f"{err['loc'][-1]}: {err['msg']}" for err in exc.errors())
+        return page(request, "error.html", 400, title="Not understood",
+                    message=f"This page cannot use a value it was given ({problems}).")
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Response:
@@ -356,8 +370,15 @@ def mount_pages(app: FastAPI, settings: Settings, queue: JobQueue,
             return page(request, "error.html", 403, title="Refused",
                         message="The login form was not sent from this page. Reload it.")
         response = RedirectResponse(_local_path(next), status_code=303)
-        if guard.login(token, response):
-            return response
+        try:
+            if guard.login(request, token, response):
+                return response
+        except TooManyWrongTokens as exc:
+            refused = page(request, "login.html", 429, title="Log in", target=_local_path(next),
+                           error=f"Too many wrong tokens from this address; try again in "
+                                 f"{exc.retry_after} seconds.")
+            refused.headers["Retry-After"] = str(exc.retry_after)
+            return refused
         return page(request, "login.html", 401, title="Log in", target=_local_path(next),
                     error="That is not the agent's token.")
 
