@@ -134,6 +134,8 @@ def test_uploads_follow_their_jobs_live_then_search_finds_them(site: dict, page:
     page.set_input_files("#upload-file", [str(REAL / "tika" / "testPDF.pdf"),
                                           str(REAL / "scans" / "phototest.tif")])
     page.click("#upload button[type=submit]")
+    assert page.locator("#upload-inbox").input_value() == "scans", "the next upload goes there too"
+    assert page.locator("#upload-file").input_value() == "", "the chosen files are cleared"
     for name in ("testPDF.pdf", "phototest.tif"):
         row = _upload_row(page, name)
         row.locator(".status", has_text="completed").wait_for(timeout=scaled(240) * 1000)
@@ -146,6 +148,8 @@ def test_uploads_follow_their_jobs_live_then_search_finds_them(site: dict, page:
         assert "queued" in states or "processing" in states, states
     scan_states = [s for f, s in seen if f == "phototest.tif"]
     assert "processing" in scan_states, f"the scan's OCR was never seen running: {scan_states}"
+    page.wait_for_function(  # the State section follows too
+        "() => Number(document.querySelector('#count-completed').textContent) >= 2")
     _shot(page, "home")
 
     jobs = httpx.get(f"{url}/api/v1/jobs", params={"inbox": "scans"}, timeout=30).json()
@@ -179,9 +183,12 @@ def test_uploads_follow_their_jobs_live_then_search_finds_them(site: dict, page:
 
 
 def test_a_file_dropped_on_the_page_is_uploaded_and_followed(site: dict, page: Any) -> None:
-    """Drag and drop: a file dropped on the drop zone goes up and its row follows its job."""
+    """Drag and drop: a file dropped on the drop zone goes up and its row follows its job;
+    the page's State counts the job completed, without a reload."""
     url = site["url"]
     page.goto(url + "/")
+    completed_before = int(page.locator("#count-completed").inner_text())
+    loaded = page.evaluate("performance.timeOrigin")
     page.evaluate("""() => {
         const data = new DataTransfer();
         data.items.add(new File(["Pelicans keep their catch in a throat pouch.\\n"],
@@ -193,6 +200,10 @@ def test_a_file_dropped_on_the_page_is_uploaded_and_followed(site: dict, page: A
     row.locator(".status", has_text="completed").wait_for(timeout=scaled(120) * 1000)
     job = _wait_job_status(url, "dropped-pelicans.txt", {"completed"})
     assert job["inbox"] == "box" and job["chunks"] == 1
+    page.wait_for_function(
+        "n => Number(document.querySelector('#count-completed').textContent) > n",
+        arg=completed_before)
+    assert page.evaluate("performance.timeOrigin") == loaded, "the page reloaded"
 
 
 def test_upload_search_and_jobs_work_without_javascript(site: dict, browser: Any) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlencode
 
 from fastapi import FastAPI, Form, HTTPException, Query, Request
@@ -189,17 +189,33 @@ def mount_pages(app: FastAPI, settings: Settings, queue: JobQueue,
         found = queue.page_jobs(where, limit=JOBS_PER_PAGE, cursor=cursor)
         return [_row(job) for job in found.jobs], found.next_cursor
 
+    def state() -> dict[str, Any]:
+        """What the home page's State section shows: counts, backlog, inboxes, health."""
+        stats = queue.stats()
+        return {"counts": {str(s): stats.counts.get(s, 0) for s in JobStatus},
+                "backlog": stats.due + stats.waiting_retry, "inboxes": inbox_states(stats),
+                "checks": health.checks() if health is not None else []}
+
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def home(request: Request) -> Response:
+    async def home(request: Request, part: Literal["state"] | None = None,
+                   seen: Annotated[int | None, Query(ge=0)] = None) -> Response:
+        """The start page; ``part=state`` gives only its State section, once the agent's
+        events have moved past ``seen`` (the section's long poll)."""
         redirect = gate(request)
         if redirect is not None:
             return redirect
-        stats = queue.stats()
-        counts = {str(s): stats.counts.get(s, 0) for s in JobStatus}
-        checks = health.checks() if health is not None else []
-        return page(request, "home.html", title="ingest-agent", counts=counts,
-                    backlog=stats.due + stats.waiting_retry, checks=checks,
-                    inboxes=inbox_states(stats), limit=settings.api.max_upload_bytes)
+        generation = changes.count
+        if part is not None and seen is not None:
+            generation = await changes.after(seen, busy=False)
+        shown = await run_in_threadpool(state)
+        if part is not None:
+            response = page(request, "home_state.html", **shown)
+        else:
+            response = page(request, "home.html", title="ingest-agent", generation=generation,
+                            limit=settings.api.max_upload_bytes, **shown)
+        response.headers["X-Generation"] = str(generation)
+        response.headers["X-Busy"] = "0"
+        return response
 
     @app.post("/upload", include_in_schema=False)
     async def upload_form(request: Request, csrf: str | None = None,

@@ -87,7 +87,7 @@
     form.addEventListener("submit", (e) => {
       e.preventDefault();
       for (const file of input.files) uploadOne(file, inbox(), list);
-      form.reset();
+      input.value = "";  // the files are on their way; the chosen inbox stays
     });
     zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
     zone.addEventListener("dragleave", () => zone.classList.remove("over"));
@@ -98,29 +98,34 @@
     });
   }
 
-  // ---- the job list: its rows re-read from the server (escaped there) when the agent's
-  // events move (a long poll), or every poll while a job in view runs ----
-  const rows = document.getElementById("job-rows");
-  if (rows && rows.dataset.live) {
-    let seen = rows.dataset.generation || "0";
-    let busy = rows.dataset.busy || "0";
+  // ---- live parts (the job list's rows, the start page's State): re-read from the server
+  // (escaped there) when the agent's events move (a long poll), or every poll while a job in
+  // view runs; at most every `gap` ms ----
+  function live(part, gap) {
+    let seen = part.dataset.generation || "0";
+    let busy = part.dataset.busy || "0";
+    const join = part.dataset.live.includes("?") ? "&" : "?";
     async function refresh() {
-      let wait = 0;
+      let wait = gap;
       try {
-        const url = rows.dataset.live + "&seen=" + seen + "&busy=" + busy;
+        const url = part.dataset.live + join + "seen=" + seen + "&busy=" + busy;
         const r = await fetch(url, {credentials: "same-origin"});
         if (r.ok) {
           const html = await r.text();
           seen = r.headers.get("X-Generation") || seen;
           busy = r.headers.get("X-Busy") || "0";
-          const focused = document.activeElement && document.activeElement.closest("#job-rows");
-          if (!focused) rows.innerHTML = html;
+          const focused = document.activeElement && part.contains(document.activeElement);
+          if (!focused) part.innerHTML = html;
         } else { wait = 5000; }
       } catch (e) { wait = 5000; }
       setTimeout(refresh, document.hidden ? 5000 : wait);
     }
     setTimeout(refresh, 0);
   }
+  const rows = document.getElementById("job-rows");
+  if (rows && rows.dataset.live) live(rows, 0);
+  const state = document.getElementById("state");
+  if (state && state.dataset.live) live(state, 2000);  // health checks are not free
 
   // ---- one job: its status, progress and message followed until it ends ----
   const one = document.getElementById("job");
