@@ -372,6 +372,12 @@ def test_with_a_token_every_page_asks_for_a_login(tmp_path: Path, page: Any) -> 
         page.wait_for_url(url + "/jobs")
         session = next(c for c in page.context.cookies() if c["name"] == "ingest_session")
         assert session["httpOnly"] and session["sameSite"] == "Strict"
+        page.context.clear_cookies()  # the session ends (as when the agent restarts)
+        (tmp_path / "inbox" / "wake.txt").write_text("An event for the open job list.\n")
+        page.wait_for_url("**/login?*")  # the live list noticed, and the page went to the login
+        page.fill("#token", TOKEN)
+        page.press("#token", "Enter")
+        page.wait_for_url(url + "/jobs")
         page.goto(url + "/")
         page.click("text=Log out")
         page.wait_for_url("**/login")

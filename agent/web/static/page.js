@@ -110,6 +110,7 @@
       try {
         const url = part.dataset.live + join + "seen=" + seen + "&busy=" + busy;
         const r = await fetch(url, {credentials: "same-origin"});
+        if (r.redirected) { location.reload(); return; }  // the session ended: to the login
         if (r.ok) {
           const html = await r.text();
           seen = r.headers.get("X-Generation") || seen;
