@@ -3,11 +3,14 @@ on (issue 30, first part), through the real agent, pipeline and model."""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import zipfile
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.helpers import agent_config, cli, jobs
 
@@ -174,6 +177,41 @@ def test_json_lines_xml_and_hocr_are_read_as_their_text(tmp_path: Path) -> None:
 
 
 REAL = Path(__file__).parent / "fixtures" / "real"
+
+
+MAIL_CASES = {
+    # Declared GB2312, written in UTF-8 (as a real spam sample is): read as UTF-8.
+    "utf8-declared-gb2312.eml": (
+        "Subject: =?gb2312?B?" + base64.b64encode("代开发票".encode("gbk")).decode() + "?=\n"
+        "Content-Type: text/plain; charset=\"GB2312\"\nContent-Transfer-Encoding: 8bit\n\n",
+        "你好！我公司可代开各类增值税发票".encode(), ["代开发票", "我公司可代开各类增值税发票"]),
+    # Declared GB2312, with a character only GBK has, in the subject's encoded word too.
+    "gbk-declared-gb2312.eml": (
+        "Subject: =?gb2312?B?" + base64.b64encode("这是什么屄，好".encode("gbk")).decode()
+        + "?=\nContent-Type: text/plain; charset=gb2312\nContent-Transfer-Encoding: 8bit\n\n",
+        "正文：这是什么屄，好。".encode("gbk"), ["这是什么屄，好", "正文：这是什么屄，好。"]),
+    # No charset at all, Latin-1 bytes (Spanish).
+    "latin1-undeclared.eml": (
+        "Subject: Recibo\nContent-Type: text/plain\nContent-Transfer-Encoding: 8bit\n\n",
+        "Información de la compañía: el baño está listo.".encode("latin-1"),
+        ["Información de la compañía: el baño está listo."]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MAIL_CASES))
+def test_mail_charsets_are_read_as_mail_clients_read_them(tmp_path: Path, name: str) -> None:
+    """What senders write under a charset: UTF-8 under a GB2312 label, GBK characters under
+    GB2312, Latin-1 under none. Each is read without a replacement character."""
+    from agent.pipeline.mail import extract_eml
+
+    head, body, wanted = MAIL_CASES[name]
+    path = tmp_path / name
+    path.write_bytes(b"From: sender@example.org\nTo: you@example.org\nMIME-Version: 1.0\n"
+                     + head.encode() + body + b"\n")
+    text = "\n".join(section.text for section in extract_eml(path))
+    for words in wanted:
+        assert words in text, (words, text)
+    assert "\ufffd" not in text
 
 
 def test_a_real_odt_that_libmagic_calls_a_zip_is_read(tmp_path: Path) -> None:
@@ -387,13 +425,14 @@ def test_real_files_once_wrongly_failed_are_read_or_named_right(tmp_path: Path) 
     cannot parse it; LibreOffice can), a Chinese Outlook message whose RTF body crashed the
     reader, a file of pretty-printed JSON records one after another, a Strict Open XML
     workbook (read as empty sheets) and one with a DDE link openpyxl cannot open: all read.
-    An encrypted ODT fails as encrypted, not as corrupt."""
+    An encrypted ODT fails as encrypted, not as corrupt. From mail-parser's malformed mails:
+    one failed as binary data, then read with its body lost, is read whole."""
     import shutil
 
     config = agent_config(tmp_path)
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    for path in (REAL / "tika").iterdir():
+    for path in [*(REAL / "tika").iterdir(), REAL / "mail" / "mail_malformed_3"]:
         shutil.copy(path, inbox / path.name)
     found = _drain(config)
     for name in ("simple_lower_case.doc", "testMSG_chinese.msg", "test.json",
@@ -404,6 +443,14 @@ def test_real_files_once_wrongly_failed_are_read_or_named_right(tmp_path: Path) 
     flat = {name: " ".join(text.split()) for name, text in _chunk_texts(
         tmp_path / "data").items()}
     assert "Alfresco MSG format testing" in flat["testMSG_chinese.msg"]
+    # A real spam mail: two NUL bytes make it "data" to libmagic, its header names a boundary
+    # its body never uses, and its HTML part names no charset (Latin-1 Spanish).
+    spam = found["mail_malformed_3"]
+    assert spam["status"] == "completed", spam
+    assert "boundary the body does use" in spam["message"]
+    assert "Subject: Ahorre Dinero en su Recibo de Luz" in flat["mail_malformed_3"]
+    assert "información" in flat["mail_malformed_3"] and "baño" in flat["mail_malformed_3"]
+    assert "\ufffd" not in flat["mail_malformed_3"]
     assert "[2].fetchKey: 2.xml" in flat["test.json"]
     assert "2nd row: This one is red" in flat["testEXCEL.strict.xlsx"]
     assert "cb=1: 1 · cb=10: 10 · cb=2: 2 · cb=sum: 13" in flat["testEXCEL.strict.xlsx"]

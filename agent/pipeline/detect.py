@@ -16,6 +16,7 @@ from typing import Any
 from agent.errors import PermanentError
 
 SAMPLE_BYTES = 64 * 1024
+NUL_SCAN_BYTES = 1024 * 1024  # libmagic reads this much of a file (its bytes_max) or more
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 # Types a suffix may name when the content is text.
 TEXT_SUFFIXES = {
@@ -72,6 +73,8 @@ def detect_type(path: Path, allowed: list[str] | None = None) -> str:
         encoding = _encoding_of(fd)
         os.lseek(fd, 0, os.SEEK_SET)
         sample = os.read(fd, SAMPLE_BYTES)
+        if detected == "application/octet-stream":
+            detected, encoding = _past_stray_nuls(fd, detected, encoding)
     except magic.MagicException as exc:
         raise PermanentError(f"cannot detect the type: {exc}", stage="detect") from None
     finally:
@@ -158,6 +161,29 @@ def _decide(detected: str, encoding: str, sample: bytes, suffix: str,
                                               "application/CDFV2"):
         return container  # libmagic stopped at the container; its reader checks the rest
     return detected
+
+
+def _past_stray_nuls(fd: int, detected: str, encoding: str) -> tuple[str, str]:
+    """What libmagic calls text once a few stray NUL bytes are left out.
+
+    One NUL makes libmagic call a whole file "data": a mail with two NULs in a base64 body, a
+    log a crash padded with zeros. When NULs are rare (at most one byte in a thousand of what
+    libmagic reads) and the rest is text to libmagic, the file is that text; otherwise it
+    stays what libmagic said. UTF-16 (half NULs) and binary formats never pass.
+    """
+    import magic
+
+    os.lseek(fd, 0, os.SEEK_SET)
+    head = os.read(fd, NUL_SCAN_BYTES)
+    nuls = head.count(b"\0")
+    if not nuls or nuls * 1000 > len(head):
+        return detected, encoding
+    rest = head.replace(b"\0", b"")
+    again = _canonical(magic.from_buffer(rest, mime=True))
+    again_encoding = str(magic.Magic(mime_encoding=True).from_buffer(rest))
+    if not _is_textual(again, again_encoding) and again != "message/rfc822":
+        return detected, encoding
+    return again, again_encoding
 
 
 def _is_textual(mime: str, encoding: str) -> bool:

@@ -11,9 +11,13 @@ in the mail's text with the reason, and the rest of the mail is still indexed.
 from __future__ import annotations
 
 import email
+import email.header
 import email.policy
+import itertools
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from email.errors import StartBoundaryNotFoundDefect
 from pathlib import Path
 from typing import Any
 
@@ -143,10 +147,43 @@ def eml_bytes_sections(data: bytes, options: ExtractOptions,
     return _eml_sections(message, options, read_attachment, depth)
 
 
+_BOUNDARY_LINE = re.compile(r"^--([^\s]{1,200})[ \t]*\r?$", re.MULTILINE)
+MENDED_NOTE = ("the mail's header names a MIME boundary its body never uses; its parts were "
+               "found by the boundary the body does use")
+
+
+def _mended(message: Any) -> Any | None:
+    """The mail parsed again by the boundary its body uses, when its header names another (a
+    real spam sample does: without this its whole body, every part, is lost); None when the
+    mail is not broken that way or mending does not give it parts."""
+    body = message.get_payload()
+    if (message.get_content_maintype() != "multipart" or not isinstance(body, str)
+            or not any(isinstance(d, StartBoundaryNotFoundDefect) for d in message.defects)):
+        return None
+    used = _BOUNDARY_LINE.search(body)
+    if used is None:
+        return None
+    try:
+        message.set_boundary(used.group(1))
+        again = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
+    except Exception:  # noqa: BLE001 - a mail too broken to write out again stays as it was
+        return None
+    return again if again.is_multipart() else None
+
+
 def _eml_sections(message: Any, options: ExtractOptions,
                   read_attachment: AttachmentReader | None, depth: int) -> Iterator[Section]:
     if not any(message.get(h) for h in ("From", "To", "Subject", "Date", "Message-ID")):
         raise _fail("the file is not an e-mail (no From, To, Subject or Date header)")
+    mended = _mended(message)
+    if mended is not None:
+        return itertools.chain(_eml_parts(mended, options, read_attachment, depth),
+                               [Section("", note=MENDED_NOTE)])
+    return _eml_parts(message, options, read_attachment, depth)
+
+
+def _eml_parts(message: Any, options: ExtractOptions,
+               read_attachment: AttachmentReader | None, depth: int) -> Iterator[Section]:
     encryption = _encryption_of(message)
     if encryption is not None:
         raise _fail(f"the mail is encrypted ({encryption}); its text cannot be read without "
@@ -175,18 +212,69 @@ def _eml_sections(message: Any, options: ExtractOptions,
 
 
 def _header(message: Any, key: str) -> str:
+    """A header's text. Encoded words (``=?gb2312?B?…?=``) are decoded as the body is, by the
+    charset mail clients read for the one named."""
+    raw = next((str(v) for k, v in message.raw_items() if k.lower() == key.lower()), "")
     try:
+        if "=?" in raw:
+            words = email.header.decode_header(raw)
+            return " ".join("".join(
+                word if isinstance(word, str) else _decoded(word, (charset or "").lower())
+                for word, charset in words).split())
         return " ".join(str(message.get(key, "") or "").split())
-    except (ValueError, TypeError, IndexError):  # a header too broken to decode
+    except (ValueError, TypeError, IndexError, LookupError):  # a header too broken to decode
         return ""
 
 
+# What mail clients decode a declared charset as (the WHATWG Encoding labels): the superset
+# senders really write, so a GB2312 mail's GBK characters and a Latin-1 mail's curly quotes
+# are read, not replaced.
+_SUPERSETS = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "euc-cn": "gb18030",
+              "iso-8859-1": "cp1252", "latin1": "cp1252", "latin-1": "cp1252",
+              "us-ascii": "cp1252", "ascii": "cp1252", "iso-8859-9": "cp1254",
+              "ks_c_5601-1987": "cp949", "euc-kr": "cp949", "shift_jis": "cp932",
+              "sjis": "cp932", "big5": "big5hkscs", "tis-620": "cp874", "iso-8859-11": "cp874"}
+
+
 def _content(part: Any) -> str:
-    try:
-        return str(part.get_content())
-    except (LookupError, ValueError):  # an unknown charset: the bytes, replaced where invalid
-        payload = part.get_payload(decode=True) or b""
-        return bytes(payload).decode("utf-8", errors="replace")
+    """A text part's text (see :func:`_decoded`)."""
+    return _decoded(bytes(part.get_payload(decode=True) or b""),
+                    (part.get_content_charset() or "").lower())
+
+
+def _decoded(payload: bytes, declared: str) -> str:
+    """Mail text. Bytes that are valid UTF-8 are read as UTF-8 whatever charset is declared (a
+    real spam sample declares GB2312 over UTF-8; the other way round never decodes); else the
+    declared charset, taken as mail clients take it; else a guess."""
+    if not declared.startswith(("utf-16", "utf-32")):
+        try:
+            return payload.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    if declared:
+        try:
+            return payload.decode(_SUPERSETS.get(declared, declared), errors="replace")
+        except LookupError:  # a charset Python does not know: guessed like an undeclared one
+            pass
+    return _guessed(payload)
+
+
+def _guessed(payload: bytes) -> str:
+    """Bytes of no (known) charset that are not UTF-8: what the detector is sure of, else
+    Windows-1252, as mail clients read such text (a Spanish mail's ``información``)."""
+    from charset_normalizer import from_bytes
+
+    found = from_bytes(payload[:65536])
+    best = found.best()
+    if best is not None:  # of equals (Latin text reads the same in several), Windows-1252
+        best = next((m for m in found if m.encoding == "cp1252" and m.chaos == best.chaos
+                     and m.coherence == best.coherence), best)
+    if best is not None and best.chaos <= 0.1:
+        try:
+            return payload.decode(best.encoding, errors="replace")
+        except LookupError:
+            pass
+    return payload.decode("cp1252", errors="replace")
 
 
 def _msg_header(message: Any, key: str) -> str:
