@@ -180,7 +180,7 @@ def _past_stray_nuls(fd: int, detected: str, encoding: str) -> tuple[str, str]:
         return detected, encoding
     rest = head.replace(b"\0", b"")
     again = _canonical(magic.from_buffer(rest, mime=True))
-    again_encoding = str(magic.Magic(mime_encoding=True).from_buffer(rest))
+    again_encoding = str(_encoder().from_buffer(rest))
     if not _is_textual(again, again_encoding) and again != "message/rfc822":
         return detected, encoding
     return again, again_encoding
@@ -191,13 +191,17 @@ def _is_textual(mime: str, encoding: str) -> bool:
     return mime.startswith("text/") or encoding not in ("binary", "unknown-8bit", "")
 
 
-def _encoding_of(fd: int) -> str:
+def _encoder() -> Any:
     import magic
 
     global _magic_encoding
     if _magic_encoding is None:
         _magic_encoding = magic.Magic(mime_encoding=True)
-    return str(_magic_encoding.from_descriptor(fd))
+    return _magic_encoding
+
+
+def _encoding_of(fd: int) -> str:
+    return str(_encoder().from_descriptor(fd))
 
 
 def text_encoding(sample: bytes) -> str | None:
