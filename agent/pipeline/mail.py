@@ -160,11 +160,13 @@ def _mended(message: Any) -> Any | None:
     if (message.get_content_maintype() != "multipart" or not isinstance(body, str)
             or not any(isinstance(d, StartBoundaryNotFoundDefect) for d in message.defects)):
         return None
-    used = _BOUNDARY_LINE.search(body)
-    if used is None:
+    found = [m.group(1) for m in _BOUNDARY_LINE.finditer(body)]
+    if not found:
         return None
+    # One the body also closes, else the first (the real sample closes another it never opens).
+    used = next((b for b in found if f"\n--{b}--" in body), found[0])
     try:
-        message.set_boundary(used.group(1))
+        message.set_boundary(used)
         again = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
     except Exception:  # noqa: BLE001 - a mail too broken to write out again stays as it was
         return None
@@ -219,7 +221,8 @@ def _header(message: Any, key: str) -> str:
         if "=?" in raw:
             words = email.header.decode_header(raw)
             return " ".join("".join(
-                word if isinstance(word, str) else _decoded(word, (charset or "").lower())
+                _decoded(word.encode("utf-8", "surrogateescape") if isinstance(word, str)
+                         else word, (charset or "").lower())
                 for word, charset in words).split())
         return " ".join(str(message.get(key, "") or "").split())
     except (ValueError, TypeError, IndexError, LookupError):  # a header too broken to decode
