@@ -297,6 +297,29 @@ def write_pptx_table(path: Path, title: str, rows: list[list[str]]) -> Path:
     return path
 
 
+def write_pptx_chart(path: Path, title: str, categories: list[str],
+                     series: dict[str, list[float]]) -> Path:
+    """One slide holding only a column chart (python-pptx writes its data into the chart
+    part, as PowerPoint does)."""
+    from pptx import Presentation
+    from pptx.chart.data import CategoryChartData
+    from pptx.enum.chart import XL_CHART_TYPE
+    from pptx.util import Inches
+
+    deck = Presentation()
+    slide = deck.slides.add_slide(deck.slide_layouts[6])  # blank: no text boxes at all
+    data = CategoryChartData()
+    data.categories = categories
+    for name, values in series.items():
+        data.add_series(name, values)
+    frame = slide.shapes.add_chart(XL_CHART_TYPE.COLUMN_CLUSTERED, Inches(1), Inches(1),
+                                   Inches(8), Inches(5), data)
+    frame.chart.has_title = True
+    frame.chart.chart_title.text_frame.text = title
+    deck.save(str(path))
+    return path
+
+
 PYTHON_DOCS = Path("/usr/share/doc/python3-doc/html")  # a real corpus: Debian's python3-doc
 
 

@@ -179,6 +179,31 @@ def test_json_lines_xml_and_hocr_are_read_as_their_text(tmp_path: Path) -> None:
 REAL = Path(__file__).parent / "fixtures" / "real"
 
 
+
+def test_a_slide_that_holds_only_a_chart_is_read_by_its_title_and_data(tmp_path: Path) -> None:
+    """A deck whose one slide is a chart (no text box): its title, series and categories are
+    text, each value under its category's name, so "ferry passengers in winter" finds it."""
+    from agent.pipeline.office import extract_pptx
+    from tests.documents import write_pptx_chart
+
+    deck = write_pptx_chart(tmp_path / "ferries.pptx", "Ferry passengers by season",
+                            ["Winter", "Summer"], {"Harbour line": [1200, 5400],
+                                                   "Island line": [300, 2100]})
+    (section,) = list(extract_pptx(deck))
+    assert section.page == 1 and section.path == ("Slide 1",)
+    assert section.text.splitlines() == [
+        "Chart: Ferry passengers by season",
+        "Series: Harbour line · Winter: 1200 · Summer: 5400",
+        "Series: Island line · Winter: 300 · Summer: 2100"]
+    broken = tmp_path / "broken.pptx"
+    with zipfile.ZipFile(deck) as good, zipfile.ZipFile(broken, "w") as bad:
+        for item in good.infolist():
+            data = good.read(item)
+            bad.writestr(item, b"<c:chartSpace" if item.filename.startswith("ppt/charts/chart")
+                         else data)
+    (note,) = list(extract_pptx(broken))
+    assert note.text == "" and note.note.startswith("slide 1: a chart not read: ")
+
 MAIL_CASES = {
     # Declared GB2312, written in UTF-8 (as a real spam sample is): read as UTF-8.
     "utf8-declared-gb2312.eml": (

@@ -127,8 +127,8 @@ def _sheets(book: Any) -> Iterator[Section]:
 
 
 def extract_pptx(path: Path, options: ExtractOptions = ExtractOptions()) -> Iterator[Section]:
-    """Each slide's text (titles, text boxes, tables, groups) and its speaker notes, one slide
-    part at a time (``packages``)."""
+    """Each slide's text (titles, text boxes, tables, groups, charts' titles and data) and its
+    speaker notes, one slide part at a time (``packages``)."""
     import zipfile
 
     from agent.pipeline.packages import slides
@@ -139,10 +139,12 @@ def extract_pptx(path: Path, options: ExtractOptions = ExtractOptions()) -> Iter
     except zipfile.BadZipFile:
         raise _fail("the PPTX is corrupt (not a valid zip archive)") from None
     with archive:
-        for number, title, lines, notes, problem in slides(archive):
+        for number, title, lines, notes, problem, skipped in slides(archive):
             if problem:
                 yield Section("", page=number, note=f"slide {number} unreadable: {problem}")
                 continue
+            for what in skipped:
+                yield Section("", page=number, note=f"slide {number}: {what}")
             if notes:
                 lines = [*lines, "Notes: " + "\n".join(notes)]
             label = f"Slide {number}: {clean_heading(title)}" if title else f"Slide {number}"

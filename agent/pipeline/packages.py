@@ -9,6 +9,7 @@ not resolved and no DTD or network is touched.
 
 from __future__ import annotations
 
+import itertools
 import posixpath
 import zipfile
 import zlib
@@ -22,11 +23,14 @@ from agent.pipeline.xmlstream import SAFE_PARSING, safe_parser
 P = "{http://schemas.openxmlformats.org/presentationml/2006/main}"
 A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
 R = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+C = "{http://schemas.openxmlformats.org/drawingml/2006/chart}"
 RELS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 OPF = "{http://www.idpf.org/2007/opf}"
 CONTAINER = "{urn:oasis:names:tc:opendocument:xmlns:container}"
 NOTES_TYPE = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/notesSlide"
 MAX_GROUP_DEPTH = 20
+MAX_CHART_SERIES = 50
+MAX_CHART_POINTS = 200  # per series: a chart of thousands of points is a picture, not text
 
 
 PART_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError)  # a damaged member
@@ -74,10 +78,11 @@ def _relations(archive: zipfile.ZipFile, part: str) -> dict[str, tuple[str, str]
 
 # -- PPTX ----------------------------------------------------------------------------------------
 
-def slides(archive: zipfile.ZipFile) -> Iterator[tuple[int, str, list[str], list[str], str]]:
-    """(number, title, text lines, notes lines, problem) of each slide, in the deck's order;
-    a slide that cannot be read comes with the problem (and no text) instead of failing the
-    deck."""
+def slides(archive: zipfile.ZipFile
+           ) -> Iterator[tuple[int, str, list[str], list[str], str, list[str]]]:
+    """(number, title, text lines, notes lines, problem, skipped) of each slide, in the deck's
+    order; a slide that cannot be read comes with the problem (and no text) instead of failing
+    the deck, a chart that cannot be read is named in ``skipped``."""
     presentation = "ppt/presentation.xml"
     index = _xml(archive, presentation, "PPTX")
     rels = _relations(archive, presentation)
@@ -86,23 +91,26 @@ def slides(archive: zipfile.ZipFile) -> Iterator[tuple[int, str, list[str], list
     for number, part in enumerate(order, start=1):
         if part not in archive.NameToInfo:
             continue
+        skipped: list[str] = []
         try:
-            title, lines = _slide_text(archive, part)
+            relations = _relations(archive, part)
+            title, lines = _slide_text(archive, part, relations=relations, skipped=skipped)
             notes: list[str] = []
-            for kind, target in _relations(archive, part).values():
+            for kind, target in relations.values():
                 if kind == NOTES_TYPE and target in archive.NameToInfo:
                     notes = [line for line in _slide_text(archive, target, notes=True)[1]
                              if line.strip()]
         except (PermanentError, *PART_ERRORS) as exc:
-            yield number, "", [], [], _problem(exc)
+            yield number, "", [], [], _problem(exc), []
             continue
-        yield number, title, lines, notes, ""
+        yield number, title, lines, notes, "", skipped
 
 
-def _slide_text(archive: zipfile.ZipFile, part: str, notes: bool = False
-                ) -> tuple[str, list[str]]:
-    """A slide's title and its other shapes' text (a table's rows with their column names),
-    streamed."""
+def _slide_text(archive: zipfile.ZipFile, part: str, notes: bool = False,
+                relations: dict[str, tuple[str, str]] | None = None,
+                skipped: list[str] | None = None) -> tuple[str, list[str]]:
+    """A slide's title and its other shapes' text (a table's rows with their column names, a
+    chart's title and data), streamed."""
     from lxml import etree
 
     title = ""
@@ -118,6 +126,10 @@ def _slide_text(archive: zipfile.ZipFile, part: str, notes: bool = False
                 if shape.tag == f"{P}graphicFrame":
                     lines += table_lines([" ".join(_paragraphs(cell)) for cell in row.iter(f"{A}tc")]
                                          for row in shape.iter(f"{A}tr"))
+                    chart = shape.find(f".//{C}chart")
+                    if chart is not None and relations is not None:
+                        lines += _chart_of(archive, relations.get(chart.get(f"{R}id") or ""),
+                                           skipped)
                 elif kind in ("title", "ctrTitle") and not title and not notes:
                     title = " ".join(" ".join(_paragraphs(shape)).split())
                 elif not notes or kind == "body":
@@ -126,6 +138,54 @@ def _slide_text(archive: zipfile.ZipFile, part: str, notes: bool = False
         except etree.XMLSyntaxError as exc:
             raise _fail(f"the PPTX is corrupt ({part}: {exc})") from None
     return title, [line for line in lines if line.strip()]
+
+
+def _chart_of(archive: zipfile.ZipFile, relation: tuple[str, str] | None,
+              skipped: list[str] | None) -> list[str]:
+    """A chart's lines (see :func:`chart_lines`); one that cannot be read is named in
+    ``skipped`` and the slide keeps its other text."""
+    if relation is None or relation[1] not in archive.NameToInfo:
+        return []
+    try:
+        return chart_lines(_xml(archive, relation[1], "PPTX"))
+    except (PermanentError, *PART_ERRORS) as exc:
+        if skipped is not None:
+            skipped.append(f"a chart not read: {_problem(exc)}")
+        return []
+
+
+def chart_lines(root: Any) -> list[str]:
+    """What a chart says, from the values its part keeps: its title, then one row per series,
+    its values under the category names (as a table's rows keep their column names)."""
+    lines = []
+    heading = root.find(f"{C}chart/{C}title")
+    title = " ".join(" ".join(t.text or "" for t in heading.iter(f"{A}t")).split()) \
+        if heading is not None else ""
+    lines.append(f"Chart: {title}" if title else "Chart")
+    categories: list[str] = []
+    rows: list[list[str]] = []
+    for series in itertools.islice(root.iter(f"{C}ser"), MAX_CHART_SERIES):
+        name = " ".join(" ".join(_points(series.find(f"{C}tx")) or [
+            t.text or "" for t in series.iter(f"{A}t")]).split())
+        categories = categories or _points(series.find(f"{C}cat")) or _points(
+            series.find(f"{C}xVal"))
+        values = _points(series.find(f"{C}val")) or _points(series.find(f"{C}yVal"))
+        rows.append([name or f"Series {len(rows) + 1}", *values])
+    if categories:
+        return lines + table_lines([["Series", *categories], *rows])
+    return lines + [" · ".join(row) for row in rows]
+
+
+def _points(element: Any) -> list[str]:
+    """The cached values of a chart's reference (a series' name, categories or values), in
+    their order, at most ``MAX_CHART_POINTS``."""
+    if element is None:
+        return []
+    points = sorted(((int(pt.get("idx") or 0), pt.findtext(f"{C}v") or "")
+                     for pt in element.iter(f"{C}pt")), key=lambda p: p[0])
+    if not points:
+        return [v.text or "" for v in itertools.islice(element.iter(f"{C}v"), MAX_CHART_POINTS)]
+    return [value for _, value in points[:MAX_CHART_POINTS]]
 
 
 def _paragraphs(element: Any) -> list[str]:
