@@ -204,6 +204,56 @@ def test_a_slide_that_holds_only_a_chart_is_read_by_its_title_and_data(tmp_path:
     (note,) = list(extract_pptx(broken))
     assert note.text == "" and note.note.startswith("slide 1: a chart not read: ")
 
+
+def test_a_sheet_of_declared_repeats_is_read_as_what_it_holds(tmp_path: Path) -> None:
+    """calamine's issue_594_dos.ods (1.3 KB) declares one cell repeated 10⁹ columns in a row
+    repeated 10⁹ times; it was read as a million cells of "X" (12,320 chunks, 400 s). A
+    repeated row is read once, a repeated cell at most 1,000 times."""
+    from agent.pipeline.office import extract_odf
+
+    sections = list(extract_odf(REAL / "sheets" / "issue_594_dos.ods"))
+    text = "".join(section.text for section in sections)
+    assert text.strip().split(" | ") == ["X"] * 1000, "one row of the cell's 1,000 copies"
+
+
+def test_a_workbook_whose_used_range_reaches_the_last_cell_is_read(tmp_path: Path) -> None:
+    """A workbook with one cell at XFD1048576 (as calamine's issue_174.xlsx has): every row was
+    padded to 16,384 cells, and the file failed as over 2,000,000 cells. Its rows are read as
+    they are, the far cell too."""
+    from openpyxl import Workbook
+
+    from agent.pipeline.office import extract_xlsx
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    for row in (["Harbour", "Boats"], ["North quay", "12"], ["South quay", "7"]):
+        sheet.append(row)
+    sheet.cell(row=1048576, column=16384, value="the far corner")
+    book.save(tmp_path / "far.xlsx")
+    lines = "".join(s.text for s in extract_xlsx(tmp_path / "far.xlsx")).splitlines()
+    assert lines[:2] == ["Harbour: North quay · Boats: 12", "Harbour: South quay · Boats: 7"]
+    assert lines[-1].endswith("the far corner")
+
+
+def test_an_xls_xlrd_asserts_on_is_read_through_libreoffice(tmp_path: Path) -> None:
+    """Excel writes workbooks whose string table declares more strings than it holds
+    (calamine's gh548 file, 427 KB of NHS statistics): xlrd stops on an assertion and the
+    file failed as corrupt. Tika's real testEXCEL.xls with its count raised the same way is
+    read, through LibreOffice."""
+    import re
+    import struct
+
+    from agent.pipeline.legacy import extract_xls
+
+    data = bytearray((REAL / "legacy" / "testEXCEL.xls").read_bytes())
+    sst = next(m.start() for m in re.finditer(rb"\xfc\x00", data)
+               if struct.unpack_from("<HII", data, m.start() + 2)[1:] == (4, 4))
+    struct.pack_into("<I", data, sst + 8, 7)  # four unique strings declared as seven
+    (tmp_path / "counted-wrong.xls").write_bytes(data)
+    text = "".join(section.text for section in extract_xls(tmp_path / "counted-wrong.xls"))
+    assert "Number: 7 · Square: 49" in text
+
 MAIL_CASES = {
     # Declared GB2312, written in UTF-8 (as a real spam sample is): read as UTF-8.
     "utf8-declared-gb2312.eml": (

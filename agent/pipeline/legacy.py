@@ -88,9 +88,12 @@ def extract_xls(path: Path, options: ExtractOptions = ExtractOptions()) -> Itera
     except xlrd.biffh.XLRDError as exc:
         if "encrypt" in str(exc).lower():
             raise _fail("the workbook is encrypted (password protected)") from None
-        raise _fail(f"the .xls cannot be read ({exc})") from None
+        yield from _converted_xls(path, options, f"the .xls cannot be read ({exc})")
+        return
     except Exception as exc:  # xlrd raises struct and index errors for damaged files
-        raise _fail(f"the .xls is corrupt ({type(exc).__name__}: {exc})") from None
+        yield from _converted_xls(path, options,
+                                  f"the .xls is corrupt ({type(exc).__name__}: {exc})")
+        return
     try:
         budget = [MAX_CELLS]
         for index in range(book.nsheets):
@@ -104,6 +107,15 @@ def extract_xls(path: Path, options: ExtractOptions = ExtractOptions()) -> Itera
             book.unload_sheet(index)
     finally:
         book.release_resources()
+
+
+def _converted_xls(path: Path, options: ExtractOptions, problem: str) -> Iterator[Section]:
+    """A workbook xlrd gives up on, read after LibreOffice converted it (Excel writes files
+    xlrd asserts on: a string table whose declared count is wrong, in calamine's corpus)."""
+    from agent.pipeline.libreoffice import converted_or_fail
+    from agent.pipeline.office import extract_xlsx
+
+    return converted_or_fail(path, "xls", "xlsx", extract_xlsx, options, problem)
 
 
 def _cell(book: Any, cell: Any) -> str:

@@ -51,6 +51,8 @@ def sheet_sections(name: str, rows: Iterator[list[str]], budget: list[int]) -> I
         return (sheet, clean_heading(table.caption)) if table.caption else (sheet,)
 
     for cells in rows:
+        if not any(cells):  # an empty row says nothing (a sheet's million of them cost nothing)
+            continue
         budget[0] -= len(cells)
         if budget[0] < 0:
             raise _fail(f"the spreadsheet has more than {MAX_CELLS:,} cells (sheet {name!r})")
@@ -113,6 +115,8 @@ def _sheets(book: Any) -> Iterator[Section]:
     try:
         budget = [MAX_CELLS]
         for sheet in book.worksheets:
+            if hasattr(sheet, "reset_dimensions"):  # read-only: a used range declared to
+                sheet.reset_dimensions()  # XFD1048576 would pad every row to 16,384 cells
             rows = ([_cell_text(v) for v in row] for row in sheet.iter_rows(values_only=True))
             try:
                 yield from sheet_sections(sheet.title, rows, budget)
