@@ -254,6 +254,37 @@ def test_an_xls_xlrd_asserts_on_is_read_through_libreoffice(tmp_path: Path) -> N
     text = "".join(section.text for section in extract_xls(tmp_path / "counted-wrong.xls"))
     assert "Number: 7 · Square: 49" in text
 
+
+@pytest.mark.parametrize("kind", ["xlsx", "docx"])
+def test_a_package_whose_part_names_use_backslashes_is_read(tmp_path: Path, kind: str) -> None:
+    """Some Windows tools write ``xl\\workbook.xml`` for ``xl/workbook.xml`` (calamine's
+    issue_530.xlsx, a real attendance report): Excel opens it; it failed as corrupt here."""
+    from agent.pipeline.readers import DOCX, XLSX, extract
+    from tests.documents import make_docx
+
+    written = tmp_path / f"written.{kind}"
+    if kind == "xlsx":
+        from openpyxl import Workbook
+
+        book = Workbook()
+        sheet = book.active
+        assert sheet is not None
+        sheet.append(["Team", "Present"])
+        sheet.append(["Platform engineering", "9"])
+        book.save(written)
+        wanted, mime = "Team: Platform engineering · Present: 9", XLSX
+    else:
+        make_docx(written, ["Platform engineering was present in full."])
+        wanted, mime = "Platform engineering was present in full.", DOCX
+    windows = tmp_path / f"windows.{kind}"
+    with zipfile.ZipFile(written) as good, zipfile.ZipFile(windows, "w") as bad:
+        for item in good.infolist():
+            bad.writestr(item.filename.replace("/", "\\"), good.read(item))
+    with zipfile.ZipFile(windows) as check:
+        assert any("\\" in name for name in check.namelist())
+    text = "".join(section.text for section in extract(windows, mime))
+    assert wanted in text
+
 MAIL_CASES = {
     # Declared GB2312, written in UTF-8 (as a real spam sample is): read as UTF-8.
     "utf8-declared-gb2312.eml": (

@@ -12,6 +12,7 @@ import agent.pipeline.ebook as ebook
 import agent.pipeline.legacy as legacy
 import agent.pipeline.mail as mail
 import agent.pipeline.office as office
+import agent.pipeline.packagenames as packagenames
 import agent.pipeline.structured as structured
 from agent.errors import PermanentError
 from agent.pipeline.extract import (
@@ -35,6 +36,7 @@ PPTX = "application/vnd.openxmlformats-officedocument.presentationml.presentatio
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 EML = "message/rfc822"
 MSG = "application/vnd.ms-outlook"
+PACKAGES = {DOCX, XLSX, XLSM, PPTX, "application/epub+zip", *office.ODF_KINDS}  # zips of parts
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/tiff", "image/webp", "image/bmp", "image/gif",
                "image/heic", "image/heif")
 
@@ -94,6 +96,8 @@ def extract(path: Path, mime: str, options: ExtractOptions = ExtractOptions(),
     reader = READERS.get(mime)
     if reader is None:
         raise PermanentError(f"no text extractor for {mime}", stage="extract")
+    if mime in PACKAGES and packagenames.has_backslash_names(path):
+        return packagenames.read_forward_slashed(reader, path, options)
     return reader(path, options)
 
 
