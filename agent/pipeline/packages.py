@@ -148,7 +148,7 @@ def _chart_of(archive: zipfile.ZipFile, relation: tuple[str, str] | None,
         return []
     try:
         return chart_lines(_xml(archive, relation[1], "PPTX"))
-    except (PermanentError, *PART_ERRORS) as exc:
+    except Exception as exc:  # noqa: BLE001 - one bad chart never fails the slide
         if skipped is not None:
             skipped.append(f"a chart not read: {_problem(exc)}")
         return []
@@ -164,16 +164,19 @@ def chart_lines(root: Any) -> list[str]:
     lines.append(f"Chart: {title}" if title else "Chart")
     categories: list[str] = []
     rows: list[list[str]] = []
-    for series in itertools.islice(root.iter(f"{C}ser"), MAX_CHART_SERIES):
+    every = root.findall(f".//{C}ser")
+    for series in every[:MAX_CHART_SERIES]:
         name = " ".join(" ".join(_points(series.find(f"{C}tx")) or [
             t.text or "" for t in series.iter(f"{A}t")]).split())
         categories = categories or _points(series.find(f"{C}cat")) or _points(
             series.find(f"{C}xVal"))
         values = _points(series.find(f"{C}val")) or _points(series.find(f"{C}yVal"))
         rows.append([name or f"Series {len(rows) + 1}", *values])
-    if categories:
-        return lines + table_lines([["Series", *categories], *rows])
-    return lines + [" · ".join(row) for row in rows]
+    lines += (table_lines([["Series", *categories], *rows]) if categories
+              else [" · ".join(row) for row in rows])
+    if len(every) > MAX_CHART_SERIES:
+        lines.append(f"({len(every) - MAX_CHART_SERIES} more series not shown)")
+    return lines
 
 
 def _points(element: Any) -> list[str]:
@@ -181,8 +184,9 @@ def _points(element: Any) -> list[str]:
     their order, at most ``MAX_CHART_POINTS``."""
     if element is None:
         return []
-    points = sorted(((int(pt.get("idx") or 0), pt.findtext(f"{C}v") or "")
-                     for pt in element.iter(f"{C}pt")), key=lambda p: p[0])
+    points = sorted(((int(pt.get("idx") or 0) if (pt.get("idx") or "0").isdigit() else 0,
+                      pt.findtext(f"{C}v") or "") for pt in element.iter(f"{C}pt")),
+                    key=lambda p: p[0])
     if not points:
         return [v.text or "" for v in itertools.islice(element.iter(f"{C}v"), MAX_CHART_POINTS)]
     return [value for _, value in points[:MAX_CHART_POINTS]]
