@@ -320,6 +320,46 @@ def write_pptx_chart(path: Path, title: str, categories: list[str],
     return path
 
 
+def write_docx_chart(path: Path, before: str, title: str, categories: list[str],
+                     series: dict[str, list[float]], after: str) -> Path:
+    """A Word document: a paragraph, a chart in its own paragraph (the chart part as
+    PowerPoint writes it, by python-pptx, related from the document as Word relates one),
+    then a paragraph."""
+    import re
+    import tempfile
+    import zipfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        deck = write_pptx_chart(Path(folder) / "chart.pptx", title, categories, series)
+        with zipfile.ZipFile(deck) as pptx:
+            chart = pptx.read(next(n for n in pptx.namelist()
+                                   if re.fullmatch(r"ppt/charts/chart\d+\.xml", n)))
+        plain = make_docx(Path(folder) / "plain.docx", [before, after])
+        drawing = (
+            '<w:p><w:r><w:drawing><wp:inline xmlns:wp="http://schemas.openxmlformats.org/'
+            'drawingml/2006/wordprocessingDrawing"><a:graphic xmlns:a="http://schemas.'
+            'openxmlformats.org/drawingml/2006/main"><a:graphicData uri="http://schemas.'
+            'openxmlformats.org/drawingml/2006/chart"><c:chart xmlns:c="http://schemas.'
+            'openxmlformats.org/drawingml/2006/chart" xmlns:r="http://schemas.openxmlformats.'
+            'org/officeDocument/2006/relationships" r:id="rIdChart1"/></a:graphicData>'
+            '</a:graphic></wp:inline></w:drawing></w:r></w:p>')
+        relation = ('<Relationship Id="rIdChart1" Type="http://schemas.openxmlformats.org/'
+                    'officeDocument/2006/relationships/chart" Target="charts/chart1.xml"/>')
+        with zipfile.ZipFile(plain) as source, zipfile.ZipFile(path, "w") as target:
+            for item in source.infolist():
+                data = source.read(item)
+                if item.filename == "word/document.xml":
+                    text = data.decode()
+                    first_end = text.index("</w:p>") + len("</w:p>")
+                    data = (text[:first_end] + drawing + text[first_end:]).encode()
+                elif item.filename == "word/_rels/document.xml.rels":
+                    data = data.replace(b"</Relationships>",
+                                        relation.encode() + b"</Relationships>")
+                target.writestr(item, data)
+            target.writestr("word/charts/chart1.xml", chart)
+    return path
+
+
 PYTHON_DOCS = Path("/usr/share/doc/python3-doc/html")  # a real corpus: Debian's python3-doc
 
 

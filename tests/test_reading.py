@@ -205,6 +205,21 @@ def test_a_slide_that_holds_only_a_chart_is_read_by_its_title_and_data(tmp_path:
     assert note.text == "" and note.note.startswith("slide 1: a chart not read: ")
 
 
+def test_a_chart_in_a_word_document_is_read_where_it_stands(tmp_path: Path) -> None:
+    """A report's chart between two paragraphs: its title and data, in reading order."""
+    from agent.pipeline.extract import extract_docx
+    from tests.documents import write_docx_chart
+
+    report = write_docx_chart(tmp_path / "report.docx", "Passengers rose again this year.",
+                              "Ferry passengers by season", ["Winter", "Summer"],
+                              {"Harbour line": [1200, 5400]}, "The island line is next.")
+    lines = [line for line in "".join(s.text for s in extract_docx(report)).splitlines()
+             if line.strip()]
+    assert lines == ["Passengers rose again this year.", "Chart: Ferry passengers by season",
+                     "Series: Harbour line · Winter: 1200 · Summer: 5400",
+                     "The island line is next."]
+
+
 def test_a_sheet_of_declared_repeats_is_read_as_what_it_holds(tmp_path: Path) -> None:
     """calamine's issue_594_dos.ods (1.3 KB) declares one cell repeated 10⁹ columns in a row
     repeated 10⁹ times; it was read as a million cells of "X" (12,320 chunks, 400 s). A

@@ -1,4 +1,5 @@
-"""Slide decks (PPTX) and e-books (EPUB) read one part at a time from their zip.
+"""Slide decks (PPTX) and e-books (EPUB) read one part at a time from their zip; the charts
+of decks and documents.
 
 A deck or book is a package of parts (one XML per slide, one XHTML per chapter) listed in
 reading order by a small index part. python-pptx and ebooklib load every part before the first
@@ -59,7 +60,7 @@ def _xml(archive: zipfile.ZipFile, name: str, kind: str) -> Any:
         raise _fail(f"the {kind} is corrupt ({name}: {exc})") from None
 
 
-def _relations(archive: zipfile.ZipFile, part: str) -> dict[str, tuple[str, str]]:
+def part_relations(archive: zipfile.ZipFile, part: str) -> dict[str, tuple[str, str]]:
     """A part's relationships: id → (type, the target's name in the zip)."""
     folder, name = posixpath.split(part)
     rels_name = posixpath.join(folder, "_rels", name + ".rels")
@@ -85,7 +86,7 @@ def slides(archive: zipfile.ZipFile
     the deck, a chart that cannot be read is named in ``skipped``."""
     presentation = "ppt/presentation.xml"
     index = _xml(archive, presentation, "PPTX")
-    rels = _relations(archive, presentation)
+    rels = part_relations(archive, presentation)
     order = [rels.get(s.get(f"{R}id") or "", ("", ""))[1]
              for s in index.iter(f"{P}sldId")]
     for number, part in enumerate(order, start=1):
@@ -93,7 +94,7 @@ def slides(archive: zipfile.ZipFile
             continue
         skipped: list[str] = []
         try:
-            relations = _relations(archive, part)
+            relations = part_relations(archive, part)
             title, lines = _slide_text(archive, part, relations=relations, skipped=skipped)
             notes: list[str] = []
             for kind, target in relations.values():
@@ -128,7 +129,7 @@ def _slide_text(archive: zipfile.ZipFile, part: str, notes: bool = False,
                                          for row in shape.iter(f"{A}tr"))
                     chart = shape.find(f".//{C}chart")
                     if chart is not None and relations is not None:
-                        lines += _chart_of(archive, relations.get(chart.get(f"{R}id") or ""),
+                        lines += chart_of(archive, relations.get(chart.get(f"{R}id") or ""),
                                            skipped)
                 elif kind in ("title", "ctrTitle") and not title and not notes:
                     title = " ".join(" ".join(_paragraphs(shape)).split())
@@ -140,14 +141,14 @@ def _slide_text(archive: zipfile.ZipFile, part: str, notes: bool = False,
     return title, [line for line in lines if line.strip()]
 
 
-def _chart_of(archive: zipfile.ZipFile, relation: tuple[str, str] | None,
-              skipped: list[str] | None) -> list[str]:
-    """A chart's lines (see :func:`chart_lines`); one that cannot be read is named in
-    ``skipped`` and the slide keeps its other text."""
+def chart_of(archive: zipfile.ZipFile, relation: tuple[str, str] | None,
+             skipped: list[str] | None, kind: str = "PPTX") -> list[str]:
+    """The lines of the chart a slide or document relates to (see :func:`chart_lines`); one
+    that cannot be read is named in ``skipped`` and its page keeps its other text."""
     if relation is None or relation[1] not in archive.NameToInfo:
         return []
     try:
-        return chart_lines(_xml(archive, relation[1], "PPTX"))
+        return chart_lines(_xml(archive, relation[1], kind))
     except Exception as exc:  # noqa: BLE001 - one bad chart never fails the slide
         if skipped is not None:
             skipped.append(f"a chart not read: {_problem(exc)}")

@@ -22,6 +22,8 @@ from agent.pipeline.tables import TableLines, rows_text
 from agent.pipeline.xmlstream import SAFE_PARSING, forget, safe_parser
 
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+C = "{http://schemas.openxmlformats.org/drawingml/2006/chart}"
+R = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 MAX_STYLE_DEPTH = 10
 
 
@@ -114,8 +116,23 @@ def _paragraph_level(paragraph: Any, levels: dict[str, int]) -> int | None:
     return None
 
 
+def _chart(archive: zipfile.ZipFile, chart_id: str, builder: OutlineBuilder,
+           relations: dict[str, tuple[str, str]]) -> Iterator[Section]:
+    """A chart in the text: its title and data (``packages.chart_lines``), or a warning."""
+    from agent.pipeline.packages import chart_of, part_relations
+
+    if not relations:
+        relations.update(part_relations(archive, "word/document.xml"))
+    skipped: list[str] = []
+    lines = chart_of(archive, relations.get(chart_id), skipped, "DOCX")
+    if lines:
+        yield from builder.text("\n".join(lines) + "\n")
+    for what in skipped:
+        yield Section("", note=what)
+
+
 def docx_sections(path: Path, headings: bool = True) -> Iterator[Section]:
-    """Paragraphs under their heading styles and table rows, in reading order."""
+    """Paragraphs under their heading styles, table rows and charts, in reading order."""
     from lxml import etree
 
     try:
@@ -130,6 +147,7 @@ def docx_sections(path: Path, headings: bool = True) -> Iterator[Section]:
             raise _fail("the DOCX is corrupt or not a Word document (no word/document.xml)"
                         ) from None
         builder = OutlineBuilder()
+        relations: dict[str, tuple[str, str]] = {}
         tables = paragraphs = 0  # how deep inside tables and paragraphs the parser is
         table = TableLines()
         try:
@@ -153,11 +171,15 @@ def docx_sections(path: Path, headings: bool = True) -> Iterator[Section]:
                             continue
                         level = _paragraph_level(element, levels) if headings else None
                         text = _text_of(element)
+                        chart = element.find(f".//{C}chart")
+                        chart_id = None if chart is None else chart.get(f"{R}id") or ""
                         forget(element)
                         if level is None:
                             yield from builder.text(text + "\n")
                         else:
                             yield from builder.heading(level, text)
+                        if chart_id is not None:
+                            yield from _chart(archive, chart_id, builder, relations)
                     elif tag == f"{W}tr":
                         if tables == 1:
                             cells = [_cell_text(cell) for cell in element.iterchildren(f"{W}tc")]
