@@ -297,10 +297,10 @@ def write_pptx_table(path: Path, title: str, rows: list[list[str]]) -> Path:
     return path
 
 
-def write_pptx_chart(path: Path, title: str, categories: list[str],
+def write_pptx_chart(path: Path, title: str, categories: Sequence[object],
                      series: dict[str, list[float]]) -> Path:
     """One slide holding only a column chart (python-pptx writes its data into the chart
-    part, as PowerPoint does)."""
+    part, as PowerPoint does; dates as Excel date serials under a date format)."""
     from pptx import Presentation
     from pptx.chart.data import CategoryChartData
     from pptx.enum.chart import XL_CHART_TYPE
@@ -320,7 +320,7 @@ def write_pptx_chart(path: Path, title: str, categories: list[str],
     return path
 
 
-def write_docx_chart(path: Path, before: str, title: str, categories: list[str],
+def write_docx_chart(path: Path, before: str, title: str, categories: Sequence[object],
                      series: dict[str, list[float]], after: str) -> Path:
     """A Word document: a paragraph, a chart in its own paragraph (the chart part as
     PowerPoint writes it, by python-pptx, related from the document as Word relates one),

@@ -4,6 +4,7 @@ on (issue 30, first part), through the real agent, pipeline and model."""
 from __future__ import annotations
 
 import base64
+import datetime
 import io
 import json
 import zipfile
@@ -195,6 +196,11 @@ def test_a_slide_that_holds_only_a_chart_is_read_by_its_title_and_data(tmp_path:
         "Chart: Ferry passengers by season",
         "Series: Harbour line · Winter: 1200 · Summer: 5400",
         "Series: Island line · Winter: 300 · Summer: 2100"]
+    dated = write_pptx_chart(tmp_path / "dated.pptx", "Crossings", [datetime.date(2026, 1, 1),
+                                                                     datetime.date(2026, 2, 1)],
+                             {"Crossings": [310, 295]})
+    assert list(extract_pptx(dated))[0].text.splitlines()[1] == (
+        "Series: Crossings · 2026-01-01: 310 · 2026-02-01: 295"), "dates, not Excel serials"
     broken = tmp_path / "broken.pptx"
     with zipfile.ZipFile(deck) as good, zipfile.ZipFile(broken, "w") as bad:
         for item in good.infolist():

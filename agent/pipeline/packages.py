@@ -185,12 +185,38 @@ def _points(element: Any) -> list[str]:
     their order, at most ``MAX_CHART_POINTS``."""
     if element is None:
         return []
+    if _is_date_format(element.findtext(f".//{C}formatCode") or ""):
+        return [_as_date(value) for value in _points_in_order(element)]
+    return _points_in_order(element)
+
+
+def _points_in_order(element: Any) -> list[str]:
     points = sorted(((int(pt.get("idx") or 0) if (pt.get("idx") or "0").isdigit() else 0,
                       pt.findtext(f"{C}v") or "") for pt in element.iter(f"{C}pt")),
                     key=lambda p: p[0])
     if not points:
         return [v.text or "" for v in itertools.islice(element.iter(f"{C}v"), MAX_CHART_POINTS)]
     return [value for _, value in points[:MAX_CHART_POINTS]]
+
+
+def _is_date_format(code: str) -> bool:
+    from openpyxl.styles.numbers import is_date_format
+
+    return bool(code) and bool(is_date_format(code))
+
+
+def _as_date(value: str) -> str:
+    """An Excel date serial (37261.0) as the date it is (2002-01-04), as the chart shows it."""
+    from openpyxl.utils.datetime import from_excel
+
+    try:
+        moment = from_excel(float(value))
+    except (ValueError, OverflowError, TypeError):
+        return value
+    if moment is None or not hasattr(moment, "date"):
+        return value
+    return moment.date().isoformat() if moment.time().isoformat() == "00:00:00" \
+        else moment.isoformat(sep=" ")
 
 
 def _paragraphs(element: Any) -> list[str]:
