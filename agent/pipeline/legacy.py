@@ -121,13 +121,14 @@ def _converted_xls(path: Path, options: ExtractOptions, problem: str) -> Iterato
 def _cell(book: Any, cell: Any) -> str:
     import xlrd
 
+    from agent.pipeline.tables import date_text
+
     if cell.ctype == xlrd.XL_CELL_DATE:
         try:
             moment = xlrd.xldate.xldate_as_datetime(cell.value, book.datemode)
         except (ValueError, OverflowError, xlrd.xldate.XLDateError):
             return str(cell.value)
-        return moment.date().isoformat() if moment.time().isoformat() == "00:00:00" \
-            else moment.isoformat(sep=" ")
+        return date_text(moment)
     if cell.ctype in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK, xlrd.XL_CELL_ERROR):
         return ""
     if cell.ctype == xlrd.XL_CELL_BOOLEAN:

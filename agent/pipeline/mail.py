@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import PermanentError
-from agent.pipeline.extract import ExtractOptions, html_sections
+from agent.pipeline.extract import ExtractOptions, html_sections, sniff_encoding
 from agent.pipeline.outline import Section, clean_heading
 
 MAX_ATTACHMENTS = 100
@@ -259,25 +259,9 @@ def _decoded(payload: bytes, declared: str) -> str:
             return payload.decode(_SUPERSETS.get(declared, declared), errors="replace")
         except LookupError:  # a charset Python does not know: guessed like an undeclared one
             pass
-    return _guessed(payload)
-
-
-def _guessed(payload: bytes) -> str:
-    """Bytes of no (known) charset that are not UTF-8: what the detector is sure of, else
-    Windows-1252, as mail clients read such text (a Spanish mail's ``información``)."""
-    from charset_normalizer import from_bytes
-
-    found = from_bytes(payload[:65536])
-    best = found.best()
-    if best is not None:  # of equals (Latin text reads the same in several), Windows-1252
-        best = next((m for m in found if m.encoding == "cp1252" and m.chaos == best.chaos
-                     and m.coherence == best.coherence), best)
-    if best is not None and best.chaos <= 0.1:
-        try:
-            return payload.decode(best.encoding, errors="replace")
-        except LookupError:
-            pass
-    return payload.decode("cp1252", errors="replace")
+    # As a text file's: charset-normalizer, Windows-1252 among equals (a Spanish mail's
+    # "información" in Latin-1).
+    return payload.decode(sniff_encoding(payload[:65536]), errors="replace")
 
 
 def _msg_header(message: Any, key: str) -> str:

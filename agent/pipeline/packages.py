@@ -15,10 +15,11 @@ import posixpath
 import zipfile
 import zlib
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 from agent.errors import PermanentError
-from agent.pipeline.tables import table_lines
+from agent.pipeline.tables import date_text, table_lines
 from agent.pipeline.xmlstream import SAFE_PARSING, safe_parser
 
 P = "{http://schemas.openxmlformats.org/presentationml/2006/main}"
@@ -213,10 +214,9 @@ def _as_date(value: str) -> str:
         moment = from_excel(float(value))
     except (ValueError, OverflowError, TypeError):
         return value
-    if moment is None or not hasattr(moment, "date"):
+    if not isinstance(moment, datetime):
         return value
-    return moment.date().isoformat() if moment.time().isoformat() == "00:00:00" \
-        else moment.isoformat(sep=" ")
+    return date_text(moment)
 
 
 def _paragraphs(element: Any) -> list[str]:

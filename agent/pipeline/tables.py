@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -30,6 +31,12 @@ MAX_CAPTION_ROWS = 2
 CELL_SEPARATOR = " · "
 HEADER_ROWS = 2
 MAX_HEADER_CHARS = 60  # a column name longer than this is a sentence, not a name
+
+
+def date_text(moment: datetime) -> str:
+    """A spreadsheet's date cell as text: the date alone at midnight, else date and time."""
+    return moment.date().isoformat() if moment.time().isoformat() == "00:00:00" \
+        else moment.isoformat(sep=" ")
 
 
 def is_number(cell: str) -> bool:

@@ -53,6 +53,7 @@ HERE = Path(__file__).parent
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 JOBS_PER_PAGE = 50
+NOT_PAGES = ("/api/", "/docs", "/openapi", "/static/")  # their errors stay FastAPI's JSON
 CHUNKS_PER_PAGE = 100
 
 
@@ -120,7 +121,7 @@ def mount_pages(app: FastAPI, settings: Settings, queue: JobQueue,
     @app.exception_handler(StarletteHTTPException)
     async def page_errors(request: Request, exc: StarletteHTTPException) -> Response:
         """The API's errors stay JSON; a page's are a page (a 404 a person can read)."""
-        if request.url.path.startswith(("/api/", "/docs", "/openapi", "/static/")):
+        if request.url.path.startswith(NOT_PAGES):
             return await http_exception_handler(request, exc)
         titles = {404: "Not found", 403: "Refused", 400: "Not understood"}
         return page(request, "error.html", exc.status_code,
@@ -129,7 +130,7 @@ def mount_pages(app: FastAPI, settings: Settings, queue: JobQueue,
     @app.exception_handler(RequestValidationError)
     async def page_input_errors(request: Request, exc: RequestValidationError) -> Response:
         """An address or form a page cannot use answers a page naming the value, not JSON."""
-        if request.url.path.startswith(("/api/", "/docs", "/openapi", "/static/")):
+        if request.url.path.startswith(NOT_PAGES):
             return await request_validation_exception_handler(request, exc)
         problems = "; ".join(f"{err['loc'][-1]}: {err['msg']}" for err in exc.errors())
         return page(request, "error.html", 400, title="Not understood",
@@ -213,9 +214,7 @@ def mount_pages(app: FastAPI, settings: Settings, queue: JobQueue,
         else:
             response = page(request, "home.html", title="ingest-agent", generation=generation,
                             limit=settings.api.max_upload_bytes, **shown)
-        response.headers["X-Generation"] = str(generation)
-        response.headers["X-Busy"] = "0"
-        return response
+        return _live(response, generation, busy=False)
 
     @app.post("/upload", include_in_schema=False)
     async def upload_form(request: Request, csrf: str | None = None,
@@ -262,9 +261,7 @@ def mount_pages(app: FastAPI, settings: Settings, queue: JobQueue,
                         live=cursor is None, query=urlencode(query), status=status or "",
                         inbox=inbox or "", name=name or "",
                         statuses=[str(s) for s in JobStatus], inboxes=list(boxes))
-        response.headers["X-Generation"] = str(generation)
-        response.headers["X-Busy"] = "1" if running else "0"
-        return response
+        return _live(response, generation, busy=running)
 
     @app.get("/jobs/{job_id}", response_class=HTMLResponse, include_in_schema=False)
     def job_page(request: Request, job_id: str) -> Response:
@@ -406,6 +403,14 @@ def mount_pages(app: FastAPI, settings: Settings, queue: JobQueue,
         response = RedirectResponse("/login", status_code=303)
         guard.logout(request, response)
         return response
+
+
+def _live(response: Response, generation: int, busy: bool) -> Response:
+    """What a live part's next long poll sends back: the events seen, and whether a job in
+    view runs (then it asks again at once)."""
+    response.headers["X-Generation"] = str(generation)
+    response.headers["X-Busy"] = "1" if busy else "0"
+    return response
 
 
 def _row(job: Job) -> dict[str, Any]:
