@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StringConstraints
 
@@ -20,6 +20,7 @@ from agent.config import Settings
 from agent.doctypes import SHORT_TYPES
 from agent.errors import (
     AgentError,
+    AmbiguousJobError,
     InvalidJobUpdateError,
     JobNotFoundError,
     SearchUsageError,
@@ -30,9 +31,11 @@ from agent.events import EventBus
 from agent.folders import InboxFolders
 from agent.health import HealthChecker
 from agent.http_upload import receive_upload, upload_box
+from agent.job_view import paused_times, stage_times
 from agent.names import display_name
 from agent.pipeline.index import SearchFilter
 from agent.queue.base import Job, JobFilter, JobQueue, JobStatus
+from agent.queue.refs import find_job
 from agent.search import (
     SearchRequest,
     SharedSearcher,
@@ -63,6 +66,10 @@ class JobOut(BaseModel):
     chunks: int | None = None
     warnings: list[str] = Field(default_factory=list,
                                 description="parts of the file skipped, and why")
+    paused: int = Field(default=0, ge=0, description="times the job paused to let waiting "
+                        "files through (it resumed from its checkpoint each time)")
+    stages: dict[str, float] = Field(default_factory=dict, description="seconds spent in each "
+                                     "stage, summed over every turn the job ran")
 
     @classmethod
     def of(cls, job: Job) -> JobOut:
@@ -74,7 +81,13 @@ class JobOut(BaseModel):
             finished_at=job.finished_at, retries=job.retries, attempts=job.attempts,
             document_id=job.metadata.get("document_id"), chunks=job.metadata.get("chunks"),
             warnings=list(job.metadata.get("warnings") or []),
+            paused=paused_times(job), stages=stage_times(job),
         )
+
+
+class AmbiguousJobOut(BaseModel):
+    detail: str
+    matches: list[JobOut] = Field(description="the jobs the reference names (at most 20)")
 
 
 class UploadOut(BaseModel):
@@ -210,14 +223,20 @@ def create_app(settings: Settings, queue: JobQueue, boxes: dict[str, InboxFolder
             return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=headers)
         return UploadOut(job_id=job.job_id, status=str(job.status), inbox=box.name, file=name)
 
-    @app.get("/api/v1/jobs/{job_id}", response_model=JobOut, dependencies=auth,
-             responses={**ERRORS, 404: {"model": ErrorOut}})
-    def get_job(job_id: str) -> JobOut:
+    @app.get("/api/v1/jobs/{job}", response_model=JobOut, dependencies=auth,
+             responses={**ERRORS, 404: {"model": ErrorOut}, 409: {
+                 "model": AmbiguousJobOut, "description": "The reference names several jobs"}})
+    def get_job(job: Annotated[str, Path(description="The job's id, a unique prefix of it "
+                                         "(4 or more hex digits) or its file name")]) -> Any:
         """One job: status, progress, message, times, retries and its result."""
         try:
-            return JobOut.of(queue.get_job_status(job_id))
-        except JobNotFoundError:
-            raise HTTPException(404, f"no job with id {job_id!r}") from None
+            return JobOut.of(find_job(queue, job))
+        except AmbiguousJobError as exc:
+            matches = [JobOut.of(queue.get_job_status(job_id)) for job_id in exc.job_ids]
+            return JSONResponse(AmbiguousJobOut(detail=str(exc), matches=matches).model_dump(),
+                                status_code=409)
+        except JobNotFoundError as exc:
+            raise HTTPException(404, str(exc)) from None
 
     @app.get("/api/v1/jobs", response_model=list[JobOut], dependencies=auth,
              responses={**ERRORS, 400: {"model": ErrorOut}, 200: {"headers": {

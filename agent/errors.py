@@ -26,6 +26,15 @@ class InvalidJobUpdateError(QueueError, ValueError):
     """A status transition, progress value or argument that the queue refuses."""
 
 
+class AmbiguousJobError(InvalidJobUpdateError):
+    """A job reference (an id's prefix, a file name) that names several jobs; ``job_ids`` are
+    the first few of them, newest first for names."""
+
+    def __init__(self, message: str, job_ids: list[str]) -> None:
+        super().__init__(message)
+        self.job_ids = job_ids
+
+
 class LeaseLostError(QueueError):
     """The caller's lease on a job expired or was taken over; its update was not applied."""
 

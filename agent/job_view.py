@@ -30,6 +30,17 @@ def shown_progress(job: Job) -> str:
     return f"{job.progress}%"
 
 
+def paused_times(job: Job) -> int:
+    """How often the job paused to let waiting files through (each time it resumed from its
+    checkpoint)."""
+    return int(job.metadata.get("turns") or 0)
+
+
+def stage_times(job: Job) -> dict[str, float]:
+    """Seconds the job spent in each stage, summed over every turn it ran."""
+    return {str(k): float(v) for k, v in (job.metadata.get("stages") or {}).items()}
+
+
 def current_location(job: Job, boxes: Iterable[InboxFolders]) -> str | None:
     """Where the job's file is now: done/ or failed/ once filed, processing/ while worked on,
     the inbox while it waits."""

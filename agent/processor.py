@@ -213,6 +213,7 @@ class Processor:
         request = JobRequest(job.job_id, str(path), job.inbox, original,
                              list(box.settings.allowed_types), ocr=box.settings.ocr)
         last = [0.0]
+        shown = [job.progress]  # a job resumed from its checkpoint goes on from where it was
 
         def on_progress(percent: int, message: str, embedded: int) -> None:
             if embedded:
@@ -220,8 +221,9 @@ class Processor:
             now = time.monotonic()
             if now - last[0] >= PROGRESS_EVERY:
                 last[0] = now
+                shown[0] = max(shown[0], percent)
                 try:
-                    self.queue.update_job_status(job.job_id, "processing", percent, message,
+                    self.queue.update_job_status(job.job_id, "processing", shown[0], message,
                                                  lease_token=job.lease_token)
                 except LeaseLostError:
                     log.warning("lease lost while processing")

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from agent.config import Settings, load_config
+from agent.config import DEFAULT_ALLOWED_TYPES, InboxSettings, Settings, load_config
 from agent.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,14 +51,33 @@ def test_every_key_is_documented_in_the_example() -> None:
 
 
 def test_example_values_equal_the_defaults() -> None:
-    """What the example shows is what the agent uses when a key is left out."""
+    """What the example sets is what the agent uses when a key is left out, in every section
+    and in its [[inbox]]; so the file `make run` uses narrows nothing the README promises."""
     example = tomllib.loads(EXAMPLE.read_text())
     defaults = Settings()
-    for section in ("agent", "queue", "processing", "embedding", "index", "metrics", "api",
-                    "health"):
-        for key, value in example.get(section, {}).items():
+    (inbox,) = example.pop("inbox")
+    assert set(example) == set(Settings.model_fields) - {"inbox", "source"}, "a section is missing"
+    checked = 0
+    for section, values in example.items():
+        for key, value in values.items():
             default = getattr(getattr(defaults, section), key)
             assert str(default) == str(value) or default == value, f"{section}.{key}"
+            checked += 1
+    inbox_defaults = InboxSettings(name=inbox["name"], path=inbox["path"])
+    for key, value in inbox.items():
+        assert getattr(inbox_defaults, key) == value or str(getattr(inbox_defaults, key)) == \
+            str(value), f"inbox.{key}"
+    assert "allowed_types" not in inbox, "the example must not narrow the types read"
+    assert checked > 40
+
+
+def test_example_documents_allowed_types_as_the_default() -> None:
+    """The commented allowed_types in the example is the built-in list, every type read."""
+    text = EXAMPLE.read_text()
+    block = re.search(r"^# allowed_types = (\[.*?\])$", text, re.M | re.S)
+    assert block, "allowed_types is not shown commented in the example"
+    shown = tomllib.loads("x = " + re.sub(r"^#\s*", "", block.group(1), flags=re.M))["x"]
+    assert shown == DEFAULT_ALLOWED_TYPES
 
 
 def test_missing_file_and_bad_toml_are_clear(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -212,3 +213,81 @@ def test_status_columns_never_run_together(tmp_path: Path) -> None:
         assert agent.stop() == 0
     row = next(line for line in out.splitlines() if "watcher:a-rather-long-inbox-name" in line)
     assert "watcher:a-rather-long-inbox-name  watching" in row
+
+
+# -- issue 41: what a new user meets in the first hour ------------------------------------------
+
+def test_retry_and_job_take_a_short_id_or_a_file_name(tmp_path: Path) -> None:
+    """`retry` takes what `jobs` prints (a 12-character id) and a file name, as `job` does; a
+    name several jobs share lists them and exits 1, retrying none of them."""
+    config = agent_config(tmp_path)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for name in ("alpha.txt", "beta.txt", "notes-1.txt", "notes-2.txt"):
+        (inbox / name).write_text("PERMANENT\n")
+    drained = ingest_agent("run", "--drain", "--pipeline", SCRIPTED, "-c", str(config),
+                           cwd=tmp_path)
+    assert drained.returncode == 0, drained.stderr[-2000:]
+    listing = ingest_agent("jobs", "-c", str(config), cwd=tmp_path).stdout.splitlines()[1:]
+    short = {row.split()[6]: row.split()[0] for row in listing}  # UPDATED is date and time
+    assert all(len(job_id) == 12 for job_id in short.values()), short
+
+    by_short_id = ingest_agent("retry", short["alpha.txt"], "-c", str(config), cwd=tmp_path)
+    assert by_short_id.returncode == 0, by_short_id.stderr
+    assert "queued  alpha.txt" in by_short_id.stdout
+    by_name = ingest_agent("retry", "beta.txt", "-c", str(config), cwd=tmp_path)
+    assert by_name.returncode == 0, by_name.stderr
+    assert "queued  beta.txt" in by_name.stdout
+    several = ingest_agent("retry", "notes", "-c", str(config), cwd=tmp_path)
+    assert several.returncode == 1
+    assert "notes-1.txt" in several.stdout and "notes-2.txt" in several.stdout
+    assert "2 jobs match 'notes': give one's id" in several.stderr
+    shown = {j["original_filename"]: j["status"] for j in json.loads(
+        ingest_agent("jobs", "--json", "-c", str(config), cwd=tmp_path).stdout)}
+    assert shown == {"alpha.txt": "queued", "beta.txt": "queued", "notes-1.txt": "failed",
+                     "notes-2.txt": "failed"}
+    assert sorted(p.name for p in (tmp_path / "failed").iterdir()) == [
+        "notes-1.txt", "notes-1.txt.error.json", "notes-2.txt", "notes-2.txt.error.json"]
+
+
+def test_job_shows_its_attempts_as_a_table(tmp_path: Path) -> None:
+    """`job` prints a failed job's attempts as rows under a header (`--json` keeps the
+    history as data), not as a JSON blob."""
+    config = agent_config(tmp_path, queue={"max_retries": 1, "retry_backoff_seconds": 0.1})
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "flaky.txt").write_text("TRANSIENT\n")
+    drained = ingest_agent("run", "--drain", "--pipeline", SCRIPTED, "-c", str(config),
+                           cwd=tmp_path)
+    assert drained.returncode == 0, drained.stderr[-2000:]
+    text = ingest_agent("job", "flaky.txt", "-c", str(config), cwd=tmp_path).stdout
+    assert "{" not in text, text
+    lines = text.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("ATTEMPT"))
+    assert lines[header].split() == ["ATTEMPT", "AT", "STAGE", "ERROR", "MESSAGE"]
+    rows = [line.split(None, 4) for line in lines[header + 1:]]
+    assert [(r[0], r[2], r[3]) for r in rows] == [("1", "index", "TransientError"),
+                                                  ("2", "index", "TransientError")]
+    assert all(r[4] == "scripted transient failure" for r in rows)
+    assert re.search(r"^paused +never$", text, re.M)
+    data = json.loads(ingest_agent("job", "flaky.txt", "--json", "-c", str(config),
+                                   cwd=tmp_path).stdout)
+    assert [a["attempt"] for a in data["metadata"]["history"]] == [1, 2]
+
+
+def test_the_editable_install_prints_no_banner(tmp_path: Path) -> None:
+    """`pip install --quiet -e .`, as `make` runs it, prints nothing of the project's own
+    build: no setuptools banner about its editable finder. (This machine's pip config adds
+    "Location … is ignored" lines of its own, which are not the project's.)"""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    proc = subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"),
+                           "install", "--quiet", "--no-deps", "-e", str(ROOT)],
+                          capture_output=True, text=True, timeout=scaled(300))
+    assert proc.returncode == 0, proc.stderr
+    said = [line for line in (proc.stdout + proc.stderr).splitlines()
+            if line.strip() and not re.match(r"WARNING: Location '.*' is ignored", line)]
+    assert said == [], "\n".join(said)
+    found = subprocess.run([str(venv / "bin" / "python"), "-c", "import agent; print(agent."
+                            "__file__)"], capture_output=True, text=True, cwd=tmp_path)
+    assert found.stdout.strip() == str(ROOT / "agent" / "__init__.py"), found.stderr

@@ -7,11 +7,13 @@ import pytest
 
 from agent.errors import (
     AgentError,
+    AmbiguousJobError,
     InvalidJobUpdateError,
     JobNotFoundError,
     LeaseLostError,
 )
 from agent.queue.base import JobQueue, JobStatus
+from agent.queue.refs import find_job
 from tests.conftest import ManualClock
 from tests.helpers import claim_next
 
@@ -83,6 +85,36 @@ def test_claim_sets_lease_and_worker(queue: JobQueue, clock: ManualClock) -> Non
     assert job.status is JobStatus.PROCESSING
     assert job.claimed_by == "worker-7" and job.attempts == 1
     assert job.started_at == clock.now and job.timeout_at == clock.now + 30
+
+
+def test_a_job_keeps_its_first_start_across_turns(queue: JobQueue, clock: ManualClock) -> None:
+    """A job given back (paused for waiting files) and claimed again keeps the time it first
+    started: its record shows when it began, not when it last resumed."""
+    queue.enqueue_job("/in/long")
+    first = claim_next(queue)
+    clock.advance(40)
+    queue.release_job(first, "paused", metadata={"paused": True, "turns": 1})
+    clock.advance(5)
+    again = claim_next(queue)
+    assert again.job_id == first.job_id and again.attempts == 1  # a pause is no attempt
+    assert again.started_at == first.started_at == clock.now - 45
+
+
+def test_a_job_is_found_by_id_prefix_or_file_name(queue: JobQueue) -> None:
+    """``find_job`` takes what people type: the full id, a unique prefix, the file name (an
+    exact name before names holding it); a name several jobs share lists them all."""
+    jobs = [queue.enqueue_job(f"/in/{name}", name) for name in
+            ("report.pdf", "report.pdf.bak", "minutes-1.txt", "minutes-2.txt")]
+    report = jobs[0]
+    assert find_job(queue, report.job_id).job_id == report.job_id
+    assert find_job(queue, report.job_id[:12].upper()).job_id == report.job_id
+    assert find_job(queue, "report.pdf").job_id == report.job_id
+    assert find_job(queue, "2.txt").job_id == jobs[3].job_id
+    with pytest.raises(AmbiguousJobError, match="2 jobs match 'MINUTES'") as several:
+        find_job(queue, "MINUTES")
+    assert set(several.value.job_ids) == {jobs[2].job_id, jobs[3].job_id}
+    with pytest.raises(JobNotFoundError, match="no job has the id or file name 'nope'"):
+        find_job(queue, "nope")
 
 
 def test_delayed_job_is_not_claimed_before_it_is_due(queue: JobQueue, clock: ManualClock) -> None:

@@ -7,13 +7,14 @@ import base64
 import datetime
 import io
 import json
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.helpers import agent_config, cli, jobs
+from tests.helpers import ROOT, agent_config, cli, jobs
 
 
 def _drain(config: Path) -> dict[str, dict[str, Any]]:
@@ -510,14 +511,17 @@ def test_legacy_office_files_and_heic_photos_are_read(tmp_path: Path) -> None:
     """Real Word, Excel and PowerPoint 97-2003 files (Apache Tika's test documents) are read
     by catdoc, xlrd and LibreOffice, the spreadsheet's rows with their column names; a HEIC
     photo of a page is OCRed; Tika's real HEIF photo, which holds no text, is decoded and
-    failed as a picture with nothing to read, not refused as an unknown type."""
+    failed as a picture with nothing to read, not refused as an unknown type. The agent runs
+    on the example config `make run` uses (on free ports), which must take them all."""
     import shutil
 
     import pillow_heif
 
     from tests.scans import render_page
 
-    config = agent_config(tmp_path)
+    example = (ROOT / "config.example.toml").read_text()
+    config = tmp_path / "config.toml"
+    config.write_text(re.sub(r"^port = \d+", "port = 0", example, flags=re.M))
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     for name in ("testWORD.doc", "testEXCEL.xls", "testPPT.ppt"):

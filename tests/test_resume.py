@@ -9,6 +9,8 @@ import sqlite3
 import urllib.request
 from pathlib import Path
 
+from agent.config import load_config
+from agent.queue import Job, JobFilter, JobStatus, open_queue
 from tests.documents import PYTHON_DOCS
 from tests.helpers import AgentProcess, agent_config, cli, free_port, jobs, wait_until
 
@@ -95,33 +97,63 @@ def test_kill_9_at_60_percent_resumes_from_the_checkpoint(tmp_path: Path) -> Non
 def test_a_small_file_overtakes_a_long_one_without_re_embedding(tmp_path: Path) -> None:
     """With one worker, a one-line file dropped while a long manual is embedding completes
     within settle + 10 s: the manual pauses at its next checkpoint, lets it through and
-    resumes, embedding none of its chunks twice."""
+    resumes, embedding none of its chunks twice. The manual's record adds up its turns: its
+    first start kept, stage times summed and never negative, progress that never goes back,
+    and how often it paused, in `job`, the API and the page."""
     import time
+
+    import httpx
 
     port = free_port()
     config = agent_config(tmp_path, metrics={"port": port},
-                          processing={"yield_after_seconds": 3.0})
+                          processing={"yield_after_seconds": 3.0}, api={"enabled": True})
     agent = AgentProcess(config).ready()
+    seen: list[int] = []  # the manual's progress, as anyone watching its job saw it
+
+    def manual_job() -> Job | None:
+        with open_queue(load_config(config, environ={}), readonly=True) as q:
+            found = q.page_jobs(JobFilter(name="manual.txt"), limit=1).jobs
+        if found and found[0].status is JobStatus.PROCESSING:
+            seen.append(found[0].progress)
+        return found[0] if found else None
+
     try:
+        site = agent.wait_log("web page served")["url"]
         _manual(tmp_path / "inbox" / "manual.txt", 10)
-        wait_until(lambda: (_progress(config) or (0, 1))[0] >= 64, 600,
+        wait_until(lambda: manual_job() and (_progress(config) or (0, 1))[0] >= 64, 600,
                    "the manual's first checkpoint")
         (tmp_path / "inbox" / "note.txt").write_text("The gate code for the boathouse is 4711.")
         dropped = time.time()
-        note = wait_until(lambda: next((j for j in jobs(config) if j["original_filename"]
-                                        .endswith("note.txt") and j["status"] == "completed"),
-                                       None), 300, "the note completed")
+        note = wait_until(lambda: manual_job() and next(
+            (j for j in jobs(config) if j["original_filename"].endswith("note.txt")
+             and j["status"] == "completed"), None), 300, "the note completed")
         manual_then = next(j for j in jobs(config) if j["original_filename"].endswith("manual.txt"))
         latency = note["finished_at"] - dropped
-        wait_until(lambda: all(j["status"] == "completed" for j in jobs(config)), 900,
-                   "the manual completed")
+        wait_until(lambda: (j := manual_job()) and j.status is JobStatus.COMPLETED, 900,
+                   "the manual completed", interval=0.05)
         embedded = _embedded_metric(port)
         paused = [e for e in agent.logs() if e.get("event") == "job paused for waiting files; "
                   "it resumes from its checkpoint"]
+        api = httpx.get(f"{site}api/v1/jobs/manual.txt", timeout=30).json()
+        page = httpx.get(f"{site}jobs/{api['job_id']}", timeout=30).text
     finally:
         agent.stop()
     manual = next(j for j in jobs(config) if j["original_filename"].endswith("manual.txt"))
-    print(f"note completed {latency:.1f} s after it was dropped; manual paused {len(paused)}×")
+    print(f"note completed {latency:.1f} s after it was dropped; manual paused {len(paused)}×; "
+          f"stages {manual['metadata']['stages']}; progress seen {seen}")
     assert manual_then["status"] != "completed"  # the note did overtake the manual
     assert latency <= 0.2 + 10, latency
     assert paused and embedded == manual["metadata"]["chunks"] + 1, (embedded, manual)
+    turns = manual["metadata"]["turns"]
+    assert turns == len(paused) and api["paused"] == turns
+    assert manual["started_at"] < note["started_at"], "the manual's first start was lost"
+    stages = manual["metadata"]["stages"]
+    assert all(seconds >= 0 for seconds in stages.values()), stages
+    # Every chunk was embedded in some turn: no model here embeds 200 chunks a second.
+    assert stages["embed"] >= manual["metadata"]["chunks"] / 200, stages
+    assert api["stages"] == stages
+    assert seen == sorted(seen) and len(set(seen)) > 2, seen
+    shown = cli(config, "job", "manual.txt").stdout
+    expected = "once" if turns == 1 else f"{turns} times"
+    assert re.search(rf"^paused +{expected}$", shown, re.M), shown
+    assert f"{expected} (to let waiting files through" in page

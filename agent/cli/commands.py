@@ -14,7 +14,6 @@ import click
 
 from agent.errors import AgentError
 from agent.names import display_name
-from agent.search_output import json_text as _json_text
 
 if TYPE_CHECKING:
     from agent.config import Settings
@@ -185,7 +184,13 @@ def _jobs_page(q: JobQueue, where: Any, limit: int | None) -> tuple[list[Job], b
 def job(ctx: Context, job_id: str, as_json: bool) -> None:
     """Show one job in full: its id, a unique prefix of it (at least 4 characters), or its
     file name (several matches are listed)."""
-    from agent.job_view import current_location, shown_progress, shown_status
+    from agent.job_view import (
+        current_location,
+        paused_times,
+        shown_progress,
+        shown_status,
+        stage_times,
+    )
 
     ctx.say_which_config()
     with ctx.queue(readonly=True) as q:
@@ -199,36 +204,40 @@ def job(ctx: Context, job_id: str, as_json: bool) -> None:
         return
     data["status"] = shown_status(found)
     data["progress"] = shown_progress(found)
+    metadata = data.pop("metadata")
+    for key in ("document_id", "chunks", "mime", "ocr_pages"):
+        if metadata.get(key) is not None:
+            data[key] = metadata[key]
+    data["paused"] = _times(paused_times(found))
+    data["stages"] = "  ".join(f"{stage} {seconds:.2f} s"
+                               for stage, seconds in stage_times(found).items()) or "-"
+    data["warnings"] = "; ".join(data["warnings"]) or "-"
     for key, value in data.items():
         if key.endswith("_at") or key == "run_after":
             value = _when(value)
-        elif key == "metadata":
-            value = _json_text(value, indent=None)
-        _say(f"{key:<18}{value}")
+        _say(f"{key:<18}{'-' if value is None else value}")
+    history = metadata.get("history") or []
+    if history:
+        _say("")
+        _table([(str(a.get("attempt", "-")), a.get("at", "-"), a.get("stage") or "-",
+                 a.get("error_type") or "-", a.get("error") or "") for a in history],
+               ("ATTEMPT", "AT", "STAGE", "ERROR", "MESSAGE"))
+
+
+def _times(n: int) -> str:
+    return "never" if n == 0 else "once" if n == 1 else f"{n} times"
 
 
 def _find_job(q: JobQueue, wanted: str) -> Job:
-    """The job ``wanted`` names: an id or its prefix, else a file name (exact before partial)."""
-    from agent.errors import InvalidJobUpdateError, JobNotFoundError
-    from agent.queue import JobFilter
+    """The job ``wanted`` names (id, unique prefix or file name); several are listed first."""
+    from agent.errors import AmbiguousJobError
+    from agent.queue.refs import find_job
 
     try:
-        return q.get_job_status(q.resolve_job_id(wanted.lower()))
-    except (JobNotFoundError, InvalidJobUpdateError) as exc:
-        by_id_error = exc
-    named = q.page_jobs(JobFilter(name=wanted), limit=20).jobs
-    exact = [j for j in named if j.original_filename == wanted]
-    matches = exact or named
-    if len(matches) == 1:
-        return matches[0]
-    if not matches:
-        if isinstance(by_id_error, InvalidJobUpdateError) and "several" in str(by_id_error):
-            raise by_id_error
-        raise AgentError(f"no job has the id or file name {wanted!r}")
-    _table([_job_row(j) for j in matches], JOB_HEADER)
-    raise AgentError(f"{len(matches)}{'+' if len(matches) == 20 else ''} jobs match "
-                     f"{wanted!r}: give one's id (or a longer part of it)")
-
+        return find_job(q, wanted)
+    except AmbiguousJobError as exc:
+        _table([_job_row(q.get_job_status(job_id)) for job_id in exc.job_ids], JOB_HEADER)
+        raise
 
 
 @cli.command()
@@ -287,26 +296,41 @@ def run(ctx: Context, drain: bool, factory: str) -> None:
 
 
 @cli.command()
-@click.argument("job_ids", nargs=-1)
+@click.argument("jobs_named", metavar="JOB...", nargs=-1)
 @click.option("--all-failed", is_flag=True, help="Retry every failed and timed-out job.")
 @pass_ctx
-def retry(ctx: Context, job_ids: tuple[str, ...], all_failed: bool) -> None:
-    """Move failed jobs' files back and queue them again with a fresh retry budget."""
+def retry(ctx: Context, jobs_named: tuple[str, ...], all_failed: bool) -> None:
+    """Move failed jobs' files back and queue them again with a fresh retry budget (name each
+    job by its id, a unique prefix of it, or its file name, as for `job`)."""
     from agent.folders import build_inboxes
     from agent.retry import retry_failed_job
 
-    if not job_ids and not all_failed:
-        raise AgentError("name job ids or use --all-failed")
+    if not jobs_named and not all_failed:
+        raise AgentError("name jobs (id, id prefix or file name) or use --all-failed")
     boxes = {b.name: b for b in build_inboxes(ctx.settings)}
+    refused = 0
     with ctx.queue() as q:
-        ids = list(job_ids)
+        ids: list[str] = []
+        for wanted in jobs_named:
+            try:
+                ids.append(_find_job(q, wanted).job_id)
+            except AgentError as exc:
+                _say(f"ingest-agent: {exc}", err=True)
+                refused += 1
         if all_failed:
             ids += [j.job_id for status in ("failed", "timeout")
                     for j in q.list_jobs(status=status, limit=1_000_000)]
         for job_id in ids:
-            job = retry_failed_job(q, boxes, job_id)
+            try:
+                job = retry_failed_job(q, boxes, job_id)
+            except AgentError as exc:
+                _say(f"ingest-agent: {job_id[:12]}: {exc}", err=True)
+                refused += 1
+                continue
             _say(f"{job.job_id}  {job.status}  "
-                       f"{display_name(job.original_filename or job.file_path)}")
+                 f"{display_name(job.original_filename or job.file_path)}")
+    if refused:
+        raise AgentError(f"{refused} job(s) not retried")
 
 
 @cli.command()

@@ -150,7 +150,6 @@ class IngestPipeline:
         from agent.pipeline.detect import detect_type
         from agent.pipeline.extract import ExtractOptions
 
-        stages: dict[str, float] = {}
         path = Path(request.path)
         t = time.perf_counter()
         self.current_stage = "read"
@@ -162,17 +161,15 @@ class IngestPipeline:
         if existing is not None and not request.reindex:
             if existing.job_id == request.job_id:
                 return PipelineResult(document_id=existing.doc_id,
-                                      chunks=existing.chunk_count, resumed=True, stages=stages,
+                                      chunks=existing.chunk_count, resumed=True,
                                       file=_file_state(snapshot))
             if self.settings.index.on_duplicate == "skip":
-                return PipelineResult(duplicate_of=existing.doc_id, stages=stages,
-                                      file=_file_state(snapshot))
+                return PipelineResult(duplicate_of=existing.doc_id, file=_file_state(snapshot))
         self.current_stage = "detect"
         progress(5, "detecting type")
         mime = detect_type(path, request.allowed_types or None)
-        stages["detect"] = time.perf_counter() - t
+        detect_seconds = time.perf_counter() - t
 
-        t = time.perf_counter()
         self.current_stage = "extract"
         use_ocr = self.settings.ocr.enabled and request.ocr
         options = ExtractOptions(main_content=self.settings.processing.html_main_content,
@@ -183,13 +180,14 @@ class IngestPipeline:
         # file again; the chunks are counted on the way, so the cap holds before any embedding
         # (the chunker runs twice: ≈ 20 MB/s, against ≈ 15,000 characters/s embedded).
         spool = JobSpool(self.settings.agent.data_dir, request.job_id, sha, mime).open()
+        state = spool.state  # its stage times add up over every turn of a paused job
+        state.spend("detect", detect_seconds)
+        clock = _TurnClock(state)
         try:
+            clock.start("extract")
             read = self._spool(path, mime, options, request, spool, snapshot.size,
                                progress).state
-            stages["extract"] = time.perf_counter() - t - read.ocr_seconds - read.chunk_seconds
-            stages["chunk"] = read.chunk_seconds
-            if read.ocr_pages:
-                stages["ocr"] = read.ocr_seconds
+            clock.stop()
             if not read.chunks and read.encoded_chunks:
                 raise PermanentError(
                     "no readable text: it holds only encoded data (base64, hex or a binary "
@@ -204,11 +202,11 @@ class IngestPipeline:
                 warnings.append(f"{read.encoded_chunks:,} chunks of encoded data (base64, hex "
                                 "or binary dumps) not embedded")
 
-            t = time.perf_counter()
             self.current_stage = "embed"
+            clock.start("embed")
             embedded, resumed = self._embed(request, sha, self.chunker.chunk(spool.sections()),
                                             read.chunks, progress)
-            stages["embed"] = time.perf_counter() - t
+            clock.stop()
             from agent.pipeline.fingerprint import simhash
 
             fingerprint = simhash(section.text for section in spool.sections())
@@ -216,7 +214,14 @@ class IngestPipeline:
             spool.discard()  # this content will not be read again
             raise
         finally:
+            clock.stop()  # a turn cut short (paused, failed) still counts the time it spent
+            spool.save_state()
             spool.close()
+        stages = {"detect": state.seconds.get("detect", 0.0),
+                  "extract": state.seconds.get("extract", 0.0), "chunk": state.chunk_seconds,
+                  "embed": state.seconds.get("embed", 0.0)}
+        if state.ocr_pages:
+            stages["ocr"] = state.ocr_seconds
 
         t = time.perf_counter()
         self.current_stage = "index"
@@ -338,6 +343,30 @@ class IngestPipeline:
                          + (f" ({reused} resumed from a checkpoint)" if reused else ""),
                          len(part), True)
         return embedded, done - embedded
+
+
+class _TurnClock:
+    """Times this turn's stages into the spool's running totals. Extraction's own time leaves
+    out the OCR and chunking done inside it, which the spool counts apart."""
+
+    def __init__(self, state: SpoolState) -> None:
+        self.state = state
+        self.stage: str | None = None
+        self.began = 0.0
+        self.inner = 0.0
+
+    def start(self, stage: str) -> None:
+        self.stage, self.began = stage, time.perf_counter()
+        self.inner = self.state.ocr_seconds + self.state.chunk_seconds
+
+    def stop(self) -> None:
+        if self.stage is None:
+            return
+        spent = time.perf_counter() - self.began
+        if self.stage == "extract":
+            spent -= self.state.ocr_seconds + self.state.chunk_seconds - self.inner
+        self.state.spend(self.stage, spent)
+        self.stage = None
 
 
 CHECKPOINT_BATCHES = 1  # embedding batches per checkpoint (a kill re-embeds at most these)

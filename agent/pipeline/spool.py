@@ -44,6 +44,11 @@ class SpoolState:
     ocr_memo: dict[str, str] = field(default_factory=dict)  # picture hash → its text
     skipped: list[str] = field(default_factory=list)  # parts left out, and why (≤ MAX_NOTES)
     skipped_count: int = 0  # all of them, kept or not
+    seconds: dict[str, float] = field(default_factory=dict)  # stage → seconds, every turn so far
+
+    def spend(self, stage: str, seconds: float) -> None:
+        """Count time a turn spent in a stage (a paused job's stages add up over its turns)."""
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + max(0.0, seconds)
 
     def note(self, what: str) -> None:
         """Remember a part that was left out (the first ``MAX_NOTES`` are kept word for word)."""
@@ -64,6 +69,7 @@ class JobSpool:
         self.state_path = folder / f"{safe}.json"
         self.state = self._load(sha256, mime)
         self._file: IO[bytes] | None = None
+        self._discarded = False
 
     def _load(self, sha256: str, mime: str) -> SpoolState:
         """The saved state if it is of this content, else a fresh one (the file changed)."""
@@ -96,6 +102,12 @@ class JobSpool:
         assert self._file is not None
         self._file.flush()
         self.state.bytes = self._file.tell()
+        self.save_state()
+
+    def save_state(self) -> None:
+        """Replace the saved state (not the stream's length: sections may be being read back)."""
+        if self._discarded:
+            return
         tmp = self.state_path.with_name(self.state_path.name + ".tmp")
         tmp.write_text(json.dumps(asdict(self.state)), encoding="utf-8")
         os.replace(tmp, self.state_path)
@@ -118,6 +130,7 @@ class JobSpool:
 
     def discard(self) -> None:
         self.close()
+        self._discarded = True
         for path in (self.stream_path, self.state_path):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()

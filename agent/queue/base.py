@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from agent.errors import InvalidJobUpdateError, JobNotFoundError
+from agent.errors import AmbiguousJobError, InvalidJobUpdateError, JobNotFoundError
 from agent.names import display_name
 
 
@@ -72,8 +72,8 @@ def pick_job_id(prefix: str, candidates: Sequence[str]) -> str:
         raise JobNotFoundError(f"no job with id {prefix!r}")
     if len(candidates) > 1:
         shown = ", ".join(c[:12] for c in candidates[:5])
-        raise InvalidJobUpdateError(f"{prefix!r} matches several jobs ({shown}…): give more "
-                                    "of the id")
+        raise AmbiguousJobError(f"{prefix!r} matches several jobs ({shown}…): give more of "
+                                "the id", list(candidates))
     return candidates[0]
 
 

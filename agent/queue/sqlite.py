@@ -205,7 +205,8 @@ class SQLiteJobQueue(SQLiteReads, SQLiteUpkeep, Tunable):
         lease = self.lease_seconds if lease_seconds is None else lease_seconds
         row = self._conn().execute(
             f"""UPDATE job_queue SET status = 'processing', lease_token = ?, claimed_by = ?,
-                    attempts = attempts + 1, started_at = ?, updated_at = ?, timeout_at = ?
+                    attempts = attempts + 1, started_at = coalesce(started_at, ?),
+                    updated_at = ?, timeout_at = ?
                 WHERE id = (SELECT id FROM job_queue INDEXED BY ix_job_queue_active
                             WHERE status = 'queued' AND run_after <= ?
                             ORDER BY run_after LIMIT 1)

@@ -38,7 +38,7 @@ from agent.events import EventBus
 from agent.folders import InboxFolders
 from agent.health import HealthChecker
 from agent.http_upload import receive_upload, upload_box
-from agent.job_view import current_location, shown_progress, shown_status
+from agent.job_view import current_location, paused_times, shown_progress, shown_status, stage_times
 from agent.names import display_name
 from agent.pipeline.index import Index, SearchFilter
 from agent.queue.base import Job, JobFilter, JobQueue, JobStatus, QueueStats
@@ -271,7 +271,7 @@ def mount_pages(app: FastAPI, settings: Settings, queue: JobQueue,
         job = job_or_404(job_id)
         return page(request, "job.html", title=f"Job {job.job_id[:8]}", job=_row(job),
                     history=list(job.metadata.get("history") or []),
-                    stages=dict(job.metadata.get("stages") or {}),
+                    stages=stage_times(job),
                     came_from=_came_from(job, boxes), now_at=current_location(job, boxes.values()),
                     downloadable=job_original(job, boxes) is not None)
 
@@ -420,7 +420,8 @@ def _row(job: Job) -> dict[str, Any]:
             "progress": job.progress, "stage": shown_progress(job),
             "message": job.message, "created": job.created_at, "updated": job.updated_at,
             "started": job.started_at, "finished": job.finished_at, "attempts": job.attempts,
-            "retries": job.retries, "document_id": job.metadata.get("document_id"),
+            "retries": job.retries, "paused": paused_times(job),
+            "document_id": job.metadata.get("document_id"),
             "chunks": job.metadata.get("chunks"),
             "warnings": list(job.metadata.get("warnings") or []),
             "retryable": job.status in (JobStatus.FAILED, JobStatus.TIMEOUT)}

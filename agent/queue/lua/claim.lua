@@ -4,8 +4,10 @@
 local now = tonumber(ARGV[6])
 local function lease(id)
   local h = jobkey(id)
-  redis.call('HSET', h, 'lease_token', ARGV[4], 'claimed_by', ARGV[5], 'started_at', now,
-    'updated_at', now, 'timeout_at', ARGV[7])
+  redis.call('HSET', h, 'lease_token', ARGV[4], 'claimed_by', ARGV[5], 'updated_at', now,
+    'timeout_at', ARGV[7])
+  local first = redis.call('HGET', h, 'started_at')
+  if not first or first == '' then redis.call('HSET', h, 'started_at', now) end  -- the first start
   redis.call('HINCRBY', h, 'attempts', 1)
   redis.call('HDEL', k('queued_paths'), redis.call('HGET', h, 'file_path'))
   set_status(id, 'queued', 'processing', tonumber(redis.call('HGET', h, 'seq')))
