@@ -8,6 +8,7 @@ sees the same file identity and does not queue it again.
 
 from __future__ import annotations
 
+import socket
 import threading
 from typing import Annotated, Any, Literal
 
@@ -300,15 +301,20 @@ def create_app(settings: Settings, queue: JobQueue, boxes: dict[str, InboxFolder
 
 
 class ApiServer:
-    """uvicorn in a background thread, stopped with the agent."""
+    """uvicorn in a background thread on a listening socket (``agent.listeners``), stopped with
+    the agent. uvicorn never binds by itself, so a taken port is the agent's one line, not
+    uvicorn's log."""
 
-    def __init__(self, app: FastAPI, host: str, port: int) -> None:
+    def __init__(self, app: FastAPI, listener: socket.socket) -> None:
         import uvicorn
 
+        host, port = listener.getsockname()[:2]
         config = uvicorn.Config(app, host=host, port=port, log_level="warning",
                                 access_log=False, lifespan="off")
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="api-http", daemon=True)
+        self.listener = listener
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [listener]},
+                                       name="api-http", daemon=True)
 
     def start(self, timeout: float = 10.0) -> None:
         self.thread.start()
@@ -318,16 +324,14 @@ class ApiServer:
                 return
             deadline.wait(0.05)
         self.server.should_exit = True
-        raise AgentError(f"api: cannot listen on {self.server.config.host}:"
-                         f"{self.server.config.port} (in use, or not allowed)")
+        raise AgentError(f"api: the server did not start on {self.server.config.host}:"
+                         f"{self.server.config.port} within {timeout:g} s")
 
     @property
     def port(self) -> int:
-        for server in self.server.servers:
-            for sock in server.sockets:
-                return int(sock.getsockname()[1])
-        raise RuntimeError("the API server is not listening")
+        return int(self.listener.getsockname()[1])
 
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+        self.listener.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
@@ -15,13 +16,19 @@ from agent.health import HealthChecker
 
 
 class MetricsServer:
-    """Serves one registry and one health checker on ``host:port`` in a daemon thread."""
+    """Serves one registry and one health checker on a listening socket (``agent.listeners``)
+    in a daemon thread."""
 
-    def __init__(self, registry: CollectorRegistry, health: HealthChecker, host: str,
-                 port: int) -> None:
+    def __init__(self, registry: CollectorRegistry, health: HealthChecker,
+                 listener: socket.socket) -> None:
         handler = _make_handler(registry, health)
         # One thread: scrapes and probes are tiny, and the queue then needs one connection.
-        self.server = HTTPServer((host, port), handler)
+        self.server = HTTPServer(listener.getsockname()[:2], handler, bind_and_activate=False)
+        self.server.socket.close()
+        self.server.socket = listener
+        self.server.server_address = listener.getsockname()
+        host, port = listener.getsockname()[:2]
+        self.server.server_name, self.server.server_port = str(host), int(port)
         self.thread = threading.Thread(target=self.server.serve_forever, name="metrics-http",
                                        daemon=True)
 

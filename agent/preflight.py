@@ -25,8 +25,8 @@ def preflight(settings: Settings) -> Findings:
     found = Findings(notes=[f"config: {settings.source or 'built-in defaults'}"])
     found.problems += filter(None, [libmagic_problem(), anonymous_api_problem(settings.api),
                                     ocr_problem(settings.ocr)])
-    found.notes += filter(None, [ocr_note(settings.ocr), legacy_office_note(),
-                                 web_note(settings)])
+    found.notes += filter(None, [ocr_note(settings.ocr), legacy_office_note()])
+    _check_ports(settings, found)
     if not settings.inbox:
         found.problems.append("no [[inbox]] is configured: nothing would be watched")
     _check_folders(settings, found)
@@ -50,6 +50,30 @@ def web_note(settings: Settings) -> str:
         who = "anyone who reaches it (no token: api.allow_anonymous)"
     port = api.port or "<a free port, logged at start>"
     return f"web page: http://{api.host}:{port}/ for {who}; the JSON API under /api/v1"
+
+
+def _check_ports(settings: Settings, found: Findings) -> None:
+    """Try the metrics and web page ports as ``run`` will take them: a taken one names its
+    holder and the key that chooses another."""
+    from agent.listeners import Port, try_port
+
+    config = str(settings.source or "the config")
+    metrics = settings.metrics
+    if metrics.enabled:
+        refused = try_port(Port("metrics", metrics.host, metrics.port, config))
+        if refused is not None:
+            found.problems.append(str(refused))
+        else:
+            port = metrics.port or "<a free port, logged at start>"
+            found.notes.append(f"metrics and health: http://{metrics.host}:{port}/metrics")
+    api = settings.api
+    refused = try_port(Port("api", api.host, api.port, config)) if api.enabled else None
+    if refused is None:
+        found.notes.append(web_note(settings))
+    elif refused.taken and "enabled" not in api.model_fields_set:
+        found.notes.append(f"web page: left off by `run` while its port is taken: {refused}")
+    else:
+        found.problems.append(str(refused))
 
 
 def _check_folders(settings: Settings, found: Findings) -> None:

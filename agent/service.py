@@ -100,7 +100,6 @@ class Agent:
     def _setup_metrics(self) -> None:
         from prometheus_client import CollectorRegistry
 
-        from agent.http_metrics import MetricsServer
         from agent.metrics import AgentMetrics
 
         self.registry = CollectorRegistry()
@@ -119,11 +118,6 @@ class Agent:
             identity={"id": agent_id(data_dir), "data_dir": str(data_dir),
                       "config": str(self.settings.source or "built-in defaults")},
         )
-        host, port = self.settings.metrics.host, self.settings.metrics.port
-        try:
-            self.metrics_server = MetricsServer(self.registry, self.health, host, port)
-        except OSError as exc:
-            raise AgentError(f"metrics: cannot listen on {host}:{port}: {exc.strerror}") from None
 
     def _wake_processors(self, _event: FileDetected) -> None:
         for processor in self.processors:
@@ -132,17 +126,52 @@ class Agent:
     def _workers_alive(self) -> bool:
         return all(p.worker.alive for p in self.processors)
 
-    def _setup_api(self) -> None:
-        from agent.api import ApiServer, create_app
+    def _listen(self, drain: bool) -> None:
+        """Take the metrics and web page ports before anything starts: a port that cannot be
+        had is one line naming its holder and the key to change, not a half-started agent.
+        A page that is on only by default and finds its port taken is left off with a
+        warning, and the agent runs on."""
+        from agent.listeners import Port, PortUnavailable, listen
+
+        config = str(self.settings.source or "the config")
+        if self.settings.metrics.enabled:
+            from agent.http_metrics import MetricsServer
+
+            assert self.health is not None  # made with the metrics, in __init__
+            metrics = self.settings.metrics
+            self.metrics_server = MetricsServer(
+                self.registry, self.health, listen(Port("metrics", metrics.host, metrics.port,
+                                                        config)))
+        if not self._page_wanted(drain):
+            return
         from agent.config import anonymous_api_problem
 
-        problem = anonymous_api_problem(self.settings.api)
-        if problem is not None:
-            raise AgentError(problem)
+        api = self.settings.api
+        try:
+            problem = anonymous_api_problem(api)
+            if problem is not None:
+                raise AgentError(problem)
+            listener = listen(Port("api", api.host, api.port, config))
+        except PortUnavailable as exc:
+            if exc.taken and "enabled" not in api.model_fields_set:
+                log.warning("web page not served: its port is taken; set api.port, or "
+                            "api.enabled = false", error=str(exc))
+                return
+            self._close_metrics()
+            raise
+        except AgentError:
+            self._close_metrics()
+            raise
+        from agent.api import ApiServer, create_app
 
         app = create_app(self.settings, self.queue, self.boxes, self.searcher, self.health,
                          self.events)
-        self.api_server = ApiServer(app, self.settings.api.host, self.settings.api.port)
+        self.api_server = ApiServer(app, listener)
+
+    def _close_metrics(self) -> None:
+        if self.metrics_server is not None:
+            self.metrics_server.server.server_close()
+            self.metrics_server = None
 
     def _start_search_socket(self) -> None:
         """Serve CLI searches locally; an agent that cannot bind the socket (a path too long
@@ -206,25 +235,14 @@ class Agent:
         return api.enabled and (not drain or "enabled" in api.model_fields_set)
 
     def _start_api(self) -> None:
-        """Serve the page and API; a page that is on only by default and cannot bind its
-        port (another agent has it) is left off with a warning, and the agent runs on."""
-        try:
-            self.api_server.start()
-        except AgentError as exc:
-            if "enabled" in self.settings.api.model_fields_set:
-                raise
-            log.warning("web page not served: its port is taken; set api.port, or "
-                        "api.enabled = false", error=str(exc))
-            self.api_server = None
-            return
+        self.api_server.start()
         base = f"http://{self.settings.api.host}:{self.api_server.port}"
         log.info("web page served", url=f"{base}/", api=f"{base}/docs")
 
     def run(self, *, drain: bool = False) -> int:
         """Run in the foreground; with ``drain`` stop once nothing is waiting or queued."""
         started = time.monotonic()
-        if self._page_wanted(drain):
-            self._setup_api()
+        self._listen(drain)
         if self.metrics_server is not None:
             self.metrics_server.start()
             log.info("metrics and health served", url=f"http://{self.settings.metrics.host}:"

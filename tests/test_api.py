@@ -14,6 +14,7 @@ from hypothesis import settings as hypothesis_settings
 from agent.api import ApiServer, create_app
 from agent.config import Settings, load_config
 from agent.folders import InboxFolders, build_inboxes
+from agent.listeners import Port, listen
 from agent.queue import open_queue
 from agent.queue.base import JobQueue, JobStatus
 from agent.web.guard import WrongTokens
@@ -38,7 +39,7 @@ class Api:
         self.box = self.boxes["docs"]
         self.queue: JobQueue = open_queue(self.settings)
         self.server = ApiServer(create_app(self.settings, self.queue, self.boxes),
-                                "127.0.0.1", 0)
+                                listen(Port("api", "127.0.0.1", 0)))
         self.server.start()
         self.url = f"http://127.0.0.1:{self.server.port}"
         self.client = httpx.Client(base_url=self.url, timeout=30)

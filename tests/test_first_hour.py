@@ -291,3 +291,40 @@ def test_the_editable_install_prints_no_banner(tmp_path: Path) -> None:
     found = subprocess.run([str(venv / "bin" / "python"), "-c", "import agent; print(agent."
                             "__file__)"], capture_output=True, text=True, cwd=tmp_path)
     assert found.stdout.strip() == str(ROOT / "agent" / "__init__.py"), found.stderr
+
+
+def test_a_taken_port_is_one_line_naming_its_holder_before_anything_starts(
+        tmp_path: Path) -> None:
+    """`check` tries the web page's and the metrics' ports; a taken one is a problem naming the
+    process that holds it and how to choose another. `run` says the same in one line and exits
+    1 before it serves, watches or starts a worker; uvicorn's own "[Errno 98]" line is gone."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import socket, sys\ns = socket.socket()\n"
+         "s.bind(('127.0.0.1', 0))\ns.listen()\nprint(s.getsockname()[1], flush=True)\n"
+         "sys.stdin.read()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None
+        port = int(holder.stdout.readline())
+        for role in ("api", "metrics"):
+            config = agent_config(tmp_path, role, **{role: {"enabled": True, "port": port}})
+            said = (f"{role}: port {port} on 127.0.0.1 is in use by pid {holder.pid} "
+                    f"({sys.executable} -c import socket, sys")
+            fix = f"choose another with [{role}] port in {config} or " \
+                  f"INGEST_AGENT_{role.upper()}__PORT"
+            checked = ingest_agent("check", "-c", str(config), cwd=tmp_path)
+            assert checked.returncode == 1
+            assert said in checked.stderr and fix in checked.stderr, checked.stderr
+            ran = ingest_agent("run", "--pipeline", SCRIPTED, "-c", str(config), cwd=tmp_path)
+            assert ran.returncode == 1
+            last = ran.stderr.strip().splitlines()[-1]
+            assert last.startswith(f"ingest-agent: {said}") and last.endswith(fix), ran.stderr
+            assert "Errno 98" not in ran.stderr + ran.stdout
+            started = [e for e in (ran.stdout + ran.stderr).splitlines()
+                       if any(word in e for word in ("served", "agent ready", "worker"))]
+            assert started == [], started
+    finally:
+        holder.kill()
+        holder.wait()
+    free = ingest_agent("check", "-c", str(config), cwd=tmp_path)
+    assert free.returncode == 0 and f"metrics and health: http://127.0.0.1:{port}/metrics" in \
+        free.stdout, free.stdout + free.stderr

@@ -14,6 +14,7 @@ from agent.config import HealthSettings
 from agent.events import EventBus
 from agent.health import HealthChecker
 from agent.http_metrics import MetricsServer
+from agent.listeners import Port, listen
 from agent.metrics import AgentMetrics
 from agent.queue.sqlite import SQLiteJobQueue
 from tests.conftest import ManualClock
@@ -121,7 +122,7 @@ def test_metrics_server_serves_metrics_health_and_readiness(queue: SQLiteJobQueu
                            watchers=lambda: [(name, up, None if up else "inbox folder is gone")
                                              for name, up in watchers.items()],
                            worker_alive=lambda: True)
-    server = MetricsServer(registry, health, "127.0.0.1", 0)
+    server = MetricsServer(registry, health, listen(Port("metrics", "127.0.0.1", 0)))
     server.start()
     base = f"http://127.0.0.1:{server.port}"
     try:
