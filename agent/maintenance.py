@@ -85,6 +85,8 @@ def backup(settings: Settings, queue: JobQueue, dest: Path) -> list[Path]:
 
 def reindex(settings: Settings, progress: Callable[[int, int, str], None]) -> tuple[int, int]:
     """Re-embed every document whose original is still in done/ (e.g. after a model change).
+    ``progress(n, total, name)`` is called once before the model loads (n = 0) and after each
+    document.
 
     Returns (re-embedded, skipped because the file is gone).
     """
@@ -94,18 +96,19 @@ def reindex(settings: Settings, progress: Callable[[int, int, str], None]) -> tu
     index = open_index(settings)
     rows = index.documents()
     index.close()
+    progress(0, len(rows), "loading the model")
     pipeline = IngestPipeline(settings)
     done = skipped = 0
     try:
         for n, (doc_id, job_id, inbox, name, location, sha) in enumerate(rows, 1):
-            progress(n, len(rows), name)
             if not location or not Path(location).is_file() or file_sha256(Path(location)) != sha:
                 skipped += 1
-                continue
-            pipeline.run(JobRequest(job_id or doc_id, location, inbox, name, reindex=True),
-                         lambda *_: None)
-            pipeline.index.set_location(doc_id, location)
-            done += 1
+            else:
+                pipeline.run(JobRequest(job_id or doc_id, location, inbox, name, reindex=True),
+                             lambda *_: None)
+                pipeline.index.set_location(doc_id, location)
+                done += 1
+            progress(n, len(rows), name)
     finally:
         pipeline.index.close()
     return done, skipped

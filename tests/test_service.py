@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import shutil
 import signal
+import pty
 import socket
+import struct
 import subprocess
 import sys
+import termios
 import threading
 import time
 from collections.abc import Iterator
@@ -250,8 +254,31 @@ def test_reindex_re_embeds_from_done(tmp_path: Path) -> None:
                               "--drain"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert drained.returncode == 0, drained.stdout + drained.stderr
     (tmp_path / "docs" / "done" / "b.txt").unlink()
-    result = CliRunner().invoke(cli, ["--config", str(config), "reindex"], catch_exceptions=False)
-    assert "re-embedded 1 document(s); 1 skipped" in result.output
+    command = [sys.executable, "-m", "agent", "--config", str(config), "reindex"]
+    piped = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert piped.returncode == 0, piped.stderr
+    # Off a terminal, progress lines as it goes (the first before the model loads).
+    lines = piped.stdout.splitlines()
+    assert lines[0] == "reindex: 2 documents; loading the model", lines
+    assert re.fullmatch(r"reindex: 1 of 2 documents \(50 %\) in [0-9.]+ s; last: [ab]\.txt",
+                        lines[1]), lines
+    assert re.fullmatch(r"reindex: 2 of 2 documents \(100 %\) in [0-9.]+ s; last: [ab]\.txt",
+                        lines[2]), lines
+    assert lines[3:] == ["re-embedded 1 document(s); 1 skipped (file no longer in done/)"]
+    # On a terminal (24 rows of 80 columns, as a bare pty has none), a bar.
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    on_terminal = subprocess.run(command, cwd=ROOT, stdout=follower, stderr=follower,
+                                 timeout=300)
+    os.close(follower)
+    shown = b""
+    with contextlib.suppress(OSError):
+        while chunk := os.read(leader, 65536):
+            shown += chunk
+    os.close(leader)
+    assert on_terminal.returncode == 0, shown
+    assert re.search(rb"reindex: 100%\|[^|]+\| 2/2 ", shown), shown
+    assert b"re-embedded 1 document(s); 1 skipped" in shown
     from agent.pipeline.index_sqlite import SQLiteIndex
 
     index = SQLiteIndex(load_config(config, environ={}).index_path)

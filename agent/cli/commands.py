@@ -14,9 +14,11 @@ import click
 
 from agent.errors import AgentError
 from agent.names import display_name
+from agent.search_output import terminal_text
 
 if TYPE_CHECKING:
     from agent.config import Settings
+    from agent.folders import InboxFolders
     from agent.queue import Job, JobQueue
 
 import agent.cli.search_command  # noqa: F401 - registers the search command
@@ -245,36 +247,41 @@ def _find_job(q: JobQueue, wanted: str) -> Job:
 @pass_ctx
 def enqueue(ctx: Context, paths: tuple[Path, ...]) -> None:
     """Queue files that already sit in a configured inbox (as if the watcher had seen them)."""
-    from agent.folders import build_inboxes, identify, is_regular_file, locate
+    from agent.cli.progress import WorkProgress
+    from agent.folders import build_inboxes
 
     inboxes = build_inboxes(ctx.settings)
     failures = 0
-    with ctx.queue() as q:
-        for path in paths:
-            where = locate(path, inboxes)
-            if where is None:
-                _say(f"skipped  {path}: not inside a configured inbox", err=True)
-                failures += 1
-                continue
-            box, rel = where
-            try:
-                st = path.stat()
-            except OSError as exc:
-                _say(f"skipped  {path}: {exc.strerror}", err=True)
-                failures += 1
-                continue
-            if not is_regular_file(st):
-                _say(f"skipped  {path}: not a regular file", err=True)
-                failures += 1
-                continue
-            ident = identify(box.name, rel, st)
-            job = q.enqueue_job(
-                str(box.inbox / rel), Path(rel).name, {"source": "cli", "size": st.st_size},
-                inbox=box.name, content_key=ident.key,
-            )
-            _say(f"{job.job_id}  {job.status}  {display_name(str(path))}")
+    # Off a terminal each file's own line is the progress; on one, a bar under those lines.
+    with ctx.queue() as q, WorkProgress("enqueue", "file", lines=False) as shown:
+        shown.start(len(paths))
+        for n, path in enumerate(paths, 1):
+            line, ok = _enqueue_one(q, inboxes, path)
+            shown.say(terminal_text(line), err=not ok)
+            failures += not ok
+            shown.step(n, display_name(path.name))
     if failures:
         raise AgentError(f"{failures} of {len(paths)} path(s) not queued")
+
+
+def _enqueue_one(q: JobQueue, inboxes: list[InboxFolders], path: Path) -> tuple[str, bool]:
+    """Queue one file as the watcher would; the line to print, and whether it was queued."""
+    from agent.folders import identify, is_regular_file, locate
+
+    where = locate(path, inboxes)
+    if where is None:
+        return f"skipped  {path}: not inside a configured inbox", False
+    box, rel = where
+    try:
+        st = path.stat()
+    except OSError as exc:
+        return f"skipped  {path}: {exc.strerror}", False
+    if not is_regular_file(st):
+        return f"skipped  {path}: not a regular file", False
+    job = q.enqueue_job(str(box.inbox / rel), Path(rel).name,
+                        {"source": "cli", "size": st.st_size}, inbox=box.name,
+                        content_key=identify(box.name, rel, st).key)
+    return f"{job.job_id}  {job.status}  {display_name(str(path))}", True
 
 
 @cli.command()
@@ -302,6 +309,7 @@ def run(ctx: Context, drain: bool, factory: str) -> None:
 def retry(ctx: Context, jobs_named: tuple[str, ...], all_failed: bool) -> None:
     """Move failed jobs' files back and queue them again with a fresh retry budget (name each
     job by its id, a unique prefix of it, or its file name, as for `job`)."""
+    from agent.cli.progress import WorkProgress
     from agent.folders import build_inboxes
     from agent.retry import retry_failed_job
 
@@ -320,15 +328,18 @@ def retry(ctx: Context, jobs_named: tuple[str, ...], all_failed: bool) -> None:
         if all_failed:
             ids += [j.job_id for status in ("failed", "timeout")
                     for j in q.list_jobs(status=status, limit=1_000_000)]
-        for job_id in ids:
-            try:
-                job = retry_failed_job(q, boxes, job_id)
-            except AgentError as exc:
-                _say(f"ingest-agent: {job_id[:12]}: {exc}", err=True)
-                refused += 1
-                continue
-            _say(f"{job.job_id}  {job.status}  "
-                 f"{display_name(job.original_filename or job.file_path)}")
+        with WorkProgress("retry", "job", lines=False) as shown:
+            shown.start(len(ids))
+            for n, job_id in enumerate(ids, 1):
+                try:
+                    job = retry_failed_job(q, boxes, job_id)
+                except AgentError as exc:
+                    shown.say(terminal_text(f"ingest-agent: {job_id[:12]}: {exc}"), err=True)
+                    refused += 1
+                else:
+                    name = display_name(job.original_filename or job.file_path)
+                    shown.say(terminal_text(f"{job.job_id}  {job.status}  {name}"))
+                shown.step(n, job_id[:12])
     if refused:
         raise AgentError(f"{refused} job(s) not retried")
 
@@ -382,23 +393,20 @@ def backup(ctx: Context, dest: Path) -> None:
 @cli.command()
 @pass_ctx
 def reindex(ctx: Context) -> None:
-    """Re-embed every indexed document from its file in done/ (after a model change)."""
-    from tqdm import tqdm
-
+    """Re-embed every indexed document from its file in done/ (after a model change), with a
+    progress bar (progress lines when the output is not a terminal)."""
+    from agent.cli.progress import WorkProgress
     from agent.maintenance import reindex as reindex_all
 
-    tqdm.monitor_interval = 0  # no monitor thread for a short command
-    bar = tqdm(unit="doc", disable=None)
+    with WorkProgress("reindex", "document") as shown:
 
-    def progress(n: int, total: int, name: str) -> None:
-        bar.total = total
-        bar.set_postfix_str(name[:40], refresh=False)
-        bar.update(1)
+        def progress(n: int, total: int, name: str) -> None:
+            if n == 0:
+                shown.start(total, name)
+            else:
+                shown.step(n, display_name(name))
 
-    try:
         done, skipped = reindex_all(ctx.settings, progress)
-    finally:
-        bar.close()
     _say(f"re-embedded {done} document(s); {skipped} skipped (file no longer in done/)")
 
 
