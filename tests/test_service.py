@@ -5,10 +5,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import pty
 import re
 import shutil
 import signal
-import pty
 import socket
 import struct
 import subprocess
