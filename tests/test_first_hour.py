@@ -328,3 +328,27 @@ def test_a_taken_port_is_one_line_naming_its_holder_before_anything_starts(
     free = ingest_agent("check", "-c", str(config), cwd=tmp_path)
     assert free.returncode == 0 and f"metrics and health: http://127.0.0.1:{port}/metrics" in \
         free.stdout, free.stdout + free.stderr
+
+
+def test_every_log_line_about_a_file_names_its_job_and_file(tmp_path: Path) -> None:
+    """What libraries log while a file is read names the job and the file, also on the OCR
+    reader's threads: tesserocr's "No text returned" on a picture of stripes (no text) did
+    not."""
+    from PIL import Image, ImageDraw
+
+    config = agent_config(tmp_path)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    picture = Image.new("RGB", (800, 600), "white")
+    draw = ImageDraw.Draw(picture)
+    for x in range(0, 800, 7):
+        draw.line([(x, 0), (x, 600)], fill="gray")
+    picture.save(inbox / "stripes.png")
+    drained = ingest_agent("run", "--drain", "-c", str(config), cwd=tmp_path, timeout=300)
+    assert drained.returncode == 0, drained.stderr[-2000:]
+    lines = [json.loads(line) for line in drained.stderr.splitlines() if line.startswith("{")]
+    job_id = next(e["job_id"] for e in lines if e["event"] == "processing job")
+    library = [e for e in lines if e.get("logger") and not e["logger"].startswith("agent")]
+    assert any(e["logger"] == "tesserocr" for e in library), lines
+    for entry in library:
+        assert entry.get("job_id") == job_id and entry.get("file") == "stripes.png", entry

@@ -27,6 +27,7 @@ than ``ocr.threads`` of them.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import queue
 import threading
@@ -309,9 +310,12 @@ class PageReader:
                     if item is None:
                         break
                     key, value = item
+                    # In the job's log context (contextvars), so what a library logs on
+                    # the reader's threads names the job and file.
                     pending.append((key, PageText(value) if isinstance(value, str)
                                     else value if isinstance(value, PageText)
-                                    else pool.submit(self._read_one, value)))
+                                    else pool.submit(contextvars.copy_context().run,
+                                                     self._read_one, value)))
                 if not pending:
                     break
                 key, value = pending.popleft()
