@@ -6,15 +6,33 @@
 # Hebrew OCR data, for the tests of several OCR languages; LibreOffice Impress (headless), which
 # reads PowerPoint 97-2003 .ppt, Writer, which reads the .doc files catdoc cannot, and Calc, which
 # reads the workbooks openpyxl cannot (optional at run time: `ingest-agent check` says when
-# LibreOffice is missing). Chromium and its driver, for the web page's browser tests.
+# LibreOffice is missing). Chromium and its driver, for the web page's browser tests; the
+# programs tests and benchmarks call besides (tests/test_system_deps.py checks every one).
 # Installs only what is missing, so a second run costs nothing; without root (or sudo) it says
 # in one line what to install and stops.
 set -euo pipefail
 
+runtime_only=false
+list_only=false
+for arg in "$@"; do
+    case "$arg" in
+        --runtime) runtime_only=true ;;
+        --list) list_only=true ;;  # print the packages (one a line) and change nothing
+        *) echo "usage: $0 [--runtime] [--list]" >&2; exit 2 ;;
+    esac
+done
+
 packages=(libmagic1 tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd fonts-dejavu-core catdoc)
-if [ "${1:-}" != "--runtime" ]; then
+if ! $runtime_only; then
+    # antiword: the legacy-reader benchmark compares it with catdoc; time: GNU time measures
+    # the agent's peak memory in benchmarks; systemd: systemd-analyze checks the unit file.
     packages+=(prometheus redis-server python3-doc tesseract-ocr-heb libreoffice-impress-nogui
-               libreoffice-writer-nogui libreoffice-calc-nogui chromium chromium-driver)
+               libreoffice-writer-nogui libreoffice-calc-nogui chromium chromium-driver antiword
+               time systemd)
+fi
+if $list_only; then
+    printf '%s\n' "${packages[@]}"
+    exit 0
 fi
 missing=()
 for pkg in "${packages[@]}"; do
