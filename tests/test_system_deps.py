@@ -87,7 +87,7 @@ def programs_called() -> dict[str, list[str]]:
                             names.append(_program(value.elts[0]))
                 for name in names:
                     if name and COMMAND_WORD.fullmatch(name):
-                        found.setdefault(name, []).append(f"{where}:{node.lineno}")
+                        found.setdefault(name, []).append(f"{where}:{getattr(node, 'lineno', 0)}")
     return found
 
 
