@@ -53,7 +53,7 @@ def test_a_fresh_runtime_venv_is_small_and_complete(tmp_path: Path) -> None:
     """A new venv with `pip install .` alone: no test tools, under 450 MB, and the agent's
     model and libraries load (full-size proof: `make test-full`). 351 MB before the office,
     mail and OCR readers; 428 MB with them (tesserocr 34 MB, extract-msg's cryptography and
-    oletools, openpyxl, python-pptx, odfpy, ebooklib)."""
+    oletools, openpyxl, python-pptx, odfpy, ebooklib); 432 MB with psutil (2026-12-07)."""
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", str(ROOT)], check=True,
