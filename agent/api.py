@@ -125,6 +125,10 @@ class EvidenceOut(BaseModel):
     coverage: float = Field(description="share of the query's content words its chunk holds")
     known: float = Field(description="share of them that occur anywhere in the index")
     together: bool = Field(description="the query's words stand together in it")
+    held: int = Field(default=0, description="how many of the query's content words its "
+                      "passage holds (as the lexical side matches words)")
+    words: int = Field(default=0, description="how many content words the query has")
+    run: int = Field(default=0, description="the most query words its passage holds in a row")
 
 
 class SearchOut(BaseModel):

@@ -6,16 +6,20 @@ needs no score calibration between the two. With one result per document (the de
 document ranks by its best chunk and, fused the same way at lower weights, by how close the
 whole document (the mean of its vectors) and its opening (first chunk) are to the question —
 unless the query is one code-shaped token (``O_NONBLOCK``, ``os.replace``, ``getLogger``): a
-pasted name is found where it stands, and what a page is about says nothing of that. A
-result is kept only if it is relevant on its own terms: its cosine reaches
-``search.min_similarity``, or its chunk holds every content word of the query. When nothing
-passes, the response says the index has no good answer (``answered`` false) rather than
+pasted name is found where it stands, and what a page is about says nothing of that. Where
+a passage holds every content word of a short query and those words are rare in the index (a
+name, a row's values, a heading), its document comes first, the passage that holds them
+closest together before others. A result is kept only if it is relevant on its own terms: its
+cosine reaches ``search.min_similarity``, or its passage holds every content word of the query
+(or a long query nearly word for word). When nothing answers (``search_evidence.answers``),
+the response says the index has no good answer (``answered`` false) and why, rather than
 returning confident-looking noise. The CLI, the HTTP API and the agent's local search socket
 all speak this module's request and response.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from collections.abc import Sequence
@@ -28,9 +32,24 @@ from agent.errors import SearchUsageError
 from agent.names import display_name
 from agent.pipeline.index import NO_FILTER, STOPWORDS, SearchFilter, StoredChunk
 from agent.pipeline.stores import open_index
+from agent.search_evidence import (
+    COPIED_RUN,
+    Evidence,
+    answers,
+    closest_span,
+    content_words,
+    longest_run,
+    refusal_note,
+    weighed_words,
+)
 from agent.search_options import MODES, Mode
 
+__all__ = ["Evidence", "SearchRequest", "SearchResponse", "SearchResult", "Searcher",
+           "SharedSearcher", "answers", "content_words", "mime_types"]
+
 RRF_K = 60
+EXACT_MAX_WORDS = 8  # a query this short whose words one passage holds is an exact hit …
+RARE_IDF = 7.0  # … when its words are this rare together (summed ln(chunks / chunks with it))
 WHOLE_DOCUMENT_WEIGHT = 0.5  # RRF weight of the ranking by the document's mean vector
 OPENING_WEIGHT = 0.25  # RRF weight of the ranking by the document's first chunk
 SNIPPET_CHARS = 240
@@ -102,35 +121,6 @@ class SearchResult:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Evidence:
-    """How well the best result answers the query, from both sides of the search: what the
-    refusal decides on (a cosine alone answers "capital of Mongolia" with a line in Mon)."""
-
-    similarity: float | None  # its cosine with the query (None in lexical mode)
-    coverage: float  # share of the query's content words its chunk holds (heading and text)
-    known: float  # share of them that occur anywhere in the index
-    together: bool  # the query's words stand together in it (a quoted phrase, a figure's row)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"similarity": None if self.similarity is None else round(self.similarity, 4),
-                "coverage": round(self.coverage, 3), "known": round(self.known, 3),
-                "together": self.together}
-
-
-def answers(evidence: Evidence, alone: float, with_words: float, coverage: float) -> bool:
-    """Whether the best result answers the query: its words stand together in it; or its
-    cosine is high on its own (``alone``); or the cosine is fair (``with_words``) and the
-    chunk holds enough of the query's content words (``coverage``). Lexical search (no
-    cosine) answers whatever it finds. (Calibrated by ``benchmarks/refusal_bench.py``; how
-    many of the query's words the index knows at all is reported, and did not help.)"""
-    if evidence.together or evidence.similarity is None:
-        return True
-    if evidence.similarity >= alone:
-        return True
-    return evidence.similarity >= with_words and evidence.coverage >= coverage
-
-
 @dataclass(slots=True)
 class SearchResponse:
     query: str
@@ -189,62 +179,103 @@ class Searcher:
         together = self._together(request.query, quoted, mode, pool, where)
         if together:
             ranked["phrase"] = together
+        words = weighed_words(request.query)
+        covering = [] if quoted else self._covering(request.query, words, pool, where)
+        exact = self._exact_hits(request.query, words, covering)
+        if exact:
+            ranked["exact"] = exact
         fused = _fuse(ranked)
-        first = set(together)  # the query's words together, as written or near: ranked first
         if quoted:  # a quoted phrase is a must: only chunks that hold it, as written
-            fused = {i: score for i, score in fused.items() if i in first}
+            fused = {i: score for i, score in fused.items() if i in set(together)}
             if not fused:
                 return SearchResponse(request.query, mode, False, note=(
                     "no document holds " + " and ".join(f'"{p}"' for p in quoted)))
+        for chunk_id in covering:  # a passage holding the words is always a candidate
+            fused.setdefault(chunk_id, 0.0)
         if not fused:
             return SearchResponse(request.query, mode, False, note="nothing matches the query")
-        strong = set(first)  # chunks holding every content word: relevant on their own
-        if mode != "lexical" and has_content_words(request.query):
-            strong |= {i for i, _ in self.index.lexical_candidates(request.query, pool, where,
-                                                                    require_all=True)}
         if vector is not None:
             missing = [i for i in fused if i not in similarity]
             similarity.update(self.index.similarities(vector, missing))
         floor = config.min_similarity
+        strong = set(together) | set(covering)  # relevant on their words alone
 
         def relevant(chunk_id: int) -> bool:
-            if mode == "lexical":
-                return True
-            return similarity.get(chunk_id, -1.0) >= floor or chunk_id in strong
+            return mode == "lexical" or similarity.get(chunk_id, -1.0) >= floor \
+                or chunk_id in strong
 
-        kept = [i for i in fused if relevant(i) and i in first] \
-            + [i for i in fused if relevant(i) and i not in first]
-        found_by = {side: set(ids) for side, ids in ranked.items()}
+        kept = [i for i in fused if relevant(i)]
         chunks = self.index.chunks_by_id(kept[: max(request.k * 20, 200)])
-        scored = [(i, fused[i]) for i in kept if i in chunks]
+        tier = {i: 0 for i in together}
+        for place, chunk_id in enumerate(exact):
+            tier.setdefault(chunk_id, 1 + place)
+        scored = _tiered([(i, fused[i]) for i in kept if i in chunks], tier)
         if request.per_document:
             about = None if looks_like_identifier(request.query) else vector
-            scored = self._rank_documents(scored, chunks, about)
-            scored = [p for p in scored if p[0] in first] + [p for p in scored if p[0] not in first]
+            scored = _tiered(self._rank_documents(scored, chunks, about), tier)
         copies: dict[int, list[str]] = {}
         if request.per_document and not request.all_copies:
             scored, copies = collapse_copies(scored, chunks)
+        found_by = {side: set(ids) for side, ids in ranked.items()}
         results: list[SearchResult] = []
         for chunk_id, score in scored[: request.k]:
             chunk = chunks[chunk_id]
-            sides = tuple(side for side in ("vector", "lexical", "phrase")
+            sides = tuple(side for side in ("vector", "lexical", "phrase", "exact")
                           if chunk_id in found_by.get(side, ()))
             results.append(SearchResult(
                 len(results) + 1, score, similarity.get(chunk_id), sides, chunk,
                 make_snippet(chunk.text, request.query),
                 self.settings.processing.max_chunk_chars, tuple(copies.get(chunk_id, ()))))
         if not results:
+            best = max(similarity.values(), default=0.0)
             return SearchResponse(request.query, mode, False, note=(
-                f"no result is relevant enough (cosine below search.min_similarity = {floor:g} "
-                "and no chunk holds every word of the query)"))
-        evidence = self._evidence(request.query, results[0], first)
+                f"no passage holds every word of the query, and none is close in meaning "
+                f"(best cosine {best:.2f}, under search.min_similarity = {floor:g})"))
+        evidence = self._evidence(request.query, words, results[0], set(together))
         if not answers(evidence, config.answer_similarity, floor, config.min_coverage):
             return SearchResponse(request.query, mode, False, evidence=evidence, note=(
-                f"no result answers it well enough: the best has cosine "
-                f"{evidence.similarity or 0:.2f} (under search.answer_similarity = "
-                f"{config.answer_similarity:g}) and holds {evidence.coverage:.0%} of the "
-                f"query's words (under search.min_coverage = {config.min_coverage:g})"))
+                refusal_note(evidence, display_name(results[0].chunk.source_name),
+                             config.answer_similarity, floor, config.min_coverage)))
         return SearchResponse(request.query, mode, True, results, evidence=evidence)
+
+    def _covering(self, query: str, words: list[str], pool: int,
+                  where: SearchFilter) -> list[int]:
+        """Passages that hold every content word of the query, best first (as the lexical
+        side ranks them); for a long query none holds whole, those holding all its words but
+        one and a run of them as written (a sentence copied with a word changed)."""
+        if not words:
+            return []
+        held = [i for i, _ in self.index.lexical_candidates(" ".join(words), pool, where,
+                                                             require_all=True)]
+        if held or len(words) < 4:
+            return held
+        nearly: dict[int, float] = {}
+        for left_out in range(len(words)):
+            rest = " ".join(w for n, w in enumerate(words) if n != left_out)
+            for chunk_id, score in self.index.lexical_candidates(rest, pool // 4 or 1, where,
+                                                                 require_all=True):
+                nearly[chunk_id] = max(score, nearly.get(chunk_id, score))
+        if not nearly:
+            return []
+        chunks = self.index.chunks_by_id(nearly)
+        return [i for i in sorted(nearly, key=lambda i: -nearly[i])
+                if i in chunks and longest_run(query, chunks[i].text) >= COPIED_RUN]
+
+    def _exact_hits(self, query: str, words: list[str], covering: list[int]) -> list[int]:
+        """The passages holding every word of a short query whose words are rare in the
+        index, closest together first: a name, a row's values, a heading is found where it
+        stands, ahead of pages that only mean something like it."""
+        if not covering or len(query.split()) > EXACT_MAX_WORDS:
+            return []
+        counts = self.index.chunk_counts(words)
+        total = max(counts.pop("", 0), 1)
+        rarity = sum(math.log(total / max(n, 1)) for n in counts.values())
+        if rarity < RARE_IDF:
+            return []
+        chunks = self.index.chunks_by_id(covering)
+        place = {chunk_id: n for n, chunk_id in enumerate(covering)}
+        return sorted((i for i in covering if i in chunks), key=lambda i: (
+            closest_span(words, f"{chunks[i].heading}\n{chunks[i].text}"), place[i]))
 
     def _check_model(self) -> None:
         """Vectors of one model mean nothing to another: an index made only by another model
@@ -260,12 +291,16 @@ class Searcher:
                 "--mode lexical)")
         self._model_checked = True
 
-    def _evidence(self, query: str, best: SearchResult, together: set[int]) -> Evidence:
-        terms = query_terms(query)
-        held = {_stem(w.lower()) for w in _WORD.findall(f"{best.chunk.heading} {best.chunk.text}")}
-        coverage = sum(_stem(t) in held for t in terms) / max(1, len(terms))
-        known = len(self.index.known_words(terms)) / max(1, len(terms))
-        return Evidence(best.similarity, coverage, known, best.chunk.chunk_id in together)
+    def _evidence(self, query: str, words: list[str], best: SearchResult,
+                  together: set[int]) -> Evidence:
+        """What the best result holds of the query, as the lexical side matches words."""
+        chunk = best.chunk
+        held = sum(bool(ids) for ids in self.index.chunks_holding(words, [chunk.chunk_id])
+                   .values())
+        known = len(self.index.known_words(words)) / max(1, len(words))
+        run = longest_run(query, f"{chunk.heading}\n{chunk.text}")
+        return Evidence(best.similarity, held / max(1, len(words)), known,
+                        chunk.chunk_id in together, held, len(words), run)
 
     def _together(self, query: str, quoted: list[str], mode: Mode, pool: int,
                   where: SearchFilter) -> list[int]:
@@ -382,6 +417,13 @@ def _fuse(ranked: dict[str, list[int]]) -> dict[int, float]:
     return dict(sorted(scores.items(), key=lambda item: -item[1]))
 
 
+def _tiered(scored: list[tuple[int, float]], tier: dict[int, int]) -> list[tuple[int, float]]:
+    """Chunks holding the query's words together first, then the exact hits in their order,
+    then the rest as scored (a stable sort: each tier keeps its order)."""
+    last = len(tier) + 1
+    return sorted(scored, key=lambda pair: tier.get(pair[0], last))
+
+
 def mime_types(names: Sequence[str]) -> tuple[str, ...]:
     """MIME types from what a user types: full types as they are, short names (pdf) mapped."""
     out = []
@@ -399,13 +441,6 @@ def mime_types(names: Sequence[str]) -> tuple[str, ...]:
 def quoted_phrases(query: str) -> list[str]:
     """The phrases a query puts in double quotes ("…" or “…”), to be found as written."""
     return [" ".join((a or b).split()) for a, b in _QUOTED.findall(query)]
-
-
-def content_words(query: str) -> list[str]:
-    """The query's whitespace-separated words that are not common English words, as typed
-    (``os.replace``, ``SNB22-3`` and ``3318`` stay whole), at most 12."""
-    words = [w.strip(".,;:!?()[]{}'\"“”") for w in query.split()]
-    return [w for w in words if _WORD.search(w) and w.lower() not in STOPWORDS][:12]
 
 
 def query_terms(query: str) -> list[str]:

@@ -222,6 +222,18 @@ class Index(Protocol):
         them): a question about Mongolia in an index that never says "Mongolia" is off topic."""
         ...
 
+    def chunks_holding(self, words: Sequence[str], chunk_ids: Iterable[int]
+                       ) -> dict[str, set[int]]:
+        """For each of ``words``, which of ``chunk_ids`` hold it, as the full-text index
+        matches words (stemmed; a dotted word's parts together): what a passage holds of a
+        query, judged the way the lexical side finds it."""
+        ...
+
+    def chunk_counts(self, words: Sequence[str], cap: int = 10_000) -> dict[str, int]:
+        """How many chunks hold each word (counting stops at ``cap``), and the number of
+        chunks in all under the key "" — the index's own statistics for a word's rarity."""
+        ...
+
     def similarities(self, query_vector: Any, chunk_ids: Iterable[int]) -> dict[int, float]:
         """Cosine of the vector with each chunk's."""
         ...

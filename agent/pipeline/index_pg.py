@@ -249,6 +249,27 @@ class PostgresIndex(DocumentLookups):
                 known.add(word)
         return known
 
+    def chunks_holding(self, words: Sequence[str], chunk_ids: Iterable[int]
+                       ) -> dict[str, set[int]]:
+        ids = sorted(set(chunk_ids))
+        held: dict[str, set[int]] = {}
+        for word in words:
+            held[word] = {int(r[0]) for r in self._conn().execute(
+                "SELECT id FROM chunks WHERE id = ANY(%s) AND "
+                "tsv @@ phraseto_tsquery('english', %s)", (ids, word)).fetchall()
+            } if any(ch.isalnum() for ch in word) else set()
+        return held
+
+    def chunk_counts(self, words: Sequence[str], cap: int = 10_000) -> dict[str, int]:
+        counts = {"": int(self._conn().execute(
+            "SELECT count(*) FROM chunks").fetchone()[0])}
+        for word in words:
+            counts[word] = int(self._conn().execute(
+                "SELECT count(*) FROM (SELECT 1 FROM chunks WHERE "
+                "tsv @@ phraseto_tsquery('english', %s) LIMIT %s) AS held",
+                (word, cap)).fetchone()[0]) if any(ch.isalnum() for ch in word) else 0
+        return counts
+
     def lexical_candidates(self, query: str, k: int, where: SearchFilter = NO_FILTER, *,
                            require_all: bool = False) -> list[tuple[int, float]]:
         """Each word of the query is a phrase query (``os.replace`` stays one lexeme, as the

@@ -354,6 +354,28 @@ class SQLiteIndex(DocumentLookups):
                 known.add(word)
         return known
 
+    def chunks_holding(self, words: Sequence[str], chunk_ids: Iterable[int]
+                       ) -> dict[str, set[int]]:
+        ids = json.dumps(sorted(set(chunk_ids)))
+        held: dict[str, set[int]] = {}
+        for word in words:
+            parts = _WORD.findall(word.lower())
+            held[word] = {int(r[0]) for r in self._conn().execute(
+                "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? AND rowid IN "
+                "(SELECT value FROM json_each(?))", ('"' + " ".join(parts) + '"', ids))
+            } if parts else set()
+        return held
+
+    def chunk_counts(self, words: Sequence[str], cap: int = 10_000) -> dict[str, int]:
+        counts = {"": int(self._conn().execute("SELECT max(id) FROM chunks").fetchone()[0]
+                          or 0)}
+        for word in words:
+            parts = _WORD.findall(word.lower())
+            counts[word] = int(self._conn().execute(
+                "SELECT count(*) FROM (SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? "
+                "LIMIT ?)", ('"' + " ".join(parts) + '"', cap)).fetchone()[0]) if parts else 0
+        return counts
+
     def _selective(self, phrases: list[str]) -> list[str]:
         """The rarest phrases whose matches add up to at most LEXICAL_ROWS (at least the
         rarest one that matches): ranking every chunk that holds "file" or "read" costs tens
