@@ -45,6 +45,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.exact_queries import Query  # noqa: E402
+from benchmarks.exact_queries import halves as exact_halves  # noqa: E402
+from benchmarks.exact_queries import load as load_exact  # noqa: E402
 from benchmarks.retrieval_passages import PASSAGES  # noqa: E402
 from benchmarks.retrieval_questions import (  # noqa: E402
     FRESH,
@@ -57,6 +60,7 @@ from benchmarks.retrieval_questions import (  # noqa: E402
 )
 
 DOCS = Path("/usr/share/doc/python3-doc/html")
+EXACT_SET = ROOT / "benchmarks" / "exact_docs.tsv"  # copied from the full index's pages
 INDEXES = {  # name: (html main content, headings)
     "plain": (False, False),
     "clean": (True, False),
@@ -220,6 +224,28 @@ def scores(results: Sequence[Sequence[Hit]], gold: Sequence[tuple[str, tuple[str
             "mrr@10": mrr / n}
 
 
+def exact_scores(results: Sequence[Sequence[Hit]], queries: Sequence[Query]) -> dict[str, float]:
+    """For queries copied from the pages: answered (anything returned), top-1 (a gold page
+    first) and passage@1 (that page's shown passage holds the query's words: all of them,
+    all but the changed one for a sentence)."""
+    import re
+
+    answered = top1 = passage1 = 0
+    for hits, query in zip(results, queries, strict=True):
+        if not hits:
+            continue
+        answered += 1
+        if hits[0].page not in query.gold:
+            continue
+        top1 += 1
+        wanted = set(re.findall(r"\w+", query.text.lower()))
+        shown = set(re.findall(r"\w+", hits[0].text.lower()))
+        missing = len(wanted - shown)
+        passage1 += missing == 0 or (query.kind == "sentence" and missing <= 1)
+    n = max(1, len(queries))
+    return {"answered": answered / n, "top1": top1 / n, "passage@1": passage1 / n}
+
+
 def agent_runner(searcher: Any, mode: str, per_document: bool, off: tuple[str, ...] = ()
                  ) -> Callable[[str], list[Hit]]:
     """Searches as the agent does, with the ranking signals named in ``off`` switched off."""
@@ -265,6 +291,11 @@ def evaluate(label: str, run: Callable[[str], list[Hit]], table: list[list[str]]
             else:
                 row.append(f"{s['top1']:.2f} / {s['passage@1']:.2f} / {s['recall@5']:.2f} / "
                            f"{s['mrr@10']:.2f}")
+    exact = exact_halves(load_exact(EXACT_SET)) if EXACT_SET.is_file() else {}
+    for queries in exact.values():
+        results = [run(q.text) for q in queries]
+        e = exact_scores(results, queries)
+        row.append(f"{e['answered']:.2f} / {e['top1']:.2f} / {e['passage@1']:.2f}")
     if answered is not None:
         refused = sum(not answered(q) for q in UNANSWERABLE)
         kept = sum(answered(q) for q, _ in natural)
@@ -422,6 +453,8 @@ def main() -> None:
     header = ["run", "natural dev: top-1 / passage@1 / R@5 / MRR", "natural held-out", "fresh (seen)",
               "fresh-2 held-out",
               "identifiers dev", "identifiers held-out", "identifiers-2 held-out",
+              *(["copied dev: answered / top-1 / passage@1", "copied held-out"]
+                if EXACT_SET.is_file() else []),
               "floor (unanswerable / natural)",
               "p50 search"]
     print(" | ".join(header), flush=True)
