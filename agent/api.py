@@ -129,6 +129,7 @@ class EvidenceOut(BaseModel):
                       "passage holds (as the lexical side matches words)")
     words: int = Field(default=0, description="how many content words the query has")
     run: int = Field(default=0, description="the most query words its passage holds in a row")
+    length: int = Field(default=0, description="how many words (all of them) the query has")
 
 
 class SearchOut(BaseModel):

@@ -33,13 +33,15 @@ from agent.names import display_name
 from agent.pipeline.index import NO_FILTER, STOPWORDS, SearchFilter, StoredChunk
 from agent.pipeline.stores import open_index
 from agent.search_evidence import (
-    COPIED_RUN,
     Evidence,
     answers,
     closest_span,
     content_words,
+    copied_run,
+    holds_as_typed,
     longest_run,
     refusal_note,
+    tokens,
     weighed_words,
 )
 from agent.search_options import MODES, Mode
@@ -181,7 +183,7 @@ class Searcher:
             ranked["phrase"] = together
         words = weighed_words(request.query)
         covering = [] if quoted else self._covering(request.query, words, pool, where)
-        exact = self._exact_hits(request.query, words, covering)
+        exact = [] if mode == "vector" else self._exact_hits(request.query, words, covering)
         if exact:
             ranked["exact"] = exact
         fused = _fuse(ranked)
@@ -242,12 +244,13 @@ class Searcher:
                   where: SearchFilter) -> list[int]:
         """Passages that hold every content word of the query, best first (as the lexical
         side ranks them); for a long query none holds whole, those holding all its words but
-        one and a run of them as written (a sentence copied with a word changed)."""
+        one and a run of them as written (a sentence copied with a word changed; a question
+        is not copied from anywhere)."""
         if not words:
             return []
         held = [i for i, _ in self.index.lexical_candidates(" ".join(words), pool, where,
                                                              require_all=True)]
-        if held or len(words) < 4:
+        if held or len(words) < 4 or is_question(query):
             return held
         nearly: dict[int, float] = {}
         for left_out in range(len(words)):
@@ -258,24 +261,44 @@ class Searcher:
         if not nearly:
             return []
         chunks = self.index.chunks_by_id(nearly)
+        run = copied_run(len(tokens(query)))
         return [i for i in sorted(nearly, key=lambda i: -nearly[i])
-                if i in chunks and longest_run(query, chunks[i].text) >= COPIED_RUN]
+                if i in chunks and longest_run(query, chunks[i].text) >= run]
 
     def _exact_hits(self, query: str, words: list[str], covering: list[int]) -> list[int]:
-        """The passages holding every word of a short query whose words are rare in the
-        index, closest together first: a name, a row's values, a heading is found where it
-        stands, ahead of pages that only mean something like it."""
-        if not covering or len(query.split()) > EXACT_MAX_WORDS:
+        """The passages to rank before all others. Of a short query (``EXACT_MAX_WORDS``),
+        those holding every word: a word, a name, a row's values, a heading is found where it
+        stands, ahead of pages that only mean something like it; those holding the words as
+        typed come before those holding other forms of them and, when the words are rare in
+        the index, those holding them closest together first. (A short question keeps the
+        fused order unless its words are rare: its words are no phrase to find.) Of a longer
+        query that is not a question, the passages it was copied from, nearly word for word:
+        the longest run of its words first."""
+        if not covering or is_question(query) and len(query.split()) > EXACT_MAX_WORDS:
             return []
-        counts = self.index.chunk_counts(words)
-        total = max(counts.pop("", 0), 1)
-        rarity = sum(math.log(total / max(n, 1)) for n in counts.values())
-        if rarity < RARE_IDF:
+        if len(query.split()) > EXACT_MAX_WORDS:
+            found = self.index.chunks_by_id(covering)
+            run = {i: longest_run(query, f"{c.heading}\n{c.text}") for i, c in found.items()}
+            enough = copied_run(len(tokens(query)))
+            return sorted((i for i in covering if run.get(i, 0) >= enough),
+                          key=lambda i: -run[i])
+        rare = self._rarity(words) >= RARE_IDF
+        if not rare and is_question(query):
             return []
         chunks = self.index.chunks_by_id(covering)
         place = {chunk_id: n for n, chunk_id in enumerate(covering)}
-        return sorted((i for i in covering if i in chunks), key=lambda i: (
-            closest_span(words, f"{chunks[i].heading}\n{chunks[i].text}"), place[i]))
+
+        def order(chunk_id: int) -> tuple[bool, int, int]:
+            text = f"{chunks[chunk_id].heading}\n{chunks[chunk_id].text}"
+            return (not holds_as_typed(words, text), closest_span(words, text) if rare else 0,
+                    place[chunk_id])
+        return sorted((i for i in covering if i in chunks), key=order)
+
+    def _rarity(self, words: list[str]) -> float:
+        """How rare the words are together: Σ ln(chunks / chunks holding the word)."""
+        counts = self.index.chunk_counts(words)
+        total = max(counts.pop("", 0), 1)
+        return sum(math.log(total / max(n, 1)) for n in counts.values())
 
     def _check_model(self) -> None:
         """Vectors of one model mean nothing to another: an index made only by another model
@@ -300,7 +323,7 @@ class Searcher:
         known = len(self.index.known_words(words)) / max(1, len(words))
         run = longest_run(query, f"{chunk.heading}\n{chunk.text}")
         return Evidence(best.similarity, held / max(1, len(words)), known,
-                        chunk.chunk_id in together, held, len(words), run)
+                        chunk.chunk_id in together, held, len(words), run, len(tokens(query)))
 
     def _together(self, query: str, quoted: list[str], mode: Mode, pool: int,
                   where: SearchFilter) -> list[int]:
@@ -324,8 +347,7 @@ class Searcher:
             return [i for i, _ in self.index.phrase_candidates(
                 words, pool, where, window=NEAR_GAP * (len(words) - 1))]
         every = query.split()
-        if len(every) >= COPIED_WORDS and every[0].lower() not in QUESTION_WORDS \
-                and not query.rstrip().endswith("?"):
+        if len(every) >= COPIED_WORDS and not is_question(query):
             return [i for i, _ in self.index.phrase_candidates(every, pool, where)]
         return []
 
@@ -457,6 +479,12 @@ def looks_like_identifier(query: str) -> bool:
     if not token or any(c.isspace() for c in token):
         return False
     return bool(_CODE_SHAPE.search(token) or _ALL_CAPS.fullmatch(token))
+
+
+def is_question(query: str) -> bool:
+    """A query asked as a question ("how do I …", "… ?"), not words copied to be found."""
+    words = query.split()
+    return bool(words) and (words[0].lower() in QUESTION_WORDS or query.rstrip().endswith("?"))
 
 
 def has_content_words(query: str) -> bool:

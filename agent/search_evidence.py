@@ -18,7 +18,8 @@ from typing import Any
 from agent.pipeline.index import STOPWORDS
 
 MAX_WORDS = 12  # content words of a query that are weighed
-COPIED_RUN = 5  # query words standing in a passage in a row, as in the query: a copy
+COPIED_RUN = 5  # query words standing in a passage in a row, as in the query: a copy (half
+#                 the query's words when it is shorter than ten)
 _TOKEN = re.compile(r"\w+")
 
 
@@ -34,6 +35,7 @@ class Evidence:
     held: int = 0  # how many of the query's content words its passage holds
     words: int = 0  # how many content words the query has (at most MAX_WORDS)
     run: int = 0  # the longest run of the query's words its passage holds in order
+    length: int = 0  # how many words (all of them) the query has
 
     @property
     def holds_every_word(self) -> bool:
@@ -42,14 +44,22 @@ class Evidence:
     @property
     def copied(self) -> bool:
         """A long query its passage holds nearly word for word: every content word but one,
-        and ``COPIED_RUN`` or more of its words in a row."""
-        return self.words >= 4 and self.held >= self.words - 1 and self.run >= COPIED_RUN
+        and ``copied_run`` of its words in a row."""
+        return self.words >= 4 and self.held >= self.words - 1 \
+            and self.run >= copied_run(self.length)
 
     def to_dict(self) -> dict[str, Any]:
         return {"similarity": None if self.similarity is None else round(self.similarity, 4),
                 "coverage": round(self.coverage, 3), "known": round(self.known, 3),
                 "together": self.together, "held": self.held, "words": self.words,
-                "run": self.run}
+                "run": self.run, "length": self.length}
+
+
+def copied_run(length: int) -> int:
+    """The words in a row, as in a query of ``length`` words, that make a passage its copy:
+    ``COPIED_RUN``, or half a short query but at least four (a word changed in the middle of
+    an eight-word sentence leaves runs of three and four)."""
+    return min(COPIED_RUN, max(4, length // 2))
 
 
 def answers(evidence: Evidence, alone: float, with_words: float, coverage: float) -> bool:
@@ -84,16 +94,24 @@ def refusal_note(evidence: Evidence, file: str, alone: float, with_words: float,
 
 def content_words(query: str) -> list[str]:
     """The query's whitespace-separated words that are not common English words, as typed
-    (``os.replace``, ``SNB22-3`` and ``3318`` stay whole), at most ``MAX_WORDS``."""
+    (``os.replace``, ``SNB22-3`` and ``3318`` stay whole), each once, at most ``MAX_WORDS``."""
     words = [w.strip(".,;:!?()[]{}'\"“”") for w in query.split()]
-    return [w for w in words if _TOKEN.search(w) and w.lower() not in STOPWORDS][:MAX_WORDS]
+    return _once([w for w in words if _TOKEN.search(w) and w.lower() not in STOPWORDS])
 
 
 def weighed_words(query: str) -> list[str]:
     """The words a passage is judged to hold: the content words, or every word of a query
     made of common words only ("to be or not to be")."""
-    return content_words(query) or [w.strip(".,;:!?()[]{}'\"“”") for w in query.split()
-                                    if _TOKEN.search(w)][:MAX_WORDS]
+    return content_words(query) or _once([w.strip(".,;:!?()[]{}'\"“”") for w in query.split()
+                                          if _TOKEN.search(w)])
+
+
+def _once(words: list[str]) -> list[str]:
+    """Each word once (case aside), in order, at most ``MAX_WORDS``."""
+    first: dict[str, str] = {}
+    for word in words:
+        first.setdefault(word.lower(), word)
+    return list(first.values())[:MAX_WORDS]
 
 
 def tokens(text: str) -> list[str]:
@@ -116,6 +134,13 @@ def longest_run(query: str, text: str) -> int:
         runs = current
         best = max(best, max(current.values(), default=0))
     return best
+
+
+def holds_as_typed(words: list[str], text: str) -> bool:
+    """Whether ``text`` holds every one of ``words`` as typed (case aside), not only another
+    form of it the stemmer matches ("extractable", not just "extract")."""
+    held = set(tokens(text))
+    return all(token in held for word in words for token in tokens(word))
 
 
 def closest_span(words: list[str], text: str) -> int:

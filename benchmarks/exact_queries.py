@@ -86,12 +86,19 @@ class Corpus:
         db.close()
         self.folded = {name: " ".join(text.lower().split()) for name, text in self.text.items()}
         self.words = {name: set(_WORD.findall(text.lower())) for name, text in self.text.items()}
+        self.spoken = {name: " " + " ".join(_WORD.findall(text.lower())) + " "
+                       for name, text in self.text.items()}
         self.df = Counter(w for words in self.words.values() for w in words)
         self.tokens = {name: {t.strip(".,;:!?()[]{}'\"“”") for t in text.split()}
                        for name, text in self.text.items()}
         self.lowercase = {w for text in self.text.values() for w in re.findall(r"\b[a-z]+\b", text)}
         self.vocabulary = sorted(w for w, n in self.df.items()
                                  if _LOWER_WORD.fullmatch(w) and w not in STOPWORDS)
+
+    def holding_words(self, phrase: str) -> tuple[str, ...]:
+        """Every document whose words hold ``phrase``'s words in a row (punctuation aside)."""
+        wanted = " " + " ".join(_WORD.findall(phrase.lower())) + " "
+        return tuple(sorted(name for name, text in self.spoken.items() if wanted in text))
 
     def holding(self, phrase: str) -> tuple[str, ...]:
         """Every document whose text holds ``phrase`` (case and spacing aside)."""
@@ -189,8 +196,8 @@ def _row(corpus: Corpus, name: str, rng: random.Random) -> Query | None:
     rows = sorted(set(rows))
     if not rows:
         return None
-    text, line = rng.choice(rows)
-    return Query("row", text, corpus.holding(line))
+    text, line = rng.choice(rows)  # the documents holding the row, or its values as words
+    return Query("row", text, tuple(sorted({*corpus.holding(line), *corpus.holding_words(text)})))
 
 
 def _sentence(corpus: Corpus, name: str, rng: random.Random) -> Query | None:

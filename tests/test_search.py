@@ -365,9 +365,9 @@ def test_a_pasted_identifier_finds_the_page_that_holds_it(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """"O_NONBLOCK" stands only in the os notes, and that chunk is the best passage; but three
     pages about non-blocking I/O are closer to it as wholes and by their openings. A code-shaped
-    query skips those document signals, so the page holding the name comes first; with the
-    signals applied to it (as to a question in words), a page about the idea wins (the real
-    pipeline and model, SQLite index)."""
+    query skips those document signals, and a short query's exact hits rank first, so the page
+    holding the name comes first; with neither, a page about the idea wins (the real pipeline
+    and model, SQLite index)."""
     from agent import search
     from agent.config import Settings
     from agent.pipeline import IngestPipeline, JobRequest
@@ -390,7 +390,9 @@ def test_a_pasted_identifier_finds_the_page_that_holds_it(
         assert first(per_document=False) == "os.md"  # the passage that holds the name
         assert first() == "os.md"
         monkeypatch.setattr(search, "looks_like_identifier", lambda query: False)
-        assert first() != "os.md"
+        assert first() == "os.md"  # the passage holding the word still ranks first …
+        monkeypatch.setattr(search.Searcher, "_exact_hits", lambda *args: [])
+        assert first() != "os.md"  # … which, without that rule either, it would not
     finally:
         searcher.index.close()
 

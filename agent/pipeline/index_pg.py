@@ -3,8 +3,8 @@ write one index and any of them can search it.
 
 Same contract as ``SQLiteIndex``: one transaction per document, idempotent per content sha256
 (a unique constraint settles races between agents), exact cosine search (``<=>``), and
-Postgres full-text search (a stored ``tsvector`` over heading and text, GIN-indexed, ranked by
-``ts_rank_cd``).
+Postgres full-text search (a stored ``tsvector`` over heading, text and table rows' values,
+GIN-indexed, ranked by ``ts_rank_cd``).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from agent.pipeline.index import (
     SearchFilter,
     batched,
 )
+from agent.pipeline.tables import CELL_SEPARATOR, row_values
 
 SCHEMA = [
     "CREATE EXTENSION IF NOT EXISTS vector",
@@ -90,6 +91,17 @@ SCHEMA = [
     "ALTER TABLE embedding_checkpoints ADD COLUMN IF NOT EXISTS tokens INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE documents ADD COLUMN IF NOT EXISTS fingerprint BIGINT",
 ]
+# Each chunk's table rows as their values alone, in the tsvector at the lowest weight, so a
+# query made of a row's values matches the row as a phrase (issue 40; SQLite's v6).
+ROW_VALUES = [
+    "ALTER TABLE chunks ADD COLUMN row_values TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE chunks DROP COLUMN tsv",
+    """ALTER TABLE chunks ADD COLUMN tsv tsvector GENERATED ALWAYS AS (
+        setweight(to_tsvector('english', heading), 'A') ||
+        setweight(to_tsvector('english', text), 'B') ||
+        setweight(to_tsvector('english', row_values), 'D')) STORED""",
+    "CREATE INDEX IF NOT EXISTS ix_chunks_tsv ON chunks USING gin (tsv)",
+]
 
 
 def _vector(values: Any) -> str:
@@ -111,8 +123,22 @@ class PostgresIndex(DocumentLookups):
                 self._conn().execute("SELECT pg_advisory_xact_lock(7345120)")
                 for sql in SCHEMA:
                     self._conn().execute(sql)
+                if not self._conn().execute(
+                        "SELECT 1 FROM information_schema.columns WHERE table_name = 'chunks' "
+                        "AND column_name = 'row_values'").fetchone():
+                    for sql in ROW_VALUES:
+                        self._conn().execute(sql)
+                    self._fill_row_values()
         except psycopg.Error as exc:
             raise IndexStoreError(f"postgres index at {self._safe_dsn()}: {exc}") from None
+
+    def _fill_row_values(self) -> None:
+        """The row values of the chunks indexed before the column was added."""
+        rows = self._conn().execute("SELECT id, text FROM chunks WHERE strpos(text, %s) > 0",
+                                    (CELL_SEPARATOR,)).fetchall()
+        with self._conn().cursor() as cur:
+            cur.executemany("UPDATE chunks SET row_values = %s WHERE id = %s",
+                            [(row_values(text), chunk_id) for chunk_id, text in rows])
 
     def _safe_dsn(self) -> str:
         return self.dsn.split("@")[-1]
@@ -155,10 +181,11 @@ class PostgresIndex(DocumentLookups):
             for page in batched(rows, STAGED_PAGE):
                 cur.executemany(
                     """INSERT INTO chunks (document_id, ordinal, text, char_start, char_end,
-                           page, tokens, embedding, heading)
-                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s::vector, %s)""",
+                           page, tokens, embedding, heading, row_values)
+                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s::vector, %s, %s)""",
                     [(document_row, c.ordinal, c.text, c.char_start, c.char_end, c.page,
-                      c.tokens, _vector(np.frombuffer(v, dtype=np.float32)), c.heading)
+                      c.tokens, _vector(np.frombuffer(v, dtype=np.float32)), c.heading,
+                      row_values(c.text))
                      for c, v in page])
                 stored += len(page)
         return stored

@@ -4,7 +4,8 @@ One transaction per document, idempotent per content sha256: a retry or a duplic
 adds chunks twice. Vectors are float32 blobs; vector search is an exact dot product in numpy over
 a matrix cached in memory and refreshed incrementally, which measured faster here than
 sqlite-vec's brute-force scan (see benchmarks/README.md). Lexical search is SQLite's FTS5 (BM25,
-Porter stemming) over each chunk's heading and text, kept in step by triggers.
+Porter stemming) over each chunk's heading, text and table rows' values, kept in step by
+triggers.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import os
 import re
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from agent.pipeline.index import (
     DocumentLookups,
     SearchFilter,
 )
+from agent.pipeline.tables import CELL_SEPARATOR, row_values
 from agent.sqlitedb import Transaction, connect
 
 SCHEMA = [
@@ -105,9 +107,41 @@ SCHEMA_V4 = [
 ]
 # v5: each document's SimHash, so near copies show as one result (``fingerprint``).
 SCHEMA_V5 = ["ALTER TABLE documents ADD COLUMN fingerprint INTEGER"]
-MIGRATIONS = [SCHEMA, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5]
+
+
+def _fill_row_values(conn: sqlite3.Connection) -> None:
+    """v6's backfill: the row values of the chunks indexed before it."""
+    rows = conn.execute("SELECT id, text FROM chunks WHERE instr(text, ?) > 0",
+                        (CELL_SEPARATOR,)).fetchall()
+    conn.executemany("UPDATE chunks SET row_values = ? WHERE id = ?",
+                     [(row_values(text), chunk_id) for chunk_id, text in rows])
+
+
+# v6: each chunk's table rows as their values alone ("Maple Leafs TOR 13"), a third FTS column,
+# so a query made of a row's values matches the row as a phrase (issue 40).
+SCHEMA_V6: list[str | Callable[[sqlite3.Connection], None]] = [
+    "ALTER TABLE chunks ADD COLUMN row_values TEXT NOT NULL DEFAULT ''",
+    _fill_row_values,
+    "DROP TRIGGER chunks_fts_insert",
+    "DROP TRIGGER chunks_fts_delete",
+    "DROP TABLE chunks_fts",
+    """CREATE VIRTUAL TABLE chunks_fts USING fts5(heading, text, row_values, content='chunks',
+        content_rowid='id', tokenize='porter unicode61 remove_diacritics 2')""",
+    """CREATE TRIGGER chunks_fts_insert AFTER INSERT ON chunks BEGIN
+        INSERT INTO chunks_fts (rowid, heading, text, row_values)
+        VALUES (new.id, new.heading, new.text, new.row_values);
+    END""",
+    """CREATE TRIGGER chunks_fts_delete AFTER DELETE ON chunks BEGIN
+        INSERT INTO chunks_fts (chunks_fts, rowid, heading, text, row_values)
+        VALUES ('delete', old.id, old.heading, old.text, old.row_values);
+    END""",
+    "INSERT INTO chunks_fts (chunks_fts) VALUES ('rebuild')",
+]
+MIGRATIONS: list[Sequence[str | Callable[[sqlite3.Connection], None]]] = [
+    SCHEMA, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6]
 SCHEMA_VERSION = len(MIGRATIONS)
 HEADING_WEIGHT = 1.0  # bm25 weight of the heading column against the text's 1.0
+ROW_VALUES_WEIGHT = 0.25  # … and of the rows' values, which the text already holds once
 LEXICAL_ROWS = 5000  # at most this many matching chunks are ranked for a query (rarest words)
 _WORD = re.compile(r"\w+")
 
@@ -148,8 +182,11 @@ class SQLiteIndex(DocumentLookups):
                 conn.execute("ROLLBACK")
                 raise IndexStoreError(f"{self.path}: written by a newer ingest-agent (v{version})")
             for statements in MIGRATIONS[version:]:
-                for sql in statements:
-                    conn.execute(sql)
+                for step in statements:
+                    if isinstance(step, str):
+                        conn.execute(step)
+                    else:
+                        step(conn)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
@@ -190,9 +227,10 @@ class SQLiteIndex(DocumentLookups):
         for chunk, vector in rows:
             chunk_id = conn.execute(
                 """INSERT INTO chunks (document_id, ordinal, text, char_start, char_end, page,
-                       tokens, heading) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
+                       tokens, heading, row_values) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   RETURNING id""",
                 (document_row, chunk.ordinal, chunk.text, chunk.char_start, chunk.char_end,
-                 chunk.page, chunk.tokens, chunk.heading),
+                 chunk.page, chunk.tokens, chunk.heading, row_values(chunk.text)),
             ).fetchone()[0]
             conn.execute("INSERT INTO chunk_vectors (chunk_id, vector) VALUES (?, ?)",
                          (chunk_id, vector))
@@ -313,9 +351,9 @@ class SQLiteIndex(DocumentLookups):
 
     def _ranked_matches(self, match: str, k: int, where: SearchFilter) -> list[tuple[int, float]]:
         """The ``k`` chunks FTS5 ranks best for a MATCH expression, within ``where``."""
-        sql = ("SELECT rowid, bm25(chunks_fts, ?, 1.0) AS rank FROM chunks_fts "
+        sql = ("SELECT rowid, bm25(chunks_fts, ?, 1.0, ?) AS rank FROM chunks_fts "
                "WHERE chunks_fts MATCH ?")
-        params: list[Any] = [HEADING_WEIGHT, match]
+        params: list[Any] = [HEADING_WEIGHT, ROW_VALUES_WEIGHT, match]
         if where.active:
             sql += (" AND rowid IN (SELECT id FROM chunks WHERE document_id IN "
                     "(SELECT value FROM json_each(?)))")

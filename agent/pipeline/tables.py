@@ -139,6 +139,20 @@ def table_lines(rows: Iterable[Iterable[str]]) -> list[str]:
     return lines + table.finish()
 
 
+def row_values(text: str) -> str:
+    """The values of every table row in ``text``, in order and without their column names
+    ("Zone: EMEA · Sales: 3318" → "EMEA 3318"), a row a line: indexed beside the text so a
+    query made of a row's values matches the row as a phrase. Empty when ``text`` has no such
+    row (a row without column names already reads as its values)."""
+    rows = []
+    for line in text.splitlines():
+        if CELL_SEPARATOR not in line:
+            continue
+        cells = [part.split(": ", 1)[-1] for part in line.split(CELL_SEPARATOR)]
+        rows.append(" ".join(cells))
+    return "\n".join(rows)
+
+
 def rows_text(builder: OutlineBuilder, lines: list[str]) -> Iterator[Section]:
     """A table's lines given to an outline, as the text of the section they are in."""
     return builder.text("\n".join(lines) + "\n") if lines else iter(())
