@@ -131,6 +131,7 @@ class SearchResponse:
     results: list[SearchResult] = field(default_factory=list)
     note: str | None = None  # why there is no answer, when there is none
     evidence: Evidence | None = None  # of the best result
+    measured: StoredChunk | None = None  # the passage the evidence is of (shown first if any)
 
     def to_dict(self) -> dict[str, Any]:
         return {"query": self.query, "mode": self.mode, "answered": self.answered,
@@ -206,11 +207,47 @@ class Searcher:
             return mode == "lexical" or similarity.get(chunk_id, -1.0) >= floor \
                 or chunk_id in strong
 
-        kept = [i for i in fused if relevant(i)]
-        chunks = self.index.chunks_by_id(kept[: max(request.k * 20, 200)])
         tier = {i: 0 for i in together}
         for place, chunk_id in enumerate(exact):
             tier.setdefault(chunk_id, 1 + place)
+        candidates = list(fused)
+        chunks = self.index.chunks_by_id(candidates[: max(request.k * 20, 200)])
+        chunks.update(self.index.chunks_by_id([i for i in covering if i not in chunks]))
+
+        def ranked_first() -> tuple[StoredChunk, Evidence]:
+            """The passage the whole ranking puts first, the floor not applied (what
+            ``refusal_bench`` calibrates on), and what it holds of the query."""
+            first = self._results(request, candidates, chunks, fused, tier, vector, ranked,
+                                  similarity, k=1)[0].chunk
+            return first, self._evidence(request.query, words, first,
+                                         similarity.get(first.chunk_id), set(together))
+
+        def answered(evidence: Evidence) -> bool:
+            return answers(evidence, config.answer_similarity, floor, config.min_coverage)
+        measured, evidence = ranked_first()
+        if not answered(evidence) and covering and not exact:
+            # a question whose words one passage holds is answered, with that passage
+            for place, chunk_id in enumerate(covering):
+                tier.setdefault(chunk_id, 1 + place)
+            measured, evidence = ranked_first()
+        if not answered(evidence):
+            return SearchResponse(request.query, mode, False, evidence=evidence, note=(
+                refusal_note(evidence, display_name(measured.source_name),
+                             config.answer_similarity, floor, config.min_coverage)),
+                measured=measured)
+        tier[measured.chunk_id] = -1  # the passage judged is the one shown first
+        kept = [i for i in candidates if relevant(i) or i == measured.chunk_id]
+        results = self._results(request, kept, chunks, fused, tier, vector, ranked, similarity,
+                                k=request.k)
+        return SearchResponse(request.query, mode, True, results, evidence=evidence,
+                              measured=measured)
+
+    def _results(self, request: SearchRequest, kept: list[int], chunks: dict[int, StoredChunk],
+                 fused: dict[int, float], tier: dict[int, int], vector: Any,
+                 ranked: dict[str, list[int]], similarity: dict[int, float], *, k: int
+                 ) -> list[SearchResult]:
+        """The kept chunks ranked (tiers first), one a document unless asked otherwise, near
+        copies shown as one, the first ``k`` with their snippets."""
         scored = _tiered([(i, fused[i]) for i in kept if i in chunks], tier)
         if request.per_document:
             about = None if looks_like_identifier(request.query) else vector
@@ -220,7 +257,7 @@ class Searcher:
             scored, copies = collapse_copies(scored, chunks)
         found_by = {side: set(ids) for side, ids in ranked.items()}
         results: list[SearchResult] = []
-        for chunk_id, score in scored[: request.k]:
+        for chunk_id, score in scored[:k]:
             chunk = chunks[chunk_id]
             sides = tuple(side for side in ("vector", "lexical", "phrase", "exact")
                           if chunk_id in found_by.get(side, ()))
@@ -228,17 +265,7 @@ class Searcher:
                 len(results) + 1, score, similarity.get(chunk_id), sides, chunk,
                 make_snippet(chunk.text, request.query),
                 self.settings.processing.max_chunk_chars, tuple(copies.get(chunk_id, ()))))
-        if not results:
-            best = max(similarity.values(), default=0.0)
-            return SearchResponse(request.query, mode, False, note=(
-                f"no passage holds every word of the query, and none is close in meaning "
-                f"(best cosine {best:.2f}, under search.min_similarity = {floor:g})"))
-        evidence = self._evidence(request.query, words, results[0], set(together))
-        if not answers(evidence, config.answer_similarity, floor, config.min_coverage):
-            return SearchResponse(request.query, mode, False, evidence=evidence, note=(
-                refusal_note(evidence, display_name(results[0].chunk.source_name),
-                             config.answer_similarity, floor, config.min_coverage)))
-        return SearchResponse(request.query, mode, True, results, evidence=evidence)
+        return results
 
     def _covering(self, query: str, words: list[str], pool: int,
                   where: SearchFilter) -> list[int]:
@@ -314,15 +341,15 @@ class Searcher:
                 "--mode lexical)")
         self._model_checked = True
 
-    def _evidence(self, query: str, words: list[str], best: SearchResult,
-                  together: set[int]) -> Evidence:
-        """What the best result holds of the query, as the lexical side matches words."""
-        chunk = best.chunk
+    def _evidence(self, query: str, words: list[str], chunk: StoredChunk,
+                  similarity: float | None, together: set[int]) -> Evidence:
+        """What a passage (the best result's) holds of the query, as the lexical side matches
+        words."""
         held = sum(bool(ids) for ids in self.index.chunks_holding(words, [chunk.chunk_id])
                    .values())
         known = len(self.index.known_words(words)) / max(1, len(words))
         run = longest_run(query, f"{chunk.heading}\n{chunk.text}")
-        return Evidence(best.similarity, held / max(1, len(words)), known,
+        return Evidence(similarity, held / max(1, len(words)), known,
                         chunk.chunk_id in together, held, len(words), run, len(tokens(query)))
 
     def _together(self, query: str, quoted: list[str], mode: Mode, pool: int,

@@ -58,6 +58,8 @@ class Asked:
     evidence: dict[str, Any] | None
     kind: str = "question"  # or the exact-hit set's kind: word, name, identifier, heading …
     tops: tuple[str, ...] = ()  # the first result's file and the near copies it stands for
+    agent_answered: bool = False  # the agent's own answer, as shipped (its floor applied)
+    agent_tops: tuple[str, ...] = ()  # … and its first result (with its near copies)
 
     @property
     def right(self) -> bool:
@@ -134,9 +136,9 @@ def ask_all(config: Path) -> list[Asked]:
     from agent.config import load_config
     from agent.search import Searcher, SearchRequest
 
-    settings = load_config(config)
-    settings.search.min_similarity = -1.0  # every question gets a best result to judge
-    searcher = Searcher(settings)
+    # the agent judges the passage its whole ranking puts first, the floor not applied, and
+    # says why in its evidence whether it answers or not: the rules are judged on that
+    searcher = Searcher(load_config(config))
     asked = []
     questions = [(q, True, tuple(f"python_{p.replace('/', '_')}" for p in pages))
                  for q, pages in NATURAL[:40]]
@@ -149,11 +151,11 @@ def ask_all(config: Path) -> list[Asked]:
     for (question, answerable, gold), kind in zip(questions, kinds, strict=True):
         response = searcher.answer(SearchRequest(question, k=5))
         first = response.results[0] if response.results else None
-        top = first.chunk.source_name if first else None
-        tops = (top, *first.also_in) if first and top else ()
+        top = response.measured.source_name if response.measured else None
+        tops = (top, *(first.also_in if first else ())) if top else ()
         asked.append(Asked(question, answerable, gold, top,
                            response.evidence.to_dict() if response.evidence else None,
-                           kind, tops))
+                           kind, tops, response.answered, tops))
     return asked
 
 
@@ -267,6 +269,24 @@ def main() -> None:
             right = sum(judge(a.evidence) and a.right for a in exact) / max(1, len(exact))
             print(f"| {name} | {half} | " + " | ".join(cells)
                   + f" | {answered_all * 100:.1f} % | {right * 100:.1f} % |")
+    print("\nThe agent as shipped (its own answer: the floor applied, a refused question "
+          "reordered to a passage holding its words):")
+    print("| half | answerable answered | off-topic refused | top-1 of answered | copied "
+          "answered | copied: right file first |")
+    print("|---|--:|--:|--:|--:|--:|")
+    for half in ("dev", "held-out"):
+        questions = [a for a in parts[half] if a.kind == "question"]
+        on = [a for a in questions if a.answerable]
+        off = [a for a in questions if not a.answerable]
+        copied = [a for a in parts[half] if a.kind != "question"]
+
+        def first_right(a: Asked) -> bool:
+            return a.agent_answered and any(name in a.gold for name in a.agent_tops)
+        print(f"| {half} | {_share(sum(a.agent_answered for a in on), len(on))} "
+              f"| {_share(sum(not a.agent_answered for a in off), len(off))} "
+              f"| {_share(sum(map(first_right, on)), sum(a.agent_answered for a in on))} "
+              f"| {_share(sum(a.agent_answered for a in copied), len(copied))} "
+              f"| {_share(sum(map(first_right, copied)), len(copied))} |")
     held = parts["held-out"]
     questions = [a for a in held if a.kind == "question"]
     answered, refused = score(questions, rule(defaults))
@@ -284,6 +304,10 @@ def main() -> None:
             what = "refused" if a.answerable and not judged else \
                 "answered" if not a.answerable else f"first: {a.top}"
             print(f"  miss ({a.kind}): {what} {a.question!r} gold {a.gold[:2]} {a.evidence}")
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{part * 100 / max(1, whole):.1f} % ({part}/{whole})"
 
 
 if __name__ == "__main__":
