@@ -219,9 +219,10 @@ class IndexSettings(_Section):
 
 class SearchSettings(_Section):
     mode: Literal["vector", "lexical", "hybrid"] = "hybrid"
-    # The refusal (benchmarks/refusal_bench.py calibrated these on its development half): a
-    # result answers if its cosine reaches answer_similarity, or reaches min_similarity while
-    # its chunk holds min_coverage of the query's content words (or they stand together).
+    # The refusal (benchmarks/refusal_bench.py calibrated these on its development half): the
+    # first passage answers if it holds the query's words (search_evidence.answers), or its
+    # cosine reaches answer_similarity, or reaches min_similarity while its chunk holds
+    # min_coverage of the query's content words. min_similarity also trims what is shown.
     min_similarity: float = Field(default=0.32, ge=-1.0, le=1.0)
     answer_similarity: float = Field(default=0.40, ge=-1.0, le=1.0)
     min_coverage: float = Field(default=0.25, ge=0.0, le=1.0)

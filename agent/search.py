@@ -6,15 +6,16 @@ needs no score calibration between the two. With one result per document (the de
 document ranks by its best chunk and, fused the same way at lower weights, by how close the
 whole document (the mean of its vectors) and its opening (first chunk) are to the question —
 unless the query is one code-shaped token (``O_NONBLOCK``, ``os.replace``, ``getLogger``): a
-pasted name is found where it stands, and what a page is about says nothing of that. Where
-a passage holds every content word of a short query and those words are rare in the index (a
-name, a row's values, a heading), its document comes first, the passage that holds them
-closest together before others. A result is kept only if it is relevant on its own terms: its
-cosine reaches ``search.min_similarity``, or its passage holds every content word of the query
-(or a long query nearly word for word). When nothing answers (``search_evidence.answers``),
-the response says the index has no good answer (``answered`` false) and why, rather than
-returning confident-looking noise. The CLI, the HTTP API and the agent's local search socket
-all speak this module's request and response.
+pasted name is found where it stands, and what a page is about says nothing of that. A short
+query's passages holding every content word rank first (the closest together first when the
+words are rare in the index: a name, a row's values, a heading), and a long query's passages
+it was copied from. The passage the whole ranking puts first is judged
+(``search_evidence.answers``): it answers when it holds the query's words, or is close enough
+in meaning; a question whose words another passage holds together is answered with that one.
+When nothing answers, the response says the index has no good answer (``answered`` false) and
+why, of the passage judged, rather than returning confident-looking noise. The relevance
+floor (``search.min_similarity``) trims what is shown. The CLI, the HTTP API and the agent's
+local search socket all speak this module's request and response.
 """
 
 from __future__ import annotations
