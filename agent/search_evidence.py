@@ -80,8 +80,12 @@ def refusal_note(evidence: Evidence, file: str, alone: float, with_words: float,
                  coverage: float) -> str:
     """Why the best result does not answer, of that result, in the terms the rule uses."""
     cosine = evidence.similarity or 0.0
-    held = (f"no passage holds every word of the query; the best match ({file}) holds "
-            f"{evidence.held} of its {evidence.words}")
+    if evidence.known == 0:  # "________", or words no document has
+        held = (f"no passage holds any word of the query (as the full-text index reads "
+                f"words: letters and digits); the best match by meaning is {file}")
+    else:
+        held = (f"no passage holds every word of the query; the best match ({file}) holds "
+                f"{evidence.held} of its {evidence.words}")
     if cosine >= with_words:
         why = (f"and its meaning is only fairly close (cosine {cosine:.2f}, under "
                f"search.answer_similarity = {alone:g}, with {evidence.coverage:.0%} of the "

@@ -124,8 +124,21 @@ def test_what_the_files_cannot_answer_is_refused_truthfully(searcher: Any, quest
     words = content_words(question)
     # "no passage holds every word of the query": true of the whole index
     assert searcher.index.lexical_candidates(" ".join(words), 5, require_all=True) == []
-    assert found.note.startswith("no passage holds every word of the query"), found.note
-    # the figures named are the evidence's, of the passage it names
-    assert f"holds {evidence.held} of its {evidence.words}" in found.note, found.note
+    if evidence.known == 0:
+        assert searcher.index.known_words(words) == set()
+        assert found.note.startswith("no passage holds any word of the query"), found.note
+    else:
+        assert found.note.startswith("no passage holds every word of the query"), found.note
+        # the figures named are the evidence's, of the passage it names
+        assert f"holds {evidence.held} of its {evidence.words}" in found.note, found.note
     assert evidence.words == len(words)
     assert f"cosine {evidence.similarity:.2f}" in found.note, found.note
+
+
+def test_a_query_of_no_letters_is_refused_saying_why(searcher: Any) -> None:
+    """A run of underscores (a form's blank) is no word to the full-text index: the note says
+    so, rather than that no passage holds it."""
+    found = _ask(searcher, "________")
+    assert not found.answered
+    assert found.note.startswith("no passage holds any word of the query (as the full-text "
+                                 "index reads words: letters and digits)"), found.note
