@@ -167,6 +167,73 @@ def test_lexical_search_finds_identifiers_and_honours_filters(index: Index) -> N
     assert chunk.heading == "Guide › Part 0" and chunk.inbox == "docs"
 
 
+ROWS = ("Stanley Cups\nTeam: Blues · Location: STL · Stanley Cups: 1\n"
+        "Team: Maple Leafs · Location: TOR · Stanley Cups: 13")
+
+
+def test_a_rows_values_match_the_row_as_a_phrase(index: Index) -> None:
+    """A table's rows carry their column names in the text; their values, in order, are a
+    phrase the index holds too (issue 40), so the phrase search finds the row by its values
+    (the prose holding the same words apart does not match)."""
+    _texts_doc(index, "a" * 64, [ROWS, "the Maple Leafs won in TOR, 13 times"],
+               name="cups.csv", mime="text/csv")
+    found = index.phrase_candidates(["Maple", "Leafs", "TOR", "13"], 5)
+    assert [index.chunks_by_id([i])[i].ordinal for i, _ in found] == [0]
+
+
+def test_an_index_before_row_values_is_backfilled(tmp_path: Path) -> None:
+    """A version 5 index's table chunks get their rows' values on open (the v6 migration), so
+    rows indexed before are found by their values too."""
+    import sqlite3
+
+    from agent.pipeline.index_sqlite import MIGRATIONS, SQLiteIndex
+
+    path = tmp_path / "index.db"
+    conn = sqlite3.connect(path)
+    for statements in MIGRATIONS[:5]:
+        for sql in statements:
+            assert isinstance(sql, str)
+            conn.execute(sql)
+    conn.execute("INSERT INTO documents (doc_id, content_sha256, job_id, inbox, source_name, mime, "
+                 "bytes, chunk_count, model, created_at) VALUES ('doc_x', 'x', 'j', 'docs', "
+                 "'cups.csv', 'text/csv', 10, 1, 'm', 0)")
+    conn.execute("INSERT INTO chunks (document_id, ordinal, text, char_start, char_end, tokens) "
+                 "VALUES (1, 0, ?, 0, 25, 5)", (ROWS,))
+    conn.execute("INSERT INTO chunk_vectors VALUES (1, ?)", (_vectors(1, 1)[0].tobytes(),))
+    conn.execute("PRAGMA user_version = 5")
+    conn.commit()
+    conn.close()
+    index = SQLiteIndex(path)
+    assert [i for i, _ in index.phrase_candidates(["Maple", "Leafs", "TOR", "13"], 5)] == [1]
+    assert index.integrity_problems() == []
+    index.close()
+
+
+def test_a_postgres_index_before_row_values_is_backfilled(pg_dsn: str) -> None:
+    """The same on Postgres: an index whose chunks table has no row_values column gets it, its
+    tsvector rebuilt over it, and the rows already there filled in."""
+    import psycopg
+
+    from agent.pipeline.index_pg import PostgresIndex
+
+    index = PostgresIndex(pg_dsn)
+    _texts_doc(index, "a" * 64, [ROWS], name="cups.csv", mime="text/csv")
+    index.close()
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:  # as an index from before
+        conn.execute("ALTER TABLE chunks DROP COLUMN tsv")
+        conn.execute("ALTER TABLE chunks DROP COLUMN row_values")
+        conn.execute("""ALTER TABLE chunks ADD COLUMN tsv tsvector GENERATED ALWAYS AS (
+            setweight(to_tsvector('english', heading), 'A') ||
+            setweight(to_tsvector('english', text), 'B')) STORED""")
+    old = PostgresIndex.__new__(PostgresIndex)  # searching it as it was: no phrase of values
+    old.dsn, old._local = pg_dsn, __import__("threading").local()
+    assert old.phrase_candidates(["Maple", "Leafs", "TOR", "13"], 5) == []
+    old.close()
+    index = PostgresIndex(pg_dsn)
+    assert len(index.phrase_candidates(["Maple", "Leafs", "TOR", "13"], 5)) == 1
+    index.close()
+
+
 def test_vector_candidates_and_similarities_agree(index: Index) -> None:
     """The cosine of a candidate is the same whether it comes from the search or is asked for
     by id; a filter keeps other documents out."""
