@@ -234,7 +234,8 @@ class Searcher:
         if not answered(evidence):
             return SearchResponse(request.query, mode, False, evidence=evidence, note=(
                 refusal_note(evidence, display_name(measured.source_name),
-                             config.answer_similarity, floor, config.min_coverage)),
+                             config.answer_similarity, floor, config.min_coverage,
+                             request.query)),
                 measured=measured)
         tier[measured.chunk_id] = -1  # the passage judged is the one shown first
         kept = [i for i in candidates if relevant(i) or i == measured.chunk_id]

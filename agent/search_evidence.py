@@ -77,12 +77,14 @@ def answers(evidence: Evidence, alone: float, with_words: float, coverage: float
 
 
 def refusal_note(evidence: Evidence, file: str, alone: float, with_words: float,
-                 coverage: float) -> str:
+                 coverage: float, query: str = "") -> str:
     """Why the best result does not answer, of that result, in the terms the rule uses."""
     cosine = evidence.similarity or 0.0
-    if evidence.known == 0:  # "________", or words no document has
-        held = (f"no passage holds any word of the query (as the full-text index reads "
-                f"words: letters and digits); the best match by meaning is {file}")
+    if query and not any(ch.isalnum() for ch in query):  # "________", "→"
+        held = (f"the query has no letter or digit for the full-text index to match; the best "
+                f"match by meaning is {file}")
+    elif evidence.known == 0:
+        held = f"no passage holds any word of the query; the best match by meaning is {file}"
     else:
         held = (f"no passage holds every word of the query; the best match ({file}) holds "
                 f"{evidence.held} of its {evidence.words}")

@@ -140,5 +140,5 @@ def test_a_query_of_no_letters_is_refused_saying_why(searcher: Any) -> None:
     so, rather than that no passage holds it."""
     found = _ask(searcher, "________")
     assert not found.answered
-    assert found.note.startswith("no passage holds any word of the query (as the full-text "
-                                 "index reads words: letters and digits)"), found.note
+    assert found.note.startswith("the query has no letter or digit for the full-text index "
+                                 "to match; the best match by meaning is "), found.note
