@@ -128,7 +128,8 @@ class EvidenceOut(BaseModel):
     held: int = Field(default=0, description="how many of the query's content words its "
                       "passage holds (as the lexical side matches words)")
     words: int = Field(default=0, description="how many content words the query has")
-    run: int = Field(default=0, description="the most query words its passage holds in a row")
+    run: int = Field(default=0, description="the most query words its passage holds in "
+                     "order, one changed, left out or added")
     length: int = Field(default=0, description="how many words (all of them) the query has")
 
 

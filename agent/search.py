@@ -38,9 +38,8 @@ from agent.search_evidence import (
     answers,
     closest_span,
     content_words,
-    copied_run,
     holds_as_typed,
-    longest_run,
+    in_order,
     refusal_note,
     tokens,
     weighed_words,
@@ -185,7 +184,8 @@ class Searcher:
             ranked["phrase"] = together
         words = weighed_words(request.query)
         covering = [] if quoted else self._covering(request.query, words, pool, where)
-        exact = [] if mode == "vector" else self._exact_hits(request.query, words, covering)
+        exact = [] if mode == "vector" else self._exact_hits(request.query, words, covering,
+                                                             list(_fuse(ranked)))
         if exact:
             ranked["exact"] = exact
         fused = _fuse(ranked)
@@ -290,11 +290,12 @@ class Searcher:
         if not nearly:
             return []
         chunks = self.index.chunks_by_id(nearly)
-        run = copied_run(len(tokens(query)))
+        enough = len(tokens(query)) - 1
         return [i for i in sorted(nearly, key=lambda i: -nearly[i])
-                if i in chunks and longest_run(query, chunks[i].text) >= run]
+                if i in chunks and in_order(query, chunks[i].text) >= enough]
 
-    def _exact_hits(self, query: str, words: list[str], covering: list[int]) -> list[int]:
+    def _exact_hits(self, query: str, words: list[str], covering: list[int],
+                    fused: list[int]) -> list[int]:
         """The passages to rank before all others. Of a short query (``EXACT_MAX_WORDS``),
         those holding every word: a word, a name, a row's values, a heading is found where it
         stands, ahead of pages that only mean something like it; those holding the words as
@@ -307,15 +308,19 @@ class Searcher:
             return []
         if len(query.split()) > EXACT_MAX_WORDS:
             found = self.index.chunks_by_id(covering)
-            run = {i: longest_run(query, f"{c.heading}\n{c.text}") for i, c in found.items()}
-            enough = copied_run(len(tokens(query)))
+            run = {i: in_order(query, f"{c.heading}\n{c.text}") for i, c in found.items()}
+            enough = len(tokens(query)) - 1
             return sorted((i for i in covering if run.get(i, 0) >= enough),
                           key=lambda i: -run[i])
         rare = self._rarity(words) >= RARE_IDF
         if not rare and is_question(query):
             return []
         chunks = self.index.chunks_by_id(covering)
-        place = {chunk_id: n for n, chunk_id in enumerate(covering)}
+        # ties in the order both sides rank them (then the lexical side's)
+        place = {chunk_id: n for n, chunk_id in enumerate(fused)}
+        after = len(place)
+        for n, chunk_id in enumerate(covering):
+            place.setdefault(chunk_id, after + n)
 
         def order(chunk_id: int) -> tuple[bool, int, int]:
             text = f"{chunks[chunk_id].heading}\n{chunks[chunk_id].text}"
@@ -350,7 +355,7 @@ class Searcher:
         held = sum(bool(ids) for ids in self.index.chunks_holding(words, [chunk.chunk_id])
                    .values())
         known = len(self.index.known_words(words)) / max(1, len(words))
-        run = longest_run(query, f"{chunk.heading}\n{chunk.text}")
+        run = in_order(query, f"{chunk.heading}\n{chunk.text}")
         return Evidence(similarity, held / max(1, len(words)), known,
                         chunk.chunk_id in together, held, len(words), run, len(tokens(query)))
 

@@ -18,8 +18,7 @@ from typing import Any
 from agent.pipeline.index import STOPWORDS
 
 MAX_WORDS = 12  # content words of a query that are weighed
-COPIED_RUN = 5  # query words standing in a passage in a row, as in the query: a copy (half
-#                 the query's words when it is shorter than ten)
+COPIED_WORDS = 5  # a query this long that a passage holds all but one word of, in order, is a copy
 _TOKEN = re.compile(r"\w+")
 
 
@@ -34,7 +33,7 @@ class Evidence:
     together: bool  # the query's words stand together in it (a quoted phrase, a figure's row)
     held: int = 0  # how many of the query's content words its passage holds
     words: int = 0  # how many content words the query has (at most MAX_WORDS)
-    run: int = 0  # the longest run of the query's words its passage holds in order
+    run: int = 0  # the most query words its passage holds in order (``in_order``)
     length: int = 0  # how many words (all of them) the query has
 
     @property
@@ -43,23 +42,15 @@ class Evidence:
 
     @property
     def copied(self) -> bool:
-        """A long query its passage holds nearly word for word: every content word but one,
-        and ``copied_run`` of its words in a row."""
-        return self.words >= 4 and self.held >= self.words - 1 \
-            and self.run >= copied_run(self.length)
+        """A query of ``COPIED_WORDS`` or more its passage holds word for word but one: every
+        word in order, one of them changed, left out or added."""
+        return self.length >= COPIED_WORDS and self.run >= self.length - 1
 
     def to_dict(self) -> dict[str, Any]:
         return {"similarity": None if self.similarity is None else round(self.similarity, 4),
                 "coverage": round(self.coverage, 3), "known": round(self.known, 3),
                 "together": self.together, "held": self.held, "words": self.words,
                 "run": self.run, "length": self.length}
-
-
-def copied_run(length: int) -> int:
-    """The words in a row, as in a query of ``length`` words, that make a passage its copy:
-    ``COPIED_RUN``, or half a short query but at least four (a word changed in the middle of
-    an eight-word sentence leaves runs of three and four)."""
-    return min(COPIED_RUN, max(4, length // 2))
 
 
 def answers(evidence: Evidence, alone: float, with_words: float, coverage: float) -> bool:
@@ -124,9 +115,11 @@ def tokens(text: str) -> list[str]:
     return _TOKEN.findall(text.lower())
 
 
-def longest_run(query: str, text: str) -> int:
-    """The most words of ``query`` that ``text`` holds in a row, in the query's order (word
-    for word, case aside): how much of it was copied."""
+def in_order(query: str, text: str) -> int:
+    """The most words of ``query`` that ``text`` holds in a row, in the query's order (case
+    aside), one edit allowed on the way: a word changed, left out or added. A sentence copied
+    with one word changed scores all its words but that one; a question that shares a phrase
+    with a passage ("can be used in a with statement") scores the phrase alone."""
     wanted = tokens(query)
     if not wanted:
         return 0
@@ -134,11 +127,22 @@ def longest_run(query: str, text: str) -> int:
     for position, token in enumerate(tokens(text)):
         where.setdefault(token, []).append(position)
     best = 0
-    runs: dict[int, int] = {}  # position in text → length of the run ending there
+    # alignments ending at a text position: with no edit yet, and with the one edit used
+    exact: dict[int, int] = {}
+    edited: dict[int, int] = {}
+    exact_before: dict[int, int] = {}  # ``exact`` one query word back (that word changed/left)
     for token in wanted:
-        current = {p: runs.get(p - 1, 0) + 1 for p in where.get(token, ())}
-        runs = current
-        best = max(best, max(current.values(), default=0))
+        now_exact: dict[int, int] = {}
+        now_edited: dict[int, int] = {}
+        for p in where.get(token, ()):
+            now_exact[p] = exact.get(p - 1, 0) + 1
+            now_edited[p] = 1 + max(
+                edited.get(p - 1, 0),  # after the edit, word for word again
+                exact_before.get(p - 1, 0),  # the query's last word is not in the text
+                exact.get(p - 2, 0),  # the text has a word the query lacks
+                exact_before.get(p - 2, 0))  # a word changed for another
+            best = max(best, now_exact[p], now_edited[p])
+        exact_before, exact, edited = exact, now_exact, now_edited
     return best
 
 
