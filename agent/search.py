@@ -6,10 +6,10 @@ needs no score calibration between the two. With one result per document (the de
 document ranks by its best chunk and, fused the same way at lower weights, by how close the
 whole document (the mean of its vectors) and its opening (first chunk) are to the question —
 unless the query is one code-shaped token (``O_NONBLOCK``, ``os.replace``, ``getLogger``): a
-pasted name is found where it stands, and what a page is about says nothing of that. A short
-query's passages holding every content word rank first (the closest together first when the
-words are rare in the index: a name, a row's values, a heading), and a long query's passages
-it was copied from. The passage the whole ranking puts first is judged
+pasted name is found where it stands, and what a page is about says nothing of that. The
+passages holding a one-word query, or a short query whose words are rare in the index (a name,
+a row's values, a heading), rank first, the closest together first, and a long query's
+passages it was copied from. The passage the whole ranking puts first is judged
 (``search_evidence.answers``): it answers when it holds the query's words, or is close enough
 in meaning; a question whose words another passage holds together is answered with that one.
 When nothing answers, the response says the index has no good answer (``answered`` false) and
@@ -296,14 +296,15 @@ class Searcher:
 
     def _exact_hits(self, query: str, words: list[str], covering: list[int],
                     fused: list[int]) -> list[int]:
-        """The passages to rank before all others. Of a short query (``EXACT_MAX_WORDS``),
-        those holding every word: a word, a name, a row's values, a heading is found where it
-        stands, ahead of pages that only mean something like it; those holding the words as
-        typed come before those holding other forms of them and, when the words are rare in
-        the index, those holding them closest together first. (A short question keeps the
-        fused order unless its words are rare: its words are no phrase to find.) Of a longer
-        query that is not a question, the passages it was copied from, nearly word for word:
-        the longest run of its words first."""
+        """The passages to rank before all others. Of one word, or of a short query
+        (``EXACT_MAX_WORDS``) whose words are rare together in the index, those holding every
+        word: a word, a name, a row's values, a heading is found where it stands, ahead of
+        pages that only mean something like it; those holding the words as typed come before
+        those holding other forms of them and, of rare words, those holding them closest
+        together first. (Common words together, "send an HTTP request with a custom header",
+        are the user's own words, not a phrase to find: the fused order stands.) Of a longer
+        query that is not a question, the passages it was copied from, word for word but one:
+        the most words in order first."""
         if not covering or is_question(query) and len(query.split()) > EXACT_MAX_WORDS:
             return []
         if len(query.split()) > EXACT_MAX_WORDS:
@@ -313,7 +314,7 @@ class Searcher:
             return sorted((i for i in covering if run.get(i, 0) >= enough),
                           key=lambda i: -run[i])
         rare = self._rarity(words) >= RARE_IDF
-        if not rare and is_question(query):
+        if not rare and (is_question(query) or len(words) > 1):
             return []
         chunks = self.index.chunks_by_id(covering)
         # ties in the order both sides rank them (then the lexical side's)
