@@ -352,3 +352,34 @@ def test_every_log_line_about_a_file_names_its_job_and_file(tmp_path: Path) -> N
     assert any(e["logger"] == "tesserocr" for e in library), lines
     for entry in library:
         assert entry.get("job_id") == job_id and entry.get("file") == "stripes.png", entry
+
+
+def test_the_listening_socket_lets_the_server_send_without_waiting() -> None:
+    """The web page's socket is bound before uvicorn takes it; asyncio turns Nagle's algorithm
+    off (TCP_NODELAY) only on sockets created as TCP, and without it every response waited
+    for the client's delayed ACK (40 ms a page, web_bench 2026-12-07). An asyncio server on
+    the socket, as uvicorn runs one, has TCP_NODELAY on the connection it accepts."""
+    import asyncio
+    import socket
+
+    from agent.listeners import Port, listen
+
+    async def accepted_nodelay() -> int:
+        seen: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            sock = writer.get_extra_info("socket")
+            seen.set_result(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(on_connect, sock=listen(Port("api", "127.0.0.1", 0)))
+        host, port = server.sockets[0].getsockname()[:2]
+        _, writer = await asyncio.open_connection(host, port)
+        try:
+            return await asyncio.wait_for(seen, 30)
+        finally:
+            writer.close()
+            server.close()
+            await server.wait_closed()
+
+    assert asyncio.run(accepted_nodelay()) != 0
