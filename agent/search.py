@@ -50,6 +50,7 @@ __all__ = ["Evidence", "SearchRequest", "SearchResponse", "SearchResult", "Searc
            "SharedSearcher", "answers", "content_words", "mime_types"]
 
 RRF_K = 60
+NEAR_COPY_CANDIDATES = 50  # the lexical side's best, searched for a copy with a word changed
 EXACT_MAX_WORDS = 8  # a query this short whose words one passage holds is an exact hit …
 RARE_IDF = 7.0  # … when its words are this rare together (summed ln(chunks / chunks with it))
 WHOLE_DOCUMENT_WEIGHT = 0.5  # RRF weight of the ranking by the document's mean vector
@@ -183,7 +184,8 @@ class Searcher:
         if together:
             ranked["phrase"] = together
         words = weighed_words(request.query)
-        covering = [] if quoted else self._covering(request.query, words, pool, where)
+        covering = [] if quoted else self._covering(request.query, words, pool, where,
+                                                    ranked.get("lexical", []))
         exact = [] if mode == "vector" else self._exact_hits(request.query, words, covering,
                                                              list(_fuse(ranked)))
         if exact:
@@ -269,30 +271,29 @@ class Searcher:
                 self.settings.processing.max_chunk_chars, tuple(copies.get(chunk_id, ()))))
         return results
 
-    def _covering(self, query: str, words: list[str], pool: int,
-                  where: SearchFilter) -> list[int]:
+    def _covering(self, query: str, words: list[str], pool: int, where: SearchFilter,
+                  lexical: list[int]) -> list[int]:
         """Passages that hold every content word of the query, best first (as the lexical
-        side ranks them); for a long query none holds whole, those holding all its words but
-        one and a run of them as written (a sentence copied with a word changed; a question
-        is not copied from anywhere)."""
+        side ranks them); for a long query none holds whole, those among the lexical side's
+        best that hold it word for word but one (a sentence copied with a word changed; a
+        question is not copied from anywhere)."""
         if not words:
             return []
         held = [i for i, _ in self.index.lexical_candidates(" ".join(words), pool, where,
                                                              require_all=True)]
         if held or len(words) < 4 or is_question(query):
             return held
-        nearly: dict[int, float] = {}
-        for left_out in range(len(words)):
-            rest = " ".join(w for n, w in enumerate(words) if n != left_out)
-            for chunk_id, score in self.index.lexical_candidates(rest, pool // 4 or 1, where,
-                                                                 require_all=True):
-                nearly[chunk_id] = max(score, nearly.get(chunk_id, score))
-        if not nearly:
-            return []
-        chunks = self.index.chunks_by_id(nearly)
-        enough = len(tokens(query)) - 1
-        return [i for i in sorted(nearly, key=lambda i: -nearly[i])
-                if i in chunks and in_order(query, chunks[i].text) >= enough]
+        # such a passage holds all the rarest words the lexical side ranks by: it is near the top
+        nearby = lexical[:NEAR_COPY_CANDIDATES]
+        chunks = self.index.chunks_by_id(nearby)
+        wanted = tokens(query)
+        distinct = set(wanted)
+
+        def copy_of_query(text: str) -> bool:
+            held = tokens(text)
+            return len(distinct - set(held)) <= 1 and in_order(query, text) >= len(wanted) - 1
+        return [i for i in nearby if i in chunks
+                and copy_of_query(f"{chunks[i].heading}\n{chunks[i].text}")]
 
     def _exact_hits(self, query: str, words: list[str], covering: list[int],
                     fused: list[int]) -> list[int]:
