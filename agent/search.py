@@ -217,22 +217,29 @@ class Searcher:
         chunks = self.index.chunks_by_id(candidates[: max(request.k * 20, 200)])
         chunks.update(self.index.chunks_by_id([i for i in covering if i not in chunks]))
 
-        def ranked_first() -> tuple[StoredChunk, Evidence]:
+        def ranked_first() -> tuple[StoredChunk, Evidence] | None:
             """The passage the whole ranking puts first, the floor not applied (what
-            ``refusal_bench`` calibrates on), and what it holds of the query."""
-            first = self._results(request, candidates, chunks, fused, tier, vector, ranked,
-                                  similarity, k=1)[0].chunk
+            ``refusal_bench`` calibrates on), and what it holds of the query (None: its
+            document was removed meanwhile)."""
+            top = self._results(request, candidates, chunks, fused, tier, vector, ranked,
+                                similarity, k=1)
+            if not top:
+                return None
+            first = top[0].chunk
             return first, self._evidence(request.query, words, first,
                                          similarity.get(first.chunk_id), set(together))
 
         def answered(evidence: Evidence) -> bool:
             return answers(evidence, config.answer_similarity, floor, config.min_coverage)
-        measured, evidence = ranked_first()
+        judged = ranked_first()
+        if judged is None:
+            return SearchResponse(request.query, mode, False, note="nothing matches the query")
+        measured, evidence = judged
         if not answered(evidence) and covering and not exact:
             # a question whose words one passage holds is answered, with that passage
             for place, chunk_id in enumerate(covering):
                 tier.setdefault(chunk_id, 1 + place)
-            measured, evidence = ranked_first()
+            measured, evidence = ranked_first() or judged
         if not answered(evidence):
             return SearchResponse(request.query, mode, False, evidence=evidence, note=(
                 refusal_note(evidence, display_name(measured.source_name),
