@@ -15,9 +15,10 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StringConstraints
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from agent import __version__
-from agent.config import Settings
+from agent.config import Settings, answering_hosts
 from agent.doctypes import SHORT_TYPES
 from agent.errors import (
     AgentError,
@@ -175,6 +176,8 @@ def create_app(settings: Settings, queue: JobQueue, boxes: dict[str, InboxFolder
 
     app = FastAPI(title="ingest-agent", version=__version__,
                   description="Upload files for ingestion, follow their jobs, search the index.")
+    # a request naming another host is refused first (DNS rebinding), with Starlette's check
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=answering_hosts(settings.api))
     token = settings.api.token.get_secret_value() if settings.api.token else None
     limit = settings.api.max_upload_bytes
     shared = searcher or SharedSearcher(settings)

@@ -245,6 +245,20 @@ class ApiSettings(_Section):
     token: SecretStr | None = None
     allow_anonymous: bool = False
     max_upload_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
+    # The names a request's Host header may carry (DNS rebinding: a site whose name resolves
+    # to 127.0.0.1 must not read the page). Empty: the loopback names and api.host; "*": any
+    # (a proxy in front checks it); "*.example.com": a domain and its subdomains.
+    allowed_hosts: list[str] = Field(default_factory=list)
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_names(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if not name.strip() or any(c in name for c in "/ \t") or (
+                    ":" in name and not name.startswith("[")):
+                raise ValueError(f"{name!r} is not a host name (no scheme, path or port: "
+                                 "ingest.example.com, 10.0.0.5, [fd00::5], *.example.com)")
+        return [name.strip().lower() for name in names]
 
 
 def is_loopback_host(host: str) -> bool:
@@ -257,6 +271,22 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::", "[::]"})
+
+
+def answering_hosts(api: ApiSettings) -> list[str]:
+    """The Host names the page and API answer to: ``api.allowed_hosts``, or by default the
+    loopback names and the address they are bound to (any, when bound to every address)."""
+    if api.allowed_hosts:
+        return list(api.allowed_hosts)
+    if api.host.strip() in WILDCARD_HOSTS:
+        return ["*"]
+    names = ["localhost", "127.0.0.1", "[::1]"]
+    bound = api.host.strip().lower()
+    bound = f"[{bound.strip('[]')}]" if ":" in bound else bound
+    return names if bound in names else [*names, bound]
 
 
 def anonymous_api_problem(api: ApiSettings) -> str | None:

@@ -40,7 +40,7 @@ def web_note(settings: Settings) -> str:
     api = settings.api
     if not api.enabled:
         return "web page and API: off (api.enabled = false)"
-    from agent.config import is_loopback_host
+    from agent.config import answering_hosts, is_loopback_host
 
     if api.token:
         who = "a login with api.token"
@@ -49,7 +49,10 @@ def web_note(settings: Settings) -> str:
     else:
         who = "anyone who reaches it (no token: api.allow_anonymous)"
     port = api.port or "<a free port, logged at start>"
-    return f"web page: http://{api.host}:{port}/ for {who}; the JSON API under /api/v1"
+    hosts = answering_hosts(api)
+    named = "any Host" if hosts == ["*"] else "Host " + ", ".join(hosts)
+    return (f"web page: http://{api.host}:{port}/ for {who}; the JSON API under /api/v1; "
+            f"answers {named} (api.allowed_hosts)")
 
 
 def _check_ports(settings: Settings, found: Findings) -> None:

@@ -396,3 +396,58 @@ def test_with_a_token_every_page_asks_for_a_login(tmp_path: Path, page: Any) -> 
         _shot(page, "login-wait")
     finally:
         assert agent.stop() == 0
+
+
+def _resolving(browser: Any, rule: str) -> Any:
+    """Another Chromium of the same Playwright, its resolver told ``rule`` (a name → 127.0.0.1,
+    as a rebinding DNS server would answer)."""
+    return browser.browser_type.launch(executable_path=_chromium(), args=[
+        "--no-sandbox", "--disable-gpu", f"--host-resolver-rules={rule}"])
+
+
+def test_a_page_under_another_host_name_is_refused(site: dict, browser: Any) -> None:
+    """DNS rebinding: a site whose name resolves to 127.0.0.1 (Chromium told so with
+    --host-resolver-rules) loads under its own name, so the browser's same-origin rule lets
+    it read what it loads; the agent answers no request naming another host (page, API,
+    upload), and still answers its own names."""
+    url = site["url"]
+    port = url.rsplit(":", 1)[1]
+    for path in ("/", "/api/v1/search?q=marmalade", "/api/v1/jobs"):
+        assert httpx.get(url + path, headers={"Host": f"rebind.test:{port}"}).status_code == 400
+        assert httpx.get(url + path, headers={"Host": f"localhost:{port}"}).status_code == 200
+    posted = httpx.post(url + "/api/v1/upload", headers={"Host": f"rebind.test:{port}"},
+                        files={"file": ("rebound.txt", b"planted")})
+    assert posted.status_code == 400
+    assert not any(p.name.endswith("rebound.txt") for p in (site["base"] / "inbox").iterdir())
+    launched = _resolving(browser, "MAP rebind.test 127.0.0.1")
+    try:
+        page = launched.new_page()
+        shown = page.goto(f"http://rebind.test:{port}/")
+        assert shown is not None and shown.status == 400
+        assert "Invalid host header" in page.content()
+        read = page.evaluate("""async () => {
+            const r = await fetch('/api/v1/search?q=marmalade');
+            return [r.status, await r.text()];
+        }""")
+        assert read[0] == 400 and "results" not in read[1], read
+        _shot(page, "rebinding-refused")
+    finally:
+        launched.close()
+
+
+def test_a_configured_host_name_is_answered(tmp_path: Path, browser: Any) -> None:
+    """Behind a proxy or under a DNS name, api.allowed_hosts names the hosts to answer; the
+    loopback names are then not answered unless listed."""
+    port = free_port()
+    config = agent_config(tmp_path, api={"enabled": True, "port": port,
+                                         "allowed_hosts": ["ingest.example"]})
+    agent = AgentProcess(config).ready()
+    launched = _resolving(browser, "MAP ingest.example 127.0.0.1")
+    try:
+        page = launched.new_page()
+        shown = page.goto(f"http://ingest.example:{port}/")
+        assert shown is not None and shown.status == 200
+        assert httpx.get(f"http://127.0.0.1:{port}/").status_code == 400
+    finally:
+        launched.close()
+        assert agent.stop() == 0
