@@ -5,7 +5,7 @@ streamed into :class:`UploadReceiver` (its blocking writes in the threadpool), t
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import HTTPException, Request
@@ -47,14 +47,27 @@ def upload_box(boxes: Mapping[str, InboxFolders], inbox: str | None) -> InboxFol
     return box
 
 
+def box_named(boxes: Mapping[str, InboxFolders]) -> Callable[[str], InboxFolders]:
+    """The inbox a form's field names, as the upload receiver asks for it (404 if unknown)."""
+    def named(inbox: str) -> InboxFolders:
+        box = boxes.get(inbox)
+        if box is None:
+            raise UploadRejected(404, f"no inbox named {inbox[:64]!r}")
+        return box
+    return named
+
+
 async def receive_upload(request: Request, queue: JobQueue, box: InboxFolders,
-                         limit: int) -> tuple[Job, str]:
-    """Stream one multipart upload into ``box`` and queue it: (the job, the name it got).
-    Anything refused raises :class:`UploadRejected` with its HTTP status."""
+                         limit: int, choose_box: Callable[[str], InboxFolders] | None = None
+                         ) -> tuple[Job, str]:
+    """Stream one multipart upload into ``box`` (or the inbox its ``inbox`` field names,
+    with ``choose_box``) and queue it: (the job, the name it got). Anything refused raises
+    :class:`UploadRejected` with its HTTP status."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit + 64 * 1024:
         raise UploadRejected(413, f"upload larger than api.max_upload_bytes ({limit})")
-    receiver = UploadReceiver(box, request.headers.get("content-type", ""), limit)
+    receiver = UploadReceiver(box, request.headers.get("content-type", ""), limit,
+                              choose_box=choose_box)
     try:
         async for chunk in request.stream():  # file writes happen in the threadpool
             await run_in_threadpool(receiver.feed, chunk)
@@ -64,7 +77,7 @@ async def receive_upload(request: Request, queue: JobQueue, box: InboxFolders,
     finally:
         await run_in_threadpool(receiver.discard)
     try:
-        job = await run_in_threadpool(_queue_upload, queue, box, received)
+        job = await run_in_threadpool(_queue_upload, queue, receiver.box, received)
     except QueueBusyError as exc:
         raise UploadRejected(503, str(exc)) from None
     return job, display_name(received.path.name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -19,6 +20,7 @@ from agent.folders import InboxFolders
 from agent.moves import temp_name
 from agent.names import safe_filename, strip_invisible
 
+BOX_FIELD = "inbox"  # the page's form names the inbox in this field, before the file
 UPLOAD_FIELD = "file"
 MAX_FIELDS = 16
 MAX_FIELD_CHARS = 1024
@@ -37,7 +39,10 @@ class ReceivedUpload:
 class UploadReceiver:
     """Feed it the body's bytes as they arrive, then ``finish()``; ``discard()`` always."""
 
-    def __init__(self, box: InboxFolders, content_type: str, limit: int) -> None:
+    def __init__(self, box: InboxFolders, content_type: str, limit: int, *,
+                 choose_box: Callable[[str], InboxFolders] | None = None) -> None:
+        """``choose_box``: a form's ``inbox`` field, sent before the file, names the inbox
+        (the page's form without JavaScript); without it the field is kept like any other."""
         from python_multipart.multipart import MultipartParser, parse_options_header
 
         self._parse_options = parse_options_header
@@ -46,6 +51,7 @@ class UploadReceiver:
         if kind != b"multipart/form-data" or not boundary:
             raise UploadRejected(415, "send multipart/form-data with the file in field 'file'")
         self.box = box
+        self._choose_box = choose_box
         self.limit = limit
         self.fields: dict[str, str] = {}
         self.size = 0
@@ -132,8 +138,21 @@ class UploadReceiver:
             if len(value) > MAX_FIELD_CHARS:
                 self._reject(self._too_long())
                 return
-            self.fields[self._field_name] = strip_invisible(value)
+            if self._field_name == BOX_FIELD and self._choose_box is not None:
+                self._take_box(value)
+            else:
+                self.fields[self._field_name] = strip_invisible(value)
         self._part = None
+
+    def _take_box(self, name: str) -> None:
+        assert self._choose_box is not None
+        if self._temp is not None:
+            self._reject(f"the field '{BOX_FIELD}' must come before the file")
+            return
+        try:
+            self.box = self._choose_box(name)
+        except UploadRejected as exc:
+            self._error = self._error or exc
 
     def _too_long(self) -> str:
         return f"field {self._field_name!r} is longer than {MAX_FIELD_CHARS:,} characters"

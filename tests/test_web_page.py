@@ -233,6 +233,37 @@ def test_upload_search_and_jobs_work_without_javascript(site: dict, browser: Any
         context.close()
 
 
+def test_the_form_without_javascript_files_into_the_chosen_inbox(site: dict,
+                                                                 browser: Any) -> None:
+    """The form names its inbox in a field before the file: with JavaScript off, a file
+    uploaded with "scans" chosen lands in the scans inbox, not the first one."""
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.set_default_timeout(scaled(30) * 1000)
+    try:
+        url = site["url"]
+        note = site["base"] / "no-script-narwhal.txt"
+        note.write_text("Narwhals keep to the Arctic all year round.\n")
+        page.goto(url + "/")
+        page.select_option("#upload-inbox", "scans")
+        page.set_input_files("#upload-file", str(note))
+        page.click("#upload button[type=submit]")
+        page.wait_for_url("**/jobs/*")
+        job = _wait_job_status(url, "no-script-narwhal.txt", {"completed"})
+        assert job["inbox"] == "scans", job
+        assert "inbox" not in (job.get("metadata") or {}).get("fields", {}), job
+        assert (site["base"] / "scans" / "done" / "no-script-narwhal.txt").is_file()
+        csrf = next(c["value"] for c in context.cookies() if c["name"] == "ingest_csrf")
+        form = f"{url}/upload?csrf={csrf}"
+        note_part = {"name": "late.txt", "mimeType": "text/plain", "buffer": b"late inbox"}
+        unknown = page.request.post(form, multipart={"inbox": "nope", "file": note_part})
+        assert unknown.status == 404 and "no inbox named &#39;nope&#39;" in unknown.text()
+        late = page.request.post(form, multipart={"file": note_part, "inbox": "scans"})
+        assert late.status == 400 and "must come before the file" in late.text()
+    finally:
+        context.close()
+
+
 def test_a_failed_file_shows_why_and_retry_runs_it_again(site: dict, page: Any) -> None:
     """A corrupt PDF fails with its reason in the list; Retry (a real form post) queues it
     again, and it runs a second attempt, seen on its own page."""

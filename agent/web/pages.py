@@ -37,7 +37,7 @@ from agent.errors import (
 from agent.events import EventBus
 from agent.folders import InboxFolders
 from agent.health import HealthChecker
-from agent.http_upload import receive_upload, upload_box
+from agent.http_upload import box_named, receive_upload, upload_box
 from agent.job_view import current_location, paused_times, shown_progress, shown_status, stage_times
 from agent.names import display_name
 from agent.pipeline.index import Index, SearchFilter
@@ -220,13 +220,15 @@ def mount_pages(app: FastAPI, settings: Settings, queue: JobQueue,
     async def upload_form(request: Request, csrf: str | None = None,
                           inbox: Annotated[str | None, Query(max_length=64)] = None) -> Response:
         """The upload form without JavaScript: one file, then its job's page. (The CSRF token
-        travels in the URL because it must be checked before the body is read.)"""
+        travels in the URL because it must be checked before the body is read; the inbox is
+        the form's field before the file, or the URL's.)"""
         refused = checked_form(request, csrf)
         if refused is not None:
             return refused
         box = upload_box(boxes, inbox)
         try:
-            job, _ = await receive_upload(request, queue, box, settings.api.max_upload_bytes)
+            job, _ = await receive_upload(request, queue, box, settings.api.max_upload_bytes,
+                                          None if inbox else box_named(boxes))
         except UploadRejected as exc:
             return page(request, "error.html", exc.status, title="Upload refused",
                         message=exc.detail)
