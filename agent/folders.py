@@ -32,7 +32,7 @@ from agent.moves import (
     unlink_quietly,
     write_new_json,
 )
-from agent.names import display_name, safe_filename
+from agent.names import NAME_MAX, display_name, fit_name, safe_filename
 
 REPORT_SUFFIX = ".error.json"
 
@@ -239,8 +239,11 @@ class InboxFolders:
 
     def processing_name(self, job_id: str, original: str) -> str:
         """``<job_id>__<name>``, as valid UTF-8 (undecodable bytes shown as ``\\xff``), so every
-        parser can open it; the name in done/ or failed/ keeps the original bytes."""
-        return f"{job_id}__{display_name(safe_filename(original))}"
+        parser can open it, shortened to fit the file system's name limit (each shown byte
+        takes four); the name in done/ or failed/ keeps the original bytes."""
+        prefix = f"{job_id}__"
+        return prefix + fit_name(display_name(safe_filename(original)),
+                                 NAME_MAX - len(prefix.encode("utf-8")))
 
     def move_to_processing(self, src: Path, job_id: str, original: str) -> Path:
         return self.move_into(src, self.processing, self.processing_name(job_id, original))

@@ -13,6 +13,7 @@ import re
 import unicodedata
 
 MAX_NAME_BYTES = 200  # leaves room for a collision suffix and ".error.json" within NAME_MAX=255
+NAME_MAX = 255  # bytes in one path component (Linux file systems)
 _ESCAPED = re.compile(r"\\(\\|x[0-9a-f]{2}|u[0-9a-f]{4})")
 # Categories never kept in a name the agent writes: controls (Cc), format characters such as
 # bidirectional overrides and zero-width marks (Cf), line and paragraph separators (Zl, Zp).
@@ -118,3 +119,22 @@ def _truncate(text: str, budget: int) -> str:
             break
         out.append(char)
     return "".join(out)
+
+
+def fit_name(name: str, max_bytes: int) -> str:
+    """``name`` in at most ``max_bytes`` of UTF-8: unchanged when it fits, else its start, a
+    hash of the whole (so two long names stay apart) and its extension (which readers go by):
+    ``Отчёт за…~3f9a1c2e.pdf``. For names the agent writes from a shown form, whose escapes
+    (``\\xff`` for each undecodable byte) can make it four times its bytes on disk."""
+    import hashlib
+
+    encoded = name.encode("utf-8", "surrogatepass")
+    if len(encoded) <= max_bytes:
+        return name
+    stem, dot, suffix = name.rpartition(".")
+    if not dot or not stem or len(suffix.encode("utf-8", "surrogatepass")) > 16 or "\\" in suffix:
+        stem, suffix = name, ""
+    tail = f"~{hashlib.sha256(encoded).hexdigest()[:8]}" + (f".{suffix}" if suffix else "")
+    room = max_bytes - len(tail.encode("utf-8"))
+    head = stem.encode("utf-8", "surrogatepass")[:room].decode("utf-8", "ignore")
+    return head + tail

@@ -82,6 +82,34 @@ def test_undecodable_names_and_bad_entries_never_block_an_inbox(tmp_path: Path) 
         assert agent.stop() == 0
 
 
+def test_long_names_that_are_not_utf8_are_processed_under_a_name_that_fits(
+        tmp_path: Path) -> None:
+    """A 72-byte cp1251 name (each byte shown as four characters in processing/: 272 bytes
+    with the job's prefix) and a 198-byte UTF-8 one both go through processing/ under a shortened name that fits the
+    file system's limit, are completed on the first attempt, and are filed in done/ under
+    their own bytes."""
+    config = agent_config(tmp_path, inbox={"settle_seconds": 0.3})
+    agent = AgentProcess(config, pipeline=SCRIPTED).ready()
+    cp1251 = ("ОтчётПродажиТретийКварталПоволжьеУралИтогиГодаДляСоветаДиректоровФирмы"
+              .encode("cp1251")[:68] + b".txt")
+    utf8 = ("Ведомость" * 11).encode("utf-8")[:194] + b".txt"
+    assert len(cp1251) == 72 and len(utf8) == 198
+    try:
+        inbox = tmp_path / "inbox"
+        for name in (cp1251, utf8):
+            with open(os.path.join(os.fsencode(inbox), name), "wb") as f:
+                f.write(b"a note with a long name\n")
+        done = tmp_path / "done"
+        wait_until(lambda: done.is_dir() and {cp1251, utf8} <= _names(done), 60,
+                   "both long names in done/")
+        by_name = _by_name(config)
+        assert len(by_name) == 2
+        for entry in by_name.values():
+            assert entry["status"] == "completed" and entry["attempts"] == 1, entry
+    finally:
+        assert agent.stop() == 0
+
+
 # -- 2. a failure report never replaces a file -------------------------------------------------
 
 def _upload(url: str, name: str, content: bytes) -> dict[str, object]:
