@@ -213,7 +213,8 @@ def create_app(settings: Settings, queue: JobQueue, boxes: dict[str, InboxFolder
         "/api/v1/upload", response_model=UploadOut, status_code=201, dependencies=auth,
         responses={**ERRORS, 400: {"model": ErrorOut}, 404: {"model": ErrorOut},
                    411: {"model": ErrorOut}, 413: {"model": ErrorOut},
-                   415: {"model": ErrorOut}, 503: {"model": ErrorOut}},
+                   415: {"model": ErrorOut}, 503: {"model": ErrorOut},
+                   507: {"model": ErrorOut}},
         openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {
             "schema": {"type": "object", "required": [UPLOAD_FIELD], "properties": {
                 UPLOAD_FIELD: {"type": "string", "format": "binary", "minLength": 1,
@@ -229,7 +230,8 @@ def create_app(settings: Settings, queue: JobQueue, boxes: dict[str, InboxFolder
         try:
             job, name = await receive_upload(request, queue, box, limit)
         except UploadRejected as exc:
-            headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if exc.status == 503 else None
+            headers = ({"Retry-After": str(RETRY_AFTER_SECONDS)} if exc.status in (503, 507)
+                       else None)
             return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=headers)
         return UploadOut(job_id=job.job_id, status=str(job.status), inbox=box.name, file=name)
 

@@ -8,6 +8,7 @@ set), so a crash mid-upload leaves nothing the watcher would pick up, and recove
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from collections.abc import Callable
@@ -164,6 +165,8 @@ class UploadReceiver:
             self._parser.write(chunk)
         except UploadRejected:
             raise
+        except OSError as exc:
+            raise self._disk_error(exc) from None
         except Exception as exc:  # noqa: BLE001 - malformed multipart from the client
             raise UploadRejected(400, f"malformed multipart body: {exc}") from None
         if self._error is not None:
@@ -173,6 +176,8 @@ class UploadReceiver:
         """Check the body was complete and move the file into the inbox."""
         try:
             self._parser.finalize()
+        except OSError as exc:
+            raise self._disk_error(exc) from None
         except Exception as exc:  # noqa: BLE001
             raise UploadRejected(400, f"malformed multipart body: {exc}") from None
         if self._error is not None:
@@ -188,6 +193,15 @@ class UploadReceiver:
         final = self.box.move_into(self._temp, self.box.inbox,
                                    safe_filename(self.filename, fallback="upload"))
         return ReceivedUpload(final, st, dict(self.fields))
+
+    def _disk_error(self, exc: OSError) -> UploadRejected:
+        """The disk, not the client, failed the upload: a full one is 507, anything else 503,
+        both worth a retry later (the API adds Retry-After)."""
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return UploadRejected(507, f"no space left for the upload on the disk of "
+                                       f"{self.box.processing}; try again later")
+        return UploadRejected(503, f"the upload could not be written ({exc.strerror}); try "
+                                   "again later")
 
     def discard(self) -> None:
         """Close and remove the temp file if it is still there (rejected or interrupted)."""

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from agent.config import load_config
+from agent.locks import OWN_FILES
 from agent.queue import open_queue
 from agent.queue.base import JobStatus
 from tests.helpers import AgentProcess, agent_config, cli, entries, free_port, wait_until
@@ -238,3 +239,30 @@ def test_read_only_done_folder_fails_the_job_without_losing_the_file(
     assert (tmp_path / "failed" / "stuck.txt").read_text().startswith("Nowhere to go")
     report = json.loads((tmp_path / "failed" / "stuck.txt.error.json").read_text())
     assert report["stage"] == "done" and "Read-only" in report["error"]
+
+
+def test_an_upload_onto_a_full_disk_is_507_try_again_and_leaves_nothing(
+        tmp_path: Path, tmpfs: Callable) -> None:
+    """The inbox's disk (a 2 MB tmpfs) has no room for a 4 MB upload: the API answers 507 with
+    Retry-After, saying the disk is full (not "malformed multipart body"), no partial file is
+    left in processing/, and a small upload then goes through."""
+    import httpx
+
+    root = tmpfs(tmp_path / "box", "2m")
+    port = free_port()
+    config = agent_config(tmp_path, agent={"data_dir": str(tmp_path / "data")},
+                          inbox={"path": str(root / "inbox")},
+                          api={"enabled": True, "port": port})
+    agent = AgentProcess(config).ready()
+    try:
+        url = f"http://127.0.0.1:{port}/api/v1/upload"
+        full = httpx.post(url, files={"file": ("big.bin", os.urandom(4 * 1024 * 1024))},
+                          timeout=60)
+        assert full.status_code == 507, full.text
+        assert "no space left" in full.json()["detail"] and "try again" in full.json()["detail"]
+        assert full.headers["Retry-After"].isdigit()
+        assert [n for n in os.listdir(root / "processing") if n not in OWN_FILES] == []
+        small = httpx.post(url, files={"file": ("small.txt", b"room for this one\n")}, timeout=60)
+        assert small.status_code == 201, small.text
+    finally:
+        assert agent.stop() == 0
