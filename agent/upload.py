@@ -93,6 +93,11 @@ class UploadReceiver:
                              "send each file in a request of its own")
                 return
             self.filename = disposition.get(b"filename", b"").decode("utf-8", "replace")
+            skip = self._filtered_out(safe_filename(self.filename, fallback="upload"))
+            if skip is not None:
+                self._error = self._error or UploadRejected(400, skip)
+                self._part = None
+                return
             self.box.processing.mkdir(parents=True, exist_ok=True)
             self._temp = self.box.processing / temp_name("upload")
             self._file = open(self._temp, "xb")  # noqa: SIM115 - closed in _on_part_end/discard
@@ -107,6 +112,17 @@ class UploadReceiver:
         else:
             self._part, self._field_name = "field", name
             self._field_value.clear()
+
+    def _filtered_out(self, name: str) -> str | None:
+        """Why the inbox's include/exclude patterns would skip a file of this name, as the
+        watcher would (an upload is a file dropped in the inbox)."""
+        from agent.filters import NameFilter
+
+        settings = self.box.settings
+        reason = NameFilter(settings.include, settings.exclude).reason_to_skip(name)
+        return None if reason is None else (
+            f"inbox {self.box.name!r} does not take {name!r}: {reason} "
+            f"(inbox include/exclude)")
 
     def _reject(self, detail: str) -> None:
         """Refuse the whole upload (400), naming the limit: nothing is silently dropped."""

@@ -127,14 +127,14 @@ def _api_agent(tmp_path: Path, **api: object) -> tuple[Path, AgentProcess, str]:
 
 
 def test_failure_report_never_replaces_a_users_file(tmp_path: Path) -> None:
-    """A user's failed upload named r.txt.error.json keeps its content when r.txt fails too;
-    r.txt's report goes beside a free name, and a retry removes only the job's own report."""
+    """A user's own file in failed/ named r.txt.error.json keeps its content when r.txt
+    fails; r.txt's report goes beside a free name, and a retry removes only the job's own
+    report. (Such a name no longer comes in by upload: the inbox excludes *.error.json.)"""
     config, agent, url = _api_agent(tmp_path)
     failed = tmp_path / "failed"
     try:
-        first = _upload(url, "r.txt.error.json", b"PERMANENT\nthe user's own notes\n")
-        wait_until(lambda: job(config, str(first["job_id"]))["status"] == "failed", 60,
-                   "the first upload to fail")
+        failed.mkdir(exist_ok=True)
+        (failed / "r.txt.error.json").write_bytes(b"PERMANENT\nthe user's own notes\n")
         second = _upload(url, "r.txt", b"PERMANENT\nanother file\n")
         wait_until(lambda: job(config, str(second["job_id"]))["status"] == "failed", 60,
                    "the second upload to fail")
@@ -267,7 +267,7 @@ def test_crash_mid_upload_leaves_no_temp_file_after_restart(tmp_path: Path) -> N
             f"filename=\"big.txt\"\r\n\r\n").encode()
     sock = socket.create_connection(("127.0.0.1", port))
     try:
-        sock.sendall((f"POST /api/v1/upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}"
+        sock.sendall((f"POST /api/v1/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}"
                       f"\r\nContent-Type: multipart/form-data; boundary={boundary}\r\n"
                       f"Content-Length: 10000000\r\n\r\n").encode() + head + b"x" * 200_000)
         wait_until(lambda: [p for p in processing.iterdir() if p.name.endswith(".upload")],
@@ -468,6 +468,28 @@ def test_bidi_and_invisible_characters_leave_uploaded_names(tmp_path: Path) -> N
         _upload(url, "zero\u200bwidth.txt", b"hello again\n")
         wait_until(lambda: {b"invoicetxt.exe", b"zerowidth.txt"} <= _names(tmp_path / "done"),
                    60, "both files filed under clean names")
+    finally:
+        assert agent.stop() == 0
+
+
+def test_uploads_pass_the_inboxs_name_filters(tmp_path: Path) -> None:
+    """An upload is a file dropped in the inbox: a name its exclude patterns skip (an Office
+    lock file, Thumbs.db, a partial download) is refused with the pattern named, before any
+    byte is written, and nothing of it reaches the inbox or the queue."""
+    config, agent, url = _api_agent(tmp_path)
+    try:
+        for name, pattern in (("~$report.docx", "~$*"), ("Thumbs.db", "Thumbs.db"),
+                              ("movie.mkv.part", "*.part")):
+            response = httpx.post(f"{url}/api/v1/upload", files={"file": (name, b"x" * 10)},
+                                  headers=AUTH, timeout=scaled(30))
+            assert response.status_code == 400, response.text
+            detail = response.json()["detail"]
+            assert f"excluded by pattern {pattern!r}" in detail and "include/exclude" in detail
+        _upload(url, "kept.txt", b"a file the inbox takes\n")
+        wait_until(lambda: b"kept.txt" in _names(tmp_path / "done"), 60, "kept.txt filed")
+        assert [j["original_filename"] for j in jobs(config)] == ["kept.txt"]
+        assert not [n for n in _names(tmp_path / "inbox") | _names(tmp_path / "processing")
+                    if b"report" in n or b"Thumbs" in n or b"movie" in n]
     finally:
         assert agent.stop() == 0
 
