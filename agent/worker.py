@@ -139,11 +139,17 @@ def _worker_main(conn: Connection, settings: Settings, factory: str) -> None:
             conn.send((Outcome.TRANSIENT.value, type(exc).__name__, exc.stage, str(exc)))
         except MemoryError:
             # Past processing.worker_memory_mb: this file fails, and a fresh worker (whose
-            # memory is not fragmented by the attempt) takes the next job.
-            stage = getattr(pipeline, "current_stage", "")
-            with contextlib.suppress(Exception):
-                conn.send(("memory", ErrorKind.MEMORY_LIMIT.value, stage, ""))
-            os._exit(MEMORY_EXIT_CODE)
+            # memory is not fragmented by the attempt) takes the next job. Memory is still
+            # short here (even a context manager's object may not be had: CI saw that turn
+            # into "the worker died (exit code 1)" and a retry), so nothing may stop the exit
+            # code that says why.
+            try:
+                conn.send(("memory", ErrorKind.MEMORY_LIMIT.value,
+                           getattr(pipeline, "current_stage", ""), ""))
+            except BaseException:  # noqa: BLE001, S110 - the exit code below says it all
+                pass
+            finally:
+                os._exit(MEMORY_EXIT_CODE)
         except (OSError, sqlite3.OperationalError) as exc:  # full disk, lock
             stage = getattr(pipeline, "current_stage", "")
             conn.send((Outcome.TRANSIENT.value, type(exc).__name__, stage,
