@@ -293,9 +293,9 @@ class Searcher:
         wanted = tokens(query)
         distinct = set(wanted)
 
-        def copy_of_query(text: str) -> bool:
-            held = tokens(text)
-            return len(distinct - set(held)) <= 1 and in_order(query, text) >= len(wanted) - 1
+        def copy_of_query(text: str) -> bool:  # the cheap word check first
+            return len(distinct - set(tokens(text))) <= 1 \
+                and in_order(query, text) >= len(wanted) - 1
         return [i for i in nearby if i in chunks
                 and copy_of_query(f"{chunks[i].heading}\n{chunks[i].text}")]
 

@@ -77,6 +77,16 @@ def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     assert not blocked, f"the page broke its own CSP: {blocked}"
 
 
+@pytest.fixture()
+def no_script_page(browser: Any) -> Iterator[Any]:
+    """A page in a fresh context with JavaScript off (the page's forms on their own)."""
+    context = browser.new_context(java_script_enabled=False)
+    opened = context.new_page()
+    opened.set_default_timeout(scaled(30) * 1000)
+    yield opened
+    context.close()
+
+
 def _shot(page: Any, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
@@ -206,62 +216,53 @@ def test_a_file_dropped_on_the_page_is_uploaded_and_followed(site: dict, page: A
     assert page.evaluate("performance.timeOrigin") == loaded, "the page reloaded"
 
 
-def test_upload_search_and_jobs_work_without_javascript(site: dict, browser: Any) -> None:
+def test_upload_search_and_jobs_work_without_javascript(site: dict,
+                                                        no_script_page: Any) -> None:
     """With JavaScript off, the upload form posts one file and lands on its job's page; the
     job list and search are plain pages."""
-    context = browser.new_context(java_script_enabled=False)
-    page = context.new_page()
-    page.set_default_timeout(scaled(30) * 1000)
-    try:
-        url = site["url"]
-        note = site["base"] / "no-script-walrus.txt"
-        note.write_text("Walruses use their tusks to haul themselves onto the ice.\n")
-        page.goto(url + "/")
-        page.set_input_files("#upload-file", str(note))
-        page.click("#upload button[type=submit]")
-        page.wait_for_url("**/jobs/*")
-        assert "no-script-walrus.txt" in page.locator("h1").inner_text()
-        _wait_job_status(url, "no-script-walrus.txt", {"completed"})
-        page.goto(url + "/jobs?name=walrus")
-        assert page.locator("tbody tr", has_text="no-script-walrus.txt").count() == 1
-        page.goto(url + "/search")
-        page.fill("#q", "walrus tusks haul onto the ice")
-        page.press("#q", "Enter")
-        page.wait_for_url("**/search?q=*")
-        assert "no-script-walrus.txt" in page.locator("ol.results > li").first.inner_text()
-    finally:
-        context.close()
+    page = no_script_page
+    url = site["url"]
+    note = site["base"] / "no-script-walrus.txt"
+    note.write_text("Walruses use their tusks to haul themselves onto the ice.\n")
+    page.goto(url + "/")
+    page.set_input_files("#upload-file", str(note))
+    page.click("#upload button[type=submit]")
+    page.wait_for_url("**/jobs/*")
+    assert "no-script-walrus.txt" in page.locator("h1").inner_text()
+    _wait_job_status(url, "no-script-walrus.txt", {"completed"})
+    page.goto(url + "/jobs?name=walrus")
+    assert page.locator("tbody tr", has_text="no-script-walrus.txt").count() == 1
+    page.goto(url + "/search")
+    page.fill("#q", "walrus tusks haul onto the ice")
+    page.press("#q", "Enter")
+    page.wait_for_url("**/search?q=*")
+    assert "no-script-walrus.txt" in page.locator("ol.results > li").first.inner_text()
 
 
-def test_the_form_without_javascript_files_into_the_chosen_inbox(site: dict,
-                                                                 browser: Any) -> None:
+def test_the_form_without_javascript_files_into_the_chosen_inbox(
+        site: dict, no_script_page: Any) -> None:
     """The form names its inbox in a field before the file: with JavaScript off, a file
     uploaded with "scans" chosen lands in the scans inbox, not the first one."""
-    context = browser.new_context(java_script_enabled=False)
-    page = context.new_page()
-    page.set_default_timeout(scaled(30) * 1000)
-    try:
-        url = site["url"]
-        note = site["base"] / "no-script-narwhal.txt"
-        note.write_text("Narwhals keep to the Arctic all year round.\n")
-        page.goto(url + "/")
-        page.select_option("#upload-inbox", "scans")
-        page.set_input_files("#upload-file", str(note))
-        page.click("#upload button[type=submit]")
-        page.wait_for_url("**/jobs/*")
-        job = _wait_job_status(url, "no-script-narwhal.txt", {"completed"})
-        assert job["inbox"] == "scans", job
-        assert "inbox" not in (job.get("metadata") or {}).get("fields", {}), job
-        assert (site["base"] / "scans" / "done" / "no-script-narwhal.txt").is_file()
-        csrf = next(c["value"] for c in context.cookies() if c["name"] == "ingest_csrf")
-        form = f"{url}/upload?csrf={csrf}"
-        note_part = {"name": "late.txt", "mimeType": "text/plain", "buffer": b"late inbox"}
-        unknown = page.request.post(form, multipart={"inbox": "nope", "file": note_part})
-        assert unknown.status == 404 and "no inbox named &#39;nope&#39;" in unknown.text()
-        late = page.request.post(form, multipart={"file": note_part, "inbox": "scans"})
-        assert late.status == 400 and "must come before the file" in late.text()
-    finally:
-        context.close()
+    page = no_script_page
+    url = site["url"]
+    note = site["base"] / "no-script-narwhal.txt"
+    note.write_text("Narwhals keep to the Arctic all year round.\n")
+    page.goto(url + "/")
+    page.select_option("#upload-inbox", "scans")
+    page.set_input_files("#upload-file", str(note))
+    page.click("#upload button[type=submit]")
+    page.wait_for_url("**/jobs/*")
+    job = _wait_job_status(url, "no-script-narwhal.txt", {"completed"})
+    assert job["inbox"] == "scans", job
+    assert "inbox" not in (job.get("metadata") or {}).get("fields", {}), job
+    assert (site["base"] / "scans" / "done" / "no-script-narwhal.txt").is_file()
+    csrf = next(c["value"] for c in page.context.cookies() if c["name"] == "ingest_csrf")
+    form = f"{url}/upload?csrf={csrf}"
+    note_part = {"name": "late.txt", "mimeType": "text/plain", "buffer": b"late inbox"}
+    unknown = page.request.post(form, multipart={"inbox": "nope", "file": note_part})
+    assert unknown.status == 404 and "no inbox named &#39;nope&#39;" in unknown.text()
+    late = page.request.post(form, multipart={"file": note_part, "inbox": "scans"})
+    assert late.status == 400 and "must come before the file" in late.text()
 
 
 def test_a_failed_file_shows_why_and_retry_runs_it_again(site: dict, page: Any) -> None:
