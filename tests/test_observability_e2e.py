@@ -9,6 +9,7 @@ import json
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import urllib.error
@@ -160,6 +161,28 @@ def test_promtool_check_metrics_on_a_real_scrape(running_agent: tuple[int, Path]
     proc = subprocess.run([_tool("promtool"), "check", "metrics"], input=body,
                           capture_output=True)
     assert proc.returncode == 0, proc.stdout.decode() + proc.stderr.decode()
+
+
+def test_idle_and_half_sent_connections_do_not_blind_the_metrics_port(
+        running_agent: tuple[int, Path]) -> None:
+    """Issue 42 item 3: an idle socket and one that sent half a request line stay open while
+    /healthz, /readyz and /metrics answer; the server cuts both after its request timeout."""
+    from agent.http_metrics import REQUEST_TIMEOUT
+
+    port, _ = running_agent
+    idle = socket.create_connection(("127.0.0.1", port))
+    half = socket.create_connection(("127.0.0.1", port))
+    half.sendall(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # no blank line
+    try:
+        for path in ("/healthz", "/readyz", "/metrics"):
+            code, _ = _get(f"http://127.0.0.1:{port}{path}", timeout=REQUEST_TIMEOUT / 2)
+            assert code == 200, f"{path} answered {code} with two silent sockets open"
+        for sock in (idle, half):
+            sock.settimeout(REQUEST_TIMEOUT * 4)
+            assert sock.recv(1024) == b"", "the server closes a connection that sends nothing"
+    finally:
+        idle.close()
+        half.close()
 
 
 def test_promtool_checks_and_unit_tests_the_rules() -> None:
