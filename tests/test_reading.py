@@ -59,9 +59,13 @@ def _picture_deck(path: Path) -> Path:
 
 
 def test_valid_files_are_read_and_the_unreadable_ones_say_why(tmp_path: Path) -> None:
-    """A pretty-printed ODT and an HTML page whose only text is headings are indexed; a zip,
-    a deck of pictures only and a blank photo fail, each with a short line naming its case."""
+    """A pretty-printed ODT, an HTML page whose only text is headings and a PDF whose every
+    page is one sentence (issue 42 item 15: the running-header rule dropped it as a running
+    line and failed the file as "no text layer") are indexed; a zip, a deck of pictures only
+    and a blank photo fail, each with a short line naming its case."""
     from PIL import Image
+
+    from tests.documents import make_pdf
 
     config = agent_config(tmp_path)
     inbox = tmp_path / "inbox"
@@ -75,8 +79,10 @@ def test_valid_files_are_read_and_the_unreadable_ones_say_why(tmp_path: Path) ->
         archive.writestr("a.txt", "inside a zip")
     _picture_deck(inbox / "photos.pptx")
     Image.new("RGB", (800, 600), (120, 160, 200)).save(inbox / "sky.png")
+    make_pdf(inbox / "motto.pdf", ["The lighthouse keeper logs every passing tanker."] * 12)
     found = _drain(config)
     assert found["berths.odt"]["status"] == "completed"
+    assert found["motto.pdf"]["status"] == "completed", found["motto.pdf"]["message"]
     assert found["hours.html"]["status"] == "completed"
     unsupported = found["bundle.zip"]["message"]
     assert unsupported == ("unsupported type application/zip (a zip archive): unpack it into "
@@ -90,6 +96,8 @@ def test_valid_files_are_read_and_the_unreadable_ones_say_why(tmp_path: Path) ->
     assert hits.returncode == 0 and '"hours.html"' in hits.stdout
     berth = cli(config, "search", "which berth do ferries use in summer", "--json")
     assert berth.returncode == 0 and '"berths.odt"' in berth.stdout
+    motto = cli(config, "search", "lighthouse keeper logs every passing tanker", "--json")
+    assert motto.returncode == 0 and '"motto.pdf"' in motto.stdout
 
 
 MAIL = ("From: Harbour Office <office@example.org>\r\nTo: crew@example.org\r\n"

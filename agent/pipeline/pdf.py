@@ -169,12 +169,14 @@ def _running_lines(total: int, text_of: Callable[[int], str]) -> frozenset[str]:
 
 
 def _drop_running_lines(text: str, running: frozenset[str]) -> str:
-    """The page without its running header and footer lines (only at its top and bottom)."""
+    """The page without its running header and footer lines (only at its top and bottom);
+    a page that holds nothing else keeps them (a page of one repeated sentence is its text)."""
     lines = text.splitlines(keepends=True)
     content = [i for i, line in enumerate(lines) if line.strip()]
     edge = set(content[:RUNNING_EDGE_LINES] + content[-RUNNING_EDGE_LINES:])
-    return "".join(line for i, line in enumerate(lines)
-                   if i not in edge or _line_shape(line) not in running)
+    kept = [line for i, line in enumerate(lines)
+            if i not in edge or _line_shape(line) not in running]
+    return "".join(kept) if any(line.strip() for line in kept) else text
 
 
 def _pdf_outline(pdf: Any, max_items: int = 5000, levels: int = 3
