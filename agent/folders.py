@@ -142,6 +142,7 @@ class InboxFolders:
         self.done = settings.done_dir
         self.failed = settings.failed_dir
         self._pins: dict[Path, PinnedFolder] = {}
+        self._guarded: list[PinnedFolder] = []
 
     def all_dirs(self) -> list[Path]:
         return [self.inbox, self.processing, self.done, self.failed]
@@ -156,7 +157,11 @@ class InboxFolders:
             except OSError as exc:
                 problems.append(f"inbox {self.name}: cannot create {folder}: {exc.strerror}")
                 continue
-            if not folder.is_dir():
+            if folder.is_symlink():
+                problems.append(f"inbox {self.name}: {folder} is a symbolic link (to "
+                                f"{os.path.realpath(folder)}); set the folder itself in the "
+                                "config")
+            elif not folder.is_dir():
                 problems.append(f"inbox {self.name}: {folder} is not a folder")
             elif not os.access(folder, os.R_OK | os.W_OK | os.X_OK):
                 problems.append(f"inbox {self.name}: {folder} is not readable and writable")
@@ -173,13 +178,74 @@ class InboxFolders:
         pin = self._pins.get(folder)
         return None if pin is None else pin.fd
 
+    def pins(self) -> list[PinnedFolder]:
+        return list(self._pins.values())
+
+    def guard(self, folders: Iterable[PinnedFolder]) -> None:
+        """The agent's own folders (its data folder, other inboxes' work folders) that must
+        never be taken in: while one sits inside this (recursive) inbox, intake stops."""
+        self._guarded = [f for f in folders if f.path not in self._pins]
+
+    def is_guarded(self, st: os.stat_result) -> bool:
+        """Whether a folder met while walking the inbox is one of the agent's own."""
+        return any((g.device, g.inode) == (st.st_dev, st.st_ino) for g in self._guarded)
+
     def problem(self) -> str | None:
-        """Why this inbox must not be touched (a pinned folder was replaced), or None."""
+        """Why this inbox must not be touched (a pinned folder was replaced, or one of the
+        agent's own folders was moved into it), or None."""
         for pin in self._pins.values():
             found = pin.problem()
             if found is not None:
                 return f"inbox {self.name}: {found}"
+        if self.settings.recursive and self._guarded:
+            return self._intruder()
         return None
+
+    def _intruder(self) -> str | None:
+        inbox_pin = self._pins.get(self.inbox)
+        if inbox_pin is None:
+            return None
+        root = _current_path(inbox_pin.fd)
+        for folder in self._guarded:
+            now_at = _current_path(folder.fd)
+            if root and now_at and now_at.startswith(root.rstrip("/") + "/"):
+                return (f"inbox {self.name}: the agent's folder {folder.path} is now inside it "
+                        f"(at {now_at}); intake stopped until it is moved out")
+        return None
+
+    def open_filed(self, path: Path, folders: Iterable[Path]) -> int | None:
+        """A read-only descriptor of ``path`` if it is a regular file in one of this inbox's
+        pinned ``folders`` (done/, failed/), reached through the folder pinned at start and
+        without following a link; None otherwise (also while a folder is swapped)."""
+        if self.problem() is not None:
+            return None
+        for folder in folders:
+            pin, rel = self._pins.get(folder), _relative_to(path, folder)
+            if pin is None or rel is None:
+                continue
+            try:
+                parent, name = pin.open_parent(rel)
+            except (OSError, FolderSwappedError):
+                return None
+            try:
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                             dir_fd=parent)
+            except OSError:
+                return None
+            finally:
+                if parent != pin.fd:
+                    os.close(parent)
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                return fd
+            os.close(fd)
+            return None
+        return None
+
+    def list_processing(self) -> list[Path]:
+        """The names in processing/, listed through the folder pinned at start."""
+        pin = self._pins.get(self.processing)
+        with os.scandir(pin.fd if pin is not None else self.processing) as it:
+            return sorted(self.processing / e.name for e in it)
 
     def close(self) -> None:
         for pin in self._pins.values():
@@ -212,11 +278,17 @@ class InboxFolders:
             return None
         return pin.fd
 
-    def move_into(self, src: Path, folder: Path, name: str) -> Path:
-        """Move ``src`` into one of this inbox's folders, never over an existing name."""
+    def move_into(self, src: Path, folder: Path, name: str, *, exact: bool = False) -> Path:
+        """Move ``src`` into one of this inbox's folders, never over an existing name (taken:
+        the first free ``name (n)``, or ``FileExistsError`` when the name must be ``exact``)."""
         dest_fd = self._dest(folder)
         with self._at(src) as at:
-            return move_at(at, dest_fd, folder, name)
+            if not exact:
+                return move_at(at, dest_fd, folder, name)
+            link_or_copy(at, At(dest_fd, name, folder / name) if dest_fd is not None
+                         else At.path(folder / name))
+            unlink_quietly(at)
+            return folder / name
 
     def same_filesystem(self) -> bool:
         """Whether moves out of the inbox are renames (else copy + fsync + unlink)."""
@@ -301,6 +373,15 @@ class InboxFolders:
                                     else At.path(folder / name))
                     removed.append(folder / name)
         return removed
+
+
+def _current_path(fd: int) -> str | None:
+    """Where an open folder is now (it follows the folder through renames), or None."""
+    try:
+        where = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return None
+    return None if where.endswith(" (deleted)") else where
 
 
 def _lexists(at: At) -> bool:

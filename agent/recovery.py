@@ -47,11 +47,17 @@ def recover(queue: JobQueue, inboxes: Mapping[str, InboxFolders], agent_id: str,
         log.warning("requeued a job left running by a stopped agent", job_id=job.job_id,
                     retry_spent=counted)
     for box in inboxes.values():
+        swapped = box.problem()
+        if swapped is not None:
+            log.error("recovery leaves this inbox alone", reason=swapped)
+            continue
         for temp in box.remove_stale_temp_files(_pid_alive):
             log.warning("removed a temporary file left by a stopped agent", file=str(temp))
-        if not box.processing.is_dir():
+        try:
+            entries = box.list_processing()
+        except OSError:
             continue
-        for entry in sorted(box.processing.iterdir()):
+        for entry in entries:
             try:
                 _recover_file(queue, box, entry, failures)
             except Exception:  # noqa: BLE001 - one odd entry must not stop recovery

@@ -34,6 +34,9 @@ class RunningAgent(Protocol):
     watch_service: Any
     watchers: list[Any]
 
+    def guard_folders(self) -> None: ...
+
+
 # Applied without a restart. Everything else that changed is reported as needing one.
 RELOADABLE = {
     "agent.log_level", "agent.log_format",
@@ -157,3 +160,4 @@ class Reloader:
             {n: InboxWatcher(b, agent.queue, agent.events) for n, b in replacements.items()},
             removed)
         agent.watchers = agent.watch_service.watchers
+        agent.guard_folders()

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from agent.errors import AgentError
 from agent.folders import REPORT_SUFFIX, InboxFolders
-from agent.moves import move_no_clobber
 from agent.queue.base import Job, JobQueue
 
 
@@ -18,16 +17,26 @@ def retry_failed_job(queue: JobQueue, boxes: Mapping[str, InboxFolders], job_id:
     job = queue.get_job_status(job_id)
     box = boxes.get(job.inbox or "")
     failed_path = job.metadata.get("failed_path")
-    if box is not None and failed_path and os.path.lexists(failed_path):
+    if failed_path and box is None:
+        raise AgentError(f"job {job_id}: its inbox {job.inbox!r} is no longer configured")
+    if box is not None and failed_path:
+        swapped = box.problem()
+        if swapped is not None:
+            raise AgentError(f"not retrying: {swapped}")
+        # The file is taken from the failed/ folder pinned at start, never through a link
+        fd = box.open_filed(Path(failed_path), (box.failed,))
+        if fd is None:
+            raise AgentError(f"job {job_id}: its file {failed_path} is gone or is not a "
+                             "regular file in failed/; nothing to retry")
+        os.close(fd)
         original = job.original_filename or Path(job.file_path).name
-        target = box.processing / box.processing_name(job.job_id, original)
-        if os.path.lexists(target):
-            raise AgentError(f"{target} already exists; not retrying")
-        move_no_clobber(Path(failed_path), box.processing, target.name)
+        name = box.processing_name(job.job_id, original)
+        try:
+            box.move_into(Path(failed_path), box.processing, name, exact=True)
+        except FileExistsError:
+            raise AgentError(f"{box.processing / name} already exists; not retrying") from None
         report = job.metadata.get("failed_report") or failed_path + REPORT_SUFFIX
         _remove_own_report(Path(report), job.job_id)
-    elif failed_path:
-        raise AgentError(f"job {job_id}: its file {failed_path} is gone; nothing to retry")
     return queue.retry_job(job_id)
 
 

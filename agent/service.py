@@ -7,6 +7,7 @@ A second signal kills the current job at once, still without losing its file.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -62,6 +63,7 @@ class Agent:
                 log.warning("inbox and work folders are on different file systems: files are "
                             "moved by copy + fsync + rename + unlink", inbox=box.name)
         settings.agent.data_dir.mkdir(parents=True, exist_ok=True)
+        self._pin_folders()
         from agent.locks import AgentLocks
 
         self.locks = AgentLocks(settings).acquire()
@@ -96,6 +98,29 @@ class Agent:
         self._reload_lock = threading.Lock()
         self._grace_timer: threading.Timer | None = None
         self.on_ready: list[Callable[[], None]] = []
+
+    def _pin_folders(self) -> None:
+        """Refuse folders that are links or were replaced since the last run; guard the data
+        folder and every inbox's work folders against being moved into an inbox."""
+        from agent.folder_record import check_folders
+        from agent.folders import PinnedFolder
+
+        data_dir = self.settings.agent.data_dir
+        if data_dir.is_symlink():
+            raise AgentError(f"data_dir {data_dir} is a symbolic link (to "
+                             f"{os.path.realpath(data_dir)}); set the folder itself")
+        self.data_pin = PinnedFolder.open(data_dir)
+        problems = check_folders([pin for box in self.boxes.values() for pin in box.pins()],
+                                 data_dir)
+        if problems:
+            raise AgentError("; ".join(problems))
+        self.guard_folders()
+
+    def guard_folders(self) -> None:
+        """Each inbox learns the agent's own folders (again after a reload changed inboxes)."""
+        pins = [self.data_pin, *(pin for box in self.boxes.values() for pin in box.pins())]
+        for box in self.boxes.values():
+            box.guard(pins)
 
     def _setup_metrics(self) -> None:
         from prometheus_client import CollectorRegistry

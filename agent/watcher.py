@@ -223,6 +223,8 @@ class InboxWatcher:
         stack = [top]
         while stack:
             folder = stack.pop()
+            if folder != str(self.box.inbox) and self._agent_folder(folder):
+                continue
             pinned = self.box.pinned_fd(Path(folder)) if folder == top else None
             try:
                 # The inbox itself is listed through the folder pinned at start, never
@@ -248,6 +250,18 @@ class InboxWatcher:
                         self._skip_once(rel, FOLDER_NOT_RECURSIVE)
                     continue
                 yield path
+
+    def _agent_folder(self, folder: str) -> bool:
+        """Whether a folder met inside the inbox is one of the agent's own (its data folder
+        moved in): never walked into; the inbox's next check stops its intake."""
+        try:
+            guarded = self.box.is_guarded(os.stat(folder, follow_symlinks=False))
+        except OSError:
+            return False
+        if guarded:
+            self._log.error("the agent's own folder is inside the inbox; not taken in",
+                            path=display_name(folder))
+        return guarded
 
     def _rel(self, path: str) -> str:
         if path.startswith(self._root_prefix):

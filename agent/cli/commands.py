@@ -310,12 +310,12 @@ def retry(ctx: Context, jobs_named: tuple[str, ...], all_failed: bool) -> None:
     """Move failed jobs' files back and queue them again with a fresh retry budget (name each
     job by its id, a unique prefix of it, or its file name, as for `job`)."""
     from agent.cli.progress import WorkProgress
-    from agent.folders import build_inboxes
+    from agent.folder_record import pinned_inboxes
     from agent.retry import retry_failed_job
 
     if not jobs_named and not all_failed:
         raise AgentError("name jobs (id, id prefix or file name) or use --all-failed")
-    boxes = {b.name: b for b in build_inboxes(ctx.settings)}
+    boxes = pinned_inboxes(ctx.settings)
     refused = 0
     with ctx.queue() as q:
         ids: list[str] = []

@@ -20,7 +20,7 @@ from fastapi.exception_handlers import (
     request_validation_exception_handler,
 )
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -45,7 +45,13 @@ from agent.queue.base import Job, JobFilter, JobQueue, JobStatus, QueueStats
 from agent.search import SearchRequest, SharedSearcher, mime_types
 from agent.search_options import MODES
 from agent.web.changes import Changes
-from agent.web.files import document_original, job_original
+from agent.web.files import (
+    Original,
+    can_send,
+    content_disposition,
+    open_document_original,
+    open_job_original,
+)
 from agent.web.guard import Guard
 from agent.web.text import marked, size, visible, when
 
@@ -275,7 +281,7 @@ def mount_pages(app: FastAPI, settings: Settings, queue: JobQueue,
                     history=list(job.metadata.get("history") or []),
                     stages=stage_times(job),
                     came_from=_came_from(job, boxes), now_at=current_location(job, boxes.values()),
-                    downloadable=job_original(job, boxes) is not None)
+                    downloadable=can_send(open_job_original(job, boxes)))
 
     @app.post("/jobs/{job_id}/retry", include_in_schema=False)
     def retry(request: Request, job_id: str, csrf: Annotated[str | None, Form()] = None
@@ -298,10 +304,10 @@ def mount_pages(app: FastAPI, settings: Settings, queue: JobQueue,
         if redirect is not None:
             return redirect
         job = job_or_404(job_id)
-        found = job_original(job, boxes)
+        found = open_job_original(job, boxes)
         if found is None:
             raise HTTPException(404, "the original is not in done/ or failed/")
-        return _download(found, job.original_filename or found.name)
+        return _download(found, job.original_filename or Path(job.file_path).name)
 
     @app.get("/search", response_class=HTMLResponse, include_in_schema=False)
     async def search(request: Request, q: Annotated[str, Query(max_length=2000)] = "",
@@ -355,8 +361,8 @@ def mount_pages(app: FastAPI, settings: Settings, queue: JobQueue,
                     ocr_pages=ocr_pages, ocr_count=(job.metadata.get("ocr_pages") if job
                                                     else None),
                     job_id=record.job_id,
-                    downloadable=document_original(record.location, record.inbox, boxes)
-                    is not None)
+                    downloadable=can_send(open_document_original(record.location,
+                                                                 record.inbox, boxes)))
 
     @app.get("/documents/{doc_id}/original", include_in_schema=False)
     def document_file(request: Request, doc_id: str) -> Response:
@@ -364,8 +370,8 @@ def mount_pages(app: FastAPI, settings: Settings, queue: JobQueue,
         if redirect is not None:
             return redirect
         record = documents.get().find_document(doc_id)
-        found = None if record is None else document_original(record.location, record.inbox,
-                                                                boxes)
+        found = None if record is None else open_document_original(record.location,
+                                                                     record.inbox, boxes)
         if record is None or found is None:
             raise HTTPException(404, "the original is not in done/")
         return _download(found, record.source_name)
@@ -440,9 +446,11 @@ def _came_from(job: Job, boxes: dict[str, InboxFolders]) -> str:
     return f"{via}: {where}"
 
 
-def _download(path: Path, name: str) -> Response:
-    """The file as an attachment (never rendered by the browser), under its display name."""
+def _download(found: Original, name: str) -> Response:
+    """The opened file as an attachment (never rendered by the browser), under its display
+    name."""
     shown = display_name(Path(name).name) or "download"
-    return FileResponse(path, media_type="application/octet-stream",
-                        filename=shown.replace('"', "'"),
-                        headers={"Content-Security-Policy": "default-src 'none'; sandbox"})
+    return StreamingResponse(found.blocks(), media_type="application/octet-stream", headers={
+        "Content-Disposition": content_disposition(shown),
+        "Content-Length": str(found.size),
+        "Content-Security-Policy": "default-src 'none'; sandbox"})
