@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, StringConstraints
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from agent import __version__
-from agent.config import Settings, answering_hosts
+from agent.config import ApiSettings, Settings, answering_hosts
 from agent.doctypes import SHORT_TYPES
 from agent.errors import (
     AgentError,
@@ -49,6 +49,7 @@ from agent.upload import (
     MAX_FIELDS,
     UPLOAD_FIELD,
 )
+from agent.web.proxy import ProxyHeaders, networks
 
 
 class JobOut(BaseModel):
@@ -178,12 +179,14 @@ def create_app(settings: Settings, queue: JobQueue, boxes: dict[str, InboxFolder
                   description="Upload files for ingestion, follow their jobs, search the index.")
     # a request naming another host is refused first (DNS rebinding), with Starlette's check
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=answering_hosts(settings.api))
+    # Added last, so it runs first: a trusted proxy's Host stands in before the host check
+    app.add_middleware(ProxyHeaders, trusted=networks(settings.api.trusted_proxies))
     token = settings.api.token.get_secret_value() if settings.api.token else None
     limit = settings.api.max_upload_bytes
     shared = searcher or SharedSearcher(settings)
-    guard = Guard(token)
+    guard = Guard(token, settings.api.secure_cookies)
 
-    def require_token(request: Request) -> None:
+    async def require_token(request: Request) -> None:
         """A bearer token (API clients), or the web page's session: its cookie, and on a
         request that changes something the CSRF token beside it. A browser's request from
         another site is refused either way."""
@@ -193,7 +196,7 @@ def create_app(settings: Settings, queue: JobQueue, boxes: dict[str, InboxFolder
         scheme, _, given = header.partition(" ")
         if token is not None and scheme.lower() == "bearer":
             try:
-                if guard.token_matches(request, given):
+                if await guard.token_matches(request, given):
                     return
             except TooManyWrongTokens as exc:
                 raise HTTPException(429, str(exc),
@@ -316,15 +319,31 @@ class ApiServer:
     the agent. uvicorn never binds by itself, so a taken port is the agent's one line, not
     uvicorn's log."""
 
-    def __init__(self, app: FastAPI, listener: socket.socket) -> None:
+    def __init__(self, app: FastAPI, listener: socket.socket,
+                 settings: ApiSettings | None = None) -> None:
         import uvicorn
 
+        from agent.web.connections import (
+            BoundedServer,
+            LimitedListener,
+            Limits,
+            bounded_protocol,
+            connection_limit,
+        )
+
+        api = settings or ApiSettings()
+        self.limits = Limits(connection_limit(api.max_connections), api.header_timeout_seconds,
+                             api.min_upload_bytes_per_second)
         host, port = listener.getsockname()[:2]
+        # proxy_headers off: uvicorn would believe X-Forwarded-For from any loopback peer;
+        # agent.web.proxy believes api.trusted_proxies only
         config = uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                access_log=False, lifespan="off")
-        self.server = uvicorn.Server(config)
-        self.listener = listener
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [listener]},
+                                access_log=False, lifespan="off", proxy_headers=False,
+                                http=bounded_protocol(self.limits))
+        self.server = BoundedServer(config)
+        self.listener = LimitedListener.wrap(listener, self.limits)
+        self.thread = threading.Thread(target=self.server.run,
+                                       kwargs={"sockets": [self.listener]},
                                        name="api-http", daemon=True)
 
     def start(self, timeout: float = 10.0) -> None:

@@ -249,6 +249,32 @@ class ApiSettings(_Section):
     # to 127.0.0.1 must not read the page). Empty: the loopback names and api.host; "*": any
     # (a proxy in front checks it); "*.example.com": a domain and its subdomains.
     allowed_hosts: list[str] = Field(default_factory=list)
+    # Reverse proxies (addresses or networks) whose Forwarded / X-Forwarded-* headers are
+    # believed: the client's address, https, the host name the browser used. Nobody else's.
+    trusted_proxies: list[str] = Field(default_factory=list)
+    # Cookies marked Secure: None (default) when the request came over https (directly or
+    # through a trusted proxy); true or false to say so.
+    secure_cookies: bool | None = None
+    # Connections held at once (lowered to keep 128 of the process's descriptors for the
+    # watcher, the queue and the worker); one more is closed on arrival.
+    max_connections: int = Field(default=1000, ge=1)
+    # A request's headers must arrive within this; an upload slower than
+    # min_upload_bytes_per_second over a window of this length is cut.
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    min_upload_bytes_per_second: int = Field(default=1024, ge=0)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, entries: list[str]) -> list[str]:
+        import ipaddress
+
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry.strip().strip("[]"), strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an address or network (127.0.0.1, "
+                                 "10.0.0.0/8, ::1)") from None
+        return [entry.strip().strip("[]") for entry in entries]
 
     @field_validator("allowed_hosts")
     @classmethod

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from agent.errors import AgentError
 
+LISTEN_BACKLOG = 128
+
 
 @dataclass(frozen=True, slots=True)
 class Port:
@@ -43,7 +45,7 @@ def listen(port: Port) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past TIME_WAIT, as servers do
         sock.bind((port.host.strip("[]"), port.port))
-        sock.listen(128)
+        sock.listen(LISTEN_BACKLOG)
     except OSError as exc:
         sock.close()
         raise _unavailable(port, exc) from None

@@ -191,7 +191,7 @@ class Agent:
 
         app = create_app(self.settings, self.queue, self.boxes, self.searcher, self.health,
                          self.events)
-        self.api_server = ApiServer(app, listener)
+        self.api_server = ApiServer(app, listener, self.settings.api)
 
     def _close_metrics(self) -> None:
         if self.metrics_server is not None:

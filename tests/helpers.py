@@ -7,8 +7,10 @@ Waits are on states, never fixed sleeps. Timeouts are generous and scaled by
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -117,7 +119,7 @@ class AgentProcess:
     """``ingest-agent run`` in its own process group, logging JSON lines to a file."""
 
     def __init__(self, config: Path, *args: str, env: Mapping[str, str] | None = None,
-                 pipeline: str | None = None) -> None:
+                 pipeline: str | None = None, max_descriptors: int | None = None) -> None:
         self.config = config
         self.log_path = config.with_suffix(".log")
         extra = [f"--pipeline={pipeline}"] if pipeline else []
@@ -126,7 +128,10 @@ class AgentProcess:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "agent", "--config", str(config), "run", *extra, *args],
                 cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                env={**os.environ, **(env or {})})
+                env={**os.environ, **(env or {})},
+                preexec_fn=None if max_descriptors is None else functools.partial(
+                    resource.setrlimit, resource.RLIMIT_NOFILE,
+                    (max_descriptors, max_descriptors)))
 
     @property
     def pid(self) -> int:

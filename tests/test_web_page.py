@@ -417,15 +417,12 @@ def test_with_a_token_every_page_asks_for_a_login(tmp_path: Path, page: Any) -> 
         assert page.url.startswith(url + "/login")
         assert httpx.get(f"{url}/api/v1/jobs",
                          headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
-        for _ in range(9):  # guesses through the API; the form's "wrong" above was the first
+        for _ in range(11):  # guesses through the API; the form's "wrong" above was the first
             assert httpx.get(f"{url}/api/v1/jobs",
                              headers={"Authorization": "Bearer guess"}).status_code == 401
         page.fill("#token", TOKEN)
-        page.press("#token", "Enter")
-        page.wait_for_selector(".error")
-        assert "Too many wrong tokens" in page.locator(".error").inner_text()
-        assert page.url.startswith(url + "/login"), "not let in while the address waits"
-        _shot(page, "login-wait")
+        page.press("#token", "Enter")  # the address's checks now take turns: a delay, and in
+        page.wait_for_url(url + "/jobs")
     finally:
         assert agent.stop() == 0
 

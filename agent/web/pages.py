@@ -44,7 +44,7 @@ from agent.pipeline.index import Index, SearchFilter
 from agent.queue.base import Job, JobFilter, JobQueue, JobStatus, QueueStats
 from agent.search import SearchRequest, SharedSearcher, mime_types
 from agent.search_options import MODES
-from agent.web.changes import Changes
+from agent.web.changes import Changes, TooManyWaiting
 from agent.web.files import (
     Original,
     can_send,
@@ -180,6 +180,14 @@ def mount_pages(app: FastAPI, settings: Settings, queue: JobQueue,
                                 "missing or stale). Go back, reload, and send it again.")
         return None
 
+    async def waited(seen: int, busy: bool) -> int:
+        """The events' count once it moves past ``seen`` (a live part's long poll)."""
+        try:
+            return await changes.after(seen, busy)
+        except TooManyWaiting:
+            raise HTTPException(503, "too many open pages are waiting for changes; this one "
+                                "asks again shortly", headers={"Retry-After": "5"}) from None
+
     def job_or_404(job_id: str) -> Job:
         try:
             return queue.get_job_status(job_id)
@@ -213,7 +221,7 @@ def mount_pages(app: FastAPI, settings: Settings, queue: JobQueue,
             return redirect
         generation = changes.count
         if part is not None and seen is not None:
-            generation = await changes.after(seen, busy=False)
+            generation = await waited(seen, busy=False)
         shown = await run_in_threadpool(state)
         if part is not None:
             response = page(request, "home_state.html", **shown)
@@ -257,7 +265,7 @@ def mount_pages(app: FastAPI, settings: Settings, queue: JobQueue,
         where = JobFilter(chosen, inbox or None, name or None)
         generation = changes.count
         if rows and seen is not None:
-            generation = await changes.after(seen, busy)
+            generation = await waited(seen, busy)
         found, following = await run_in_threadpool(job_rows, where, cursor)
         query = {k: v for k, v in (("status", status), ("inbox", inbox), ("name", name)) if v}
         more = (f"/jobs?{urlencode({**query, 'cursor': following})}"
@@ -384,7 +392,7 @@ def mount_pages(app: FastAPI, settings: Settings, queue: JobQueue,
                     error=None)
 
     @app.post("/login", include_in_schema=False)
-    def login(request: Request, token: Annotated[str, Form(max_length=4096)] = "",
+    async def login(request: Request, token: Annotated[str, Form(max_length=4096)] = "",
               csrf: Annotated[str | None, Form()] = None,
               next: Annotated[str, Form(max_length=2000)] = "/") -> Response:  # noqa: A002
         if not guard.same_origin(request) or not guard.csrf_ok(request, csrf):
@@ -392,11 +400,11 @@ def mount_pages(app: FastAPI, settings: Settings, queue: JobQueue,
                         message="The login form was not sent from this page. Reload it.")
         response = RedirectResponse(_local_path(next), status_code=303)
         try:
-            if guard.login(request, token, response):
+            if await guard.login(request, token, response):
                 return response
         except TooManyWrongTokens as exc:
             refused = page(request, "login.html", 429, title="Log in", target=_local_path(next),
-                           error=f"Too many wrong tokens from this address; try again in "
+                           error=f"Too many wrong tokens are waiting their turn; try again in "
                                  f"{exc.retry_after} seconds.")
             refused.headers["Retry-After"] = str(exc.retry_after)
             return refused
@@ -405,7 +413,7 @@ def mount_pages(app: FastAPI, settings: Settings, queue: JobQueue,
 
     @app.post("/logout", include_in_schema=False)
     def logout(request: Request, csrf: Annotated[str | None, Form()] = None) -> Response:
-        if not guard.csrf_ok(request, csrf):
+        if not guard.same_origin(request) or not guard.csrf_ok(request, csrf):
             return page(request, "error.html", 403, title="Refused",
                         message="The logout form was not sent from this page. Reload it.")
         response = RedirectResponse("/login", status_code=303)
