@@ -83,6 +83,7 @@ class Processor:
         self.wake = threading.Event()
         self._index: Any = None
         self._abort = threading.Event()
+        self._relief: Any = None  # agent.relief.Relief, while a parked job lets files through
         self._last_housekeeping = 0.0
         self.last_tick = time.monotonic()
         self.failures = FailureReports(queue, self.inboxes, clock)
@@ -178,15 +179,36 @@ class Processor:
         job = self.queue.get_next_job(self.worker_id)
         if job is None:
             return False
+        self._run(job)
+        self.current = None
+        return True
+
+    def _run(self, job: Job, supervisor: WorkerSupervisor | None = None, **relief: Any) -> None:
         self.current = job
         with structlog.contextvars.bound_contextvars(
             job_id=job.job_id, inbox=job.inbox, file=display_name(job.original_filename or "")
         ):
-            self._process(job)
-            self.current = None
-        return True
+            self._process(job, supervisor, **relief)
 
-    def _process(self, job: Job) -> None:
+    def _relieve(self, keep_parked_lease: Callable[[], None]) -> None:
+        """The worker is parked mid-job: the jobs due now run on a relief worker meanwhile
+        (a relief job the queue fails under is handed back by the loop, as any other)."""
+        from agent.relief import Relief
+
+        parked = self.current
+        self._relief = Relief(self.settings, self.queue, self.events, self.factory,
+                              worker_id=self.worker_id, lease=self._lease, tick=self.tick)
+        try:
+            self._relief.run(lambda job, relief, keep, until: self._run(
+                job, relief, also=keep, yield_by=until), keep_parked_lease, self._abort.is_set)
+        finally:
+            self.current, self._relief = parked, None
+
+    def _process(self, job: Job, supervisor: WorkerSupervisor | None = None, *,
+                 also: Callable[[], None] | None = None, yield_by: float | None = None
+                 ) -> None:
+        on_relief = supervisor is not None
+        supervisor = supervisor or self.supervisor
         started = time.monotonic()
         self.events.emit(JobStarted(job.inbox, job.job_id, max(0.0, self.clock() - job.created_at)))
         box = self.inboxes.get(job.inbox or "")
@@ -229,7 +251,9 @@ class Processor:
                     log.warning("lease lost while processing")
 
         log.info("processing job", attempt=job.attempts)
-        outcome = self.supervisor.run(job, request, size, on_progress, self._abort.is_set)
+        outcome = supervisor.run(job, request, size, on_progress, self._abort.is_set,
+                                 relieve=None if on_relief else self._relieve, also=also,
+                                 yield_by=yield_by)
         if self._abort.is_set() and outcome.kind in (Outcome.DIED, Outcome.TIMEOUT):
             self.queue.release_job(job, "agent shut down during the job; it resumes first")
             log.warning("job interrupted by shutdown and requeued; its file stays in processing/")
@@ -453,6 +477,8 @@ class Processor:
         """Kill the worker mid-job (shutdown past its grace); the job goes back uncounted."""
         self._abort.set()
         self.worker.kill()
+        if self._relief is not None:
+            self._relief.kill()
 
 
 def _inode(path: Path) -> int | None:

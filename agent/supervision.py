@@ -17,6 +17,7 @@ from agent.queue.base import Job, JobQueue
 from agent.worker import ErrorKind, Outcome, WorkerOutcome, WorkerProcess
 
 log = structlog.get_logger("agent.processor")
+PARK_AFTER_SECONDS = 2.0  # a job asked to pause that has not within this is parked
 
 
 class WorkerSupervisor:
@@ -35,10 +36,18 @@ class WorkerSupervisor:
         self.events.emit(WorkerStarted(reason, time.monotonic() - started))
 
     def run(self, job: Job, request: JobRequest, size: int,
-            on_progress: Callable[[int, str, int], None], aborted: Callable[[], bool]
+            on_progress: Callable[[int, str, int], None], aborted: Callable[[], bool], *,
+            relieve: Callable[[Callable[[], None]], None] | None = None,
+            also: Callable[[], None] | None = None, yield_by: float | None = None
             ) -> WorkerOutcome:
         """Run the job in the worker: killed when it makes no progress for
-        ``stall_timeout_seconds`` or runs past its ceiling; its lease is renewed meanwhile."""
+        ``stall_timeout_seconds`` or runs past its ceiling; its lease is renewed meanwhile.
+
+        When files wait, the job is asked to pause at its next checkpoint; if it has not
+        within ``PARK_AFTER_SECONDS`` (one long OCR page has no checkpoint inside), its
+        worker is parked (frozen) and ``relieve`` runs the waiting files elsewhere, given a
+        function that keeps this job's lease. ``also`` runs on every wait (a parked job's
+        lease, when this is a relief job); past ``yield_by`` the job is asked to pause."""
         from agent.config import job_ceiling
 
         if not self.worker.alive:
@@ -47,23 +56,39 @@ class WorkerSupervisor:
         renewed = [time.monotonic()]
         yield_after = self.settings.processing.yield_after_seconds
         yield_at = [time.monotonic() + yield_after if yield_after else float("inf")]
+        asked = [float("inf")]  # when the pause was asked for
+        parked = [False]
 
-        def on_wait() -> None:
+        def renew(now: float) -> None:
+            if now - renewed[0] < lease / 4:
+                return
+            renewed[0] = now
+            try:
+                self.queue.extend_lease(job, lease)
+            except LeaseLostError:
+                log.warning("lease lost while processing")
+            except Exception as exc:  # a busy queue must not stop the job; retried soon
+                log.warning("could not renew the lease", error=str(exc))
+
+        def on_wait() -> float | None:
             self._tick()
+            if also is not None:
+                also()
             now = time.monotonic()
+            if yield_by is not None and now >= yield_by and asked[0] == float("inf"):
+                asked[0] = now
+                self.worker.request_yield()
             if now >= yield_at[0]:
                 yield_at[0] = now + 1.0  # look again in a second
                 if self._others_waiting():
                     yield_at[0] = float("inf")
+                    asked[0] = now
                     self.worker.request_yield()
-            if now - renewed[0] >= lease / 4:
-                renewed[0] = now
-                try:
-                    self.queue.extend_lease(job, lease)
-                except LeaseLostError:
-                    log.warning("lease lost while processing")
-                except Exception as exc:  # a busy queue must not stop the job; retried soon
-                    log.warning("could not renew the lease", error=str(exc))
+            renew(now)
+            if relieve is not None and not parked[0] and now - asked[0] >= PARK_AFTER_SECONDS:
+                parked[0] = True
+                return self._park(relieve, lambda: renew(time.monotonic()))
+            return None
 
         queue = self.settings.queue
         outcome = self.worker.run(request, job_ceiling(queue, size), on_progress,
@@ -80,6 +105,17 @@ class WorkerSupervisor:
             self.worker.stop()
             self.start("large_file")
         return outcome
+
+    def _park(self, relieve: Callable[[Callable[[], None]], None],
+              keep_lease: Callable[[], None]) -> float:
+        """Freeze the worker while ``relieve`` runs; the seconds it stayed frozen."""
+        started = time.monotonic()
+        self.worker.suspend()
+        try:
+            relieve(keep_lease)
+        finally:
+            self.worker.resume()
+        return time.monotonic() - started
 
     def _others_waiting(self) -> bool:
         """Jobs are due now besides the one in flight (a job that has run past

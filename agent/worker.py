@@ -260,12 +260,25 @@ class WorkerProcess:
             self.kill()
             raise WorkerStartError(f"the worker could not load the pipeline: {message[1]}")
 
+    def suspend(self) -> None:
+        """Freeze the worker mid-job (SIGSTOP): it holds its memory and resumes where it was."""
+        if self._proc is not None and self._proc.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self._proc is not None and self._proc.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._proc.pid, signal.SIGCONT)
+
     def run(self, request: JobRequest, timeout: float,
             on_progress: Callable[[int, str, int], None],
-            on_wait: Callable[[], None] | None = None,
+            on_wait: Callable[[], float | None] | None = None,
             stall_timeout: float | None = None) -> WorkerOutcome:
         """Send one job and wait for its outcome, killing the worker past ``timeout`` or when
-        it reports no progress for ``stall_timeout`` (a hung parser, a stopped process)."""
+        it reports no progress for ``stall_timeout`` (a hung parser, a stopped process).
+        Seconds ``on_wait`` returns are seconds the worker was suspended: they count toward
+        neither limit."""
         proc, conn = self._proc, self._conn
         assert proc is not None and conn is not None
         deadline = time.monotonic() + timeout
@@ -293,7 +306,11 @@ class WorkerProcess:
                         f"(stall_timeout_seconds = {stall_timeout:g})"))
                 remaining = min(remaining, stall_timeout - quiet)
             if on_wait is not None:
-                on_wait()
+                suspended = on_wait()
+                if suspended:
+                    deadline += suspended
+                    last_progress += suspended
+                    continue
             resident = memory_of(proc.pid)[0]
             highest = max(highest, resident)
             if resident > limit_mb:  # what the data limit does not count (a file mapping)

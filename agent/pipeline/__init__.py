@@ -141,7 +141,8 @@ class IngestPipeline:
                                settings.processing.chunk_overlap_tokens,
                                max_chars=settings.processing.max_chunk_chars)
         self.index = open_index(settings)
-        self.ocr = PageReader(OcrOptions.of(settings.ocr))
+        self.ocr = PageReader(OcrOptions.of(settings.ocr,
+                                            stall_seconds=settings.queue.stall_timeout_seconds))
         self.index.purge_checkpoints(time.time() - CHECKPOINT_TTL_SECONDS)
         purge_spools(settings.agent.data_dir, time.time() - CHECKPOINT_TTL_SECONDS)
         self.current_stage = ""

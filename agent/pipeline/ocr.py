@@ -82,13 +82,19 @@ class OcrOptions:
     tessdata_dir: Path | None = None
     deskew: bool = True
     threads: int = 2
+    page_seconds: float = 120.0
 
     @classmethod
-    def of(cls, ocr: Any) -> OcrOptions:
-        """The options ``[ocr]`` (an ``OcrSettings``) sets."""
+    def of(cls, ocr: Any, stall_seconds: float | None = None) -> OcrOptions:
+        """The options ``[ocr]`` (an ``OcrSettings``) sets; a page's time stays under 80% of
+        the stall timeout, so a long page ends on its own before its worker is killed."""
+        page_seconds = ocr.page_timeout_seconds
+        if stall_seconds is not None:
+            page_seconds = min(page_seconds, 0.8 * stall_seconds)
         return cls(enabled=ocr.enabled, languages=tuple(ocr.languages), dpi=ocr.dpi,
                    max_pages=ocr.max_pages, max_image_pixels=ocr.max_image_pixels,
-                   tessdata_dir=ocr.tessdata_dir, deskew=ocr.deskew, threads=ocr.threads)
+                   tessdata_dir=ocr.tessdata_dir, deskew=ocr.deskew, threads=ocr.threads,
+                   page_seconds=page_seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,13 +280,18 @@ class PageReader:
         rendered = as_rendered(image)
         if rendered.getextrema()[0] > 128:  # not one dark pixel: a blank page has no text
             return PageText("")
+        deadline = time.monotonic() + self.options.page_seconds
         page, angle = prepare(rendered, deskew=self.options.deskew,
                               enlarge=not _says_fine(image))
         with self._engine() as api:
-            best = _Read.of(api, page)
-            if best.doubtful or abs(angle) >= DOUBTFUL_ANGLE:
-                plain = _Read.of(api, rendered)
-                if plain.confident_chars > best.confident_chars:
+            best = _Read.of(api, page, deadline)
+            if best.cut:
+                return PageText(best.text, f"OCR stopped after {self.options.page_seconds:g} s "
+                                           "(ocr.page_timeout_seconds); the rest of the page "
+                                           "was not read")
+            if (best.doubtful or abs(angle) >= DOUBTFUL_ANGLE) and time.monotonic() < deadline:
+                plain = _Read.of(api, rendered, deadline)
+                if plain.confident_chars > best.confident_chars and not plain.cut:
                     best = plain
         if best.mean < GARBLED_MEAN and best.text.strip():
             found = page_script(best.page, tessdata_dir(self.options.tessdata_dir))
@@ -359,14 +370,19 @@ class _Read:
     text: str
     confident_chars: int  # characters in words read with confidence ≥ CONFIDENT_WORD
     mean: int  # mean word confidence, 0–100
+    cut: bool = False  # stopped at the page's deadline: the text is what was read by then
 
     @classmethod
-    def of(cls, api: Any, page: Any) -> _Read:
+    def of(cls, api: Any, page: Any, deadline: float) -> _Read:
         api.SetImage(page)
+        # Tesseract's own deadline (it works on any thread); past it, what was recognised
+        # so far is still there to read
+        left_ms = max(1, int((deadline - time.monotonic()) * 1000))
+        finished = bool(api.Recognize(timeout=left_ms))
         text = str(api.GetUTF8Text())
         words = api.MapWordConfidences()
         confident = sum(len(word) for word, conf in words if conf >= CONFIDENT_WORD)
-        return cls(page, text, confident, int(api.MeanTextConf()))
+        return cls(page, text, confident, int(api.MeanTextConf()), cut=not finished)
 
     @property
     def doubtful(self) -> bool:

@@ -50,14 +50,14 @@ def extract_image(path: Path, options: ExtractOptions) -> Iterator[Section]:
     if options.ocr is None:
         raise PermanentError("the file is an image and OCR is off for this inbox",
                              stage="extract")
-    notes, pages = [], 0
+    notes, read_any = [], False
     for number, read in options.ocr.read_pages(image_pages(path, options.ocr.options)):
-        pages += 1
+        read_any = read_any or bool(read.text.strip())
         if read.note:
             notes.append(read.note)
         yield Section(read.text, page=number,
                       note=f"page {number}: {read.note}" if read.note else "", ocr=True)
-    if notes and len(notes) == pages:  # nothing was read: say why rather than "no text"
+    if notes and not read_any:  # nothing was read: say why rather than "no text"
         raise PermanentError(f"no text read: {notes[0]}", stage="ocr")
 
 
