@@ -371,8 +371,9 @@ class Searcher:
         query asks for: every quoted phrase, as written; a figure or code with its words (a
         row name and its number, ``SNB22-3 shipped``), all within a few words of one
         another; a passage copied from a document (five words or more, not a question), as
-        written. A question's words together are no such evidence: a page that repeats a
-        question does not answer it (pure vector search looks for none of these)."""
+        written; a query with no letter or digit, character for character. A question's
+        words together are no such evidence: a page that repeats a question does not answer
+        it (pure vector search looks for none of these)."""
         if quoted:
             held: list[int] | None = None
             for phrase in quoted:
@@ -382,6 +383,9 @@ class Searcher:
             return held or []
         if mode == "vector":
             return []
+        literal = query.strip()
+        if literal and not any(ch.isalnum() for ch in literal):  # "________", "→", "§§"
+            return self.index.literal_candidates(literal, pool, where)
         words = content_words(query)
         if len(words) >= 2 and any(_FIGURE.search(w) or looks_like_identifier(w) for w in words):
             return [i for i, _ in self.index.phrase_candidates(

@@ -72,8 +72,8 @@ def refusal_note(evidence: Evidence, file: str, alone: float, with_words: float,
     """Why the best result does not answer, of that result, in the terms the rule uses."""
     cosine = evidence.similarity or 0.0
     if query and not any(ch.isalnum() for ch in query):  # "________", "→"
-        held = (f"the query has no letter or digit for the full-text index to match; the best "
-                f"match by meaning is {file}")
+        held = (f"no passage holds the query character for character (it has no letter or "
+                f"digit for the full-text index to match); the best match by meaning is {file}")
     elif evidence.known == 0:
         held = f"no passage holds any word of the query; the best match by meaning is {file}"
     else:

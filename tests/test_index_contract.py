@@ -167,6 +167,22 @@ def test_lexical_search_finds_identifiers_and_honours_filters(index: Index) -> N
     assert chunk.heading == "Guide › Part 0" and chunk.inbox == "docs"
 
 
+def test_a_query_of_symbols_is_found_character_for_character(index: Index) -> None:
+    """A form's blank line or an arrow has no word for full-text search; the literal scan
+    finds the chunks holding it as typed, honouring the filters."""
+    from agent.pipeline.index import SearchFilter
+
+    _texts_doc(index, "a" * 64, ["Name: __________ Date: ______", "no blanks here", "a → b"])
+    _texts_doc(index, "b" * 64, ["Signed: ________"], inbox="mail", name="form.md",
+               mime="text/markdown")
+    texts = [index.chunks_by_id([i])[i].text for i in index.literal_candidates("________", 5)]
+    assert texts == ["Name: __________ Date: ______", "Signed: ________"]
+    mail = index.literal_candidates("________", 5, SearchFilter(inbox="mail"))
+    assert [index.chunks_by_id([i])[i].source_name for i in mail] == ["form.md"]
+    assert len(index.literal_candidates("→", 5)) == 1
+    assert index.literal_candidates("§§", 5) == []
+
+
 ROWS = ("Stanley Cups\nTeam: Blues · Location: STL · Stanley Cups: 1\n"
         "Team: Maple Leafs · Location: TOR · Stanley Cups: 13")
 

@@ -28,6 +28,7 @@ FILES = [
     REAL / "tika" / "testPDF.pdf",
     REAL / "tika" / "simple_lower_case.doc",
     REAL / "textWithImages.odt",
+    REAL / "tika" / "testODT_svgTitleInStyledSpan.odt",
 ]
 COPIED = [  # (kind, query, the file holding it)
     ("name", "Mallori Harrell", "family-day.eml"),
@@ -135,10 +136,16 @@ def test_what_the_files_cannot_answer_is_refused_truthfully(searcher: Any, quest
     assert f"cosine {evidence.similarity:.2f}" in found.note, found.note
 
 
-def test_a_query_of_no_letters_is_refused_saying_why(searcher: Any) -> None:
-    """A run of underscores (a form's blank) is no word to the full-text index: the note says
-    so, rather than that no passage holds it."""
+def test_a_query_of_no_letters_is_answered_where_a_file_holds_it(searcher: Any) -> None:
+    """A run of underscores (a form's blank line in Tika's ODT) is no word to the full-text
+    index: the passage holding it character for character is found and answers; symbols no
+    file holds are refused with a note that says so."""
     found = _ask(searcher, "________")
-    assert not found.answered
-    assert found.note.startswith("the query has no letter or digit for the full-text index "
-                                 "to match; the best match by meaning is "), found.note
+    assert found.answered, found.note
+    assert found.results[0].chunk.source_name == "testODT_svgTitleInStyledSpan.odt"
+    assert "________" in found.results[0].chunk.text
+    missing = _ask(searcher, "§§§§")
+    assert not missing.answered
+    assert missing.note.startswith("no passage holds the query character for character (it "
+                                   "has no letter or digit for the full-text index to match); "
+                                   "the best match by meaning is "), missing.note

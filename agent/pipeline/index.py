@@ -217,6 +217,13 @@ class Index(Protocol):
         hyphenated (``os.replace``, ``SNB22-3``): its parts stand together in either case."""
         ...
 
+    def literal_candidates(self, text: str, k: int, where: SearchFilter = NO_FILTER
+                           ) -> list[int]:
+        """The first ``k`` chunks whose text holds ``text`` character for character, in
+        index order: for a query with no letter or digit ("________", "→"), which the
+        full-text index cannot match (a scan of the chunks' text)."""
+        ...
+
     def known_words(self, words: Sequence[str]) -> set[str]:
         """Those of ``words`` that occur in at least one chunk (as the full-text index stems
         them): a question about Mongolia in an index that never says "Mongolia" is off topic."""

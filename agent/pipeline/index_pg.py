@@ -267,6 +267,16 @@ class PostgresIndex(DocumentLookups):
                 ORDER BY rank DESC, c.id LIMIT %s""", params).fetchall()
         return [(int(r[0]), float(r[1])) for r in rows]
 
+    def literal_candidates(self, text: str, k: int, where: SearchFilter = NO_FILTER
+                           ) -> list[int]:
+        params: list[Any] = [text]
+        clause = self._admitted_clause(where, params)
+        params.append(k)
+        rows = self._conn().execute(
+            f"SELECT c.id FROM chunks c WHERE strpos(c.text, %s) > 0 {clause} "
+            "ORDER BY c.id LIMIT %s", params).fetchall()
+        return [int(r[0]) for r in rows]
+
     def known_words(self, words: Sequence[str]) -> set[str]:
         known = set()
         for word in words:

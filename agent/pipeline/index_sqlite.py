@@ -369,6 +369,17 @@ class SQLiteIndex(DocumentLookups):
             raise
         return [(int(r[0]), -float(r[1])) for r in rows]
 
+    def literal_candidates(self, text: str, k: int, where: SearchFilter = NO_FILTER
+                           ) -> list[int]:
+        sql = "SELECT id FROM chunks WHERE instr(text, ?) > 0"
+        params: list[Any] = [text]
+        if where.active:
+            sql += " AND document_id IN (SELECT value FROM json_each(?))"
+            params.append(json.dumps(self.admitted_documents(where)))
+        sql += " ORDER BY id LIMIT ?"
+        params.append(k)
+        return [int(r[0]) for r in self._conn().execute(sql, params).fetchall()]
+
     def phrase_candidates(self, words: Sequence[str], k: int,
                           where: SearchFilter = NO_FILTER, *,
                           window: int | None = None) -> list[tuple[int, float]]:
