@@ -505,11 +505,15 @@ def _descend(node: Any, part: str, kind: type, env_name: str) -> Any:
 
 
 def _parse_env_value(value: str) -> Any:
-    """JSON where it parses (numbers, booleans, lists), the plain string otherwise."""
-    try:
-        return json.loads(value)
-    except ValueError:
-        return value
+    """A list or table as JSON (``["eng", "deu"]``); anything else as the string it is, for
+    the setting's own type to read (``"300"`` is a number to a number setting and stays the
+    token ``"12345678901234567890"`` to a string one)."""
+    if value.lstrip().startswith(("[", "{")):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
 
 
 def _resolve_paths(settings: Settings, base: Path, source: Path | None) -> Settings:

@@ -152,6 +152,27 @@ def test_environment_overrides_keys_and_inbox_items(tmp_path: Path) -> None:
     assert settings.agent.data_dir == Path("/srv/agent")
 
 
+def test_an_override_is_read_by_its_settings_type(tmp_path: Path) -> None:
+    """Issue 44: an all-digit or "true" token is a token, not a number or a boolean (every
+    value was JSON-decoded first, and refused); numbers, booleans and lists still read."""
+    settings = load_config(None, environ={
+        "INGEST_AGENT_API__TOKEN": "12345678901234567890",
+        "INGEST_AGENT_INBOX__0__NAME": "007",
+        "INGEST_AGENT_INBOX__0__PATH": str(tmp_path / "in"),
+        "INGEST_AGENT_QUEUE__STALL_TIMEOUT_SECONDS": "200",
+        "INGEST_AGENT_API__SECURE_COOKIES": "true",
+        "INGEST_AGENT_OCR__LANGUAGES": '["eng", "deu"]',
+    })
+    assert settings.api.token is not None
+    assert settings.api.token.get_secret_value() == "12345678901234567890"
+    assert settings.inbox[0].name == "007"
+    assert settings.queue.stall_timeout_seconds == 200.0
+    assert settings.api.secure_cookies is True
+    assert settings.ocr.languages == ["eng", "deu"]
+    truthy = load_config(None, environ={"INGEST_AGENT_API__TOKEN": "true"})
+    assert truthy.api.token is not None and truthy.api.token.get_secret_value() == "true"
+
+
 def test_bad_override_names_the_variable(tmp_path: Path) -> None:
     """An invalid value from the environment says which variable set it."""
     with pytest.raises(ConfigError, match=r"\(set by INGEST_AGENT_QUEUE__MAX_RETRIES\)"):
