@@ -51,3 +51,30 @@ def test_the_core_knows_nothing_of_metrics_http_or_cli() -> None:
     offenders = {m: sorted(d for d in deps if d.startswith(EDGE_LIBRARIES))
                  for m, deps in _imports().items() if m.startswith(CORE)}
     assert {m: d for m, d in offenders.items() if d} == {}
+
+
+def test_dependencies_are_what_agent_imports() -> None:
+    """Issue 44: every distribution agent/ imports is declared in pyproject's dependencies
+    (or an extra, when the import is the optional backend's), and nothing is declared there
+    that agent/ never imports (hiredis, redis-py's parser, is loaded by redis-py itself)."""
+    import importlib.metadata
+    import re
+    import sys
+    import tomllib
+
+    project = tomllib.loads((AGENT.parent / "pyproject.toml").read_text())["project"]
+
+    def names(requirements: list[str]) -> set[str]:
+        return {re.split(r"[<>=!~;\[ ]", r, maxsplit=1)[0].lower().replace("_", "-")
+                for r in requirements}
+
+    declared = names(project["dependencies"])
+    extras = {name for group in project["optional-dependencies"].values()
+              for name in names(group)}
+    owners = importlib.metadata.packages_distributions()
+    imported = {owner.lower().replace("_", "-")
+                for deps in _imports().values() for module in deps
+                if (top := module.split(".")[0]) not in sys.stdlib_module_names
+                and top != "agent" for owner in owners.get(top, [top])}
+    assert imported - declared - extras == set(), "imported, not declared"
+    assert declared - imported == {"hiredis"}, "declared, never imported"
