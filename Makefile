@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= config.example.toml
 
-.PHONY: install install-test run test test-full runtime-deps system-deps bench torture lint
+.PHONY: install install-test run test test-quick test-full runtime-deps system-deps bench torture lint
 
 # The runtime alone: what `ingest-agent run` needs.
 $(VENV)/.installed-run: pyproject.toml
@@ -28,7 +28,12 @@ run: runtime-deps install
 
 ## Install what the tests need (Python packages and Debian servers) and run them.
 test: system-deps install-test
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=25
+
+## The tests that need no agent process, model, server, browser, benchmark or root: a
+## minute or two, for the edit-test loop (`make test` before a commit).
+test-quick: install-test
+	$(BIN)/python -m pytest -q -m "not (agent or model or services or browser or bench or root)"
 
 ## The long proofs too (full-size bursts and torture); see benchmarks/README.md.
 test-full: system-deps install-test

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,8 +19,68 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--run-slow", action="store_true", help="run the full-size proofs too")
 
 
+# What a test needs, read from its own source and its fixtures' (so the marks stay true as
+# tests change): each becomes a marker, and `make test-quick` runs the tests that need none.
+NEEDS = {
+    "agent": re.compile(r'AgentProcess\(|\bcli\(|"-m", "agent"|\bProcessor\(|\bAgent\(|'
+                        r'\bCOMMAND\b|"-m", "venv"|run_torture\('),
+    "model": re.compile(r"IngestPipeline|\bSearcher\(|SharedSearcher|Embedder\(|embed_query"),
+    "services": re.compile(r"RedisServer|redis_url|pg_dsn|pg_server|prometheus\b|promtool"),
+    "browser": re.compile(r"playwright|chromium"),
+    "bench": re.compile(r"benchmarks[./]"),
+    "root": re.compile(r"\bmount\b|tmpfs|geteuid"),
+}
+PARAMETRIZED_BACKENDS = {"redis": "services", "postgres": "services"}
+
+
+@functools.cache
+def _source(func: object) -> str:
+    try:
+        return inspect.getsource(func)  # type: ignore[arg-type]
+    except (OSError, TypeError):
+        return ""
+
+
+CALLED = re.compile(r"\b([A-Za-z_]\w*)\(")
+
+
+def _with_helpers(source: str, module: object, depth: int = 2) -> list[str]:
+    """``source`` and the sources of the test module's own functions and classes it calls
+    (``_drain``, ``Runner``), ``depth`` calls deep."""
+    found, frontier = [source], [source]
+    for _ in range(depth):
+        called = {name for text in frontier for name in CALLED.findall(text)}
+        frontier = [_source(helper) for name in sorted(called)
+                    if (helper := getattr(module, name, None)) is not None
+                    and getattr(helper, "__module__", None) == getattr(module, "__name__", "")
+                    and inspect.isfunction(helper) | inspect.isclass(helper)]
+        found += frontier
+    return found
+
+
+def _needs(item: pytest.Item) -> set[str]:
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    module = getattr(item, "module", None)
+    sources = _with_helpers(_source(getattr(item, "function", None)), module)
+    infos = getattr(item, "_fixtureinfo", None)
+    for name in getattr(item, "fixturenames", ()):
+        if name in params:  # a backend parameter: its value says what it needs
+            continue
+        definitions = infos.name2fixturedefs.get(name, ()) if infos is not None else ()
+        for definition in definitions:
+            sources += _with_helpers(_source(definition.func), module)
+    needs = {need for need, pattern in NEEDS.items() if any(pattern.search(s) for s in sources)}
+    needs |= {PARAMETRIZED_BACKENDS[v] for v in params.values()
+              if isinstance(v, str) and v in PARAMETRIZED_BACKENDS}
+    return needs
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Full-size proofs are deselected (not skipped) unless asked for, so nothing counts as skipped."""
+    """Each test is marked with what it needs; full-size proofs are deselected (not skipped)
+    unless asked for, so nothing counts as skipped."""
+    for item in items:
+        for need in _needs(item):
+            item.add_marker(need)
     if config.getoption("--run-slow"):
         return
     keep = [item for item in items if "slow" not in item.keywords]
