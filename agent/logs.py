@@ -59,7 +59,7 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
 
 def _terminal_safe(_logger: Any, _name: str, event: MutableMapping[str, Any]
                    ) -> Mapping[str, Any]:
-    from agent.search_output import terminal_text
+    from agent.terminal import terminal_text
 
     return {key: terminal_text(value) if isinstance(value, str) else value
             for key, value in event.items()}

@@ -16,18 +16,18 @@ from typing import Any
 
 import structlog
 
-from agent.config import Settings
+from agent.config.settings import Settings
 from agent.errors import AgentError
 from agent.events import EventBus, FileDetected
-from agent.folders import InboxFolders, build_inboxes
-from agent.health import HealthChecker
+from agent.files.folders import InboxFolders, build_inboxes
 from agent.identity import agent_id
-from agent.processor import Processor
+from agent.intake.watch_service import WatchService
+from agent.intake.watcher import InboxWatcher
+from agent.ops.health import HealthChecker
+from agent.ops.system import libmagic_problem, ocr_problem
+from agent.processing.processor import Processor
+from agent.processing.worker import DEFAULT_FACTORY
 from agent.queue import JobStatus, open_queue
-from agent.system import libmagic_problem, ocr_problem
-from agent.watch_service import WatchService
-from agent.watcher import InboxWatcher
-from agent.worker import DEFAULT_FACTORY
 
 log = structlog.get_logger("agent.service")
 
@@ -64,7 +64,7 @@ class Agent:
                             "moved by copy + fsync + rename + unlink", inbox=box.name)
         settings.agent.data_dir.mkdir(parents=True, exist_ok=True)
         self._pin_folders()
-        from agent.locks import AgentLocks
+        from agent.files.locks import AgentLocks
 
         self.locks = AgentLocks(settings).acquire()
         self.queue = open_queue(settings)
@@ -80,18 +80,18 @@ class Agent:
         self.health: HealthChecker | None = None
         if settings.metrics.enabled:
             self._setup_metrics()
-        from agent.search import SharedSearcher
+        from agent.search.engine import SharedSearcher
 
         self.searcher = SharedSearcher(settings)
         self.api_server: Any = None
         self.search_socket: Any = None
         if settings.search.socket:
-            from agent.search_socket import SearchSocketServer, socket_path
+            from agent.search.channel import SearchSocketServer, socket_path
 
             self.search_socket = SearchSocketServer(socket_path(settings.agent.data_dir),
                                                     self.searcher.answer_dict)
         self.stop_event = threading.Event()
-        from agent.systemd import Notifier
+        from agent.ops.systemd import Notifier
 
         self.notifier = Notifier()
         self._signals = 0
@@ -102,8 +102,8 @@ class Agent:
     def _pin_folders(self) -> None:
         """Refuse folders that are links or were replaced since the last run; guard the data
         folder and every inbox's work folders against being moved into an inbox."""
-        from agent.folder_record import check_folders
-        from agent.folders import PinnedFolder
+        from agent.files.folder_record import check_folders
+        from agent.files.folders import PinnedFolder
 
         data_dir = self.settings.agent.data_dir
         if data_dir.is_symlink():
@@ -125,7 +125,7 @@ class Agent:
     def _setup_metrics(self) -> None:
         from prometheus_client import CollectorRegistry
 
-        from agent.metrics import AgentMetrics
+        from agent.ops.metrics import AgentMetrics
 
         self.registry = CollectorRegistry()
         self.metrics = AgentMetrics(
@@ -156,11 +156,11 @@ class Agent:
         had is one line naming its holder and the key to change, not a half-started agent.
         A page that is on only by default and finds its port taken is left off with a
         warning, and the agent runs on."""
-        from agent.listeners import Port, PortUnavailable, listen
+        from agent.ops.listeners import Port, PortUnavailable, listen
 
         config = str(self.settings.source or "the config")
         if self.settings.metrics.enabled:
-            from agent.http_metrics import MetricsServer
+            from agent.ops.metrics_server import MetricsServer
 
             assert self.health is not None  # made with the metrics, in __init__
             metrics = self.settings.metrics
@@ -169,7 +169,7 @@ class Agent:
                                                         config)))
         if not self._page_wanted(drain):
             return
-        from agent.config import anonymous_api_problem
+        from agent.config.settings import anonymous_api_problem
 
         api = self.settings.api
         try:
@@ -187,7 +187,7 @@ class Agent:
         except AgentError:
             self._close_metrics()
             raise
-        from agent.api import ApiServer, create_app
+        from agent.web.api import ApiServer, create_app
 
         app = create_app(self.settings, self.queue, self.boxes, self.searcher, self.health,
                          self.events)
@@ -218,7 +218,7 @@ class Agent:
 
     def reload(self) -> bool:
         """Re-read the config file and apply what can change in place; keep it all if invalid."""
-        from agent.reload import Reloader
+        from agent.ops.reload import Reloader
 
         with self._reload_lock:
             return Reloader(self).reload()

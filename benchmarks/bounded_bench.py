@@ -58,13 +58,13 @@ OCR_LOOP = textwrap.dedent("""
 
 
 def ocr_rss(reads: int, before: str) -> dict[str, dict[str, int]]:
-    old = subprocess.run(["git", "show", f"{before}:agent/pipeline/ocr.py"], cwd=ROOT,
+    old = subprocess.run(["git", "show", f"{before}:agent/pipeline/readers/ocr.py"], cwd=ROOT,
                          capture_output=True, text=True, check=True).stdout
     out = {}
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / "ocr_before.py").write_text(old)
         sides = {
-            "today": "from agent.pipeline.ocr import PageReader, OcrOptions",
+            "today": "from agent.pipeline.readers.ocr import PageReader, OcrOptions",
             "before": f"sys.path.insert(0, {folder!r}); from ocr_before import PageReader, "
                       "OcrOptions",
         }
@@ -90,7 +90,7 @@ READ_DOCX = textwrap.dedent("""
         spec.loader.exec_module(before)
         chars = sum(len(s.text) for s in before.extract_docx(path))
     else:
-        from agent.pipeline.extract import extract_docx
+        from agent.pipeline.readers.extract import extract_docx
         chars = sum(len(s.text) for s in extract_docx(path))
     print(json.dumps({{"seconds": time.perf_counter() - started, "chars": chars,
                       "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}}))
@@ -100,7 +100,7 @@ READ_DOCX = textwrap.dedent("""
 def docx_reader(path: Path, before: str) -> dict[str, dict[str, float]]:
     """The agent's DOCX reader before issue 29 (python-docx, a style looked up per paragraph),
     loaded from git, against today's, each in a fresh process."""
-    old = subprocess.run(["git", "show", f"{before}:agent/pipeline/extract.py"], cwd=ROOT,
+    old = subprocess.run(["git", "show", f"{before}:agent/pipeline/readers/extract.py"], cwd=ROOT,
                          capture_output=True, text=True, check=True).stdout
     out = {}
     with tempfile.TemporaryDirectory() as folder:

@@ -52,7 +52,7 @@ def one_line_text(megabytes: float) -> str:
 
 
 def docs_text() -> str | None:
-    from agent.pipeline.readers import extract
+    from agent.pipeline.readers.registry import extract
 
     pages = sorted(DOCS.glob("library/*.html")) + sorted(DOCS.glob("tutorial/*.html"))
     if not pages:
@@ -63,7 +63,7 @@ def docs_text() -> str | None:
 def chunker_rate(text: str, warm: bool = False) -> float:
     from agent.pipeline.chunk import Chunker
     from agent.pipeline.embed import bundled_tokenizer
-    from agent.pipeline.extract import Section
+    from agent.pipeline.readers.extract import Section
 
     chunker = Chunker(bundled_tokenizer(), 200, 32)
     if warm:

@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from agent.pipeline.index import STOPWORDS  # noqa: E402
+from agent.pipeline.store.index import STOPWORDS  # noqa: E402
 
 KINDS = ("word", "name", "identifier", "heading", "row", "sentence")
 SEED = 40

@@ -28,7 +28,7 @@ SAMPLES = 5
 
 
 def paragraphs(count: int) -> list[str]:
-    from agent.pipeline.extract import html_sections
+    from agent.pipeline.readers.extract import html_sections
 
     out: list[str] = []
     for page in sorted(TUTORIAL.glob("*.html")):
@@ -77,7 +77,7 @@ def timed(read: Callable[[], int]) -> tuple[float, int]:
 
 
 def main() -> None:
-    from agent.pipeline.readers import extract
+    from agent.pipeline.readers.registry import extract
 
     with tempfile.TemporaryDirectory() as folder:
         files = build(Path(folder))

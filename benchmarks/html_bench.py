@@ -42,7 +42,7 @@ def all_visible_text(markup: str) -> str:
 
 
 def resiliparse(markup: str) -> str:
-    from agent.pipeline.extract import _main_content
+    from agent.pipeline.readers.extract import _main_content
 
     return _main_content(markup)
 

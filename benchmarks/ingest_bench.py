@@ -134,7 +134,7 @@ def main() -> None:
 
     from fastembed import TextEmbedding
 
-    from agent.config import Settings
+    from agent.config.settings import Settings
     from agent.pipeline.chunk import Chunker
     from agent.pipeline.embed import Embedder
 

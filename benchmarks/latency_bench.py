@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=10, help="files per sample")
     parser.add_argument("--settle", type=float, default=2.0)
     args = parser.parse_args()
-    from agent.config import load_config
+    from agent.config.settings import load_config
     from agent.queue import open_queue
 
     with tempfile.TemporaryDirectory(prefix="latency-") as tmp:

@@ -83,7 +83,7 @@ def run(command: list[str], timeout: float = 120) -> tuple[bool, str, float, flo
 
 
 READ_WITH_AGENT = (
-    "import sys; from pathlib import Path; from agent.pipeline.readers import extract; "
+    "import sys; from pathlib import Path; from agent.pipeline.readers.registry import extract; "
     "print('\\n'.join(s.text for s in extract(Path(sys.argv[1]), sys.argv[2])))")
 XLRD = (
     "import sys, xlrd; book = xlrd.open_workbook(sys.argv[1], on_demand=True)\n"

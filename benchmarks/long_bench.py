@@ -52,8 +52,8 @@ def long_text(chunks: int) -> str:
     """Library pages, whole, until the chunker makes at least ``chunks`` chunks of them."""
     from agent.pipeline.chunk import Chunker
     from agent.pipeline.embed import bundled_tokenizer
-    from agent.pipeline.extract import html_sections
-    from agent.pipeline.outline import Section
+    from agent.pipeline.readers.extract import html_sections
+    from agent.pipeline.readers.outline import Section
 
     chunker = Chunker(bundled_tokenizer(), 200, 32)
     parts: list[str] = []
@@ -194,7 +194,7 @@ WORKER = """
 import json, sys
 sys.path.insert(0, {root!r})
 from benchmarks.ocr_bench import peak_rss_mb
-from agent.config import Settings
+from agent.config.settings import Settings
 from agent.errors import AgentError
 from agent.pipeline import IngestPipeline, JobRequest
 pipeline = IngestPipeline(Settings.model_validate({{"agent": {{"data_dir": {data!r}}}}}))

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from prometheus_client import CollectorRegistry, generate_latest  # noqa: E402
 
-from agent.metrics import AgentMetrics  # noqa: E402
+from agent.ops.metrics import AgentMetrics  # noqa: E402
 from agent.queue.sqlite import SQLiteJobQueue  # noqa: E402
 from benchmarks.measure import Series  # noqa: E402
 

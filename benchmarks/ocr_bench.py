@@ -58,7 +58,7 @@ GOALS = {"clean": 0.02, "damaged": 0.05, "seconds": 3.0, "worker_rss_mb": 1200}
 
 def page_texts(count: int) -> list[str]:
     """The first words of real tutorial pages (what each rendered page must read back)."""
-    from agent.pipeline.extract import html_sections
+    from agent.pipeline.readers.extract import html_sections
 
     texts = []
     for name in PAGES[:count]:
@@ -75,7 +75,7 @@ def cer(read: str, truth: str) -> float:
 
 
 def tesseract_engine() -> Callable[[Any], str]:
-    from agent.pipeline.ocr import OcrOptions, PageReader
+    from agent.pipeline.readers.ocr import OcrOptions, PageReader
 
     reader = PageReader(OcrOptions())
     return reader.read
@@ -146,7 +146,7 @@ WORKER = """
 import json, sys, time
 sys.path.insert(0, {root!r})
 from benchmarks.ocr_bench import peak_rss_mb
-from agent.config import Settings
+from agent.config.settings import Settings
 from agent.errors import AgentError
 from agent.pipeline import IngestPipeline, JobRequest
 pipeline = IngestPipeline(Settings.model_validate({{"agent": {{"data_dir": {data!r}}},

@@ -133,13 +133,13 @@ def corpus(folder: Path) -> list[tuple[Path, Path | None]]:
 def page_images(path: Path) -> list[Any]:
     """The page pictures the worker would read: image frames, or PDF pages rendered as the
     PDF reader renders a scan."""
-    from agent.pipeline.ocr import OcrOptions, image_pages
+    from agent.pipeline.readers.ocr import OcrOptions, image_pages
 
     if path.suffix.lower() != ".pdf":
         return [page for _, page in image_pages(path, OcrOptions())]
     import pypdfium2 as pdfium
 
-    from agent.pipeline.pdf import render_page
+    from agent.pipeline.readers.pdf import render_page
 
     pdf = pdfium.PdfDocument(str(path))
     try:
@@ -157,7 +157,7 @@ def read_cli(image: Any, scratch: Path) -> str:
 
 
 def measure(pages: list[tuple[Path, Path | None]]) -> list[PageResult]:
-    from agent.pipeline.ocr import OcrOptions, PageReader
+    from agent.pipeline.readers.ocr import OcrOptions, PageReader
 
     reader = PageReader(OcrOptions(threads=1))
     results = []

@@ -104,7 +104,7 @@ def bench_end_to_end(n_docs: int, rounds: int) -> None:
     side and the floors are ``ingest_bench``'s, here on the generated mixed-format corpus)."""
     from fastembed import TextEmbedding
 
-    from agent.config import Settings
+    from agent.config.settings import Settings
     from agent.pipeline.embed import Embedder
     from benchmarks.ingest_bench import Agent, bare
 
@@ -146,9 +146,9 @@ def bench_end_to_end(n_docs: int, rounds: int) -> None:
 
 
 def bench_overhead(n_jobs: int) -> dict[str, float]:
-    from agent.config import load_config
-    from agent.folders import build_inboxes, identify
-    from agent.processor import Processor
+    from agent.config.settings import load_config
+    from agent.files.folders import build_inboxes, identify
+    from agent.processing.processor import Processor
     from agent.queue import open_queue
 
     with tempfile.TemporaryDirectory(prefix="overhead-bench-") as tmp:
@@ -188,7 +188,7 @@ def bench_search(n_chunks: int, rounds: int, queries: int = 50) -> dict[str, Any
     import numpy as np
 
     from agent.pipeline.chunk import Chunk
-    from agent.pipeline.index_sqlite import SQLiteIndex
+    from agent.pipeline.store.sqlite import SQLiteIndex
 
     rng = np.random.default_rng(3)
     dim = 384

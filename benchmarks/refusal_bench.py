@@ -133,8 +133,8 @@ def ingest(workdir: Path) -> Path:
 
 
 def ask_all(config: Path) -> list[Asked]:
-    from agent.config import load_config
-    from agent.search import Searcher, SearchRequest
+    from agent.config.settings import load_config
+    from agent.search.engine import Searcher, SearchRequest
 
     # the agent judges the passage its whole ranking puts first, the floor not applied, and
     # says why in its evidence whether it answers or not: the rules are judged on that
@@ -166,7 +166,7 @@ def today(e: dict[str, Any] | None) -> bool:
 
 def shipped() -> dict[str, float]:
     """The thresholds the agent ships with (``[search]`` defaults)."""
-    from agent.config import SearchSettings
+    from agent.config.settings import SearchSettings
 
     s = SearchSettings()
     return {"alone": s.answer_similarity, "with_words": s.min_similarity,
@@ -174,7 +174,7 @@ def shipped() -> dict[str, float]:
 
 
 def rule(params: dict[str, float]) -> Any:
-    from agent.search import Evidence, answers
+    from agent.search.engine import Evidence, answers
 
     def judge(e: dict[str, Any] | None) -> bool:
         return e is not None and answers(Evidence(**e), **params)

@@ -68,9 +68,9 @@ INDEXES = {  # name: (html main content, headings)
     "structure": (False, True),
     "full": (True, True),
 }
-ALL_DOCUMENT_SIGNALS = ("WHOLE_DOCUMENT_WEIGHT", "OPENING_WEIGHT")  # agent.search's weights
+ALL_DOCUMENT_SIGNALS = ("WHOLE_DOCUMENT_WEIGHT", "OPENING_WEIGHT")  # agent.search.engine's weights
 SWITCHED_OFF = {"WHOLE_DOCUMENT_WEIGHT": 0.0, "OPENING_WEIGHT": 0.0,
-                "looks_like_identifier": lambda query: False}  # agent.search's names, off
+                "looks_like_identifier": lambda query: False}  # agent.search.engine's names, off
 RUNS = [  # label, index, mode, one result per document, document signals switched off
     ("today: vector, every chunk", "plain", "vector", False, ALL_DOCUMENT_SIGNALS),
     ("+ one result per document", "plain", "vector", True, ALL_DOCUMENT_SIGNALS),
@@ -179,9 +179,9 @@ def build_index(name: str, files: list[Path], settings: Any, embedder: CachedEmb
                 folder: Path) -> tuple[Any, dict[str, float]]:
     """The agent's readers, chunker and SQLite index over ``files`` with one configuration."""
     from agent.pipeline.chunk import Chunker
-    from agent.pipeline.extract import ExtractOptions
-    from agent.pipeline.index_sqlite import SQLiteIndex
-    from agent.pipeline.readers import extract
+    from agent.pipeline.readers.extract import ExtractOptions
+    from agent.pipeline.readers.registry import extract
+    from agent.pipeline.store.sqlite import SQLiteIndex
 
     main_content, headings = INDEXES[name]
     options = ExtractOptions(main_content=main_content, headings=headings)
@@ -250,8 +250,8 @@ def exact_scores(results: Sequence[Sequence[Hit]], queries: Sequence[Query]) -> 
 def agent_runner(searcher: Any, mode: str, per_document: bool, off: tuple[str, ...] = ()
                  ) -> Callable[[str], list[Hit]]:
     """Searches as the agent does, with the ranking signals named in ``off`` switched off."""
-    import agent.search as search
-    from agent.search import SearchRequest
+    import agent.search.engine as search
+    from agent.search.engine import SearchRequest
 
     def run(query: str) -> list[Hit]:
         saved = {name: getattr(search, name) for name in off}
@@ -413,9 +413,9 @@ def main() -> None:
         indexes = [name for name in ("plain", "full") if name in indexes]
         runs = [r for r in RUNS if r[1] in indexes]
 
-    from agent.config import Settings
+    from agent.config.settings import Settings
     from agent.pipeline.embed import Embedder
-    from agent.search import Searcher
+    from agent.search.engine import Searcher
 
     files = corpus(args.pages)
     missing = [p for _, pages in NATURAL + FRESH + FRESH_2 + IDENTIFIERS for p in pages
@@ -467,7 +467,7 @@ def main() -> None:
         run = agent_runner(searcher, mode, per_document, off)
 
         def answered(query: str, searcher: Any = searcher, mode: str = mode) -> bool:
-            from agent.search import SearchRequest
+            from agent.search.engine import SearchRequest
 
             return searcher.answer(SearchRequest(query, k=5, mode=mode)).answered  # type: ignore[arg-type]
 

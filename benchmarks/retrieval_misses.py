@@ -16,8 +16,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from agent.config import Settings  # noqa: E402
-from agent.search import Searcher, SearchRequest  # noqa: E402
+from agent.config.settings import Settings  # noqa: E402
+from agent.search.engine import Searcher, SearchRequest  # noqa: E402
 from benchmarks.retrieval_bench import Hit, scores  # noqa: E402
 from benchmarks.retrieval_questions import FRESH, NATURAL  # noqa: E402
 

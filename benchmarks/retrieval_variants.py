@@ -20,9 +20,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import agent.search as search  # noqa: E402
-from agent.config import Settings  # noqa: E402
-from agent.search import Searcher  # noqa: E402
+import agent.search.engine as search  # noqa: E402
+from agent.config.settings import Settings  # noqa: E402
+from agent.search.engine import Searcher  # noqa: E402
 from benchmarks.retrieval_bench import agent_runner, scores  # noqa: E402
 from benchmarks.retrieval_questions import (  # noqa: E402
     FRESH,

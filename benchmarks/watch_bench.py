@@ -36,11 +36,11 @@ from typing import Literal
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from agent.config import InboxSettings  # noqa: E402
-from agent.folders import InboxFolders  # noqa: E402
+from agent.config.settings import InboxSettings  # noqa: E402
+from agent.files.folders import InboxFolders  # noqa: E402
+from agent.intake.watch_service import WatchService  # noqa: E402
+from agent.intake.watcher import InboxWatcher  # noqa: E402
 from agent.queue.sqlite import SQLiteJobQueue  # noqa: E402
-from agent.watch_service import WatchService  # noqa: E402
-from agent.watcher import InboxWatcher  # noqa: E402
 from benchmarks.measure import Series, interleave  # noqa: E402
 
 SETTLE = 0.5

@@ -36,7 +36,7 @@ from benchmarks.search_bench import QUERIES, build, shell_p50  # noqa: E402
 
 def fill_queue(config: Path, n_jobs: int) -> None:
     """``n_jobs`` finished jobs (as the agent leaves them), in batches of 5,000."""
-    from agent.config import load_config
+    from agent.config.settings import load_config
     from agent.queue import open_queue
     from agent.queue.base import NewJob
 

@@ -47,7 +47,7 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str,
 
 def entries(folder: Path) -> list[str]:
     """A folder's entry names, sorted, without the agent's own inbox lock files."""
-    from agent.locks import OWN_FILES
+    from agent.files.locks import OWN_FILES
 
     return sorted(p.name for p in folder.iterdir() if p.name not in OWN_FILES)
 

@@ -13,7 +13,7 @@ import time
 import warnings
 from pathlib import Path
 
-from agent.config import Settings
+from agent.config.settings import Settings
 from agent.errors import PermanentError, TransientError
 from agent.pipeline import JobRequest, Progress
 from agent.pipeline.result import PipelineResult

@@ -12,13 +12,13 @@ import schemathesis
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
-from agent.api import ApiServer, create_app
-from agent.config import Settings, load_config
+from agent.config.settings import Settings, load_config
 from agent.errors import TooManyWrongTokens
-from agent.folders import InboxFolders, build_inboxes
-from agent.listeners import Port, listen
+from agent.files.folders import InboxFolders, build_inboxes
+from agent.ops.listeners import Port, listen
 from agent.queue import open_queue
 from agent.queue.base import JobQueue, JobStatus
+from agent.web.api import ApiServer, create_app
 from agent.web.guard import WrongTokens
 from tests.conftest import ManualClock
 

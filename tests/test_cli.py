@@ -148,7 +148,7 @@ def test_job_is_found_by_its_file_name_and_several_matches_are_listed(config: Pa
 def test_jobs_says_how_many_more_exist(config: Path) -> None:
     """`jobs --limit 3` over 7 jobs shows 3 and says "3 of 7 shown"; --all shows all 7 and
     says nothing more; failed jobs show their stage, not a percentage."""
-    from agent.config import load_config
+    from agent.config.settings import load_config
     from agent.queue import open_queue
 
     inbox = config.parent / "inbox"
@@ -174,7 +174,7 @@ def test_jobs_says_how_many_more_exist(config: Path) -> None:
 def test_cli_does_not_import_heavy_libraries() -> None:
     """status/check/--help stay fast: fastembed and onnxruntime are not imported by the CLI."""
     code = (
-        "import sys; from agent.cli import cli; import agent.queue.sqlite, agent.folders;"
+        "import sys; from agent.cli import cli; import agent.queue.sqlite, agent.files.folders;"
         "heavy = [m for m in ('fastembed', 'onnxruntime', 'pypdfium2', 'docx', 'magic') "
         "if m in sys.modules]; print(heavy)"
     )
@@ -207,7 +207,7 @@ def test_sqlite_only_commands_explain_themselves_on_redis(tmp_path: Path) -> Non
 def test_quick_search_parses_the_common_forms(argv: list[str], expected: dict[str, object]
                                               ) -> None:
     """The quick path (no click, no pydantic) reads the options the full command takes."""
-    from agent.quick_search import parse_search
+    from agent.search.quick import parse_search
 
     parsed = parse_search(argv)
     assert parsed is not None
@@ -221,7 +221,7 @@ def test_quick_search_parses_the_common_forms(argv: list[str], expected: dict[st
 ])
 def test_quick_search_leaves_everything_else_to_the_full_cli(argv: list[str]) -> None:
     """Help, other commands and anything malformed go to click, which reports it properly."""
-    from agent.quick_search import parse_search
+    from agent.search.quick import parse_search
 
     assert parse_search(argv) is None
 
@@ -234,8 +234,8 @@ def test_quick_search_finds_the_data_folder_as_the_full_config_does(
         tmp_path: Path, data_dir: str | None, env: dict[str, str]) -> None:
     """The quick path's data folder (where the socket is) equals load_config's, relative
     paths, home folders and environment overrides included."""
-    from agent.config import load_config
-    from agent.config_file import data_dir_of
+    from agent.config.file import data_dir_of
+    from agent.config.settings import load_config
 
     config = tmp_path / "agent.toml"
     config.write_text(f'[agent]\ndata_dir = "{data_dir}"\n' if data_dir else "")

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from agent.config import DEFAULT_ALLOWED_TYPES, InboxSettings, Settings, load_config
+from agent.config.settings import DEFAULT_ALLOWED_TYPES, InboxSettings, Settings, load_config
 from agent.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -184,7 +184,7 @@ def test_bad_override_names_the_variable(tmp_path: Path) -> None:
 def test_job_ceiling_and_lease_follow_the_timeouts() -> None:
     """Unset, the ceiling grows with the file (600 s + 1 s per 2 KiB); set, job_timeout_seconds
     is the ceiling whatever the size. The lease is cut from the shorter timeout."""
-    from agent.config import QueueSettings, job_ceiling, lease_basis
+    from agent.config.settings import QueueSettings, job_ceiling, lease_basis
 
     default = QueueSettings()
     assert job_ceiling(default, 0) == 600 and job_ceiling(default, 60 * 2**20) == 600 + 30720

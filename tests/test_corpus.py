@@ -13,8 +13,8 @@ import textwrap
 import time
 from pathlib import Path
 
-from agent.locks import LOCK_NAME
-from agent.names import display_name
+from agent.files.locks import LOCK_NAME
+from agent.files.names import display_name
 from tests.corpus import KINDS, LIMIT
 
 ROOT = Path(__file__).resolve().parent.parent

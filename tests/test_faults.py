@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from agent.config import load_config
-from agent.locks import OWN_FILES
+from agent.config.settings import load_config
+from agent.files.locks import OWN_FILES
 from agent.queue import open_queue
 from agent.queue.base import JobStatus
 from tests.helpers import AgentProcess, agent_config, cli, entries, free_port, wait_until
@@ -165,7 +165,7 @@ def test_index_locked_longer_than_busy_timeout_is_retried(tmp_path: Path) -> Non
     config = _config(tmp_path, tmp_path / "data", index={"busy_timeout_seconds": 0.5})
     (tmp_path / "inbox").mkdir()
     settings = load_config(config, environ={})
-    from agent.pipeline.index_sqlite import SQLiteIndex
+    from agent.pipeline.store.sqlite import SQLiteIndex
 
     SQLiteIndex(settings.index_path).close()
     port = free_port()

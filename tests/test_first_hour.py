@@ -362,7 +362,7 @@ def test_the_listening_socket_lets_the_server_send_without_waiting() -> None:
     import asyncio
     import socket
 
-    from agent.listeners import Port, listen
+    from agent.ops.listeners import Port, listen
 
     async def accepted_nodelay() -> int:
         seen: asyncio.Future[int] = asyncio.get_running_loop().create_future()

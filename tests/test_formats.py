@@ -195,7 +195,7 @@ def test_bad_inputs_end_in_a_named_state(tmp_path: Path, name: str, make: Any,
                                          reason: str) -> None:
     """Each bad file fails permanently with its reason; the pixel and page caps are checked
     before any pixel is decoded or any page is read (memory is measured in ocr_bench)."""
-    from agent.config import Settings
+    from agent.config.settings import Settings
     from agent.pipeline import IngestPipeline, JobRequest
     from agent.pipeline.detect import detect_type
 

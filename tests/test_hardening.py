@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from agent.errors import SearchSocketUnavailable
-from agent.search_socket import ask, socket_path
+from agent.search.channel import ask, socket_path
 from tests.helpers import (
     SCRIPTED,
     AgentProcess,
@@ -92,10 +92,10 @@ def test_jobs_of_a_swapped_inbox_wait_and_never_move_the_other_folders_files(
         tmp_path: Path) -> None:
     """A job queued before its inbox was swapped is not claimed from the other folder: it
     waits, uncounted, with the reason in its message, and the same-named file there stays."""
-    from agent.config import load_config
+    from agent.config.settings import load_config
     from agent.events import EventBus
-    from agent.folders import InboxFolders
-    from agent.processor import Processor
+    from agent.files.folders import InboxFolders
+    from agent.processing.processor import Processor
     from agent.queue import open_queue
 
     config = agent_config(tmp_path)

@@ -12,7 +12,7 @@ import pytest
 
 from agent.errors import TransientError
 from agent.pipeline.chunk import Chunk
-from agent.pipeline.index import DocumentRecord, Index
+from agent.pipeline.store.index import DocumentRecord, Index
 
 
 def _vectors(n: int, seed: int) -> np.ndarray:
@@ -28,11 +28,11 @@ def _chunks(n: int, label: str) -> list[Chunk]:
 @pytest.fixture(params=["sqlite", "postgres"])
 def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Index]:
     if request.param == "sqlite":
-        from agent.pipeline.index_sqlite import SQLiteIndex
+        from agent.pipeline.store.sqlite import SQLiteIndex
 
         idx: Index = SQLiteIndex(tmp_path / "index.db")
     else:
-        from agent.pipeline.index_pg import PostgresIndex
+        from agent.pipeline.store.postgres import PostgresIndex
 
         idx = PostgresIndex(request.getfixturevalue("pg_dsn"))
     yield idx
@@ -91,11 +91,11 @@ def test_search_ranks_by_cosine_and_filters_by_inbox(index: Index) -> None:
 
 def _add_in_process(kind: str, where: str, barrier: object) -> None:
     if kind == "sqlite":
-        from agent.pipeline.index_sqlite import SQLiteIndex
+        from agent.pipeline.store.sqlite import SQLiteIndex
 
         idx: Index = SQLiteIndex(where)
     else:
-        from agent.pipeline.index_pg import PostgresIndex
+        from agent.pipeline.store.postgres import PostgresIndex
 
         idx = PostgresIndex(where)
     barrier.wait()  # type: ignore[attr-defined]
@@ -117,11 +117,11 @@ def test_two_processes_indexing_the_same_content_store_one_document(
         p.join(timeout=120)
         assert p.exitcode == 0
     if kind == "sqlite":
-        from agent.pipeline.index_sqlite import SQLiteIndex
+        from agent.pipeline.store.sqlite import SQLiteIndex
 
         idx: Index = SQLiteIndex(where)
     else:
-        from agent.pipeline.index_pg import PostgresIndex
+        from agent.pipeline.store.postgres import PostgresIndex
 
         idx = PostgresIndex(where)
     assert idx.counts() == {"documents": 1, "chunks": 50, "vectors": 50}
@@ -142,7 +142,7 @@ def _texts_doc(index: Index, sha: str, texts: list[str], inbox: str = "docs",
 def test_lexical_search_finds_identifiers_and_honours_filters(index: Index) -> None:
     """Full-text search (FTS5 or Postgres) finds an identifier as pasted, ranks the chunk that
     holds every word first with require_all, and applies the same filters as vector search."""
-    from agent.pipeline.index import SearchFilter
+    from agent.pipeline.store.index import SearchFilter
 
     _texts_doc(index, "a" * 64, ["the TLS handshake failed with ERR_SSL_PROTOCOL on connect",
                                  "call os.replace(src, dst) to move a file atomically",
@@ -170,7 +170,7 @@ def test_lexical_search_finds_identifiers_and_honours_filters(index: Index) -> N
 def test_a_query_of_symbols_is_found_character_for_character(index: Index) -> None:
     """A form's blank line or an arrow has no word for full-text search; the literal scan
     finds the chunks holding it as typed, honouring the filters."""
-    from agent.pipeline.index import SearchFilter
+    from agent.pipeline.store.index import SearchFilter
 
     _texts_doc(index, "a" * 64, ["Name: __________ Date: ______", "no blanks here", "a → b"])
     _texts_doc(index, "b" * 64, ["Signed: ________"], inbox="mail", name="form.md",
@@ -202,7 +202,7 @@ def test_an_index_before_row_values_is_backfilled(tmp_path: Path) -> None:
     rows indexed before are found by their values too."""
     import sqlite3
 
-    from agent.pipeline.index_sqlite import MIGRATIONS, SQLiteIndex
+    from agent.pipeline.store.sqlite import MIGRATIONS, SQLiteIndex
 
     path = tmp_path / "index.db"
     conn = sqlite3.connect(path)
@@ -230,7 +230,7 @@ def test_a_postgres_index_before_row_values_is_backfilled(pg_dsn: str) -> None:
     tsvector rebuilt over it, and the rows already there filled in."""
     import psycopg
 
-    from agent.pipeline.index_pg import PostgresIndex
+    from agent.pipeline.store.postgres import PostgresIndex
 
     index = PostgresIndex(pg_dsn)
     _texts_doc(index, "a" * 64, [ROWS], name="cups.csv", mime="text/csv")
@@ -253,7 +253,7 @@ def test_a_postgres_index_before_row_values_is_backfilled(pg_dsn: str) -> None:
 def test_vector_candidates_and_similarities_agree(index: Index) -> None:
     """The cosine of a candidate is the same whether it comes from the search or is asked for
     by id; a filter keeps other documents out."""
-    from agent.pipeline.index import SearchFilter
+    from agent.pipeline.store.index import SearchFilter
 
     _texts_doc(index, "c" * 64, ["one", "two", "three"])
     _texts_doc(index, "d" * 64, ["four"], inbox="mail")
@@ -309,7 +309,7 @@ def test_a_version_1_index_is_upgraded_and_its_chunks_become_searchable(tmp_path
     open: its existing chunks are found by words, with an empty heading."""
     import sqlite3
 
-    from agent.pipeline.index_sqlite import SCHEMA, SQLiteIndex
+    from agent.pipeline.store.sqlite import SCHEMA, SQLiteIndex
 
     path = tmp_path / "index.db"
     conn = sqlite3.connect(path)
@@ -335,7 +335,7 @@ def test_staged_chunks_are_kept_reused_and_committed_with_the_document(index: In
     """Chunks of a document being embedded are staged with their vectors and read back by
     (content, model), are never search results, become the document's chunks when it
     commits (in pages, so more than one page of them), and stale ones are dropped."""
-    from agent.pipeline.index import STAGED_PAGE
+    from agent.pipeline.store.index import STAGED_PAGE
 
     sha, other = "e" * 63 + "1", "e" * 63 + "2"
     n = STAGED_PAGE + 3
@@ -382,7 +382,7 @@ def test_a_version_3_index_drops_vector_only_checkpoints_and_stages_whole_chunks
     stages and commits whole chunks."""
     import sqlite3
 
-    from agent.pipeline.index_sqlite import SCHEMA, SCHEMA_V2, SCHEMA_V3, SQLiteIndex
+    from agent.pipeline.store.sqlite import SCHEMA, SCHEMA_V2, SCHEMA_V3, SQLiteIndex
 
     path = tmp_path / "index.db"
     conn = sqlite3.connect(path)

@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from agent.locks import OWN_FILES
+from agent.files.locks import OWN_FILES
 from tests.helpers import (
     SCRIPTED,
     AgentProcess,
@@ -350,9 +350,9 @@ def test_redis_agents_share_an_inbox_only_within_one_namespace(tmp_path: Path) -
 
 _TAKE_LOCKS = textwrap.dedent("""
     import sys
-    from agent.config import load_config
+    from agent.config.settings import load_config
     from agent.errors import AgentError
-    from agent.locks import AgentLocks
+    from agent.files.locks import AgentLocks
 
     settings = load_config(sys.argv[1])
     print("ready", flush=True)

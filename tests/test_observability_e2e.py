@@ -23,7 +23,7 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 
-from agent.metrics import AgentMetrics
+from agent.ops.metrics import AgentMetrics
 from agent.queue.sqlite import SQLiteJobQueue
 from tests.helpers import agent_config, free_port, wait_until
 
@@ -167,7 +167,7 @@ def test_idle_and_half_sent_connections_do_not_blind_the_metrics_port(
         running_agent: tuple[int, Path]) -> None:
     """Issue 42 item 3: an idle socket and one that sent half a request line stay open while
     /healthz, /readyz and /metrics answer; the server cuts both after its request timeout."""
-    from agent.http_metrics import REQUEST_TIMEOUT
+    from agent.ops.metrics_server import REQUEST_TIMEOUT
 
     port, _ = running_agent
     idle = socket.create_connection(("127.0.0.1", port))

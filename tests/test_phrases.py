@@ -31,9 +31,9 @@ SALES = {"Regions": [["Zone", "Sales", "Period"], ["EMEA", "2990", "2022"],
 
 
 def _searcher(base: Path, index: dict[str, Any]) -> Any:
-    from agent.config import Settings
+    from agent.config.settings import Settings
     from agent.pipeline import IngestPipeline, JobRequest
-    from agent.search import Searcher
+    from agent.search.engine import Searcher
 
     settings = Settings.model_validate({"agent": {"data_dir": str(base / "data")},
                                         "index": index})
@@ -64,7 +64,7 @@ def sqlite_searcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 def _ask(searcher: Any, query: str, **kw: Any) -> Any:
-    from agent.search import SearchRequest
+    from agent.search.engine import SearchRequest
 
     return searcher.answer(SearchRequest(query, **kw))
 
@@ -176,9 +176,9 @@ def test_the_passage_shown_is_the_one_that_answers(tmp_path: Path) -> None:
     """On real pages (Python's documentation), one result per document: the passage shown for
     the page is the one holding the answer, deep in the page, not the page's opening, and
     its snippet shows the answer's words."""
-    from agent.config import Settings
+    from agent.config.settings import Settings
     from agent.pipeline import IngestPipeline, JobRequest
-    from agent.search import Searcher, SearchRequest
+    from agent.search.engine import Searcher, SearchRequest
 
     settings = Settings.model_validate({"agent": {"data_dir": str(tmp_path / "data")}})
     pipeline = IngestPipeline(settings)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from agent.config import Settings, load_config
+from agent.config.settings import Settings, load_config
 from agent.events import (
     EventBus,
     EventRecorder,
@@ -22,11 +22,11 @@ from agent.events import (
     StageTimed,
     WorkerStarted,
 )
-from agent.folders import build_inboxes, identify
-from agent.processor import Processor
+from agent.files.folders import build_inboxes, identify
+from agent.processing.processor import Processor
+from agent.processing.retry import retry_failed_job
 from agent.queue import open_queue
 from agent.queue.base import JobQueue, JobStatus
-from agent.retry import retry_failed_job
 from tests.helpers import AgentProcess, agent_config, cli, entries, scaled, wait_until
 
 SCRIPTED = "tests.pipelines:build"
@@ -384,7 +384,7 @@ def test_kill_9_mid_embedding_then_restart_completes_once(tmp_path: Path) -> Non
     assert found[0].attempts == 1 and found[0].retries == 0, "a kill of the agent is no attempt"
     assert [p.name for p in (tmp_path / "done").iterdir()] == ["long.md"]
     assert entries(tmp_path / "processing") == []
-    from agent.pipeline.index_sqlite import SQLiteIndex
+    from agent.pipeline.store.sqlite import SQLiteIndex
 
     index = SQLiteIndex(settings.index_path)
     assert index.counts()["documents"] == 1

@@ -193,7 +193,7 @@ REAL = Path(__file__).parent / "fixtures" / "real"
 def test_a_slide_that_holds_only_a_chart_is_read_by_its_title_and_data(tmp_path: Path) -> None:
     """A deck whose one slide is a chart (no text box): its title, series and categories are
     text, each value under its category's name, so "ferry passengers in winter" finds it."""
-    from agent.pipeline.office import extract_pptx
+    from agent.pipeline.readers.office import extract_pptx
     from tests.documents import write_pptx_chart
 
     deck = write_pptx_chart(tmp_path / "ferries.pptx", "Ferry passengers by season",
@@ -222,7 +222,7 @@ def test_a_slide_that_holds_only_a_chart_is_read_by_its_title_and_data(tmp_path:
 
 def test_a_chart_in_a_word_document_is_read_where_it_stands(tmp_path: Path) -> None:
     """A report's chart between two paragraphs: its title and data, in reading order."""
-    from agent.pipeline.extract import extract_docx
+    from agent.pipeline.readers.extract import extract_docx
     from tests.documents import write_docx_chart
 
     report = write_docx_chart(tmp_path / "report.docx", "Passengers rose again this year.",
@@ -239,7 +239,7 @@ def test_a_sheet_of_declared_repeats_is_read_as_what_it_holds(tmp_path: Path) ->
     """calamine's issue_594_dos.ods (1.3 KB) declares one cell repeated 10⁹ columns in a row
     repeated 10⁹ times; it was read as a million cells of "X" (12,320 chunks, 400 s). A
     repeated row is read once, a repeated cell at most 1,000 times."""
-    from agent.pipeline.office import extract_odf
+    from agent.pipeline.readers.office import extract_odf
 
     sections = list(extract_odf(REAL / "sheets" / "issue_594_dos.ods"))
     text = "".join(section.text for section in sections)
@@ -252,7 +252,7 @@ def test_a_workbook_whose_used_range_reaches_the_last_cell_is_read(tmp_path: Pat
     they are, the far cell too."""
     from openpyxl import Workbook
 
-    from agent.pipeline.office import extract_xlsx
+    from agent.pipeline.readers.office import extract_xlsx
 
     book = Workbook()
     sheet = book.active
@@ -274,7 +274,7 @@ def test_an_xls_xlrd_asserts_on_is_read_through_libreoffice(tmp_path: Path) -> N
     import re
     import struct
 
-    from agent.pipeline.legacy import extract_xls
+    from agent.pipeline.readers.legacy import extract_xls
 
     data = bytearray((REAL / "legacy" / "testEXCEL.xls").read_bytes())
     sst = next(m.start() for m in re.finditer(rb"\xfc\x00", data)
@@ -289,7 +289,7 @@ def test_an_xls_xlrd_asserts_on_is_read_through_libreoffice(tmp_path: Path) -> N
 def test_a_package_whose_part_names_use_backslashes_is_read(tmp_path: Path, kind: str) -> None:
     """Some Windows tools write ``xl\\workbook.xml`` for ``xl/workbook.xml`` (calamine's
     issue_530.xlsx, a real attendance report): Excel opens it; it failed as corrupt here."""
-    from agent.pipeline.readers import DOCX, XLSX, extract
+    from agent.pipeline.readers.registry import DOCX, XLSX, extract
     from tests.documents import make_docx
 
     written = tmp_path / f"written.{kind}"
@@ -338,7 +338,7 @@ MAIL_CASES = {
 def test_mail_charsets_are_read_as_mail_clients_read_them(tmp_path: Path, name: str) -> None:
     """What senders write under a charset: UTF-8 under a GB2312 label, GBK characters under
     GB2312, Latin-1 under none. Each is read without a replacement character."""
-    from agent.pipeline.mail import extract_eml
+    from agent.pipeline.readers.mail import extract_eml
 
     head, body, wanted = MAIL_CASES[name]
     path = tmp_path / name

@@ -9,7 +9,7 @@ import sqlite3
 import urllib.request
 from pathlib import Path
 
-from agent.config import load_config
+from agent.config.settings import load_config
 from agent.queue import Job, JobFilter, JobStatus, open_queue
 from tests.documents import PYTHON_DOCS
 from tests.helpers import AgentProcess, agent_config, cli, free_port, jobs, wait_until
@@ -17,7 +17,7 @@ from tests.helpers import AgentProcess, agent_config, cli, free_port, jobs, wait
 
 def _manual(path: Path, pages: int) -> Path:
     """A long real text: Python library pages (python3-doc), one after another."""
-    from agent.pipeline.extract import html_sections
+    from agent.pipeline.readers.extract import html_sections
 
     parts = []
     for page in sorted(PYTHON_DOCS.glob("library/*.html"))[:pages]:

@@ -114,7 +114,7 @@ def test_two_agents_share_one_inbox_and_process_each_file_once(
     assert {j["status"] for j in jobs} == {"completed"}
     workers = {str(j["claimed_by"]).rsplit(":", 1)[0] for j in jobs}
     print(f"jobs per agent: { {w: sum(1 for j in jobs if str(j['claimed_by']).startswith(w)) for w in workers} }")
-    from agent.pipeline.index_pg import PostgresIndex
+    from agent.pipeline.store.postgres import PostgresIndex
 
     index = PostgresIndex(pg_dsn)
     assert index.counts()["documents"] == 40 and index.integrity_problems() == []

@@ -248,9 +248,9 @@ def test_the_document_about_the_question_beats_one_that_repeats_it(
     but the page about tides answers it, and with one result per document it comes first, as
     the whole page is about the question and the bakery's is not (both index backends, the
     real pipeline and model; three short harbour notes make the field)."""
-    from agent.config import Settings
+    from agent.config.settings import Settings
     from agent.pipeline import IngestPipeline, JobRequest
-    from agent.search import Searcher, SearchRequest
+    from agent.search.engine import Searcher, SearchRequest
 
     index: dict[str, Any] = {"backend": backend}
     if backend == "postgres":
@@ -287,10 +287,10 @@ def test_of_two_sibling_documents_the_one_whose_opening_answers_comes_first(
     mean vector alone "glob" stays first (by a hair); with the opening, "fnmatch" is first."""
     import numpy as np
 
-    from agent import search
-    from agent.config import Settings
+    from agent.config.settings import Settings
     from agent.pipeline.chunk import Chunk
-    from agent.search import Searcher
+    from agent.search import engine as search
+    from agent.search.engine import Searcher
 
     def unit(*xs: float) -> list[float]:
         v = np.array(xs, dtype=np.float32)
@@ -368,10 +368,10 @@ def test_a_pasted_identifier_finds_the_page_that_holds_it(
     query skips those document signals, and a short query's exact hits rank first, so the page
     holding the name comes first; with neither, a page about the idea wins (the real pipeline
     and model, SQLite index)."""
-    from agent import search
-    from agent.config import Settings
+    from agent.config.settings import Settings
     from agent.pipeline import IngestPipeline, JobRequest
-    from agent.search import Searcher, SearchRequest
+    from agent.search import engine as search
+    from agent.search.engine import Searcher, SearchRequest
 
     settings = Settings.model_validate({"agent": {"data_dir": str(tmp_path / "data")}})
     pipeline = IngestPipeline(settings)
@@ -404,7 +404,7 @@ def test_a_pasted_identifier_finds_the_page_that_holds_it(
 ])
 def test_which_queries_look_like_pasted_identifiers(query: str, code: bool) -> None:
     """One code-shaped token is an identifier; words, a plain word or a sentence are not."""
-    from agent.search import looks_like_identifier
+    from agent.search.engine import looks_like_identifier
 
     assert looks_like_identifier(query) is code
 
@@ -412,10 +412,10 @@ def test_which_queries_look_like_pasted_identifiers(query: str, code: bool) -> N
 def test_every_mode_on_the_shared_postgres_index(tmp_path: Path, pg_dsn: str) -> None:
     """The same search — vector, lexical, hybrid, floor and filters — on Postgres + pgvector
     with its full-text search, over a file ingested by the real pipeline."""
-    from agent.config import Settings
+    from agent.config.settings import Settings
     from agent.pipeline import IngestPipeline, JobRequest
-    from agent.pipeline.index import SearchFilter
-    from agent.search import Searcher, SearchRequest
+    from agent.pipeline.store.index import SearchFilter
+    from agent.search.engine import Searcher, SearchRequest
 
     settings = Settings.model_validate({
         "agent": {"data_dir": str(tmp_path / "data")},

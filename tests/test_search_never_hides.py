@@ -50,9 +50,9 @@ OFF_TOPIC = [
 
 @pytest.fixture(scope="module")
 def searcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from agent.config import Settings
+    from agent.config.settings import Settings
     from agent.pipeline import IngestPipeline, JobRequest
-    from agent.search import Searcher
+    from agent.search.engine import Searcher
 
     root = tmp_path_factory.mktemp("never-hides")
     settings = Settings.model_validate({"agent": {"data_dir": str(root / "data")}})
@@ -67,7 +67,7 @@ def searcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 def _ask(searcher: Any, query: str) -> Any:
-    from agent.search import SearchRequest
+    from agent.search.engine import SearchRequest
 
     return searcher.answer(SearchRequest(query, k=5))
 
@@ -80,7 +80,7 @@ def _holds(text: str, word: str) -> bool:
                                                                  for c in COPIED])
 def test_words_a_file_holds_are_answered_with_that_file_first(
         searcher: Any, kind: str, query: str, file: str) -> None:
-    from agent.search import content_words
+    from agent.search.engine import content_words
 
     found = _ask(searcher, query)
     assert found.answered, found.note
@@ -117,7 +117,7 @@ def test_a_rows_values_match_the_row_as_a_phrase(searcher: Any) -> None:
 
 @pytest.mark.parametrize("question", OFF_TOPIC)
 def test_what_the_files_cannot_answer_is_refused_truthfully(searcher: Any, question: str) -> None:
-    from agent.search import content_words
+    from agent.search.engine import content_words
 
     found = _ask(searcher, question)
     assert not found.answered, [r.chunk.source_name for r in found.results]

@@ -23,12 +23,12 @@ import pytest
 from click.testing import CliRunner
 
 from agent.cli import cli
-from agent.config import load_config
-from agent.maintenance import parse_age
+from agent.config.settings import load_config
+from agent.ops.maintenance import parse_age
+from agent.ops.reload import changed_keys, needs_restart
+from agent.ops.systemd import Notifier
 from agent.queue import open_queue
 from agent.queue.base import JobStatus
-from agent.reload import changed_keys, needs_restart
-from agent.systemd import Notifier
 from tests.helpers import AgentProcess, agent_config, claim_next, scaled
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -279,7 +279,7 @@ def test_reindex_re_embeds_from_done(tmp_path: Path) -> None:
     assert on_terminal.returncode == 0, shown
     assert re.search(rb"reindex: 100%\|[^|]+\| 2/2 ", shown), shown
     assert b"re-embedded 1 document(s); 1 skipped" in shown
-    from agent.pipeline.index_sqlite import SQLiteIndex
+    from agent.pipeline.store.sqlite import SQLiteIndex
 
     index = SQLiteIndex(load_config(config, environ={}).index_path)
     assert index.counts()["documents"] == 2 and index.integrity_problems() == []

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from agent.pipeline.chunk import Chunker
 from agent.pipeline.embed import bundled_tokenizer
-from agent.pipeline.extract import PLAIN
-from agent.pipeline.outline import Section
-from agent.pipeline.readers import extract
+from agent.pipeline.readers.extract import PLAIN
+from agent.pipeline.readers.outline import Section
+from agent.pipeline.readers.registry import extract
 from tests.documents import PYTHON_DOCS
 
 NAV = ("Table of Contents", "Previous topic", "Next topic", "Report a Bug", "Show Source",

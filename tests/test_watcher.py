@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 
-from agent.config import InboxSettings
+from agent.config.settings import InboxSettings
 from agent.events import EventBus, EventRecorder, FileDetected, FileIgnored, WatcherOverflow
-from agent.folders import InboxFolders
-from agent.mounts import choose_mode
+from agent.files.folders import InboxFolders
+from agent.intake.mounts import choose_mode
+from agent.intake.watcher import InboxWatcher
 from agent.queue.base import JobStatus
 from agent.queue.sqlite import SQLiteJobQueue
-from agent.watcher import InboxWatcher
 from tests.conftest import ManualClock
 from tests.helpers import claim_next, scaled
 

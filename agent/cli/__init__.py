@@ -1,7 +1,7 @@
 """The ``ingest-agent`` command: one entry point, ``main``.
 
 A search while an agent runs is answered through its socket before anything heavy is imported
-(``agent.quick_search``: a few milliseconds, where importing click and pydantic would take a
+(``agent.search.quick``: a few milliseconds, where importing click and pydantic would take a
 quarter of a second); every other command, and every search the quick path leaves, goes to the
 click commands in ``agent.cli.commands``.
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 
 def main() -> None:
-    from agent.quick_search import answer_quickly
+    from agent.search.quick import answer_quickly
 
     status = answer_quickly(sys.argv[1:])
     if status is not None:

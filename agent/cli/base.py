@@ -13,11 +13,11 @@ import click
 
 from agent import __version__
 from agent.errors import AgentError
-from agent.search_output import json_text as _json_text
-from agent.search_output import terminal_text
+from agent.search.output import json_text as _json_text
+from agent.terminal import terminal_text
 
 if TYPE_CHECKING:
-    from agent.config import Settings
+    from agent.config.settings import Settings
     from agent.queue import JobQueue
 
 class Context:
@@ -30,7 +30,7 @@ class Context:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            from agent.config import find_config_path, load_config
+            from agent.config.settings import find_config_path, load_config
 
             self._settings = load_config(find_config_path(self.config_path))
         return self._settings

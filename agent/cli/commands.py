@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from agent.errors import AgentError
-from agent.names import display_name
-from agent.search_output import terminal_text
+from agent.files.names import display_name
+from agent.terminal import terminal_text
 
 if TYPE_CHECKING:
-    from agent.config import Settings
-    from agent.folders import InboxFolders
+    from agent.config.settings import Settings
+    from agent.files.folders import InboxFolders
     from agent.queue import Job, JobQueue
 
 import agent.cli.search_command  # noqa: F401 - registers the search command
@@ -29,7 +29,7 @@ from agent.cli.base import Context, _age, _print_json, _say, _when, cli, pass_ct
 @pass_ctx
 def check(ctx: Context) -> None:
     """Validate the config and say what `run` would create; check permissions and databases."""
-    from agent.preflight import preflight
+    from agent.ops.preflight import preflight
 
     found = preflight(ctx.settings)
     for line in found.notes:
@@ -45,7 +45,7 @@ def check(ctx: Context) -> None:
 @pass_ctx
 def status(ctx: Context, as_json: bool) -> None:
     """Show jobs per status, the backlog, the oldest queued job and the health checks."""
-    from agent.health import HealthChecker
+    from agent.ops.health import HealthChecker
 
     ctx.say_which_config()
     settings = ctx.settings
@@ -125,7 +125,7 @@ JOB_HEADER = ("JOB", "STATUS", "DONE", "INBOX", "UPDATED", "FILE", "MESSAGE")
 
 
 def _job_row(job: Job) -> tuple[str, ...]:
-    from agent.job_view import shown_progress, shown_status
+    from agent.processing.job_view import shown_progress, shown_status
 
     name = display_name(job.original_filename or Path(job.file_path).name)
     return (job.job_id[:12], shown_status(job), shown_progress(job), job.inbox or "-",
@@ -186,7 +186,7 @@ def _jobs_page(q: JobQueue, where: Any, limit: int | None) -> tuple[list[Job], b
 def job(ctx: Context, job_id: str, as_json: bool) -> None:
     """Show one job in full: its id, a unique prefix of it (at least 4 characters), or its
     file name (several matches are listed)."""
-    from agent.job_view import (
+    from agent.processing.job_view import (
         current_location,
         paused_times,
         shown_progress,
@@ -198,7 +198,7 @@ def job(ctx: Context, job_id: str, as_json: bool) -> None:
     with ctx.queue(readonly=True) as q:
         found = _find_job(q, job_id)
     data = found.to_dict()
-    from agent.folders import build_inboxes
+    from agent.files.folders import build_inboxes
 
     data["location"] = current_location(found, build_inboxes(ctx.settings))
     if as_json:
@@ -248,7 +248,7 @@ def _find_job(q: JobQueue, wanted: str) -> Job:
 def enqueue(ctx: Context, paths: tuple[Path, ...]) -> None:
     """Queue files that already sit in a configured inbox (as if the watcher had seen them)."""
     from agent.cli.progress import WorkProgress
-    from agent.folders import build_inboxes
+    from agent.files.folders import build_inboxes
 
     inboxes = build_inboxes(ctx.settings)
     failures = 0
@@ -266,7 +266,7 @@ def enqueue(ctx: Context, paths: tuple[Path, ...]) -> None:
 
 def _enqueue_one(q: JobQueue, inboxes: list[InboxFolders], path: Path) -> tuple[str, bool]:
     """Queue one file as the watcher would; the line to print, and whether it was queued."""
-    from agent.folders import identify, is_regular_file, locate
+    from agent.files.folders import identify, is_regular_file, locate
 
     where = locate(path, inboxes)
     if where is None:
@@ -310,8 +310,8 @@ def retry(ctx: Context, jobs_named: tuple[str, ...], all_failed: bool) -> None:
     """Move failed jobs' files back and queue them again with a fresh retry budget (name each
     job by its id, a unique prefix of it, or its file name, as for `job`)."""
     from agent.cli.progress import WorkProgress
-    from agent.folder_record import pinned_inboxes
-    from agent.retry import retry_failed_job
+    from agent.files.folder_record import pinned_inboxes
+    from agent.processing.retry import retry_failed_job
 
     if not jobs_named and not all_failed:
         raise AgentError("name jobs (id, id prefix or file name) or use --all-failed")
@@ -351,8 +351,8 @@ def retry(ctx: Context, jobs_named: tuple[str, ...], all_failed: bool) -> None:
 @pass_ctx
 def purge(ctx: Context, older_than: str, done_files: bool) -> None:
     """Delete finished jobs older than a given age (and, if asked, their done/ files)."""
-    from agent.maintenance import parse_age
-    from agent.maintenance import purge as purge_jobs
+    from agent.ops.maintenance import parse_age
+    from agent.ops.maintenance import purge as purge_jobs
 
     seconds = parse_age(older_than)
     with ctx.queue() as q:
@@ -379,7 +379,7 @@ def vacuum(ctx: Context) -> None:
 @pass_ctx
 def backup(ctx: Context, dest: Path) -> None:
     """Copy the queue and the index into the folder DEST while the agent runs."""
-    from agent.maintenance import backup as backup_databases
+    from agent.ops.maintenance import backup as backup_databases
 
     if ctx.settings.queue.backend != "sqlite":
         raise AgentError("backup copies the SQLite queue and index; back up Redis with its AOF "
@@ -396,7 +396,7 @@ def reindex(ctx: Context) -> None:
     """Re-embed every indexed document from its file in done/ (after a model change), with a
     progress bar (progress lines when the output is not a terminal)."""
     from agent.cli.progress import WorkProgress
-    from agent.maintenance import reindex as reindex_all
+    from agent.ops.maintenance import reindex as reindex_all
 
     with WorkProgress("reindex", "document") as shown:
 

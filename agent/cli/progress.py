@@ -86,7 +86,7 @@ class WorkProgress:
                    f"{last}")
 
     def _line(self, text: str) -> None:
-        from agent.search_output import terminal_text
+        from agent.terminal import terminal_text
 
         self.last_line = self.clock()
         if not self.lines:

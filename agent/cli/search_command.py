@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from agent.errors import AgentError
-from agent.search_output import epoch_of, format_results
+from agent.search.output import epoch_of, format_results
 
 if TYPE_CHECKING:
     pass
@@ -26,7 +26,7 @@ def _epoch(value: str | None, option: str) -> float | None:
 
 def _search_options(command: Any) -> Any:
     """The search command's options, from the one table the quick path parses with too."""
-    from agent.search_options import DEFAULT_K, K_RANGE, MODES, SEARCH_OPTIONS
+    from agent.search.options import DEFAULT_K, K_RANGE, MODES, SEARCH_OPTIONS
 
     for option in reversed(SEARCH_OPTIONS):
         kwargs: dict[str, Any] = {"help": option.help, "metavar": option.metavar}
@@ -60,7 +60,7 @@ def search(ctx: Context, query: str, **options: Any) -> None:
                "inbox": options["inbox"], "types": list(options["types"]),
                "path": options["path"], "after": _epoch(options["after"], "--after"),
                "before": _epoch(options["before"], "--before")}
-    from agent.search_socket import ask_running_agent
+    from agent.search.channel import ask_running_agent
 
     response = ask_running_agent(ctx.config_path, request)
     if response is None:
@@ -79,7 +79,7 @@ def search(ctx: Context, query: str, **options: Any) -> None:
 
 def _search_here(ctx: Context, request: dict[str, Any]) -> dict[str, Any]:
     from agent.errors import SearchUsageError
-    from agent.search import Searcher, SearchRequest
+    from agent.search.engine import Searcher, SearchRequest
 
     ctx.say_which_config()
     settings = ctx.settings

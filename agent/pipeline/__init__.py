@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from agent.config import Settings
+from agent.config.settings import Settings
 from agent.errors import FileChangedError, PermanentError, TransientError
-from agent.folders import file_kind
+from agent.files.folders import file_kind
 from agent.pipeline.result import FileState, PipelineResult
 from agent.pipeline.spool import (
     MAX_OCR_PAGES,
@@ -132,8 +132,8 @@ class IngestPipeline:
     def __init__(self, settings: Settings) -> None:
         from agent.pipeline.chunk import Chunker
         from agent.pipeline.embed import Embedder
-        from agent.pipeline.ocr import OcrOptions, PageReader
-        from agent.pipeline.stores import open_index
+        from agent.pipeline.readers.ocr import OcrOptions, PageReader
+        from agent.pipeline.store.backends import open_index
 
         self.settings = settings
         self.embedder = Embedder(settings.embedding, settings.agent.data_dir)
@@ -149,7 +149,7 @@ class IngestPipeline:
 
     def run(self, request: JobRequest, progress: Progress) -> PipelineResult:
         from agent.pipeline.detect import detect_type
-        from agent.pipeline.extract import ExtractOptions
+        from agent.pipeline.readers.extract import ExtractOptions
 
         path = Path(request.path)
         t = time.perf_counter()
@@ -251,7 +251,7 @@ class IngestPipeline:
         is saved after each section (a checkpoint where the job may pause). What an earlier
         attempt spooled is kept: its sections are skipped as the reader passes them again, and
         pages it OCRed are not read again (their text is remembered by the picture's hash)."""
-        from agent.pipeline.readers import extract
+        from agent.pipeline.readers.registry import extract
 
         state = spool.state
         if state.complete:
@@ -314,7 +314,7 @@ class IngestPipeline:
         are embedded shortest first within their window (batches of similar length pad less)
         and staged batch by batch, so a kill loses at most one batch. Returns (chunks embedded
         now, chunks reused)."""
-        from agent.pipeline.index import batched
+        from agent.pipeline.store.index import batched
 
         model = self.embedder.model_id
         self.index.drop_stale_checkpoints(request.job_id, sha)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.pipeline.outline import PATH_SEPARATOR, Section
+from agent.pipeline.readers.outline import PATH_SEPARATOR, Section
 from agent.pipeline.wordpiece import SLICE_CHARS, AsciiWordPiece, WordTable
 
 SPECIAL_TOKENS = 2  # [CLS] and [SEP], added by the model around every chunk

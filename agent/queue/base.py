@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from agent.errors import AmbiguousJobError, InvalidJobUpdateError, JobNotFoundError
-from agent.names import display_name
+from agent.files.names import display_name
 
 
 class JobStatus(enum.StrEnum):

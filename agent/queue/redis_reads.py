@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from agent.errors import InvalidJobUpdateError, JobNotFoundError
-from agent.names import decode_optional, encode_name
+from agent.files.names import decode_optional, encode_name
 from agent.queue.base import (
     Clock,
     Job,

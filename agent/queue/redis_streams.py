@@ -28,7 +28,7 @@ from agent.errors import (
     LeaseLostError,
     QueueDatabaseError,
 )
-from agent.names import decode_name, decode_optional, encode_name
+from agent.files.names import decode_name, decode_optional, encode_name
 from agent.queue.base import (
     ALLOWED_TRANSITIONS,
     Clock,

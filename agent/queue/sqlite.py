@@ -25,7 +25,7 @@ from agent.errors import (
     LeaseLostError,
     QueueDatabaseError,
 )
-from agent.names import encode_name
+from agent.files.names import encode_name
 from agent.queue.base import (
     ALLOWED_TRANSITIONS,
     Clock,

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from agent.errors import InvalidJobUpdateError
-from agent.names import encode_name
+from agent.files.names import encode_name
 from agent.queue.base import (
     Clock,
     Job,

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import QueueDatabaseError
-from agent.names import decode_name, decode_optional, encode_name
+from agent.files.names import decode_name, decode_optional, encode_name
 from agent.queue.base import Job, JobStatus, NewJob
 
 COLUMNS = (

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from agent.folders import InboxFolders
+from agent.files.folders import InboxFolders
 from agent.queue.base import Job
 
 BLOCK = 256 * 1024

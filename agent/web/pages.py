@@ -24,8 +24,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from agent.config import Settings
-from agent.doctypes import metric_types
+from agent.config.settings import Settings
 from agent.errors import (
     AgentError,
     InvalidJobUpdateError,
@@ -35,15 +34,21 @@ from agent.errors import (
     UploadRejected,
 )
 from agent.events import EventBus
-from agent.folders import InboxFolders
-from agent.health import HealthChecker
-from agent.http_upload import box_named, receive_upload, upload_box
-from agent.job_view import current_location, paused_times, shown_progress, shown_status, stage_times
-from agent.names import display_name
-from agent.pipeline.index import Index, SearchFilter
+from agent.files.folders import InboxFolders
+from agent.files.names import display_name
+from agent.ops.health import HealthChecker
+from agent.pipeline.doctypes import metric_types
+from agent.pipeline.store.index import Index, SearchFilter
+from agent.processing.job_view import (
+    current_location,
+    paused_times,
+    shown_progress,
+    shown_status,
+    stage_times,
+)
 from agent.queue.base import Job, JobFilter, JobQueue, JobStatus, QueueStats
-from agent.search import SearchRequest, SharedSearcher, mime_types
-from agent.search_options import MODES
+from agent.search.engine import SearchRequest, SharedSearcher, mime_types
+from agent.search.options import MODES
 from agent.web.changes import Changes, TooManyWaiting
 from agent.web.files import (
     Original,
@@ -53,6 +58,7 @@ from agent.web.files import (
     open_job_original,
 )
 from agent.web.guard import Guard
+from agent.web.http_upload import box_named, receive_upload, upload_box
 from agent.web.text import marked, size, visible, when
 
 HERE = Path(__file__).parent
@@ -89,7 +95,7 @@ class _Documents:
     def get(self) -> Index:
         with self._lock:
             if self._index is None:
-                from agent.pipeline.stores import open_index
+                from agent.pipeline.store.backends import open_index
 
                 self._index = open_index(self.settings, readonly=True)
             return self._index
@@ -297,7 +303,7 @@ def mount_pages(app: FastAPI, settings: Settings, queue: JobQueue,
         refused = checked_form(request, csrf)
         if refused is not None:
             return refused
-        from agent.retry import retry_failed_job
+        from agent.processing.retry import retry_failed_job
 
         job_or_404(job_id)
         try:

@@ -25,7 +25,7 @@ def visible(text: object) -> str:
 def marked(snippet: str) -> list[tuple[str, bool]]:
     """A search snippet cut into (part, is a matched word) pieces: the search wraps matched
     words in ``MARK`` (Markdown bold); the page shows them in ``<mark>`` instead."""
-    from agent.search_snippets import MARK
+    from agent.search.snippets import MARK
 
     pieces: list[tuple[str, bool]] = []
     for n, part in enumerate(snippet.split(MARK)):

@@ -213,8 +213,8 @@ def run_torture(base: Path, n_files: int, kills: int, seed: int,
 
 
 def check_invariants(base: Path, config: Path, files: list[Dropped]) -> list[str]:
-    from agent.config import load_config
-    from agent.pipeline.index_sqlite import SQLiteIndex
+    from agent.config.settings import load_config
+    from agent.pipeline.store.sqlite import SQLiteIndex
 
     problems: list[str] = []
     done = {p.name: p for p in (base / "done").iterdir()} if (base / "done").is_dir() else {}

@@ -1,0 +1,1 @@
+"""Intake: watching inboxes and deciding which entries are files to enqueue."""

@@ -1,0 +1,1 @@
+"""Operations: metrics, health, logs, systemd, maintenance, preflight checks and config reloads."""

@@ -1,0 +1,1 @@
+"""Readers: text out of each kind of file, as sections that remember where they are."""

@@ -1,0 +1,1 @@
+"""Processing: one job at a time through the worker process, its failures, retries and recovery."""

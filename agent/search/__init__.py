@@ -1,0 +1,1 @@
+"""Search: the engine, what its answers are judged on, and the ways people reach it."""
