@@ -115,6 +115,23 @@ def job(config: Path, job_id: str) -> dict[str, Any]:
     return dict(json.loads(out.stdout))
 
 
+def readyz(port: int) -> dict[str, Any]:
+    """The agent's /readyz answer (ready or not) from its metrics port."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as r:
+            return dict(json.load(r))
+    except urllib.error.HTTPError as err:
+        return dict(json.load(err))
+
+
+def watcher_check(port: int, inbox: str = "box") -> dict[str, Any]:
+    """The readiness check of one inbox's watcher."""
+    return dict(next(c for c in readyz(port)["checks"] if c["name"] == f"watcher:{inbox}"))
+
+
 class AgentProcess:
     """``ingest-agent run`` in its own process group, logging JSON lines to a file."""
 

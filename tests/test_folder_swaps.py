@@ -8,10 +8,7 @@ The scripted pipeline stands in where what is indexed is beside the point (tests
 
 from __future__ import annotations
 
-import json
 import os
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +23,7 @@ from tests.helpers import (
     free_port,
     jobs,
     wait_until,
+    watcher_check,
 )
 
 
@@ -140,15 +138,6 @@ def test_a_folder_replaced_while_the_agent_was_stopped_is_refused_at_start(
     assert sorted(j["original_filename"] for j in jobs(config)) == ["first.txt", "second.txt"]
 
 
-def _watcher_check(port: int) -> dict[str, Any]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as r:
-            checks = json.load(r)["checks"]
-    except urllib.error.HTTPError as err:
-        checks = json.load(err)["checks"]
-    return dict(next(c for c in checks if c["name"] == "watcher:box"))
-
-
 def test_the_data_folder_moved_into_a_recursive_inbox_stops_its_intake(tmp_path: Path) -> None:
     """`mv data inbox/` under a running agent: the inbox stops taking files (its health check
     names the data folder) and none of the agent's own files is queued or moved; moved back
@@ -163,15 +152,15 @@ def test_the_data_folder_moved_into_a_recursive_inbox_stops_its_intake(tmp_path:
         wait_until(lambda: (tmp_path / "done" / "before.txt").is_file(), 60, "before.txt filed")
         own = sorted(p.name for p in data.iterdir())
         data.rename(inbox / "data")
-        check = wait_until(lambda: (c := _watcher_check(port)) and not c["ok"] and c, 30,
+        check = wait_until(lambda: (c := watcher_check(port)) and not c["ok"] and c, 30,
                            "the watcher's health check to fail")
         assert "the agent's folder" in check["detail"] and str(data) in check["detail"]
         agent.wait_log("inbox watch lost")
         for _ in range(3):  # several scan intervals: still stopped
-            assert not _watcher_check(port)["ok"]
+            assert not watcher_check(port)["ok"]
         assert set(own) <= {p.name for p in (inbox / "data").iterdir()}
         (inbox / "data").rename(data)
-        wait_until(lambda: _watcher_check(port)["ok"], 30, "the inbox to be watched again")
+        wait_until(lambda: watcher_check(port)["ok"], 30, "the inbox to be watched again")
         (inbox / "after.txt").write_text("dropped once it was out\n")
         wait_until(lambda: (tmp_path / "done" / "after.txt").is_file(), 60, "after.txt filed")
     finally:

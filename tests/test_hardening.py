@@ -12,8 +12,6 @@ import json
 import os
 import signal
 import threading
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -31,20 +29,8 @@ from tests.helpers import (
     jobs,
     scaled,
     wait_until,
+    watcher_check,
 )
-
-
-def _readyz(port: int) -> dict[str, Any]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as r:
-            return dict(json.load(r))
-    except urllib.error.HTTPError as err:
-        return dict(json.load(err))
-
-
-def _watcher_check(port: int) -> dict[str, Any]:
-    return next(c for c in _readyz(port)["checks"] if c["name"] == "watcher:box")
-
 
 # -- 1. an inbox replaced by a link to another folder ----------------------------------------
 
@@ -66,21 +52,21 @@ def test_an_inbox_swapped_for_a_link_leaves_the_other_folder_alone(tmp_path: Pat
         wait_until(lambda: (tmp_path / "done" / "before.txt").is_file(), 60, "before.txt filed")
         inbox.rename(tmp_path / "inbox.orig")
         inbox.symlink_to(elsewhere)
-        check = wait_until(lambda: (c := _watcher_check(port)) and not c["ok"] and c, 30,
+        check = wait_until(lambda: (c := watcher_check(port)) and not c["ok"] and c, 30,
                            "the watcher's health check to fail")
         assert "replaced by a symbolic link" in check["detail"]
         # Several scan intervals pass while the agent is told to look (the reconcile scan
         # would have queued the files by now): it stays stopped and takes nothing.
         agent.wait_log("inbox watch lost")
         for _ in range(3):
-            assert not _watcher_check(port)["ok"]
+            assert not watcher_check(port)["ok"]
         assert sorted(p.name for p in elsewhere.iterdir()) == [f"private-{n}.txt" for n in range(3)]
         assert [j["original_filename"] for j in jobs(config)] == ["before.txt"]
         lost = [e for e in agent.logs() if e["event"] == "inbox watch lost"]
         assert len(lost) == 1 and "replaced by a symbolic link" in lost[0]["reason"]
         inbox.unlink()
         (tmp_path / "inbox.orig").rename(inbox)
-        wait_until(lambda: _watcher_check(port)["ok"], 30, "the inbox to be watched again")
+        wait_until(lambda: watcher_check(port)["ok"], 30, "the inbox to be watched again")
         (inbox / "after.txt").write_text("dropped once it was back\n")
         wait_until(lambda: (tmp_path / "done" / "after.txt").is_file(), 60, "after.txt filed")
     finally:
