@@ -13,6 +13,10 @@
 3. **A large-XML DOCX through the real agent** (``--big-paragraphs``, ≥ 64 MB of XML): the
    time from drop to its end (it fails on the chunk cap, set to ``--cap``), the worker's peak
    RSS, and how long a note dropped behind it while it was being read waited to be filed.
+4. **A note behind one dense picture** (``--side`` px square of small text: one OCR page with
+   no checkpoint inside), through the real agent: how long the note waited and how long the
+   picture took, with pausing off (as before issue 42 item 8) and on (the job parked, the note
+   run on a relief worker). ``--only 4`` runs this part alone.
 """
 
 from __future__ import annotations
@@ -57,9 +61,19 @@ OCR_LOOP = textwrap.dedent("""
 """)
 
 
+def _source_at(commit: str, *paths: str) -> str:
+    """A module's source at ``commit``, wherever it lived then (the readers moved into
+    agent/pipeline/readers/ with issue 44)."""
+    for path in paths:
+        found = subprocess.run(["git", "show", f"{commit}:{path}"], cwd=ROOT,
+                               capture_output=True, text=True)
+        if found.returncode == 0:
+            return found.stdout
+    raise SystemExit(f"none of {paths} exists at {commit}")
+
+
 def ocr_rss(reads: int, before: str) -> dict[str, dict[str, int]]:
-    old = subprocess.run(["git", "show", f"{before}:agent/pipeline/readers/ocr.py"], cwd=ROOT,
-                         capture_output=True, text=True, check=True).stdout
+    old = _source_at(before, "agent/pipeline/readers/ocr.py", "agent/pipeline/ocr.py")
     out = {}
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / "ocr_before.py").write_text(old)
@@ -100,8 +114,7 @@ READ_DOCX = textwrap.dedent("""
 def docx_reader(path: Path, before: str) -> dict[str, dict[str, float]]:
     """The agent's DOCX reader before issue 29 (python-docx, a style looked up per paragraph),
     loaded from git, against today's, each in a fresh process."""
-    old = subprocess.run(["git", "show", f"{before}:agent/pipeline/readers/extract.py"], cwd=ROOT,
-                         capture_output=True, text=True, check=True).stdout
+    old = _source_at(before, "agent/pipeline/readers/extract.py", "agent/pipeline/extract.py")
     out = {}
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / "extract_before.py").write_text(old)
@@ -156,6 +169,38 @@ def big_docx_through_the_agent(paragraphs: int, cap: int) -> dict[str, float]:
                 "same_worker": same_worker}
 
 
+def note_behind_a_dense_picture(side: int, yield_after: float | None) -> dict[str, float]:
+    """A note dropped while one dense side × side picture is being read by OCR (one page, no
+    checkpoint inside): seconds until the note is filed and until the picture is; with
+    ``yield_after`` None nothing pauses (the behaviour before issue 42 item 8)."""
+    from tests.test_bounded import NOTE, _dense_photo
+
+    with tempfile.TemporaryDirectory(prefix="bounded-bench-") as folder:
+        base = Path(folder)
+        # no pause: asked only after a day (TOML has no "unset" to write)
+        config = agent_config(base, processing={"yield_after_seconds": yield_after or 86400.0})
+        staging = base / "staging"
+        staging.mkdir()
+        photo = _dense_photo(staging / "board.png", side)
+        agent = AgentProcess(config).ready()
+        try:
+            started = time.monotonic()
+            photo.rename(base / "inbox" / "board.png")
+            agent.wait_log("processing job", file="board.png")
+            time.sleep(1)
+            (base / "inbox" / "note.txt").write_text(NOTE)
+            dropped = time.monotonic()
+            wait_until(lambda: (base / "done" / "note.txt").is_file(), 600, "the note filed")
+            note_wait = time.monotonic() - dropped
+            wait_until(lambda: (base / "done" / "board.png").is_file(), 900, "the picture")
+            picture = time.monotonic() - started
+        finally:
+            agent.stop()
+        board = next(j for j in jobs(config) if j["original_filename"] == "board.png")
+        return {"note_wait_seconds": round(note_wait, 1), "picture_seconds": round(picture, 1),
+                "picture_attempts": board["attempts"]}
+
+
 def main() -> None:
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -164,11 +209,15 @@ def main() -> None:
     parser.add_argument("--big-paragraphs", type=int, default=900_000)
     parser.add_argument("--cap", type=int, default=20_000)
     parser.add_argument("--before", default="f1b249f")
+    parser.add_argument("--side", type=int, default=4000, help="the dense picture's side, px")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", choices=("1", "2", "3", "4"), help="one part alone")
     args = parser.parse_args()
     if args.quick:
         args.reads, args.small_paragraphs, args.big_paragraphs = 40, 5000, 200_000
-        args.cap = 5000
+        args.cap, args.side = 5000, 4000
+    if args.only == "4":
+        return _dense_part(args.side)
 
     print(f"## 1. OCR: resident MB after 10 and after {args.reads} reads of one scan")
     rss = ocr_rss(args.reads, args.before)
@@ -190,6 +239,17 @@ def main() -> None:
 
     print(f"\n## 3. A {args.big_paragraphs:,}-paragraph DOCX through the agent (cap {args.cap:,})")
     print(json.dumps(big_docx_through_the_agent(args.big_paragraphs, args.cap), indent=2))
+    _dense_part(args.side)
+
+
+def _dense_part(side: int) -> None:
+    print(f"\n## 4. A note behind one dense {side}×{side} picture being read (one OCR page)")
+    before = note_behind_a_dense_picture(side, None)  # never asked to pause
+    after = note_behind_a_dense_picture(side, 2.0)
+    print(f"no pause (before):      {json.dumps(before)}")
+    print(f"parked + relief (today): {json.dumps(after)}")
+    print(f"the note waited {before['note_wait_seconds'] / max(after['note_wait_seconds'], 0.1):.1f}"
+          "× less")
 
 
 if __name__ == "__main__":

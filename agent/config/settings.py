@@ -179,8 +179,9 @@ class OcrSettings(_Section):
     tessdata_dir: Path | None = None
     deskew: bool = True
     threads: int = Field(default=2, ge=1, le=64)
-    # One page's OCR stops after this (at most 80% of queue.stall_timeout_seconds, which
-    # kills a worker that reports nothing that long); what it read so far is kept, noted.
+    # One page's recognition stops after this (at most 80% of queue.stall_timeout_seconds,
+    # which kills a worker that reports nothing that long); what it read so far is kept,
+    # noted. Tesseract's layout analysis, before recognition, does not stop for it.
     page_timeout_seconds: float = Field(default=120.0, gt=0)
 
     @field_validator("languages")
