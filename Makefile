@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= config.example.toml
 
-.PHONY: install install-test run test test-quick test-full runtime-deps system-deps bench torture lint
+.PHONY: install install-test run test test-quick test-full runtime-deps system-deps bench torture lint docs
 
 # The runtime alone: what `ingest-agent run` needs.
 $(VENV)/.installed-run: pyproject.toml
@@ -44,6 +44,10 @@ runtime-deps:
 
 system-deps:
 	bash scripts/install-system-deps.sh
+
+## What is derived from agent/formats.py: docs/formats.md's table, the example's allowed_types.
+docs: install
+	$(BIN)/python scripts/write_formats.py
 
 lint: install-test
 	$(BIN)/ruff check agent tests benchmarks

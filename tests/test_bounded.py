@@ -238,6 +238,11 @@ def test_a_small_file_goes_ahead_of_a_long_docx_still_being_read(tmp_path: Path)
 def _dense_photo(path: Path, side: int = 4000) -> Path:
     """One picture of small dense text, side × side pixels: a single OCR page that takes
     Tesseract seconds to read and has no checkpoint inside."""
+    _dense_text(side).save(path)
+    return path
+
+
+def _dense_text(side: int) -> Any:
     import random
 
     from PIL import Image, ImageDraw, ImageFont
@@ -250,8 +255,7 @@ def _dense_photo(path: Path, side: int = 4000) -> Path:
     for y in range(20, side - 40, 40):
         draw.text((20, y), " ".join(picked.choice(words) for _ in range(side // 110)), fill=0,
                   font=font)
-    image.save(path)
-    return path
+    return image
 
 
 def test_a_small_file_goes_ahead_of_one_dense_page_being_read(tmp_path: Path) -> None:
@@ -303,6 +307,55 @@ def test_a_page_past_its_ocr_time_keeps_what_was_read_in_one_attempt(tmp_path: P
         assert found.returncode == 0 and '"board.png"' in found.stdout
     else:  # still in layout analysis at the deadline (a busy one): one clear failure
         assert board["status"] == "failed" and said in board["message"], board["message"]
+
+
+def _slanted_dense_page() -> Any:
+    """Small dense text (28 px shrunk to 19 px) turned 6.6°: a page on which Tesseract's
+    layout analysis runs for tens of seconds (23 s on a quiet machine) and does not stop at
+    the page's deadline, which only its recognition obeys (found as a 6000 px picture that a
+    wrong deskew had turned)."""
+    from PIL import Image
+
+    text = _dense_text(5250).resize((3500, 3500), Image.Resampling.LANCZOS)
+    return text.rotate(-6.6, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=255)
+
+
+def test_small_dense_text_is_not_turned_by_the_deskew() -> None:
+    """A 6000 px page of 28 px text, shrunk for OCR to 4000 px, turned to grey in the skew
+    search's thumbnail and was 'found' at −6.6° (noise), which then held Tesseract's layout
+    analysis for 330 s; the search now grows its thumbnail until the text is ink, keeps a
+    page level unless a turn is clearly sharper, and still finds a real slant."""
+    from agent.pipeline.readers.ocr import as_rendered, skew_angle
+
+    page = as_rendered(_dense_text(6000))
+    assert skew_angle(page) == 0.0
+    assert skew_angle(page.rotate(3, expand=True, fillcolor=255)) == -3.0
+
+
+def test_a_page_that_holds_tesseract_past_its_deadline_is_left_out_not_retried(
+        tmp_path: Path) -> None:
+    """Issue 42 item 8: a page whose layout analysis ignores the OCR deadline is stopped soon
+    after it (the worker is killed: no thread can be stopped inside Tesseract) and the file is
+    read again at once without that page, spending no retry: it completes with its other
+    page and says which page was left out and why (before: the page held the worker until
+    the stall timeout, and again on every retry)."""
+    config = agent_config(tmp_path, ocr={"page_timeout_seconds": 2, "deskew": False})
+    (tmp_path / "inbox").mkdir()
+    first = render_page("Field report. The survey team counted four red squirrels along the "
+                        "northern ridge during the spring count.", dpi=200)
+    first.save(tmp_path / "inbox" / "survey.tiff", save_all=True,
+               append_images=[_slanted_dense_page()], dpi=(200, 200))
+    out = cli(config, "run", "--drain", timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    (survey,) = jobs(config)
+    assert survey["status"] == "completed", survey
+    assert survey["retries"] == 0 and survey["attempts"] == 1, json.dumps(survey["metadata"])
+    warnings = survey["metadata"]["warnings"]
+    assert any(w.startswith("page 2: not read: its OCR ran far past 2 s") for w in warnings), \
+        warnings
+    assert len(survey["metadata"]["skip_pages"]) == 1
+    found = cli(config, "search", "four red squirrels", "--json")
+    assert found.returncode == 0 and '"survey.tiff"' in found.stdout, found.stdout[-2000:]
 
 
 # -- 4. chunks bounded in characters --------------------------------------------------------------

@@ -11,7 +11,7 @@ AGENT = Path(__file__).resolve().parent.parent / "agent"
 # Lowest first. A module may import its own folder and any folder of a lower layer; "agent"
 # is the package's own __init__ only, so a module in a folder listed nowhere fails.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("agent", "agent.errors", "agent.events", "agent.identity", "agent.backoff",
+    ("agent", "agent.errors", "agent.events", "agent.identity", "agent.backoff", "agent.formats",
      "agent.sqlitedb", "agent.logs", "agent.terminal", "agent.config"),
     ("agent.files",),
     ("agent.queue",),

@@ -12,14 +12,17 @@ import pytest
 
 from agent.config.settings import Settings, load_config
 from agent.errors import PermanentError
+from agent.formats import SHORT_TYPES
 from agent.pipeline import IngestPipeline, JobRequest
 from agent.pipeline.chunk import Chunker
-from agent.pipeline.detect import DOCX, detect_type
+from agent.pipeline.detect import detect_type
 from agent.pipeline.embed import bundled_tokenizer
 from agent.pipeline.readers.extract import BLOCK_BYTES, Section
 from agent.pipeline.readers.registry import extract
 from agent.pipeline.result import PipelineResult
 from tests.documents import PYTHON_DOCS, make_docx, make_pdf
+
+DOCX = SHORT_TYPES["docx"]
 
 
 @pytest.fixture(scope="module")

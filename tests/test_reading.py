@@ -289,7 +289,8 @@ def test_an_xls_xlrd_asserts_on_is_read_through_libreoffice(tmp_path: Path) -> N
 def test_a_package_whose_part_names_use_backslashes_is_read(tmp_path: Path, kind: str) -> None:
     """Some Windows tools write ``xl\\workbook.xml`` for ``xl/workbook.xml`` (calamine's
     issue_530.xlsx, a real attendance report): Excel opens it; it failed as corrupt here."""
-    from agent.pipeline.readers.registry import DOCX, XLSX, extract
+    from agent.formats import SHORT_TYPES
+    from agent.pipeline.readers.registry import extract
     from tests.documents import make_docx
 
     written = tmp_path / f"written.{kind}"
@@ -302,10 +303,10 @@ def test_a_package_whose_part_names_use_backslashes_is_read(tmp_path: Path, kind
         sheet.append(["Team", "Present"])
         sheet.append(["Platform engineering", "9"])
         book.save(written)
-        wanted, mime = "Team: Platform engineering · Present: 9", XLSX
+        wanted, mime = "Team: Platform engineering · Present: 9", SHORT_TYPES["xlsx"]
     else:
         make_docx(written, ["Platform engineering was present in full."])
-        wanted, mime = "Platform engineering was present in full.", DOCX
+        wanted, mime = "Platform engineering was present in full.", SHORT_TYPES["docx"]
     windows = tmp_path / f"windows.{kind}"
     with zipfile.ZipFile(written) as good, zipfile.ZipFile(windows, "w") as bad:
         for item in good.infolist():

@@ -28,6 +28,7 @@ from pydantic import (
 from agent.config.errors import describe_validation_error, key_path
 from agent.config.file import CONFIG_ENV, DEFAULT_CONFIG_NAMES, ENV_PREFIX, find_config_path
 from agent.errors import ConfigError
+from agent.formats import DEFAULT_ALLOWED_TYPES
 
 __all__ = ["CONFIG_ENV", "DEFAULT_CONFIG_NAMES", "ENV_PREFIX", "Settings", "find_config_path",
            "load_config"]
@@ -35,21 +36,6 @@ __all__ = ["CONFIG_ENV", "DEFAULT_CONFIG_NAMES", "ENV_PREFIX", "Settings", "find
 DEFAULT_EXCLUDES = [
     ".*", "*.tmp", "*.part", "*.crdownload", "*.filepart", "~$*", ".~lock.*",
     "Thumbs.db", ".DS_Store", "@eaDir", "._*", "*.error.json",
-]
-DEFAULT_ALLOWED_TYPES = [
-    "text/plain", "text/markdown", "text/x-markdown", "text/html", "text/csv",
-    "application/json", "application/x-ndjson", "application/xml", "application/pdf",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "application/vnd.ms-excel.sheet.macroenabled.12",
-    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-    "application/vnd.oasis.opendocument.text",
-    "application/vnd.oasis.opendocument.spreadsheet",
-    "application/vnd.oasis.opendocument.presentation",
-    "application/epub+zip", "message/rfc822", "application/vnd.ms-outlook", "text/rtf",
-    "image/png", "image/jpeg", "image/tiff", "image/webp", "image/bmp", "image/gif",
-    "image/heic", "image/heif",
-    "application/msword", "application/vnd.ms-excel", "application/vnd.ms-powerpoint",
 ]
 
 
@@ -181,7 +167,8 @@ class OcrSettings(_Section):
     threads: int = Field(default=2, ge=1, le=64)
     # One page's recognition stops after this (at most 80% of queue.stall_timeout_seconds,
     # which kills a worker that reports nothing that long); what it read so far is kept,
-    # noted. Tesseract's layout analysis, before recognition, does not stop for it.
+    # noted. Tesseract's layout analysis does not stop for it: a page still held well past it
+    # (+25%, at least 5 s) ends with its worker, and the file is read again without that page.
     page_timeout_seconds: float = Field(default=120.0, gt=0)
 
     @field_validator("languages")

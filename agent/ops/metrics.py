@@ -31,7 +31,7 @@ from agent.events import (
     WatcherOverflow,
     WorkerStarted,
 )
-from agent.pipeline.doctypes import metric_types, short_type
+from agent.formats import metric_types, short_type
 from agent.queue.base import JobQueue, JobStatus
 
 JOB_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800)

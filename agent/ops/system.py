@@ -54,10 +54,13 @@ def ocr_note(ocr: OcrSettings) -> str | None:
 
 def legacy_office_note() -> str:
     """Which Office 97-2003 formats can be read here, and what to install for the others."""
-    from agent.pipeline.readers.legacy import DOC_INSTALL, PPT_INSTALL, available
+    from agent.formats import FORMATS
+    from agent.pipeline.readers.legacy import available
 
     found = available()
-    missing = [hint for suffix, hint in ((".doc", DOC_INSTALL), (".ppt", PPT_INSTALL))
-               if found[suffix] is None]
-    readable = ", ".join(suffix for suffix, program in found.items() if program)
+    legacy = [f".{f.name}" for f in FORMATS if f.family == "legacy office"]
+    needs = {f".{f.name}": f.needs for f in FORMATS}
+    readable = ", ".join(suffix for suffix in legacy if found.get(suffix)) or "none"
+    missing = [f"reading {suffix} needs {needs[suffix]} (or save it in today's format)"
+               for suffix in legacy if not found.get(suffix)]
     return f"Office 97-2003: reads {readable}" + (f"; {'; '.join(missing)}" if missing else "")

@@ -55,6 +55,8 @@ class JobRequest:
     allowed_types: list[str] = field(default_factory=list)
     reindex: bool = False  # embed again even if this content is indexed (model change)
     ocr: bool = True  # the inbox lets pictures of text be OCRed
+    # pictures (their keys) whose OCR ran far past its time in an earlier attempt: left out
+    skip_pages: tuple[str, ...] = ()
 
 
 class Pipeline(Protocol):
@@ -195,9 +197,12 @@ class IngestPipeline:
                     f"dump, {read.encoded_chunks:,} chunks' worth), which is not embedded",
                     stage="chunk")
             if not read.chunks:
-                from agent.pipeline.detect import no_text_message
+                from agent.formats import no_text_message
 
-                raise PermanentError(no_text_message(mime), stage="extract")
+                left_out = skipped_parts(read.skipped, read.skipped_count, shown=3)
+                raise PermanentError(no_text_message(mime) + (
+                    f"; parts left out: {'; '.join(left_out)}" if left_out else ""),
+                    stage="extract")
             warnings = skipped_parts(read.skipped, read.skipped_count)
             if read.encoded_chunks:
                 warnings.append(f"{read.encoded_chunks:,} chunks of encoded data (base64, hex "
@@ -251,6 +256,7 @@ class IngestPipeline:
         is saved after each section (a checkpoint where the job may pause). What an earlier
         attempt spooled is kept: its sections are skipped as the reader passes them again, and
         pages it OCRed are not read again (their text is remembered by the picture's hash)."""
+        from agent.pipeline.pagewatch import left_out_note
         from agent.pipeline.readers.registry import extract
 
         state = spool.state
@@ -263,6 +269,10 @@ class IngestPipeline:
         skip = state.sections
         ocr_before = (self.ocr.stats.pages, self.ocr.stats.seconds)
         encoded_before = self.chunker.encoded_chunks
+        for key in request.skip_pages:  # before the memo is set: these were never read
+            if key not in state.ocr_memo:
+                state.ocr_memo[key] = ""
+                state.ocr_memo[f"{key}:note"] = left_out_note(self.ocr.options.page_seconds)
         self.ocr.memo = state.ocr_memo
         sections = extract(path, mime, options, request.allowed_types or None)
         try:

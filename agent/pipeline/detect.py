@@ -14,46 +14,17 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import PermanentError
+from agent.formats import ALIASES, BY_MIME, CONTAINER_SUFFIXES, TEXT_SUFFIXES
 
 SAMPLE_BYTES = 64 * 1024
 NUL_SCAN_BYTES = 1024 * 1024  # libmagic reads this much of a file (its bytes_max) or more
-DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-# Types a suffix may name when the content is text.
-TEXT_SUFFIXES = {
-    ".txt": "text/plain", ".text": "text/plain", ".log": "text/plain",
-    ".md": "text/markdown", ".markdown": "text/markdown",
-    ".csv": "text/csv", ".tsv": "text/csv", ".json": "application/json",
-    ".htm": "text/html", ".html": "text/html", ".xhtml": "text/html",
-    ".eml": "message/rfc822", ".rtf": "text/rtf",
-    ".jsonl": "application/x-ndjson", ".ndjson": "application/x-ndjson",
-    ".xml": "application/xml", ".hocr": "text/html",
-}
-# Office suffixes whose files libmagic may call by their container's name.
-CONTAINER_SUFFIXES = {
-    ".docx": DOCX,
-    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    ".xlsm": "application/vnd.ms-excel.sheet.macroenabled.12",
-    ".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-    ".msg": "application/vnd.ms-outlook",
-    ".odt": "application/vnd.oasis.opendocument.text",
-    ".ods": "application/vnd.oasis.opendocument.spreadsheet",
-    ".odp": "application/vnd.oasis.opendocument.presentation",
-    ".epub": "application/epub+zip",
-    ".doc": "application/msword",  # an OLE file libmagic cannot read the summary of
-    ".xls": "application/vnd.ms-excel",
-    ".ppt": "application/vnd.ms-powerpoint",
-}
-_ALIASES = {"text/x-markdown": "text/markdown", "application/csv": "text/csv",
-            "text/x-csv": "text/csv", "text/xml": "application/xml",
-            "application/jsonl": "application/x-ndjson", "application/jsonlines": "application/x-ndjson",
-            "application/vnd.ms-excel.sheet.macroEnabled.12":
-                "application/vnd.ms-excel.sheet.macroenabled.12",
-            "application/x-ole-storage": "application/CDFV2"}
+# libmagic's names for a container whose format is told by its suffix (CONTAINER_SUFFIXES)
+_CONTAINER_ALIASES = {"application/x-ole-storage": "application/CDFV2"}
 _magic_encoding: Any = None
 
 
 def _canonical(mime: str) -> str:
-    return _ALIASES.get(mime, mime)
+    return ALIASES.get(mime) or _CONTAINER_ALIASES.get(mime, mime)
 
 
 def detect_type(path: Path, allowed: list[str] | None = None) -> str:
@@ -85,11 +56,9 @@ def detect_type(path: Path, allowed: list[str] | None = None) -> str:
     return mime
 
 
-# What people drop that the agent does not read, in words, with what to do about it.
+# What people drop that the agent does not read, in words, with what to do about it (what it
+# reads is in agent.formats).
 _UNSUPPORTED: dict[str, tuple[str, str]] = {
-    "application/msword": ("a Word 97-2003 document", "save it as .docx"),
-    "application/vnd.ms-excel": ("an Excel 97-2003 workbook", "save it as .xlsx"),
-    "application/vnd.ms-powerpoint": ("a PowerPoint 97-2003 deck", "save it as .pptx"),
     "application/zip": ("a zip archive", "unpack it into the inbox"),
     "application/x-7z-compressed": ("a 7-Zip archive", "unpack it into the inbox"),
     "application/x-rar": ("a RAR archive", "unpack it into the inbox"),
@@ -98,8 +67,6 @@ _UNSUPPORTED: dict[str, tuple[str, str]] = {
     "application/x-tar": ("a tar archive", "unpack it into the inbox"),
     "application/x-bzip2": ("a bzip2 file", "unpack it into the inbox"),
     "application/x-xz": ("an xz file", "unpack it into the inbox"),
-    "image/heic": ("an HEIC photo", "export it as JPEG"),
-    "image/heif": ("an HEIF photo", "export it as JPEG"),
     "image/svg+xml": ("an SVG drawing", "export it as PDF or PNG"),
     "application/x-executable": ("a program", "programs are not documents"),
     "application/x-pie-executable": ("a program", "programs are not documents"),
@@ -115,12 +82,10 @@ MAX_MESSAGE = 200
 
 def unsupported_message(mime: str) -> str:
     """One short line (at most 200 characters) naming the type and what to do instead."""
-    from agent.pipeline.doctypes import SHORT_TYPES
-
     known = _UNSUPPORTED.get(mime) or next(
         (v for prefix, v in _UNSUPPORTED_FAMILIES.items() if mime.startswith(prefix)), None)
-    if mime in SHORT_TYPES.values():
-        what, hint = "a type this inbox does not take", "see its allowed_types"
+    if mime in BY_MIME:
+        what, hint = BY_MIME[mime].what, "a type this inbox does not take (see its allowed_types)"
     elif known is not None:
         what, hint = known
     else:
@@ -128,22 +93,6 @@ def unsupported_message(mime: str) -> str:
     shown = mime if len(mime) <= 80 else mime[:79] + "…"
     line = f"unsupported type {shown}{f' ({what})' if what else ''}: {hint}"
     return line[:MAX_MESSAGE]
-
-
-def no_text_message(mime: str) -> str:
-    """Why a file that was read gave no text, in the case it is."""
-    if mime.startswith("image/"):
-        return ("no text found: OCR read nothing in the picture (a photo, or text too small "
-                "or faint to read)")
-    if mime in ("application/vnd.openxmlformats-officedocument.presentationml.presentation",
-                "application/vnd.oasis.opendocument.presentation"):
-        return ("no text found: the slides hold no text (pictures or charts only, or empty "
-                "boxes; no tables or notes)")
-    if "spreadsheet" in mime or "sheet" in mime:
-        return "no text found: every sheet is empty"
-    if mime.startswith("text/") or mime == "application/json":
-        return "no text found: the file holds only whitespace or markup"
-    return "no text found: the document holds no text (pictures only?)"
 
 
 def _decide(detected: str, encoding: str, sample: bytes, suffix: str,

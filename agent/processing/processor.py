@@ -46,6 +46,8 @@ log = structlog.get_logger("agent.processing.processor")
 YIELD_REQUEUE_DELAY = 0.001  # claimed after the jobs due now, before those queued later
 
 PROGRESS_EVERY = 0.5  # seconds between progress writes to the queue
+SKIP_PAGES = "skip_pages"  # job metadata: pictures (keys) left out for holding the worker
+MAX_SKIPPED_PAGES = 50  # a file with more such pages spends retries like any timeout
 MAX_UNCOUNTED_CHANGES = 5  # a file that changed under its job more often spends retries
 FOLDER_SWAPPED_DELAY = 60.0  # seconds a job of an inbox whose folder was swapped waits
 
@@ -233,7 +235,8 @@ class Processor:
                                    f"({box.settings.max_file_bytes})", "TooLarge", started)
             return
         request = JobRequest(job.job_id, str(path), job.inbox, original,
-                             list(box.settings.allowed_types), ocr=box.settings.ocr)
+                             list(box.settings.allowed_types), ocr=box.settings.ocr,
+                             skip_pages=tuple(job.metadata.get(SKIP_PAGES) or ()))
         last = [0.0]
         shown = [job.progress]  # a job resumed from its checkpoint goes on from where it was
 
@@ -389,6 +392,8 @@ class Processor:
         elif outcome.kind is Outcome.PERMANENT:
             self._fail_permanently(job, box, path, outcome.stage, outcome.message,
                                    outcome.error_type, started)
+        elif outcome.kind is Outcome.TIMEOUT and self._leave_pages_out(job, outcome):
+            return
         elif outcome.kind is Outcome.TIMEOUT:
             self.events.emit(JobTimedOut(job.inbox, job.job_id))
             self._retry(job, path, box, outcome.stage or "pipeline", outcome.message,
@@ -396,6 +401,25 @@ class Processor:
         else:  # transient, died
             self._retry(job, path, box, outcome.stage or "pipeline", outcome.message,
                         outcome.error_type or "TransientError", started)
+
+    def _leave_pages_out(self, job: Job, outcome: WorkerOutcome) -> bool:
+        """A page whose OCR held the worker far past its time is left out: the job is read
+        again at once without it, spending no retry (the same page twice spends one)."""
+        known = list(job.metadata.get(SKIP_PAGES) or ())
+        new = [key for key in outcome.skip_pages if key not in known]
+        if not new or len(known) + len(new) > MAX_SKIPPED_PAGES:
+            return False
+        try:
+            self.queue.release_job(job, f"{outcome.message}; the file is read again without "
+                                   "that page", delay=YIELD_REQUEUE_DELAY,
+                                   metadata={SKIP_PAGES: known + new})
+        except LeaseLostError:
+            log.warning("lease lost; another worker owns the job now", job_id=job.job_id)
+            return True
+        log.warning("page left out: its OCR ran far past ocr.page_timeout_seconds; the file "
+                    "is read again without it", pages=len(known) + len(new))
+        self.events.emit(JobRequeued(job.inbox, job.job_id, "page_left_out"))
+        return True
 
     def _file_changed(self, job: Job, box: InboxFolders, started: float) -> None:
         """The file changed while it was processed: index nothing for it and process it again

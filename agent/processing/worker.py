@@ -26,6 +26,7 @@ from agent.errors import PermanentError, TransientError, WorkerStartError
 from agent.files.names import display_name
 from agent.pipeline import JobRequest
 from agent.pipeline.result import PipelineResult
+from agent.processing.page_deadlines import PageDeadlines
 
 DEFAULT_FACTORY = "agent.pipeline:build_pipeline"
 
@@ -56,6 +57,7 @@ class WorkerOutcome:
     error_type: str = ""  # the exception's class name, or an ErrorKind's
     stage: str = ""
     message: str = ""
+    skip_pages: tuple[str, ...] = ()  # with TIMEOUT: pictures whose OCR held the worker
 
     def is_error(self, kind: ErrorKind) -> bool:
         return self.error_type == kind.value
@@ -91,7 +93,8 @@ class JobYielded(BaseException):
     make way for waiting files (a BaseException: no parser's ``except Exception`` eats it)."""
 
 
-def _worker_main(conn: Connection, settings: Settings, factory: str) -> None:
+def _worker_main(conn: Connection, settings: Settings, factory: str,
+                 pages: PageDeadlines | None = None) -> None:
     _die_with_parent()
     for signum in PARENT_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
@@ -99,6 +102,10 @@ def _worker_main(conn: Connection, settings: Settings, factory: str) -> None:
     from agent.logs import StrayOutput, configure_logging
 
     _limit_memory(settings.processing.worker_memory_mb)
+    if pages is not None:
+        from agent.pipeline.pagewatch import install
+
+        install(pages)
     current: dict[str, Any] = {}
     stderr = StrayOutput(lambda: dict(current)).start()
     configure_logging(settings.agent.log_level, "json", stream=stderr)
@@ -217,6 +224,7 @@ class WorkerProcess:
         self.start_timeout = start_timeout
         self._proc: Any = None
         self._conn: Connection | None = None
+        self._pages: PageDeadlines | None = None
 
     @property
     def pid(self) -> int | None:
@@ -236,7 +244,9 @@ class WorkerProcess:
     def start(self) -> None:
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_worker_main, args=(child, self.settings, self.factory),
+        self._pages = PageDeadlines(ctx)
+        self._proc = ctx.Process(target=_worker_main,
+                                 args=(child, self.settings, self.factory, self._pages),
                                  name="ingest-worker", daemon=True)
         # The child inherits the blocked mask across exec, so a Ctrl-C while it is starting
         # cannot kill it before it has ignored the signal; here it is only delayed.
@@ -285,6 +295,7 @@ class WorkerProcess:
         last_progress = time.monotonic()
         limit_mb = self.settings.processing.worker_memory_mb
         highest = 0
+        paused = 0.0  # seconds the worker spent frozen during this job
         try:
             conn.send(request)
         except (BrokenPipeError, OSError):
@@ -310,7 +321,14 @@ class WorkerProcess:
                 if suspended:
                     deadline += suspended
                     last_progress += suspended
+                    paused += suspended
                     continue
+            late = self._pages.overdue(time.monotonic(), paused) if self._pages else []
+            if late:
+                self.kill()
+                return WorkerOutcome(Outcome.TIMEOUT, stage="extract", skip_pages=tuple(late),
+                                     message="one page's OCR ran far past its time "
+                                             "(ocr.page_timeout_seconds) and was stopped")
             resident = memory_of(proc.pid)[0]
             highest = max(highest, resident)
             if resident > limit_mb:  # what the data limit does not count (a file mapping)

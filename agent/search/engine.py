@@ -30,7 +30,7 @@ from typing import Any
 from agent.config.settings import Settings
 from agent.errors import SearchUsageError
 from agent.files.names import display_name
-from agent.pipeline.doctypes import SHORT_TYPES
+from agent.formats import SHORT_TYPES
 from agent.pipeline.store.backends import open_index
 from agent.pipeline.store.index import NO_FILTER, SearchFilter, StoredChunk
 from agent.search.evidence import (

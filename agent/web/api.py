@@ -12,7 +12,7 @@ import socket
 import threading
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StringConstraints
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -31,8 +31,8 @@ from agent.errors import (
 from agent.events import EventBus
 from agent.files.folders import InboxFolders
 from agent.files.names import display_name
+from agent.formats import SHORT_TYPES
 from agent.ops.health import HealthChecker
-from agent.pipeline.doctypes import SHORT_TYPES
 from agent.pipeline.store.index import SearchFilter
 from agent.processing.job_view import paused_times, stage_times
 from agent.queue.base import Job, JobFilter, JobQueue, JobStatus
@@ -210,10 +210,10 @@ def create_app(settings: Settings, queue: JobQueue, boxes: dict[str, InboxFolder
         raise HTTPException(401, "missing or wrong bearer token",
                             headers={"WWW-Authenticate": "Bearer"})
 
-    auth = [Depends(require_token)]
+    api = APIRouter(prefix="/api/v1", dependencies=[Depends(require_token)])
 
-    @app.post(
-        "/api/v1/upload", response_model=UploadOut, status_code=201, dependencies=auth,
+    @api.post(
+        "/upload", response_model=UploadOut, status_code=201,
         responses={**ERRORS, 400: {"model": ErrorOut}, 404: {"model": ErrorOut},
                    411: {"model": ErrorOut}, 413: {"model": ErrorOut},
                    415: {"model": ErrorOut}, 503: {"model": ErrorOut},
@@ -238,7 +238,7 @@ def create_app(settings: Settings, queue: JobQueue, boxes: dict[str, InboxFolder
             return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=headers)
         return UploadOut(job_id=job.job_id, status=str(job.status), inbox=box.name, file=name)
 
-    @app.get("/api/v1/jobs/{job}", response_model=JobOut, dependencies=auth,
+    @api.get("/jobs/{job}", response_model=JobOut,
              responses={**ERRORS, 404: {"model": ErrorOut}, 409: {
                  "model": AmbiguousJobOut, "description": "The reference names several jobs"}})
     def get_job(job: Annotated[str, Path(description="The job's id, a unique prefix of it "
@@ -253,7 +253,7 @@ def create_app(settings: Settings, queue: JobQueue, boxes: dict[str, InboxFolder
         except JobNotFoundError as exc:
             raise HTTPException(404, str(exc)) from None
 
-    @app.get("/api/v1/jobs", response_model=list[JobOut], dependencies=auth,
+    @api.get("/jobs", response_model=list[JobOut],
              responses={**ERRORS, 400: {"model": ErrorOut}, 200: {"headers": {
                  "Link": {"description": 'The next page, as `<…/api/v1/jobs?…&cursor=C>; '
                           'rel="next"`; absent on the last page.',
@@ -283,7 +283,7 @@ def create_app(settings: Settings, queue: JobQueue, boxes: dict[str, InboxFolder
             response.headers["X-Next-Cursor"] = page.next_cursor
         return [JobOut.of(j) for j in page.jobs]
 
-    @app.get("/api/v1/search", response_model=SearchOut, dependencies=auth,
+    @api.get("/search", response_model=SearchOut,
              responses={**ERRORS, 400: {"model": ErrorOut}, 404: {"model": ErrorOut}})
     def search(q: Annotated[str, Query(min_length=1, max_length=2000, pattern=QUERY_PATTERN)],
                k: Annotated[int, Query(ge=1, le=100)] = 5,
@@ -310,6 +310,7 @@ def create_app(settings: Settings, queue: JobQueue, boxes: dict[str, InboxFolder
             raise HTTPException(400, str(exc)) from None
         return SearchOut.model_validate(response.to_dict())
 
+    app.include_router(api)
     mount_pages(app, settings, queue, boxes, shared, health, guard, events)
     return app
 

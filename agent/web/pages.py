@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlencode
 
-from fastapi import FastAPI, Form, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exception_handlers import (
     http_exception_handler,
@@ -36,8 +36,8 @@ from agent.errors import (
 from agent.events import EventBus
 from agent.files.folders import InboxFolders
 from agent.files.names import display_name
+from agent.formats import metric_types
 from agent.ops.health import HealthChecker
-from agent.pipeline.doctypes import metric_types
 from agent.pipeline.store.index import Index, SearchFilter
 from agent.processing.job_view import (
     current_location,
@@ -119,6 +119,22 @@ def _epoch(day: str | None, end: bool = False) -> float | None:
     return start + 86400 if end else start
 
 
+class LoginNeeded(Exception):  # noqa: N818 - a redirect, not a failure
+    """A page needs a session: answered with the login page, then ``target`` again."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+
+
+class FormRefused(Exception):  # noqa: N818 - answered as a page that says why
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+STALE_FORM = ("This form was not sent from this page (its CSRF token is missing or stale). "
+              "Go back, reload, and send it again.")
+
+
 def mount_pages(app: FastAPI, settings: Settings, queue: JobQueue,
                 boxes: dict[str, InboxFolders], searcher: SharedSearcher,
                 health: HealthChecker | None, guard: Guard, events: EventBus | None) -> None:
@@ -166,25 +182,35 @@ def mount_pages(app: FastAPI, settings: Settings, queue: JobQueue,
         response.headers["Cache-Control"] = "no-store"
         return response
 
-    def gate(request: Request) -> Response | None:
-        """A redirect to the login page when a session is needed and missing."""
+    @app.exception_handler(LoginNeeded)
+    async def to_login(_request: Request, exc: LoginNeeded) -> Response:
+        return RedirectResponse(f"/login?{urlencode({'next': exc.target})}", status_code=303)
+
+    @app.exception_handler(FormRefused)
+    async def form_refused(request: Request, exc: FormRefused) -> Response:
+        return page(request, "error.html", 403, title="Refused", message=exc.message)
+
+    def gate(request: Request) -> None:
+        """Every page but the login's: a browser's request from this site, with a session
+        when one is needed (else to the login page, and back here after it)."""
         if not guard.same_origin(request):
             raise HTTPException(403, "cross-site request refused")
-        if guard.logged_in(request):
-            return None
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
+        if not guard.logged_in(request):
+            raise LoginNeeded(request.url.path
+                              + (f"?{request.url.query}" if request.url.query else ""))
 
-    def checked_form(request: Request, csrf: str | None) -> Response | None:
-        """The gate, then the form's CSRF token."""
-        redirect = gate(request)
-        if redirect is not None:
-            return redirect
+    def form_token(request: Request, csrf: Annotated[str | None, Form()] = None) -> None:
+        """A form's CSRF token, sent as its field."""
+        if not guard.same_origin(request) or not guard.csrf_ok(request, csrf):
+            raise FormRefused(STALE_FORM)
+
+    def url_token(request: Request, csrf: str | None = None) -> None:
+        """The upload form's CSRF token, in its URL: checked before the body is read."""
         if not guard.csrf_ok(request, csrf):
-            return page(request, "error.html", 403, title="Refused",
-                        message="This form was not sent from this page (its CSRF token is "
-                                "missing or stale). Go back, reload, and send it again.")
-        return None
+            raise FormRefused(STALE_FORM)
+
+    pages = APIRouter(dependencies=[Depends(gate)], include_in_schema=False)
+    own_forms = APIRouter(include_in_schema=False)  # login and logout: no session needed
 
     async def waited(seen: int, busy: bool) -> int:
         """The events' count once it moves past ``seen`` (a live part's long poll)."""
@@ -217,14 +243,11 @@ def mount_pages(app: FastAPI, settings: Settings, queue: JobQueue,
                 "backlog": stats.due + stats.waiting_retry, "inboxes": inbox_states(stats),
                 "checks": health.checks() if health is not None else []}
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    @pages.get("/", response_class=HTMLResponse)
     async def home(request: Request, part: Literal["state"] | None = None,
                    seen: Annotated[int | None, Query(ge=0)] = None) -> Response:
         """The start page; ``part=state`` gives only its State section, once the agent's
         events have moved past ``seen`` (the section's long poll)."""
-        redirect = gate(request)
-        if redirect is not None:
-            return redirect
         generation = changes.count
         if part is not None and seen is not None:
             generation = await waited(seen, busy=False)
@@ -236,15 +259,12 @@ def mount_pages(app: FastAPI, settings: Settings, queue: JobQueue,
                             limit=settings.api.max_upload_bytes, **shown)
         return _live(response, generation, busy=False)
 
-    @app.post("/upload", include_in_schema=False)
-    async def upload_form(request: Request, csrf: str | None = None,
+    @pages.post("/upload", dependencies=[Depends(url_token)])
+    async def upload_form(request: Request,
                           inbox: Annotated[str | None, Query(max_length=64)] = None) -> Response:
         """The upload form without JavaScript: one file, then its job's page. (The CSRF token
         travels in the URL because it must be checked before the body is read; the inbox is
         the form's field before the file, or the URL's.)"""
-        refused = checked_form(request, csrf)
-        if refused is not None:
-            return refused
         box = upload_box(boxes, inbox)
         try:
             job, _ = await receive_upload(request, queue, box, settings.api.max_upload_bytes,
@@ -254,7 +274,7 @@ def mount_pages(app: FastAPI, settings: Settings, queue: JobQueue,
                         message=exc.detail)
         return RedirectResponse(f"/jobs/{quote(job.job_id)}", status_code=303)
 
-    @app.get("/jobs", response_class=HTMLResponse, include_in_schema=False)
+    @pages.get("/jobs", response_class=HTMLResponse)
     async def jobs(request: Request, status: str | None = None,
                    inbox: Annotated[str | None, Query(max_length=64)] = None,
                    name: Annotated[str | None, Query(max_length=200)] = None,
@@ -264,9 +284,6 @@ def mount_pages(app: FastAPI, settings: Settings, queue: JobQueue,
                    busy: bool = False) -> Response:
         """The job list, newest first; ``rows=1`` gives only the table's rows, once the
         agent's events have moved past ``seen`` (the live list's long poll)."""
-        redirect = gate(request)
-        if redirect is not None:
-            return redirect
         chosen = JobStatus(status) if status in {str(s) for s in JobStatus} else None
         where = JobFilter(chosen, inbox or None, name or None)
         generation = changes.count
@@ -285,11 +302,8 @@ def mount_pages(app: FastAPI, settings: Settings, queue: JobQueue,
                         statuses=[str(s) for s in JobStatus], inboxes=list(boxes))
         return _live(response, generation, busy=running)
 
-    @app.get("/jobs/{job_id}", response_class=HTMLResponse, include_in_schema=False)
+    @pages.get("/jobs/{job_id}", response_class=HTMLResponse)
     def job_page(request: Request, job_id: str) -> Response:
-        redirect = gate(request)
-        if redirect is not None:
-            return redirect
         job = job_or_404(job_id)
         return page(request, "job.html", title=f"Job {job.job_id[:8]}", job=_row(job),
                     history=list(job.metadata.get("history") or []),
@@ -297,12 +311,8 @@ def mount_pages(app: FastAPI, settings: Settings, queue: JobQueue,
                     came_from=_came_from(job, boxes), now_at=current_location(job, boxes.values()),
                     downloadable=can_send(open_job_original(job, boxes)))
 
-    @app.post("/jobs/{job_id}/retry", include_in_schema=False)
-    def retry(request: Request, job_id: str, csrf: Annotated[str | None, Form()] = None
-              ) -> Response:
-        refused = checked_form(request, csrf)
-        if refused is not None:
-            return refused
+    @pages.post("/jobs/{job_id}/retry", dependencies=[Depends(form_token)])
+    def retry(request: Request, job_id: str) -> Response:
         from agent.processing.retry import retry_failed_job
 
         job_or_404(job_id)
@@ -312,26 +322,20 @@ def mount_pages(app: FastAPI, settings: Settings, queue: JobQueue,
             return page(request, "error.html", 409, title="Cannot retry", message=str(exc))
         return RedirectResponse(f"/jobs/{quote(job_id)}", status_code=303)
 
-    @app.get("/jobs/{job_id}/original", include_in_schema=False)
-    def job_file(request: Request, job_id: str) -> Response:
-        redirect = gate(request)
-        if redirect is not None:
-            return redirect
+    @pages.get("/jobs/{job_id}/original")
+    def job_file(job_id: str) -> Response:
         job = job_or_404(job_id)
         found = open_job_original(job, boxes)
         if found is None:
             raise HTTPException(404, "the original is not in done/ or failed/")
         return _download(found, job.original_filename or Path(job.file_path).name)
 
-    @app.get("/search", response_class=HTMLResponse, include_in_schema=False)
+    @pages.get("/search", response_class=HTMLResponse)
     async def search(request: Request, q: Annotated[str, Query(max_length=2000)] = "",
                      mode: str = "",
                      inbox: Annotated[str, Query(max_length=64)] = "",
                      type: Annotated[str, Query(max_length=32)] = "",  # noqa: A002
                      after: str = "", before: str = "") -> Response:
-        redirect = gate(request)
-        if redirect is not None:
-            return redirect
         form = {"q": q, "mode": mode, "inbox": inbox, "type": type, "after": after,
                 "before": before}
         common = {"title": f"Search: {q}" if q.strip() else "Search", "form": form,
@@ -351,12 +355,9 @@ def mount_pages(app: FastAPI, settings: Settings, queue: JobQueue,
             result["pieces"] = marked(result["snippet"])
         return page(request, "search.html", 200, response=found, error=None, **common)
 
-    @app.get("/documents/{doc_id}", response_class=HTMLResponse, include_in_schema=False)
+    @pages.get("/documents/{doc_id}", response_class=HTMLResponse)
     def document(request: Request, doc_id: str,
                  start: Annotated[int, Query(ge=0, le=10**9)] = 0) -> Response:
-        redirect = gate(request)
-        if redirect is not None:
-            return redirect
         index = documents.get()
         record = index.find_document(doc_id)
         if record is None:
@@ -378,11 +379,8 @@ def mount_pages(app: FastAPI, settings: Settings, queue: JobQueue,
                     downloadable=can_send(open_document_original(record.location,
                                                                  record.inbox, boxes)))
 
-    @app.get("/documents/{doc_id}/original", include_in_schema=False)
-    def document_file(request: Request, doc_id: str) -> Response:
-        redirect = gate(request)
-        if redirect is not None:
-            return redirect
+    @pages.get("/documents/{doc_id}/original")
+    def document_file(doc_id: str) -> Response:
         record = documents.get().find_document(doc_id)
         found = None if record is None else open_document_original(record.location,
                                                                      record.inbox, boxes)
@@ -390,20 +388,17 @@ def mount_pages(app: FastAPI, settings: Settings, queue: JobQueue,
             raise HTTPException(404, "the original is not in done/")
         return _download(found, record.source_name)
 
-    @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
+    @own_forms.get("/login", response_class=HTMLResponse)
     def login_page(request: Request, next: str = "/") -> Response:  # noqa: A002
         if not guard.needs_login:
             return RedirectResponse("/", status_code=303)
         return page(request, "login.html", title="Log in", target=_local_path(next),
                     error=None)
 
-    @app.post("/login", include_in_schema=False)
+    @own_forms.post("/login", dependencies=[Depends(form_token)])
     async def login(request: Request, token: Annotated[str, Form(max_length=4096)] = "",
-              csrf: Annotated[str | None, Form()] = None,
-              next: Annotated[str, Form(max_length=2000)] = "/") -> Response:  # noqa: A002
-        if not guard.same_origin(request) or not guard.csrf_ok(request, csrf):
-            return page(request, "error.html", 403, title="Refused",
-                        message="The login form was not sent from this page. Reload it.")
+                    next: Annotated[str, Form(max_length=2000)] = "/",  # noqa: A002
+                    ) -> Response:
         response = RedirectResponse(_local_path(next), status_code=303)
         try:
             if await guard.login(request, token, response):
@@ -417,14 +412,14 @@ def mount_pages(app: FastAPI, settings: Settings, queue: JobQueue,
         return page(request, "login.html", 401, title="Log in", target=_local_path(next),
                     error="That is not the agent's token.")
 
-    @app.post("/logout", include_in_schema=False)
-    def logout(request: Request, csrf: Annotated[str | None, Form()] = None) -> Response:
-        if not guard.same_origin(request) or not guard.csrf_ok(request, csrf):
-            return page(request, "error.html", 403, title="Refused",
-                        message="The logout form was not sent from this page. Reload it.")
+    @own_forms.post("/logout", dependencies=[Depends(form_token)])
+    def logout(request: Request) -> Response:
         response = RedirectResponse("/login", status_code=303)
         guard.logout(request, response)
         return response
+
+    app.include_router(pages)
+    app.include_router(own_forms)
 
 
 def _live(response: Response, generation: int, busy: bool) -> Response:

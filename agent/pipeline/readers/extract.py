@@ -100,7 +100,7 @@ def read_text_blocks(path: Path) -> Iterator[str]:
             yield tail.replace("\x00", "")
 
 
-def extract_text(path: Path) -> Iterator[Section]:
+def extract_text(path: Path, _options: ExtractOptions | None = None) -> Iterator[Section]:
     """Plain text and Markdown, streamed in sections cut at line ends."""
     carry = ""
     for block in read_text_blocks(path):
@@ -257,7 +257,7 @@ def guess_delimiter(sample: str, suffix: str = "") -> str:
     return "\t" if suffix == ".tsv" else ","
 
 
-def extract_csv(path: Path) -> Iterator[Section]:
+def extract_csv(path: Path, _options: ExtractOptions | None = None) -> Iterator[Section]:
     """Rows as lines that carry their column names (``tables``), streamed in sections."""
     from agent.pipeline.readers.tables import TableLines
 
@@ -294,7 +294,7 @@ def _json_values(text: str) -> list[Any] | None:
         return None
 
 
-def extract_json(path: Path) -> Iterator[Section]:
+def extract_json(path: Path, _options: ExtractOptions | None = None) -> Iterator[Section]:
     """'key.path: value' lines; invalid or absurdly deep JSON fails clearly. A file of several
     JSON values one after another (pretty-printed records, as log shippers and tools write
     them) is read as the list of them."""

@@ -40,12 +40,16 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from agent.errors import PermanentError
+from agent.pipeline.pagewatch import watched, watching
 
 K = TypeVar("K")
 TESSDATA_DIRS = ("/usr/share/tesseract-ocr/5/tessdata", "/usr/share/tesseract-ocr/4.00/tessdata",
                  "/usr/share/tessdata")
 WORK_PIXELS = 16_000_000  # pages are read at most this big (A4 at ≈ 400 dpi); larger shrink
 SKEW_LIMIT_DEGREES = 6.0
+SKEW_THUMBNAIL_SIDES = (600, 1200, 2400)  # the skew search's thumbnail, grown while inkless
+MIN_INK_FRACTION = 0.002  # of a thumbnail's pixels dark enough to be ink: text is still legible
+LEVEL_MARGIN = 1.1  # a turn is kept only when its profile is this much sharper than level
 SMALL_PAGE_EDGE = 2500  # a picture whose longer side is shorter is read at twice its size
 KNOWN_DPI = 200  # a picture that says it is at least this fine is a scan: never enlarged
 CONFIDENT_WORD = 60  # Tesseract's word confidence (0–100) from which a word counts as read
@@ -266,24 +270,27 @@ class PageReader:
             return PageText(memo[key], memo.get(f"{key}:note", ""))
         with self._lock:
             self.stats.pages += 1
-        page = self._recognise(image)
+        if not key and watching():
+            key = _picture_key(image)
+        page = self._recognise(image, key)
         if memo is not None:
             memo[key] = page.text
             if page.note:
                 memo[f"{key}:note"] = page.note
         return page
 
-    def _recognise(self, image: Any) -> PageText:
+    def _recognise(self, image: Any, key: str = "") -> PageText:
         """The page read as prepared; read as rendered too when that read is doubtful, and
         the read with more confident characters kept; left out when it is in a script no
-        configured language reads."""
+        configured language reads. While Tesseract holds it, the page is watched by its
+        ``key`` (``pagewatch``): past its deadline by far, the worker is stopped."""
         rendered = as_rendered(image)
         if rendered.getextrema()[0] > 128:  # not one dark pixel: a blank page has no text
             return PageText("")
         deadline = time.monotonic() + self.options.page_seconds
         page, angle = prepare(rendered, deskew=self.options.deskew,
                               enlarge=not _says_fine(image))
-        with self._engine() as api:
+        with self._engine() as api, watched(key, deadline, self.options.page_seconds):
             best = _Read.of(api, page, deadline)
             if best.cut:
                 return PageText(best.text, f"OCR stopped after {self.options.page_seconds:g} s "
@@ -433,13 +440,14 @@ def prepare(rendered: Any, deskew: bool = True, enlarge: bool = True) -> tuple[A
 
 def skew_angle(page: Any) -> float:
     """The rotation (degrees, counter-clockwise) that makes text lines level: the angle whose
-    ink profile along rows or columns is sharpest, searched coarse then fine on a thumbnail."""
+    ink profile along rows or columns is sharpest, searched coarse then fine on a thumbnail;
+    0 unless that angle is clearly sharper than level (noise must not turn a page)."""
     import numpy as np
     from PIL import Image
 
-    small = page.copy()
-    small.thumbnail((600, 600))
-    ink = small.point(lambda v: 255 if v < 128 else 0)
+    ink = _ink_thumbnail(page)
+    if ink is None:
+        return 0.0
 
     def sharpness(angle: float) -> float:
         turned = np.asarray(ink.rotate(angle, resample=Image.Resampling.BILINEAR),
@@ -448,7 +456,25 @@ def skew_angle(page: Any) -> float:
 
     coarse = max(np.arange(-SKEW_LIMIT_DEGREES, SKEW_LIMIT_DEGREES + 0.01, 1.0), key=sharpness)
     fine = max(np.arange(coarse - 0.6, coarse + 0.61, 0.1), key=sharpness)
+    if sharpness(fine) <= LEVEL_MARGIN * sharpness(0.0):
+        return 0.0
     return round(float(fine), 1)
+
+
+def _ink_thumbnail(page: Any) -> Any:
+    """The page shrunk for the skew search, its ink white on black; None when no size holds
+    ink. Small dense text shrunk too far turns to light gray with no ink at all (a 6000 px
+    page of 28 px text found a wrong −6.6° that way and held Tesseract's layout analysis for
+    minutes), so the thumbnail grows until the text is still dark in it."""
+    import numpy as np
+
+    for side in SKEW_THUMBNAIL_SIDES:
+        small = page.copy()
+        small.thumbnail((side, side))
+        dark = np.asarray(small) < 128
+        if dark.mean() >= MIN_INK_FRACTION or side >= max(page.size):
+            return small.point(lambda v: 255 if v < 128 else 0) if dark.any() else None
+    return None
 
 
 def image_pages(path: Path, options: OcrOptions) -> Iterator[tuple[int, Any]]:

@@ -3,85 +3,34 @@ attachments of a mail (each read as the type it turns out to be)."""
 
 from __future__ import annotations
 
+import importlib
 import re
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-import agent.pipeline.readers.ebook as ebook
-import agent.pipeline.readers.legacy as legacy
 import agent.pipeline.readers.mail as mail
-import agent.pipeline.readers.office as office
 import agent.pipeline.readers.packagenames as packagenames
-import agent.pipeline.readers.structured as structured
 from agent.errors import PermanentError
-from agent.pipeline.readers.extract import (
-    ExtractOptions,
-    extract_csv,
-    extract_docx,
-    extract_html,
-    extract_json,
-    extract_markdown,
-    extract_text,
-)
-from agent.pipeline.readers.ocr import image_pages
+from agent.formats import FORMATS, PACKAGES
+from agent.pipeline.readers.extract import ExtractOptions
 from agent.pipeline.readers.outline import Section
-from agent.pipeline.readers.pdf import extract_pdf
 
 Reader = Callable[[Path, ExtractOptions], Iterator[Section]]
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-XLSM = "application/vnd.ms-excel.sheet.macroenabled.12"
-PPTX = "application/vnd.openxmlformats-officedocument.presentationml.presentation"
-DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 EML = "message/rfc822"
 MSG = "application/vnd.ms-outlook"
-PACKAGES = {DOCX, XLSX, XLSM, PPTX, "application/epub+zip", *office.ODF_KINDS}  # zips of parts
-IMAGE_TYPES = ("image/png", "image/jpeg", "image/tiff", "image/webp", "image/bmp", "image/gif",
-               "image/heic", "image/heif")
 
 
-def _plain(reader: Callable[[Path], Iterator[Section]]) -> Reader:
-    return lambda path, _options: reader(path)
+def _reader(spec: str) -> Reader:
+    """The function a format record names (``module:function`` under this package)."""
+    module, _, name = spec.partition(":")
+    found: Reader = getattr(importlib.import_module(f"agent.pipeline.readers.{module}"), name)
+    return found
 
 
-def extract_image(path: Path, options: ExtractOptions) -> Iterator[Section]:
-    """A photo or scan of pages (every page of a TIFF), read by OCR."""
-    if options.ocr is None:
-        raise PermanentError("the file is an image and OCR is off for this inbox",
-                             stage="extract")
-    notes, read_any = [], False
-    for number, read in options.ocr.read_pages(image_pages(path, options.ocr.options)):
-        read_any = read_any or bool(read.text.strip())
-        if read.note:
-            notes.append(read.note)
-        yield Section(read.text, page=number,
-                      note=f"page {number}: {read.note}" if read.note else "", ocr=True)
-    if notes and not read_any:  # nothing was read: say why rather than "no text"
-        raise PermanentError(f"no text read: {notes[0]}", stage="ocr")
-
-
-READERS: dict[str, Reader] = {
-    "text/plain": _plain(extract_text),
-    "text/markdown": extract_markdown,
-    "text/html": extract_html,
-    "application/pdf": extract_pdf,
-    DOCX: extract_docx,
-    "text/csv": _plain(extract_csv),
-    "application/json": _plain(extract_json),
-    "application/x-ndjson": _plain(structured.extract_ndjson),
-    "application/xml": _plain(structured.extract_xml),
-    XLSX: office.extract_xlsx,
-    XLSM: office.extract_xlsx,
-    PPTX: office.extract_pptx,
-    **{kind: office.extract_odf for kind in office.ODF_KINDS},
-    "text/rtf": office.extract_rtf,
-    "application/epub+zip": ebook.extract_epub,
-    "application/msword": legacy.extract_doc,
-    "application/vnd.ms-excel": legacy.extract_xls,
-    "application/vnd.ms-powerpoint": legacy.extract_ppt,
-    **{kind: extract_image for kind in IMAGE_TYPES},
-}
+# Mail is read apart (its attachments are read as what they turn out to be).
+READERS: dict[str, Reader] = {f.mime: _reader(f.reader) for f in FORMATS if f.family != "mail"}
 
 
 def extract(path: Path, mime: str, options: ExtractOptions = ExtractOptions(),

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import PermanentError
-from agent.pipeline.readers.extract import read_text_blocks
+from agent.pipeline.readers.extract import ExtractOptions, read_text_blocks
 from agent.pipeline.readers.outline import OutlineBuilder, Section
 from agent.pipeline.readers.xmlstream import SAFE_PARSING
 
@@ -54,7 +54,7 @@ def _lines(path: Path) -> Iterator[str]:
         yield rest
 
 
-def extract_ndjson(path: Path) -> Iterator[Section]:
+def extract_ndjson(path: Path, _options: ExtractOptions | None = None) -> Iterator[Section]:
     """JSON Lines: each valid record's fields, a paragraph each."""
     builder = OutlineBuilder()
     good = bad = 0
@@ -105,7 +105,7 @@ class _XmlText:
         return None
 
 
-def extract_xml(path: Path) -> Iterator[Section]:
+def extract_xml(path: Path, _options: ExtractOptions | None = None) -> Iterator[Section]:
     """The text of an XML document's elements, a line each, read as a stream."""
     from lxml import etree
 
