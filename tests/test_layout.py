@@ -12,6 +12,7 @@ AGENT = Path(__file__).resolve().parent.parent / "agent"
 # is the package's own __init__ only, so a module in a folder listed nowhere fails.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("agent", "agent.errors", "agent.events", "agent.identity", "agent.backoff", "agent.formats",
+     "agent.stages",
      "agent.sqlitedb", "agent.logs", "agent.terminal", "agent.config"),
     ("agent.files",),
     ("agent.queue",),

@@ -175,6 +175,51 @@ def test_metadata_null_removes_a_key(queue: JobQueue) -> None:
     assert done.metadata == {"size": 3, "chunks": 2}
 
 
+def test_nested_metadata_merges_the_same_way_on_every_backend(queue: JobQueue) -> None:
+    """A patch merges into nested objects key by key, a null inside removes that key, and a
+    list replaces the list (JSON merge patch, RFC 7396): SQLite's json_patch and the Redis
+    scripts agree (before, Redis replaced a nested object whole)."""
+    queue.enqueue_job("/in/a", metadata={"stages": {"detect": 0.1, "extract": 2.0},
+                                         "history": [{"attempt": 1}], "size": 3})
+    job = claim_next(queue)
+    done = queue.update_job_status(
+        job.job_id, "completed", lease_token=job.lease_token,
+        metadata={"stages": {"embed": 4.0, "detect": None}, "history": [{"attempt": 2}]})
+    assert done.metadata == {"stages": {"extract": 2.0, "embed": 4.0},
+                             "history": [{"attempt": 2}], "size": 3}
+    assert queue.get_job_status(job.job_id).metadata == done.metadata
+
+
+def test_what_the_agent_records_reads_back_as_its_typed_record(queue: JobQueue) -> None:
+    """The typed record's patches (the processor's own) are stored and read back as the same
+    record on every backend; an unknown key is refused where it is written, and a value of the
+    wrong type in a stored job (hand-made, or older) is left out, never failing a reader."""
+    from agent.queue.record import RECORD_VERSION, JobRecord, record_patch
+
+    queue.enqueue_job("/in/a", metadata=record_patch(size=3, source="scan", relpath="a.txt"))
+    job = claim_next(queue)
+    queue.release_job(job, "paused", metadata=record_patch(paused=True, turns=1))
+    job = claim_next(queue)
+    done = queue.update_job_status(job.job_id, "completed", lease_token=job.lease_token,
+                                   metadata=record_patch(
+                                       paused=None, document_id="doc_1", chunks=2,
+                                       warnings=["page 2: not read"], stages={"embed": 1.5},
+                                       history=[{"attempt": 1, "stage": "embed"}]))
+    record = done.record
+    assert record.record_version == RECORD_VERSION
+    assert (record.size, record.source, record.relpath) == (3, "scan", "a.txt")
+    assert (record.paused, record.turns, record.document_id, record.chunks) == \
+        (False, 1, "doc_1", 2)
+    assert record.warnings == ["page 2: not read"] and record.stages == {"embed": 1.5}
+    assert record.history[0].stage == "embed"
+    with pytest.raises(TypeError, match="not fields of a job's record: chunk"):
+        record_patch(chunk=2)
+    with pytest.raises(ValueError):
+        record_patch(chunks="many")
+    odd = JobRecord.of({"chunks": "many", "turns": 2, "client": "seed"})
+    assert odd.chunks is None and odd.turns == 2 and odd.model_extra == {"client": "seed"}
+
+
 def test_a_unique_prefix_finds_its_job(queue: JobQueue) -> None:
     """As git takes a short hash: four or more leading hex digits that match one job."""
     jobs = [queue.enqueue_job(f"/in/{i}") for i in range(40)]

@@ -28,6 +28,7 @@ from agent.intake.mounts import choose_mode
 from agent.intake.overflow import OverflowHook
 from agent.intake.skips import SkipKind, SkipReason
 from agent.queue.base import JobQueue, NewJob
+from agent.queue.record import record_patch
 
 log = structlog.get_logger("agent.intake.watcher")
 
@@ -416,7 +417,7 @@ class InboxWatcher:
                 continue
             new_jobs.append(NewJob(
                 file_path=paths[rel], original_filename=rel.rsplit("/", 1)[-1],
-                metadata={"size": st.st_size, "source": source, "relpath": rel},
+                metadata=record_patch(size=st.st_size, source=source, relpath=rel),
                 inbox=self.box.name, content_key=ident.key,
             ))
             sources.append(source)

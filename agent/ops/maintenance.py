@@ -37,7 +37,7 @@ def purge(queue: JobQueue, older_than: float, *, done_files: bool = False,
     removed_files = 0
     if done_files:
         for job in _finished_before(queue, cutoff):
-            path = job.metadata.get("done_path")
+            path = job.record.done_path
             if job.status is JobStatus.COMPLETED and path and _is_filed(Path(path), job):
                 Path(path).unlink()
                 removed_files += 1
@@ -50,7 +50,7 @@ def _is_filed(path: Path, job: Job) -> bool:
         st = path.lstat()
     except OSError:
         return False
-    inode = job.metadata.get("done_inode")
+    inode = job.record.done_inode
     return stat.S_ISREG(st.st_mode) and (inode is None or st.st_ino == inode)
 
 

@@ -33,12 +33,12 @@ from agent.events import (
 )
 from agent.formats import metric_types, short_type
 from agent.queue.base import JobQueue, JobStatus
+from agent.stages import TIMED
 
 JOB_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800)
 STAGE_BUCKETS = (0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 CHUNK_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 5000)
 OUTCOMES = ("completed", "duplicate", "failed", "timeout")
-STAGES = ("detect", "extract", "ocr", "chunk", "embed", "index")
 
 
 class QueueCollector(Collector):
@@ -222,7 +222,7 @@ class AgentMetrics:
             self.job_retries.labels(inbox, "TransientError")
         for reason in ("timeout", "died"):
             self.worker_restarts.labels(reason)
-        for stage in STAGES:
+        for stage in TIMED:
             self.stage_duration.labels(stage)
         for kind in metric_types():
             self.documents_by_type.labels(kind)

@@ -29,6 +29,7 @@ from agent.pipeline.spool import (
     purge_spools,
     skipped_parts,
 )
+from agent.stages import Stage
 
 if TYPE_CHECKING:
     from agent.pipeline.chunk import Chunk
@@ -88,17 +89,17 @@ def read_snapshot(path: Path, on_bytes: Callable[[int, int], None] | None = None
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise PermanentError("the path is a symbolic link, not a file", stage="read") from None
+            raise PermanentError("the path is a symbolic link, not a file", stage=Stage.READ) from None
         if exc.errno in (errno.EACCES, errno.EPERM):
-            raise PermanentError("cannot read the file: permission denied", stage="read") from None
-        raise TransientError(f"cannot read the file: {exc.strerror}", stage="read") from None
+            raise PermanentError("cannot read the file: permission denied", stage=Stage.READ) from None
+        raise TransientError(f"cannot read the file: {exc.strerror}", stage=Stage.READ) from None
     digest = hashlib.sha256()
     size = 0
     with open(fd, "rb") as fh:
         before = os.fstat(fd)
         if not stat.S_ISREG(before.st_mode):
             raise PermanentError(f"not a regular file ({file_kind(before.st_mode)})",
-                                 stage="read")
+                                 stage=Stage.READ)
         try:
             for block in iter(lambda: fh.read(1024 * 1024), b""):
                 digest.update(block)
@@ -106,10 +107,10 @@ def read_snapshot(path: Path, on_bytes: Callable[[int, int], None] | None = None
                 if on_bytes is not None:
                     on_bytes(size, before.st_size)
         except OSError as exc:
-            raise TransientError(f"cannot read the file: {exc.strerror}", stage="read") from None
+            raise TransientError(f"cannot read the file: {exc.strerror}", stage=Stage.READ) from None
         after = os.fstat(fd)
     if size != after.st_size or after.st_mtime_ns != before.st_mtime_ns:
-        raise FileChangedError("the file changed while it was read", stage="read")
+        raise FileChangedError("the file changed while it was read", stage=Stage.READ)
     return FileSnapshot(digest.hexdigest(), size, after.st_mtime_ns, after.st_ino)
 
 
@@ -155,7 +156,7 @@ class IngestPipeline:
 
         path = Path(request.path)
         t = time.perf_counter()
-        self.current_stage = "read"
+        self.current_stage = Stage.READ
         reading = _StageProgress(progress, 0, 5)
         snapshot = read_snapshot(
             path, lambda done, total: reading(done / max(total, 1), "reading"))
@@ -168,12 +169,12 @@ class IngestPipeline:
                                       file=_file_state(snapshot))
             if self.settings.index.on_duplicate == "skip":
                 return PipelineResult(duplicate_of=existing.doc_id, file=_file_state(snapshot))
-        self.current_stage = "detect"
+        self.current_stage = Stage.DETECT
         progress(5, "detecting type")
         mime = detect_type(path, request.allowed_types or None)
         detect_seconds = time.perf_counter() - t
 
-        self.current_stage = "extract"
+        self.current_stage = Stage.EXTRACT
         use_ocr = self.settings.ocr.enabled and request.ocr
         options = ExtractOptions(main_content=self.settings.processing.html_main_content,
                                  headings=self.settings.processing.headings,
@@ -184,10 +185,10 @@ class IngestPipeline:
         # (the chunker runs twice: ≈ 20 MB/s, against ≈ 15,000 characters/s embedded).
         spool = JobSpool(self.settings.agent.data_dir, request.job_id, sha, mime).open()
         state = spool.state  # its stage times add up over every turn of a paused job
-        state.spend("detect", detect_seconds)
+        state.spend(Stage.DETECT, detect_seconds)
         clock = _TurnClock(state)
         try:
-            clock.start("extract")
+            clock.start(Stage.EXTRACT)
             read = self._spool(path, mime, options, request, spool, snapshot.size,
                                progress).state
             clock.stop()
@@ -195,21 +196,21 @@ class IngestPipeline:
                 raise PermanentError(
                     "no readable text: it holds only encoded data (base64, hex or a binary "
                     f"dump, {read.encoded_chunks:,} chunks' worth), which is not embedded",
-                    stage="chunk")
+                    stage=Stage.CHUNK)
             if not read.chunks:
                 from agent.formats import no_text_message
 
                 left_out = skipped_parts(read.skipped, read.skipped_count, shown=3)
                 raise PermanentError(no_text_message(mime) + (
                     f"; parts left out: {'; '.join(left_out)}" if left_out else ""),
-                    stage="extract")
+                    stage=Stage.EXTRACT)
             warnings = skipped_parts(read.skipped, read.skipped_count)
             if read.encoded_chunks:
                 warnings.append(f"{read.encoded_chunks:,} chunks of encoded data (base64, hex "
                                 "or binary dumps) not embedded")
 
-            self.current_stage = "embed"
-            clock.start("embed")
+            self.current_stage = Stage.EMBED
+            clock.start(Stage.EMBED)
             embedded, resumed = self._embed(request, sha, self.chunker.chunk(spool.sections()),
                                             read.chunks, progress)
             clock.stop()
@@ -223,17 +224,18 @@ class IngestPipeline:
             clock.stop()  # a turn cut short (paused, failed) still counts the time it spent
             spool.save_state()
             spool.close()
-        stages = {"detect": state.seconds.get("detect", 0.0),
-                  "extract": state.seconds.get("extract", 0.0), "chunk": state.chunk_seconds,
-                  "embed": state.seconds.get("embed", 0.0)}
+        stages: dict[str, float] = {
+            Stage.DETECT: state.seconds.get(Stage.DETECT, 0.0),
+            Stage.EXTRACT: state.seconds.get(Stage.EXTRACT, 0.0),
+            Stage.CHUNK: state.chunk_seconds, Stage.EMBED: state.seconds.get(Stage.EMBED, 0.0)}
         if state.ocr_pages:
-            stages["ocr"] = state.ocr_seconds
+            stages[Stage.OCR] = state.ocr_seconds
 
         t = time.perf_counter()
-        self.current_stage = "index"
+        self.current_stage = Stage.INDEX
         progress(92, "indexing")
         if not snapshot.still_matches(path):
-            raise FileChangedError("the file changed while it was processed", stage="index")
+            raise FileChangedError("the file changed while it was processed", stage=Stage.INDEX)
         record = self.index.add_document(
             sha256=sha, job_id=request.job_id, inbox=request.inbox,
             source_name=request.original_filename, mime=mime, size=snapshot.size,
@@ -241,7 +243,7 @@ class IngestPipeline:
             replace=request.reindex or self.settings.index.on_duplicate == "reindex",
             fingerprint=fingerprint,
         )
-        stages["index"] = time.perf_counter() - t
+        stages[Stage.INDEX] = time.perf_counter() - t
         spool.discard()
         return PipelineResult(document_id=record.doc_id, chunks=read.chunks, mime=mime,
                               pages=read.pages, ocr_pages=read.ocr_pages,
@@ -256,6 +258,7 @@ class IngestPipeline:
         is saved after each section (a checkpoint where the job may pause). What an earlier
         attempt spooled is kept: its sections are skipped as the reader passes them again, and
         pages it OCRed are not read again (their text is remembered by the picture's hash)."""
+        from agent.pipeline.hygiene import clean_section
         from agent.pipeline.pagewatch import left_out_note
         from agent.pipeline.readers.registry import extract
 
@@ -279,6 +282,7 @@ class IngestPipeline:
             for index, section in enumerate(sections):
                 if index < skip:
                     continue
+                section = clean_section(section)
                 spool.add(section)
                 if getattr(section, "note", ""):
                     state.note(section.note)
@@ -301,7 +305,7 @@ class IngestPipeline:
                 if over:  # stop reading: the rest cannot change the outcome
                     raise PermanentError(
                         f"the file would make more than {cap:,} chunks (processing."
-                        f"max_chunks_per_file); {state.chunks:,} by {where}", stage="chunk")
+                        f"max_chunks_per_file); {state.chunks:,} by {where}", stage=Stage.CHUNK)
         finally:
             close = getattr(sections, "close", None)
             if close is not None:
@@ -374,7 +378,7 @@ class _TurnClock:
         if self.stage is None:
             return
         spent = time.perf_counter() - self.began
-        if self.stage == "extract":
+        if self.stage == Stage.EXTRACT:
             spent -= self.state.ocr_seconds + self.state.chunk_seconds - self.inner
         self.state.spend(self.stage, spent)
         self.stage = None

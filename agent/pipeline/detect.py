@@ -15,6 +15,7 @@ from typing import Any
 
 from agent.errors import PermanentError
 from agent.formats import ALIASES, BY_MIME, CONTAINER_SUFFIXES, TEXT_SUFFIXES
+from agent.stages import Stage
 
 SAMPLE_BYTES = 64 * 1024
 NUL_SCAN_BYTES = 1024 * 1024  # libmagic reads this much of a file (its bytes_max) or more
@@ -35,11 +36,11 @@ def detect_type(path: Path, allowed: list[str] | None = None) -> str:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as exc:
-        raise PermanentError(f"cannot detect the type: {exc.strerror}", stage="detect") from None
+        raise PermanentError(f"cannot detect the type: {exc.strerror}", stage=Stage.DETECT) from None
     try:
         detected = _canonical(magic.from_descriptor(fd, mime=True))
         if detected in ("application/x-empty", "inode/x-empty"):
-            raise PermanentError("the file is empty (0 bytes)", stage="detect")
+            raise PermanentError("the file is empty (0 bytes)", stage=Stage.DETECT)
         os.lseek(fd, 0, os.SEEK_SET)
         encoding = _encoding_of(fd)
         os.lseek(fd, 0, os.SEEK_SET)
@@ -47,12 +48,12 @@ def detect_type(path: Path, allowed: list[str] | None = None) -> str:
         if detected == "application/octet-stream":
             detected, encoding = _past_stray_nuls(fd, detected, encoding)
     except magic.MagicException as exc:
-        raise PermanentError(f"cannot detect the type: {exc}", stage="detect") from None
+        raise PermanentError(f"cannot detect the type: {exc}", stage=Stage.DETECT) from None
     finally:
         os.close(fd)
     mime = _decide(detected, encoding, sample, path.suffix.lower(), allowed_set)
     if allowed_set is not None and mime not in allowed_set:
-        raise PermanentError(unsupported_message(mime), stage="detect")
+        raise PermanentError(unsupported_message(mime), stage=Stage.DETECT)
     return mime
 
 
@@ -104,7 +105,7 @@ def _decide(detected: str, encoding: str, sample: bytes, suffix: str,
         return str(by_suffix)
     if "encrypted" in detected.lower():  # an Office file saved with a password
         raise PermanentError(f"the file is encrypted (password protected; {detected})",
-                             stage="detect")
+                             stage=Stage.DETECT)
     container = CONTAINER_SUFFIXES.get(suffix)
     if container is not None and detected in ("application/zip", "application/octet-stream",
                                               "application/CDFV2"):

@@ -12,6 +12,7 @@ from typing import Any
 from agent.files.folders import InboxFolders
 from agent.files.names import display_name
 from agent.queue.base import Job, JobQueue
+from agent.queue.record import record_patch
 
 TIMEOUT = "Timeout"  # the error type of a job that ran out of time
 
@@ -31,8 +32,8 @@ class FailureReports:
         """Metadata for a failed attempt: where and why, and one more line of its history."""
         entry = {"attempt": job.attempts, "stage": stage, "error_type": error_type,
                  "error": message[:500], "at": iso(self.clock())}
-        return {"stage": stage, "error_type": error_type, "paused": None,
-                "history": [*job.metadata.get("history", []), entry]}
+        return record_patch(stage=stage, error_type=error_type, paused=None,
+                            history=[*job.record.history, entry])
 
     def file_failed(self, box: InboxFolders, path: Path, job: Job, stage: str, message: str,
                     error_type: str) -> None:

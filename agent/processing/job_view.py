@@ -14,7 +14,7 @@ from agent.queue.base import Job, JobStatus
 def shown_status(job: Job) -> str:
     """``paused`` for a long job waiting its turn again, ``resumed`` once it runs on; else the
     status itself. Taking turns with small files is not a failure, and does not look like one."""
-    if job.metadata.get("paused"):
+    if job.record.paused:
         if job.status is JobStatus.QUEUED:
             return "paused"
         if job.status is JobStatus.PROCESSING:
@@ -26,27 +26,28 @@ def shown_progress(job: Job) -> str:
     """A running or waiting job's percentage; a failed one's stage (where it failed), since a
     percentage of a failed job means nothing."""
     if job.status in (JobStatus.FAILED, JobStatus.TIMEOUT):
-        return str(job.metadata.get("stage") or "-")
+        return job.record.stage or "-"
     return f"{job.progress}%"
 
 
 def paused_times(job: Job) -> int:
     """How often the job paused to let waiting files through (each time it resumed from its
     checkpoint)."""
-    return int(job.metadata.get("turns") or 0)
+    return job.record.turns
 
 
 def stage_times(job: Job) -> dict[str, float]:
     """Seconds the job spent in each stage, summed over every turn it ran."""
-    return {str(k): float(v) for k, v in (job.metadata.get("stages") or {}).items()}
+    return dict(job.record.stages)
 
 
 def current_location(job: Job, boxes: Iterable[InboxFolders]) -> str | None:
     """Where the job's file is now: done/ or failed/ once filed, processing/ while worked on,
     the inbox while it waits."""
-    for key in ("done_path", "failed_path"):
-        if job.metadata.get(key) and os.path.lexists(job.metadata[key]):
-            return display_name(str(job.metadata[key]))
+    record = job.record
+    for filed in (record.done_path, record.failed_path):
+        if filed and os.path.lexists(filed):
+            return display_name(filed)
     box = next((b for b in boxes if b.name == job.inbox), None)
     if box is not None:
         original = job.original_filename or Path(job.file_path).name

@@ -41,12 +41,13 @@ from agent.processing.recovery import recover
 from agent.processing.supervision import WorkerSupervisor
 from agent.processing.worker import DEFAULT_FACTORY, ErrorKind, Outcome, WorkerOutcome
 from agent.queue.base import Job, JobQueue, JobStatus
+from agent.queue.record import record_patch
+from agent.stages import Stage
 
 log = structlog.get_logger("agent.processing.processor")
 YIELD_REQUEUE_DELAY = 0.001  # claimed after the jobs due now, before those queued later
 
 PROGRESS_EVERY = 0.5  # seconds between progress writes to the queue
-SKIP_PAGES = "skip_pages"  # job metadata: pictures (keys) left out for holding the worker
 MAX_SKIPPED_PAGES = 50  # a file with more such pages spends retries like any timeout
 MAX_UNCOUNTED_CHANGES = 5  # a file that changed under its job more often spends retries
 FOLDER_SWAPPED_DELAY = 60.0  # seconds a job of an inbox whose folder was swapped waits
@@ -217,7 +218,7 @@ class Processor:
         if box is None:
             self._finish(job, JobStatus.FAILED, f"inbox {job.inbox!r} is no longer configured; "
                          "the file was left where it is", started, outcome="failed",
-                         metadata={"stage": "claim"})
+                         metadata=record_patch(stage=Stage.CLAIM))
             return
         swapped = box.problem()
         if swapped is not None:
@@ -230,13 +231,13 @@ class Processor:
             return
         size = path.lstat().st_size
         if size > box.settings.max_file_bytes:
-            self._fail_permanently(job, box, path, "size",
+            self._fail_permanently(job, box, path, Stage.SIZE,
                                    f"file is {size} bytes, over max_file_bytes "
                                    f"({box.settings.max_file_bytes})", "TooLarge", started)
             return
         request = JobRequest(job.job_id, str(path), job.inbox, original,
                              list(box.settings.allowed_types), ocr=box.settings.ocr,
-                             skip_pages=tuple(job.metadata.get(SKIP_PAGES) or ()))
+                             skip_pages=tuple(job.record.skip_pages))
         last = [0.0]
         shown = [job.progress]  # a job resumed from its checkpoint goes on from where it was
 
@@ -263,10 +264,10 @@ class Processor:
             return
         if outcome.kind is Outcome.YIELDED:
             # Behind the files waiting now, ahead of later ones; its file stays in processing/.
-            turns = int(job.metadata.get("turns", 0)) + 1
+            turns = job.record.turns + 1
             self.queue.release_job(job, "paused to let waiting files through; resumes from "
                                    "its checkpoint", delay=YIELD_REQUEUE_DELAY,
-                                   metadata={"paused": True, "turns": turns})
+                                   metadata=record_patch(paused=True, turns=turns))
             self.events.emit(JobRequeued(job.inbox, job.job_id, "yielded"))
             log.info("job paused for waiting files; it resumes from its checkpoint")
             return
@@ -304,12 +305,13 @@ class Processor:
             if document is not None:
                 self._finish(job, JobStatus.COMPLETED, "recovered after a crash: already indexed "
                              "and filed", time.monotonic(), outcome="completed",
-                             metadata={"document_id": document.doc_id,
-                                       "chunks": document.chunk_count})
+                             metadata=record_patch(document_id=document.doc_id,
+                                                   chunks=document.chunk_count))
                 return None
             log.warning("file vanished before processing")
             self._finish(job, JobStatus.FAILED, "file vanished before it could be processed",
-                         time.monotonic(), outcome="failed", metadata={"stage": "claim"})
+                         time.monotonic(), outcome="failed",
+                         metadata=record_patch(stage=Stage.CLAIM))
             return None
         if not is_regular_file(st):
             kind = file_kind(st.st_mode)
@@ -317,16 +319,17 @@ class Processor:
                           kind=kind)
             self._finish(job, JobStatus.FAILED, f"not a regular file ({kind}) by the time it "
                          "was claimed; left in the inbox", time.monotonic(), outcome="failed",
-                         metadata={"stage": "claim", "error_type": "NotARegularFile"})
+                         metadata=record_patch(stage=Stage.CLAIM,
+                                               error_type="NotARegularFile"))
             return None
-        expected = job.metadata.get("size")
+        expected = job.record.size
         if expected is not None and st.st_size != expected:
             log.info("file changed since it was queued; reading its current content",
                        queued_size=expected, size=st.st_size)
         try:
             moved = box.move_to_processing(source, job.job_id, original)
         except OSError as exc:
-            self._retry(job, None, box, "claim", f"cannot move into processing/: {exc}",
+            self._retry(job, None, box, Stage.CLAIM, f"cannot move into processing/: {exc}",
                         type(exc).__name__, time.monotonic())
             return None
         return self._regular_or_fail(job, box, moved, started=time.monotonic())
@@ -337,14 +340,14 @@ class Processor:
         try:
             kind = special_entry(path)
         except OSError as exc:
-            self._retry(job, None, box, "claim", f"cannot open {path.name}: {exc.strerror}",
+            self._retry(job, None, box, Stage.CLAIM, f"cannot open {path.name}: {exc.strerror}",
                         type(exc).__name__, started)
             return None
         if kind is None:
             return path
         message = f"not a regular file ({kind}): it was swapped after it was queued"
         try:
-            self._fail_permanently(job, box, path, "claim", message, "NotARegularFile", started)
+            self._fail_permanently(job, box, path, Stage.CLAIM, message, "NotARegularFile", started)
         except OSError:  # a special file cannot be copied to another file system: drop it
             path.unlink(missing_ok=True)
             log.warning("removed a special file from processing/", kind=kind)
@@ -364,7 +367,7 @@ class Processor:
             try:
                 dest = box.move_to_done(path, job.original_filename or path.name)
             except OSError as exc:
-                self._retry(job, path, box, "done", f"cannot move to done/: {exc}",
+                self._retry(job, path, box, Stage.DONE, f"cannot move to done/: {exc}",
                             type(exc).__name__, started)
                 return
             document_id = result.document_id or result.duplicate_of
@@ -377,13 +380,14 @@ class Processor:
             if result.warnings:
                 message += f" ({'; '.join(result.warnings)})"
             self._finish(job, JobStatus.COMPLETED, message, started, outcome=outcome_label,
-                         metadata={"document_id": document_id, "chunks": result.chunks,
-                                   "done_path": str(dest), "done_inode": _inode(dest),
-                                   "mime": result.mime, "warnings": result.warnings or None,
-                                   "ocr_pages": result.ocr_pages or None,
-                                   "ocr_page_numbers": result.ocr_page_numbers or None,
-                                   "stages": {stage: round(seconds, 3) for stage, seconds
-                                              in result.stages.items()} or None},
+                         metadata=record_patch(
+                             document_id=document_id, chunks=result.chunks,
+                             done_path=str(dest), done_inode=_inode(dest), mime=result.mime,
+                             warnings=result.warnings or None,
+                             ocr_pages=result.ocr_pages or None,
+                             ocr_page_numbers=result.ocr_page_numbers or None,
+                             stages={stage: round(seconds, 3) for stage, seconds
+                                     in result.stages.items()} or None),
                          extra={"chunks": result.chunks, "bytes": result.bytes,
                                 "mime": result.mime, "ocr_pages": result.ocr_pages})
             log.info("job completed", message=message, done=display_name(str(dest)))
@@ -396,23 +400,23 @@ class Processor:
             return
         elif outcome.kind is Outcome.TIMEOUT:
             self.events.emit(JobTimedOut(job.inbox, job.job_id))
-            self._retry(job, path, box, outcome.stage or "pipeline", outcome.message,
+            self._retry(job, path, box, outcome.stage or Stage.PIPELINE, outcome.message,
                         TIMEOUT, started, final=JobStatus.TIMEOUT)
         else:  # transient, died
-            self._retry(job, path, box, outcome.stage or "pipeline", outcome.message,
+            self._retry(job, path, box, outcome.stage or Stage.PIPELINE, outcome.message,
                         outcome.error_type or "TransientError", started)
 
     def _leave_pages_out(self, job: Job, outcome: WorkerOutcome) -> bool:
         """A page whose OCR held the worker far past its time is left out: the job is read
         again at once without it, spending no retry (the same page twice spends one)."""
-        known = list(job.metadata.get(SKIP_PAGES) or ())
+        known = job.record.skip_pages
         new = [key for key in outcome.skip_pages if key not in known]
         if not new or len(known) + len(new) > MAX_SKIPPED_PAGES:
             return False
         try:
             self.queue.release_job(job, f"{outcome.message}; the file is read again without "
                                    "that page", delay=YIELD_REQUEUE_DELAY,
-                                   metadata={SKIP_PAGES: known + new})
+                                   metadata=record_patch(skip_pages=known + new))
         except LeaseLostError:
             log.warning("lease lost; another worker owns the job now", job_id=job.job_id)
             return True
@@ -424,10 +428,10 @@ class Processor:
     def _file_changed(self, job: Job, box: InboxFolders, started: float) -> None:
         """The file changed while it was processed: index nothing for it and process it again
         once it has settled, without spending a retry (a few times; then retries count)."""
-        changes = int(job.metadata.get("changes", 0)) + 1
+        changes = job.record.changes + 1
         if changes > MAX_UNCOUNTED_CHANGES:
             self._retry(job, box.processing / box.processing_name(
-                job.job_id, job.original_filename or Path(job.file_path).name), box, "read",
+                job.job_id, job.original_filename or Path(job.file_path).name), box, Stage.READ,
                 f"the file kept changing while it was processed ({changes} times)",
                 ErrorKind.FILE_CHANGED.value, started)
             return
@@ -435,7 +439,7 @@ class Processor:
             self.queue.release_job(job, "the file changed while it was processed; it will be "
                                    "read again once it settles",
                                    delay=max(box.settings.settle_seconds, 1.0),
-                                   metadata={"changes": changes})
+                                   metadata=record_patch(changes=changes))
         except LeaseLostError:
             log.warning("lease lost; another worker owns the job now", job_id=job.job_id)
             return
@@ -480,7 +484,7 @@ class Processor:
                 outcome: str, metadata: dict[str, Any], extra: dict[str, Any] | None = None
                 ) -> None:
         if status is JobStatus.COMPLETED:  # an earlier attempt's error lives on in the history
-            metadata = {"stage": None, "error_type": None, "paused": None, **metadata}
+            metadata = {**record_patch(stage=None, error_type=None, paused=None), **metadata}
         try:
             after = self.queue.update_job_status(job.job_id, status, 100 if status is
                                                  JobStatus.COMPLETED else None, message,

@@ -13,6 +13,7 @@ from agent.files.folders import InboxFolders, is_regular_file
 from agent.files.names import display_name
 from agent.processing.failures import FailureReports
 from agent.queue.base import JobQueue, JobStatus
+from agent.queue.record import record_patch
 
 log = structlog.get_logger("agent.processing.recovery")
 MAX_UNCOUNTED_RECOVERIES = 3  # a job found running after a crash more often spends retries
@@ -40,10 +41,10 @@ def recover(queue: JobQueue, inboxes: Mapping[str, InboxFolders], agent_id: str,
     mine = [j for j in queue.list_jobs(status="processing", limit=100_000)
             if (j.claimed_by or "").startswith(agent_id + ":")]
     for job in mine:
-        recoveries = int(job.metadata.get("recoveries", 0)) + 1
+        recoveries = job.record.recoveries + 1
         counted = recoveries > MAX_UNCOUNTED_RECOVERIES
         queue.release_abandoned(job.job_id, "the agent stopped during the job",
-                                counted=counted, metadata={"recoveries": recoveries})
+                                counted=counted, metadata=record_patch(recoveries=recoveries))
         log.warning("requeued a job left running by a stopped agent", job_id=job.job_id,
                     retry_spent=counted)
     for box in inboxes.values():
@@ -86,5 +87,5 @@ def _recover_file(queue: JobQueue, box: InboxFolders, path: Path,
         dest = box.move_to_done(path, job.original_filename or original)
         log.warning("finished filing a completed job", job_id=job.job_id, file=str(dest))
     else:
-        failures.file_failed(box, path, job, job.metadata.get("stage", ""),
+        failures.file_failed(box, path, job, job.record.stage or "",
                              job.message or "failed", "Recovered")

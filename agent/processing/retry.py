@@ -16,7 +16,7 @@ def retry_failed_job(queue: JobQueue, boxes: Mapping[str, InboxFolders], job_id:
     """Requeue a failed or timed-out job, moving its file from failed/ to where a claim finds it."""
     job = queue.get_job_status(job_id)
     box = boxes.get(job.inbox or "")
-    failed_path = job.metadata.get("failed_path")
+    failed_path = job.record.failed_path
     if failed_path and box is None:
         raise AgentError(f"job {job_id}: its inbox {job.inbox!r} is no longer configured")
     if box is not None and failed_path:
@@ -35,7 +35,7 @@ def retry_failed_job(queue: JobQueue, boxes: Mapping[str, InboxFolders], job_id:
             box.move_into(Path(failed_path), box.processing, name, exact=True)
         except FileExistsError:
             raise AgentError(f"{box.processing / name} already exists; not retrying") from None
-        report = job.metadata.get("failed_report") or failed_path + REPORT_SUFFIX
+        report = job.record.failed_report or failed_path + REPORT_SUFFIX
         _remove_own_report(Path(report), job.job_id)
     return queue.retry_job(job_id)
 

@@ -27,6 +27,7 @@ from agent.files.names import display_name
 from agent.pipeline import JobRequest
 from agent.pipeline.result import PipelineResult
 from agent.processing.page_deadlines import PageDeadlines
+from agent.stages import Stage
 
 DEFAULT_FACTORY = "agent.pipeline:build_pipeline"
 
@@ -85,7 +86,32 @@ def _die_with_parent() -> None:
 PARENT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-YIELD = ("yield",)  # parent → worker during a job: pause at the next checkpoint
+# What the worker and its parent say over the pipe. Parent → worker: a JobRequest, PAUSE
+# during a job, None to stop. Worker → parent: Ready or Fatal once, then per job Progress
+# messages and one WorkerOutcome.
+@dataclass(frozen=True, slots=True)
+class Ready:
+    pid: int
+
+
+@dataclass(frozen=True, slots=True)
+class Fatal:
+    message: str  # why the pipeline could not be loaded
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    percent: int
+    message: str
+    embedded: int = 0  # chunks embedded since the last report
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """Pause at the next checkpoint (asked when files wait)."""
+
+
+PAUSE = Pause()
 
 
 class JobYielded(BaseException):
@@ -112,9 +138,9 @@ def _worker_main(conn: Connection, settings: Settings, factory: str,
     try:
         pipeline = _load_factory(factory)(settings)
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which exits clearly
-        conn.send(("fatal", f"{type(exc).__name__}: {exc}"))
+        conn.send(Fatal(f"{type(exc).__name__}: {exc}"))
         return
-    conn.send(("ready", os.getpid()))
+    conn.send(Ready(os.getpid()))
     while True:
         try:
             request = conn.recv()
@@ -122,13 +148,13 @@ def _worker_main(conn: Connection, settings: Settings, factory: str,
             return
         if request is None:
             return
-        if request == YIELD:
+        if isinstance(request, Pause):
             continue  # asked after the job had already ended
 
         def progress(percent: int, message: str, embedded: int = 0, checkpoint: bool = False,
                      /) -> None:
-            conn.send(("progress", percent, message, embedded))
-            if checkpoint and conn.poll() and conn.recv() == YIELD:
+            conn.send(Progress(percent, message, embedded))
+            if checkpoint and conn.poll() and isinstance(conn.recv(), Pause):
                 raise JobYielded  # just after a checkpoint: nothing read or embedded is lost
 
         current.update(job_id=request.job_id, inbox=request.inbox,
@@ -137,13 +163,13 @@ def _worker_main(conn: Connection, settings: Settings, factory: str,
         try:
             with structlog.contextvars.bound_contextvars(**current):
                 result = pipeline.run(request, progress)
-            conn.send((Outcome.OK.value, result))
+            conn.send(WorkerOutcome(Outcome.OK, result=result))
         except JobYielded:
-            conn.send((Outcome.YIELDED.value,))
+            conn.send(WorkerOutcome(Outcome.YIELDED, message="paused at a checkpoint"))
         except PermanentError as exc:
-            conn.send((Outcome.PERMANENT.value, type(exc).__name__, exc.stage, str(exc)))
+            conn.send(_failed(Outcome.PERMANENT, exc, exc.stage, str(exc)))
         except TransientError as exc:
-            conn.send((Outcome.TRANSIENT.value, type(exc).__name__, exc.stage, str(exc)))
+            conn.send(_failed(Outcome.TRANSIENT, exc, exc.stage, str(exc)))
         except MemoryError:
             # Past processing.worker_memory_mb: this file fails, and a fresh worker (whose
             # memory is not fragmented by the attempt) takes the next job. Memory is still
@@ -151,23 +177,26 @@ def _worker_main(conn: Connection, settings: Settings, factory: str,
             # into "the worker died (exit code 1)" and a retry), so nothing may stop the exit
             # code that says why.
             try:
-                conn.send(("memory", ErrorKind.MEMORY_LIMIT.value,
-                           getattr(pipeline, "current_stage", ""), ""))
+                conn.send(WorkerOutcome(Outcome.PERMANENT,
+                                        error_type=ErrorKind.MEMORY_LIMIT.value,
+                                        stage=getattr(pipeline, "current_stage", "")))
             except BaseException:  # noqa: BLE001, S110 - the exit code below says it all
                 pass
             finally:
                 os._exit(MEMORY_EXIT_CODE)
         except (OSError, sqlite3.OperationalError) as exc:  # full disk, lock
             stage = getattr(pipeline, "current_stage", "")
-            conn.send((Outcome.TRANSIENT.value, type(exc).__name__, stage,
-                       str(exc) or type(exc).__name__))
+            conn.send(_failed(Outcome.TRANSIENT, exc, stage, str(exc) or type(exc).__name__))
         except Exception as exc:  # noqa: BLE001 - a parser bug on this file: retrying won't help
             stage = getattr(pipeline, "current_stage", "")
-            conn.send((Outcome.PERMANENT.value, type(exc).__name__, stage,
-                       f"unexpected error: {exc}"))
+            conn.send(_failed(Outcome.PERMANENT, exc, stage, f"unexpected error: {exc}"))
 
 
 MEMORY_EXIT_CODE = 75  # the worker ran out of its memory and left to be replaced
+
+
+def _failed(kind: Outcome, exc: BaseException, stage: str, message: str) -> WorkerOutcome:
+    return WorkerOutcome(kind, error_type=type(exc).__name__, stage=stage, message=message)
 
 
 def _limit_memory(megabytes: int) -> None:
@@ -239,7 +268,7 @@ class WorkerProcess:
         ``yielded``; a job that has no more checkpoints to make just finishes)."""
         if self._conn is not None:
             with contextlib.suppress(BrokenPipeError, OSError):
-                self._conn.send(YIELD)
+                self._conn.send(PAUSE)
 
     def start(self) -> None:
         ctx = mp.get_context("spawn")
@@ -266,9 +295,9 @@ class WorkerProcess:
             code = self._exit_description()
             self.kill()
             raise WorkerStartError(f"the worker exited while starting ({code})") from None
-        if message[0] == "fatal":
+        if isinstance(message, Fatal):
             self.kill()
-            raise WorkerStartError(f"the worker could not load the pipeline: {message[1]}")
+            raise WorkerStartError(f"the worker could not load the pipeline: {message.message}")
 
     def suspend(self) -> None:
         """Freeze the worker mid-job (SIGSTOP): it holds its memory and resumes where it was."""
@@ -326,7 +355,7 @@ class WorkerProcess:
             late = self._pages.overdue(time.monotonic(), paused) if self._pages else []
             if late:
                 self.kill()
-                return WorkerOutcome(Outcome.TIMEOUT, stage="extract", skip_pages=tuple(late),
+                return WorkerOutcome(Outcome.TIMEOUT, stage=Stage.EXTRACT, skip_pages=tuple(late),
                                      message="one page's OCR ran far past its time "
                                              "(ocr.page_timeout_seconds) and was stopped")
             resident = memory_of(proc.pid)[0]
@@ -350,21 +379,16 @@ class WorkerProcess:
                     return self._out_of_memory("")  # killed or aborted near its ceiling
                 return WorkerOutcome(Outcome.DIED, error_type=ErrorKind.WORKER_DIED.value,
                                      message=f"the worker died ({description})")
-            kind = message[0]
-            if kind == "progress":
+            if isinstance(message, Progress):
                 last_progress = time.monotonic()
-                on_progress(message[1], message[2], message[3])
-            elif kind == Outcome.OK:
-                return WorkerOutcome(Outcome.OK, result=message[1])
-            elif kind == Outcome.YIELDED:
-                return WorkerOutcome(Outcome.YIELDED, message="paused at a checkpoint")
-            elif kind == "memory":
+                on_progress(message.percent, message.message, message.embedded)
+                continue
+            assert isinstance(message, WorkerOutcome), message
+            if message.is_error(ErrorKind.MEMORY_LIMIT):  # the worker is leaving: see it gone
                 proc.join(timeout=10)
                 self.kill()
-                return self._out_of_memory(message[2])
-            else:
-                return WorkerOutcome(Outcome(kind), error_type=message[1], stage=message[2],
-                                     message=message[3])
+                return self._out_of_memory(message.stage)
+            return message
 
     def _out_of_memory(self, stage: str) -> WorkerOutcome:
         limit = self.settings.processing.worker_memory_mb

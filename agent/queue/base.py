@@ -7,10 +7,13 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from agent.errors import AmbiguousJobError, InvalidJobUpdateError, JobNotFoundError
 from agent.files.names import display_name
+
+if TYPE_CHECKING:
+    from agent.queue.record import JobRecord
 
 
 class JobStatus(enum.StrEnum):
@@ -128,6 +131,13 @@ class Job:
     claimed_by: str | None = None
     lease_token: str | None = None
 
+    @property
+    def record(self) -> JobRecord:
+        """``metadata`` read as the typed record the agent writes (``agent.queue.record``)."""
+        from agent.queue.record import JobRecord
+
+        return JobRecord.of(self.metadata)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready view (names shown escaped); the lease token stays private to its holder."""
         return {
@@ -139,7 +149,7 @@ class Job:
             "inbox": self.inbox,
             "progress": self.progress,
             "message": self.message,
-            "warnings": list(self.metadata.get("warnings") or []),  # parts of the file skipped
+            "warnings": self.record.warnings,  # parts of the file skipped
             "metadata": self.metadata,
             "created_at": self.created_at,
             "updated_at": self.updated_at,

@@ -76,14 +76,14 @@ class JobOut(BaseModel):
 
     @classmethod
     def of(cls, job: Job) -> JobOut:
+        record = job.record
         return cls(
             job_id=job.job_id, status=str(job.status), inbox=job.inbox,
             file=display_name(job.original_filename) if job.original_filename else None,
             progress=job.progress, message=job.message,
             created_at=job.created_at, updated_at=job.updated_at, started_at=job.started_at,
             finished_at=job.finished_at, retries=job.retries, attempts=job.attempts,
-            document_id=job.metadata.get("document_id"), chunks=job.metadata.get("chunks"),
-            warnings=list(job.metadata.get("warnings") or []),
+            document_id=record.document_id, chunks=record.chunks, warnings=record.warnings,
             paused=paused_times(job), stages=stage_times(job),
         )
 

@@ -53,8 +53,9 @@ def open_job_original(job: Job, boxes: Mapping[str, InboxFolders]) -> Original |
     box = boxes.get(job.inbox or "")
     if box is None:
         return None
-    for key in ("done_path", "failed_path"):
-        found = _open(box, job.metadata.get(key), (box.done, box.failed))
+    record = job.record
+    for filed in (record.done_path, record.failed_path):
+        found = _open(box, filed, (box.done, box.failed))
         if found is not None:
             return found
     return None

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from fastapi import HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
@@ -16,6 +15,7 @@ from agent.errors import QueueBusyError, UploadRejected
 from agent.files.folders import InboxFolders, identify
 from agent.files.names import display_name
 from agent.queue.base import Job, JobQueue
+from agent.queue.record import record_patch
 from agent.web.upload import ReceivedUpload, UploadReceiver
 
 
@@ -24,9 +24,8 @@ def _queue_upload(queue: JobQueue, box: InboxFolders, received: ReceivedUpload) 
     (unless the watcher queued it meanwhile), so a client that retries makes no duplicate."""
     rel = received.path.name
     key = identify(box.name, rel, received.stat).key
-    metadata: dict[str, Any] = {"size": received.stat.st_size, "source": "api", "relpath": rel}
-    if received.fields:
-        metadata["fields"] = received.fields
+    metadata = record_patch(size=received.stat.st_size, source="api", relpath=rel,
+                            fields=received.fields or None)
     try:
         return queue.enqueue_job(str(received.path), rel, metadata, inbox=box.name,
                                  content_key=key)

@@ -306,7 +306,7 @@ def mount_pages(app: FastAPI, settings: Settings, queue: JobQueue,
     def job_page(request: Request, job_id: str) -> Response:
         job = job_or_404(job_id)
         return page(request, "job.html", title=f"Job {job.job_id[:8]}", job=_row(job),
-                    history=list(job.metadata.get("history") or []),
+                    history=[a.model_dump() for a in job.record.history],
                     stages=stage_times(job),
                     came_from=_came_from(job, boxes), now_at=current_location(job, boxes.values()),
                     downloadable=can_send(open_job_original(job, boxes)))
@@ -370,10 +370,10 @@ def mount_pages(app: FastAPI, settings: Settings, queue: JobQueue,
                 job = queue.get_job_status(record.job_id)
             except (JobNotFoundError, InvalidJobUpdateError):
                 job = None
-        ocr_pages = set((job.metadata.get("ocr_page_numbers") or []) if job else [])
+        ocr_pages = set(job.record.ocr_page_numbers if job else [])
         return page(request, "document.html", title=display_name(record.source_name),
                     record=record, chunks=chunks[:CHUNKS_PER_PAGE], following=following,
-                    ocr_pages=ocr_pages, ocr_count=(job.metadata.get("ocr_pages") if job
+                    ocr_pages=ocr_pages, ocr_count=(job.record.ocr_pages if job
                                                     else None),
                     job_id=record.job_id,
                     downloadable=can_send(open_document_original(record.location,
@@ -432,22 +432,23 @@ def _live(response: Response, generation: int, busy: bool) -> Response:
 
 def _row(job: Job) -> dict[str, Any]:
     """A job as the page's tables show it."""
+    record = job.record
     return {"id": job.job_id, "short": job.job_id[:8], "file": job.original_filename,
             "inbox": job.inbox, "status": shown_status(job), "raw_status": str(job.status),
             "progress": job.progress, "stage": shown_progress(job),
             "message": job.message, "created": job.created_at, "updated": job.updated_at,
             "started": job.started_at, "finished": job.finished_at, "attempts": job.attempts,
             "retries": job.retries, "paused": paused_times(job),
-            "document_id": job.metadata.get("document_id"),
-            "chunks": job.metadata.get("chunks"),
-            "warnings": list(job.metadata.get("warnings") or []),
+            "document_id": record.document_id,
+            "chunks": record.chunks,
+            "warnings": record.warnings,
             "retryable": job.status in (JobStatus.FAILED, JobStatus.TIMEOUT)}
 
 
 def _came_from(job: Job, boxes: dict[str, InboxFolders]) -> str:
-    source = job.metadata.get("source") or "the inbox folder"
+    source = job.record.source or "the inbox folder"
     box = boxes.get(job.inbox or "")
-    relpath = job.metadata.get("relpath") or job.original_filename or ""
+    relpath = job.record.relpath or job.original_filename or ""
     where = display_name(str(box.inbox / relpath)) if box is not None else display_name(
         job.file_path)
     via = {"api": "uploaded (web page or API)", "cli": "queued with the CLI"}.get(

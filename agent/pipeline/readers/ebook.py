@@ -15,12 +15,13 @@ from pathlib import Path
 from agent.errors import PermanentError
 from agent.pipeline.readers.extract import ExtractOptions, check_archive, html_sections
 from agent.pipeline.readers.outline import Section
+from agent.stages import Stage
 
 MAX_CHAPTERS = 5000
 
 
 def _fail(message: str) -> PermanentError:
-    return PermanentError(message, stage="extract")
+    return PermanentError(message, stage=Stage.EXTRACT)
 
 
 def extract_epub(path: Path, options: ExtractOptions = ExtractOptions()) -> Iterator[Section]:

@@ -22,6 +22,7 @@ from agent.pipeline.readers.outline import (
     align_headings,
     markdown_sections,
 )
+from agent.stages import Stage
 
 BLOCK_BYTES = 256 * 1024
 MAX_TABLE_SCAN = 64 * 1024 * 1024  # how far into a page "<table" is looked for
@@ -48,7 +49,7 @@ __all__ = ["ExtractOptions", "Section", "html_sections"]
 
 
 def _fail(message: str) -> PermanentError:
-    return PermanentError(message, stage="extract")
+    return PermanentError(message, stage=Stage.EXTRACT)
 
 
 def sniff_encoding(sample: bytes) -> str:

@@ -28,6 +28,7 @@ from agent.errors import PermanentError
 from agent.pipeline.readers.extract import ExtractOptions
 from agent.pipeline.readers.libreoffice import CONVERT_SECONDS, bounded, converted, office_program
 from agent.pipeline.readers.outline import Section
+from agent.stages import Stage
 
 SECTION_CHARS = 256 * 1024
 DOC_INSTALL = "reading .doc needs catdoc: sudo apt-get install catdoc (or save it as .docx)"
@@ -36,7 +37,7 @@ PPT_INSTALL = ("reading .ppt needs LibreOffice: sudo apt-get install libreoffice
 
 
 def _fail(message: str) -> PermanentError:
-    return PermanentError(message, stage="extract")
+    return PermanentError(message, stage=Stage.EXTRACT)
 
 
 def available() -> dict[str, str | None]:

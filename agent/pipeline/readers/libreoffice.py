@@ -20,12 +20,13 @@ from typing import Any
 from agent.errors import PermanentError
 from agent.pipeline.readers.extract import ExtractOptions
 from agent.pipeline.readers.outline import Section
+from agent.stages import Stage
 
 CONVERT_SECONDS = 300  # a conversion running longer than this is killed, with its children
 
 
 def _fail(message: str) -> PermanentError:
-    return PermanentError(message, stage="extract")
+    return PermanentError(message, stage=Stage.EXTRACT)
 
 
 def bounded(command: list[str]) -> list[str]:

@@ -24,6 +24,7 @@ from typing import Any
 from agent.errors import PermanentError
 from agent.pipeline.readers.extract import ExtractOptions, html_sections, sniff_encoding
 from agent.pipeline.readers.outline import Section, clean_heading
+from agent.stages import Stage
 
 MAX_ATTACHMENTS = 100
 MAX_MAIL_DEPTH = 3  # a mail attached to a mail attached to a mail …
@@ -34,7 +35,7 @@ AttachmentReader = Callable[[bytes, str, int], Iterator[Section]]
 
 
 def _fail(message: str) -> PermanentError:
-    return PermanentError(message, stage="extract")
+    return PermanentError(message, stage=Stage.EXTRACT)
 
 
 def mail_sections(headers: dict[str, str], body_text: str | None, body_html: str | None,

@@ -41,6 +41,7 @@ from typing import Any, TypeVar
 
 from agent.errors import PermanentError
 from agent.pipeline.pagewatch import watched, watching
+from agent.stages import Stage
 
 K = TypeVar("K")
 TESSDATA_DIRS = ("/usr/share/tesseract-ocr/5/tessdata", "/usr/share/tesseract-ocr/4.00/tessdata",
@@ -118,7 +119,7 @@ class OcrStats:
 
 
 def _fail(message: str) -> PermanentError:
-    return PermanentError(message, stage="ocr")
+    return PermanentError(message, stage=Stage.OCR)
 
 
 def tessdata_dir(configured: Path | None = None) -> Path | None:

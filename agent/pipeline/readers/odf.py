@@ -20,6 +20,7 @@ from agent.errors import PermanentError
 from agent.pipeline.readers.outline import OutlineBuilder, Section, clean_heading
 from agent.pipeline.readers.tables import TableLines, rows_text
 from agent.pipeline.readers.xmlstream import SAFE_PARSING, forget
+from agent.stages import Stage
 
 TEXT = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
 TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
@@ -32,7 +33,7 @@ _WHITESPACE = re.compile(r"\s+")
 
 
 def _fail(message: str) -> PermanentError:
-    return PermanentError(message, stage="extract")
+    return PermanentError(message, stage=Stage.EXTRACT)
 
 
 def text_of(element: Any) -> str:

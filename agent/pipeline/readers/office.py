@@ -21,6 +21,7 @@ from agent.errors import PermanentError
 from agent.pipeline.readers.extract import ExtractOptions, check_archive, read_text_blocks
 from agent.pipeline.readers.outline import Section, clean_heading
 from agent.pipeline.readers.tables import TableLines
+from agent.stages import Stage
 
 MAX_CELLS = 2_000_000  # per file: a sheet of 2M filled cells is ≈ 20M characters
 ROWS_PER_SECTION = 500
@@ -28,7 +29,7 @@ MAX_RTF_CHARS = 64 * 1024 * 1024
 
 
 def _fail(message: str) -> PermanentError:
-    return PermanentError(message, stage="extract")
+    return PermanentError(message, stage=Stage.EXTRACT)
 
 
 def _cell_text(value: Any) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 from agent.errors import PermanentError
 from agent.pipeline.readers.tables import date_text, table_lines
 from agent.pipeline.readers.xmlstream import SAFE_PARSING, safe_parser
+from agent.stages import Stage
 
 P = "{http://schemas.openxmlformats.org/presentationml/2006/main}"
 A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
@@ -39,7 +40,7 @@ PART_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError)  # a damaged m
 
 
 def _fail(message: str) -> PermanentError:
-    return PermanentError(message, stage="extract")
+    return PermanentError(message, stage=Stage.EXTRACT)
 
 
 def _problem(exc: Exception) -> str:

@@ -136,7 +136,9 @@ def _page_text(pdf: Any, index: int, problems: dict[int, str]) -> str:
         return ""
     finally:
         page.close()
-    return text.replace("\r\n", "\n").replace("\x00", "")
+    # pdfium gives a hyphen drawn on the page as U+00AD when the font says so (``e\xadfile``),
+    # and marks a line-end hyphenation with U+0002 (joined later, in pipeline.hygiene)
+    return text.replace("\r\n", "\n").replace("\x00", "").replace("\u00ad", "-")
 
 
 RUNNING_EDGE_LINES = 2  # lines at the top and at the bottom of a page that may be running

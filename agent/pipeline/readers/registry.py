@@ -15,6 +15,7 @@ from agent.errors import PermanentError
 from agent.formats import FORMATS, PACKAGES
 from agent.pipeline.readers.extract import ExtractOptions
 from agent.pipeline.readers.outline import Section
+from agent.stages import Stage
 
 Reader = Callable[[Path, ExtractOptions], Iterator[Section]]
 
@@ -44,7 +45,7 @@ def extract(path: Path, mime: str, options: ExtractOptions = ExtractOptions(),
         return mail.extract_msg(path, options, attachments, depth)
     reader = READERS.get(mime)
     if reader is None:
-        raise PermanentError(f"no text extractor for {mime}", stage="extract")
+        raise PermanentError(f"no text extractor for {mime}", stage=Stage.EXTRACT)
     if mime in PACKAGES and packagenames.has_backslash_names(path):
         return packagenames.read_forward_slashed(reader, path, options)
     return reader(path, options)
@@ -57,7 +58,7 @@ def _attachment_reader(options: ExtractOptions, allowed: Sequence[str] | None
 
         if depth > mail.MAX_MAIL_DEPTH:
             raise PermanentError(f"mails nested more than {mail.MAX_MAIL_DEPTH} deep",
-                                 stage="extract")
+                                 stage=Stage.EXTRACT)
         suffix = re.sub(r"[^a-z0-9.]", "", Path(name).suffix.lower())[:16]
         with tempfile.TemporaryDirectory(prefix="ingest-attachment-") as folder:
             part = Path(folder) / f"attachment{suffix}"  # the sender's name is never a path
@@ -66,10 +67,10 @@ def _attachment_reader(options: ExtractOptions, allowed: Sequence[str] | None
             if mime not in READERS and mime not in (EML, MSG):
                 from agent.pipeline.detect import unsupported_message
 
-                raise PermanentError(unsupported_message(mime), stage="extract")
+                raise PermanentError(unsupported_message(mime), stage=Stage.EXTRACT)
             if allowed is not None and mime not in allowed:
                 raise PermanentError(f"its type ({mime}) is not one this inbox reads",
-                                     stage="extract")
+                                     stage=Stage.EXTRACT)
             # read it all while the file exists
             return iter(list(extract(part, mime, options, allowed, depth)))
 

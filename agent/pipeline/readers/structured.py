@@ -18,6 +18,7 @@ from agent.errors import PermanentError
 from agent.pipeline.readers.extract import ExtractOptions, read_text_blocks
 from agent.pipeline.readers.outline import OutlineBuilder, Section
 from agent.pipeline.readers.xmlstream import SAFE_PARSING
+from agent.stages import Stage
 
 MAX_DEPTH = 200
 MAX_LINE_CHARS = 16 * 1024 * 1024  # one record longer than this is skipped, not parsed
@@ -25,7 +26,7 @@ XML_BLOCK = 64 * 1024
 
 
 def _fail(message: str) -> PermanentError:
-    return PermanentError(message, stage="extract")
+    return PermanentError(message, stage=Stage.EXTRACT)
 
 
 def record_lines(node: Any, prefix: str = "", depth: int = 0) -> Iterator[str]:

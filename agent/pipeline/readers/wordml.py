@@ -20,6 +20,7 @@ from agent.errors import PermanentError
 from agent.pipeline.readers.outline import OutlineBuilder, Section
 from agent.pipeline.readers.tables import TableLines, rows_text
 from agent.pipeline.readers.xmlstream import SAFE_PARSING, forget, safe_parser
+from agent.stages import Stage
 
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 C = "{http://schemas.openxmlformats.org/drawingml/2006/chart}"
@@ -28,7 +29,7 @@ MAX_STYLE_DEPTH = 10
 
 
 def _fail(message: str) -> PermanentError:
-    return PermanentError(message, stage="extract")
+    return PermanentError(message, stage=Stage.EXTRACT)
 
 
 def heading_levels(archive: zipfile.ZipFile) -> dict[str, int]:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from agent.errors import TransientError
 from agent.files.names import decode_name, decode_optional, display_name, encode_name
 from agent.pipeline.fingerprint import as_signed
+from agent.stages import Stage
 
 if TYPE_CHECKING:
     from agent.pipeline.chunk import Chunk
@@ -354,7 +355,7 @@ class DocumentLookups:
                 if stored != count:
                     raise TransientError(f"{count - stored} of the document's {count} chunks are "
                                          "no longer staged; the job embeds them again",
-                                         stage="index")
+                                         stage=Stage.INDEX)
             conn.execute(f"DELETE FROM embedding_checkpoints WHERE sha256 = {ph} AND model = {ph}",
                          (sha256, model))
         found = self.find_by_hash(sha256)

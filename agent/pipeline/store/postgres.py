@@ -26,6 +26,7 @@ from agent.pipeline.store.index import (
     SearchFilter,
     batched,
 )
+from agent.stages import Stage
 
 SCHEMA = [
     "CREATE EXTENSION IF NOT EXISTS vector",
@@ -167,7 +168,7 @@ class PostgresIndex(DocumentLookups):
             with conn.transaction():
                 yield conn
         except psycopg.OperationalError as exc:
-            raise TransientError(f"index write failed: {exc}", stage="index") from None
+            raise TransientError(f"index write failed: {exc}", stage=Stage.INDEX) from None
 
     def _delete_document(self, conn: Any, sha256: str) -> None:
         conn.execute("DELETE FROM documents WHERE content_sha256 = %s", (sha256,))  # cascades

@@ -30,6 +30,7 @@ from agent.pipeline.store.index import (
     SearchFilter,
 )
 from agent.sqlitedb import Transaction, connect
+from agent.stages import Stage
 
 SCHEMA = [
     """CREATE TABLE documents (
@@ -212,7 +213,7 @@ class SQLiteIndex(DocumentLookups):
             with Transaction(self._conn()) as conn:
                 yield conn
         except sqlite3.OperationalError as exc:
-            raise TransientError(f"index write failed: {exc}", stage="index") from None
+            raise TransientError(f"index write failed: {exc}", stage=Stage.INDEX) from None
 
     # -- documents ---------------------------------------------------------------------------
 

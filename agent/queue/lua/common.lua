@@ -14,12 +14,24 @@ local function undelay(id)
   redis.call('ZREM', k('delayed'), id)
   redis.call('ZREM', k('delayed:' .. inbox_of(id)), id)
 end
+-- JSON merge patch (RFC 7396), as SQLite's json_patch: objects merge key by key, recursively;
+-- null removes; anything else (an array too) replaces. A non-empty table without [1] is an
+-- object (the agent never sends an empty object or array in a patch: agent/queue/record.py).
+local function is_object(value)
+  return type(value) == 'table' and next(value) ~= nil and value[1] == nil
+end
+local function merge_patch(target, patch)
+  if not is_object(patch) then return patch end
+  if not is_object(target) then target = {} end
+  for key, value in pairs(patch) do
+    if value == cjson.null then target[key] = nil else target[key] = merge_patch(target[key], value) end
+  end
+  return target
+end
 local function merge(id, patch)
   if patch == nil or patch == '' then return end
   local cur = cjson.decode(redis.call('HGET', jobkey(id), 'metadata') or '{}')
-  for key, value in pairs(cjson.decode(patch)) do
-    if value == cjson.null then cur[key] = nil else cur[key] = value end
-  end
+  cur = merge_patch(cur, cjson.decode(patch))
   local text = cjson.encode(cur)
   if text == '[]' then text = '{}' end
   redis.call('HSET', jobkey(id), 'metadata', text)
