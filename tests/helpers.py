@@ -103,6 +103,20 @@ def cli(config: Path, *args: str, timeout: float = 120,
                           env={**os.environ, **(env or {})})
 
 
+def drain(base: Path, *files: Path, timeout: float = 300) -> tuple[Path, dict[str, Any]]:
+    """Copy real ``files`` into a fresh agent's inbox and run it until they are all filed, as
+    `ingest-agent run --drain`: its config, and its jobs by file name."""
+    import shutil
+
+    config = agent_config(base)
+    (base / "inbox").mkdir(exist_ok=True)
+    for file in files:
+        shutil.copy(file, base / "inbox" / file.name)
+    out = cli(config, "run", "--drain", timeout=timeout)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return config, {job["original_filename"]: job for job in jobs(config)}
+
+
 def jobs(config: Path) -> list[dict[str, Any]]:
     out = cli(config, "jobs", "--limit", "100000", "--json")
     assert out.returncode == 0, out.stderr

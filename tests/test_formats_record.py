@@ -5,7 +5,6 @@ the real agent (issue 44 item 2; subtitles, issue 43)."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 from agent.formats import (
@@ -18,7 +17,7 @@ from agent.formats import (
     metric_types,
     no_text_message,
 )
-from tests.helpers import agent_config, cli, jobs
+from tests.helpers import cli, drain
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL = Path(__file__).parent / "fixtures" / "real" / "tika"
@@ -58,13 +57,7 @@ def test_subtitles_are_read_as_the_words_spoken(tmp_path: Path) -> None:
     """Real WebVTT and SubRip files (Apache Tika's test documents): every cue's words are
     indexed, found by a copied line, and none of the cue numbers, timings or markup (before:
     refused as 'unsupported type text/vtt')."""
-    config = agent_config(tmp_path)
-    (tmp_path / "inbox").mkdir()
-    for name in ("testWebVTT.vtt", "test_subrip.srt"):
-        shutil.copy(REAL / name, tmp_path / "inbox" / name)
-    out = cli(config, "run", "--drain", timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    by_name = {job["original_filename"]: job for job in jobs(config)}
+    config, by_name = drain(tmp_path, REAL / "testWebVTT.vtt", REAL / "test_subrip.srt")
     assert by_name["testWebVTT.vtt"]["status"] == "completed", by_name["testWebVTT.vtt"]
     assert by_name["testWebVTT.vtt"]["metadata"]["mime"] == "text/vtt"
     assert by_name["test_subrip.srt"]["status"] == "completed", by_name["test_subrip.srt"]
@@ -82,3 +75,36 @@ def test_subtitles_are_read_as_the_words_spoken(tmp_path: Path) -> None:
         text = "\n".join(t for (t,) in conn.execute("SELECT text FROM chunks"))
     assert "truly connect" in text and "-->" not in text and "00:00:" not in text
     assert "<c.highlight>" not in text and "A:start" not in text
+
+
+def test_text_formats_and_a_notebook_are_read_as_what_they_are(tmp_path: Path) -> None:
+    """reStructuredText and Org files (Unstructured's READMEs) and a Jupyter notebook
+    (nbformat's own test4.ipynb), each named by its suffix while libmagic calls it text/plain
+    or JSON: the .rst is cut at its underlined headings, and the notebook is read as its cells
+    — markdown, code and text outputs — not as JSON paths, its picture output left out with a
+    warning (before: the notebook was indexed as JSON paths, `cells[4].source[3]: …`; an .rst
+    or .org was plain text, and an .rst libmagic takes for Python was refused)."""
+    real = Path(__file__).parent / "fixtures" / "real"
+    config, by_name = drain(tmp_path, real / "unstructured" / "README.rst",
+                            real / "unstructured" / "README.org", real / "nbformat" / "test4.ipynb")
+    assert {name: job["metadata"]["mime"] for name, job in by_name.items()} == {
+        "README.rst": "text/x-rst", "README.org": "text/org",
+        "test4.ipynb": "application/x-ipynb+json"}, by_name
+    assert by_name["test4.ipynb"]["metadata"]["warnings"] == [
+        "1 picture or rich output of the notebook's cells left out (no text to index)"]
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "data" / "index.db") as conn:
+        notebook = "\n".join(text for (text,) in conn.execute(
+            "SELECT c.text FROM chunks c JOIN documents d ON d.id = c.document_id "
+            "WHERE d.source_name = 'test4.ipynb'"))
+    assert "Lorem ipsum" in notebook and 'print("hello")' in notebook
+    assert "cells[" not in notebook and "image/png" not in notebook and "iVBOR" not in notebook
+    for query, name, heading in (("print hello", "test4.ipynb", "Printed Using Python"),
+                                 ("example 10-K in inline XBRL format", "README.rst",
+                                  "Example Docs")):
+        hit = json.loads(cli(config, "search", query, "--json").stdout)["results"][0]
+        assert hit["file"] == name and heading in (hit["heading"] or ""), hit
+    found = cli(config, "search", "nbconvert latex test", "--json")
+    assert found.returncode == 0 and json.loads(found.stdout)["results"][0]["file"] == \
+        "test4.ipynb", found.stdout[-2000:]

@@ -4,13 +4,12 @@ reaches the index, and the words around it are stored as they are read."""
 from __future__ import annotations
 
 import re
-import shutil
 import sqlite3
 from pathlib import Path
 
 from agent.pipeline.hygiene import clean_section, clean_text
 from agent.pipeline.readers.outline import Section
-from tests.helpers import agent_config, cli, jobs
+from tests.helpers import cli, drain
 
 REAL = Path(__file__).parent / "fixtures" / "real" / "unstructured"
 INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ue000-\uf8ff\ufffe\uffff\u00ad]")
@@ -23,13 +22,8 @@ def test_real_pdfs_are_indexed_without_control_characters_and_with_whole_words(
     drawn apart (`Luk ´ acs`) and whose formulas hold U+0001 and U+001C; and a report whose
     bullets are a symbol font's private-use U+F0A7. Before: every one of those reached the
     index and the words they split could not be found."""
-    config = agent_config(tmp_path)
-    (tmp_path / "inbox").mkdir()
-    for name in ("multi-column.pdf", "negative-coords.pdf"):
-        shutil.copy(REAL / name, tmp_path / "inbox" / name)
-    out = cli(config, "run", "--drain", timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert {job["status"] for job in jobs(config)} == {"completed"}, jobs(config)
+    config, by_name = drain(tmp_path, REAL / "multi-column.pdf", REAL / "negative-coords.pdf")
+    assert {job["status"] for job in by_name.values()} == {"completed"}, by_name
     with sqlite3.connect(tmp_path / "data" / "index.db") as conn:
         text = "\n".join(t for (t,) in conn.execute("SELECT text FROM chunks"))
     assert not INVISIBLE.findall(text), sorted(set(INVISIBLE.findall(text)))
