@@ -325,7 +325,7 @@ def test_small_dense_text_is_not_turned_by_the_deskew() -> None:
     search's thumbnail and was 'found' at −6.6° (noise), which then held Tesseract's layout
     analysis for 330 s; the search now grows its thumbnail until the text is ink, keeps a
     page level unless a turn is clearly sharper, and still finds a real slant."""
-    from agent.pipeline.readers.ocr import as_rendered, skew_angle
+    from agent.pipeline.readers.pageprep import as_rendered, skew_angle
 
     page = as_rendered(_dense_text(6000))
     assert skew_angle(page) == 0.0

@@ -24,7 +24,6 @@ from agent.events import (
     ChunksEmbedded,
     EventBus,
     JobFinished,
-    JobRequeued,
     JobRetried,
     JobStarted,
     JobTimedOut,
@@ -38,6 +37,7 @@ from agent.pipeline import JobRequest
 from agent.pipeline.result import PipelineResult
 from agent.processing.failures import TIMEOUT, FailureReports
 from agent.processing.recovery import recover
+from agent.processing.requeue import Requeue
 from agent.processing.supervision import WorkerSupervisor
 from agent.processing.worker import DEFAULT_FACTORY, ErrorKind, Outcome, WorkerOutcome
 from agent.queue.base import Job, JobQueue, JobStatus
@@ -45,11 +45,7 @@ from agent.queue.record import record_patch
 from agent.stages import Stage
 
 log = structlog.get_logger("agent.processing.processor")
-YIELD_REQUEUE_DELAY = 0.001  # claimed after the jobs due now, before those queued later
-
 PROGRESS_EVERY = 0.5  # seconds between progress writes to the queue
-MAX_SKIPPED_PAGES = 50  # a file with more such pages spends retries like any timeout
-MAX_UNCOUNTED_CHANGES = 5  # a file that changed under its job more often spends retries
 FOLDER_SWAPPED_DELAY = 60.0  # seconds a job of an inbox whose folder was swapped waits
 
 
@@ -90,6 +86,7 @@ class Processor:
         self._last_housekeeping = 0.0
         self.last_tick = time.monotonic()
         self.failures = FailureReports(queue, self.inboxes, clock)
+        self.requeue = Requeue(queue, self.events)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -263,13 +260,7 @@ class Processor:
             log.warning("job interrupted by shutdown and requeued; its file stays in processing/")
             return
         if outcome.kind is Outcome.YIELDED:
-            # Behind the files waiting now, ahead of later ones; its file stays in processing/.
-            turns = job.record.turns + 1
-            self.queue.release_job(job, "paused to let waiting files through; resumes from "
-                                   "its checkpoint", delay=YIELD_REQUEUE_DELAY,
-                                   metadata=record_patch(paused=True, turns=turns))
-            self.events.emit(JobRequeued(job.inbox, job.job_id, "yielded"))
-            log.info("job paused for waiting files; it resumes from its checkpoint")
+            self.requeue.paused(job)
             return
         self._settle_outcome(job, box, path, outcome, started)
 
@@ -396,7 +387,7 @@ class Processor:
         elif outcome.kind is Outcome.PERMANENT:
             self._fail_permanently(job, box, path, outcome.stage, outcome.message,
                                    outcome.error_type, started)
-        elif outcome.kind is Outcome.TIMEOUT and self._leave_pages_out(job, outcome):
+        elif outcome.kind is Outcome.TIMEOUT and self.requeue.without_pages(job, outcome):
             return
         elif outcome.kind is Outcome.TIMEOUT:
             self.events.emit(JobTimedOut(job.inbox, job.job_id))
@@ -406,46 +397,14 @@ class Processor:
             self._retry(job, path, box, outcome.stage or Stage.PIPELINE, outcome.message,
                         outcome.error_type or "TransientError", started)
 
-    def _leave_pages_out(self, job: Job, outcome: WorkerOutcome) -> bool:
-        """A page whose OCR held the worker far past its time is left out: the job is read
-        again at once without it, spending no retry (the same page twice spends one)."""
-        known = job.record.skip_pages
-        new = [key for key in outcome.skip_pages if key not in known]
-        if not new or len(known) + len(new) > MAX_SKIPPED_PAGES:
-            return False
-        try:
-            self.queue.release_job(job, f"{outcome.message}; the file is read again without "
-                                   "that page", delay=YIELD_REQUEUE_DELAY,
-                                   metadata=record_patch(skip_pages=known + new))
-        except LeaseLostError:
-            log.warning("lease lost; another worker owns the job now", job_id=job.job_id)
-            return True
-        log.warning("page left out: its OCR ran far past ocr.page_timeout_seconds; the file "
-                    "is read again without it", pages=len(known) + len(new))
-        self.events.emit(JobRequeued(job.inbox, job.job_id, "page_left_out"))
-        return True
-
     def _file_changed(self, job: Job, box: InboxFolders, started: float) -> None:
         """The file changed while it was processed: index nothing for it and process it again
         once it has settled, without spending a retry (a few times; then retries count)."""
-        changes = job.record.changes + 1
-        if changes > MAX_UNCOUNTED_CHANGES:
+        if not self.requeue.file_changed(job, box.settings.settle_seconds):
             self._retry(job, box.processing / box.processing_name(
                 job.job_id, job.original_filename or Path(job.file_path).name), box, Stage.READ,
-                f"the file kept changing while it was processed ({changes} times)",
-                ErrorKind.FILE_CHANGED.value, started)
-            return
-        try:
-            self.queue.release_job(job, "the file changed while it was processed; it will be "
-                                   "read again once it settles",
-                                   delay=max(box.settings.settle_seconds, 1.0),
-                                   metadata=record_patch(changes=changes))
-        except LeaseLostError:
-            log.warning("lease lost; another worker owns the job now", job_id=job.job_id)
-            return
-        log.warning("file changed while it was processed; requeued without spending a retry",
-                    changes=changes)
-        self.events.emit(JobRequeued(job.inbox, job.job_id, "file_changed"))
+                f"the file kept changing while it was processed ({job.record.changes + 1} "
+                "times)", ErrorKind.FILE_CHANGED.value, started)
 
     def _retry(self, job: Job, path: Path | None, box: InboxFolders, stage: str, message: str,
                error_type: str, started: float, final: JobStatus = JobStatus.FAILED) -> None:

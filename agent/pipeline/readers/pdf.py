@@ -103,7 +103,7 @@ def _pages_to_ocr(layer: list[str] | None, ocr: PageReader | None) -> frozenset[
 def render_page(pdf: Any, index: int, dpi: int) -> Any:
     """The page as a grayscale picture at ``dpi``, smaller when that would exceed the OCR
     working size (a poster-sized page)."""
-    from agent.pipeline.readers.ocr import WORK_PIXELS
+    from agent.pipeline.readers.pageprep import WORK_PIXELS
 
     page = pdf[index]
     try:

@@ -11,12 +11,14 @@ as its cells are, never refused. Entities are not resolved and no DTD or network
 
 from __future__ import annotations
 
+import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from agent.errors import PermanentError
+from agent.pipeline.readers.omml import math_text
 from agent.pipeline.readers.outline import OutlineBuilder, Section
 from agent.pipeline.readers.tables import TableLines, rows_text
 from agent.pipeline.readers.xmlstream import SAFE_PARSING, forget, safe_parser
@@ -25,6 +27,14 @@ from agent.stages import Stage
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 C = "{http://schemas.openxmlformats.org/drawingml/2006/chart}"
 R = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+M = "{http://schemas.openxmlformats.org/officeDocument/2006/math}"
+# Notes and comments, read after the body under a heading of their own; separators skipped.
+NOTE_PARTS = (("word/footnotes.xml", "footnote", "Footnotes"),
+              ("word/endnotes.xml", "endnote", "Endnotes"),
+              ("word/comments.xml", "comment", "Comments"))
+NOT_NOTES = ("separator", "continuationSeparator", "continuationNotice")
+NOTES_PER_SECTION = 200
+MAX_HEADER_BYTES = 4 * 2**20  # a header part larger than this is not a header
 MAX_STYLE_DEPTH = 10
 
 
@@ -81,19 +91,30 @@ def _level_of(name: str, outline: str | None) -> int | None:
 
 
 def _text_of(element: Any) -> str:
-    """A paragraph's (or cell's) text: runs' text, tabs and breaks, deleted text left out."""
+    """A paragraph's (or cell's) text: runs' text, tabs and breaks, note references as
+    ``[1]``, equations as linear text (``omml``); deleted text left out."""
     parts: list[str] = []
-    for node in element.iter(f"{W}t", f"{W}tab", f"{W}br", f"{W}cr", f"{W}noBreakHyphen"):
+    _walk(element, parts)
+    return "".join(parts)
+
+
+def _walk(element: Any, parts: list[str]) -> None:
+    for node in element:
         tag = node.tag
         if tag == f"{W}t":
             parts.append(node.text or "")
         elif tag == f"{W}tab":
             parts.append("\t")
+        elif tag in (f"{W}br", f"{W}cr"):
+            parts.append("\n")
         elif tag == f"{W}noBreakHyphen":
             parts.append("-")
-        else:
-            parts.append("\n")
-    return "".join(parts)
+        elif tag in (f"{W}footnoteReference", f"{W}endnoteReference"):
+            parts.append(f"[{node.get(f'{W}id') or ''}]")
+        elif tag == f"{M}oMath":
+            parts.append(f" {math_text(node)} ")
+        elif isinstance(tag, str):
+            _walk(node, parts)
 
 
 def _cell_text(cell: Any) -> str:
@@ -196,3 +217,61 @@ def docx_sections(path: Path, headings: bool = True) -> Iterator[Section]:
             raise _fail(f"the DOCX is corrupt (its document.xml is not well-formed XML: {exc})"
                         ) from None
         yield from builder.finish()
+        for part, tag, title in NOTE_PARTS:
+            yield from _notes(archive, part, tag, title)
+        yield from _headers_and_footers(archive)
+
+
+def _headers_and_footers(archive: zipfile.ZipFile) -> Iterator[Section]:
+    """The text of the page headers and footers, each different one once (Word keeps one
+    part per section and kind: first page, even pages, the rest)."""
+    from lxml import etree
+
+    seen: dict[str, None] = {}
+    for name in sorted(archive.namelist()):
+        if not re.fullmatch(r"word/(header|footer)\d*\.xml", name):
+            continue
+        try:
+            info = archive.getinfo(name)
+            if info.file_size > MAX_HEADER_BYTES:
+                continue
+            root = etree.fromstring(archive.read(name), safe_parser())
+        except (KeyError, etree.XMLSyntaxError):
+            continue
+        for paragraph in root.iter(f"{W}p"):
+            text = " ".join(_text_of(paragraph).split())
+            if text and not text.isdigit():  # a page number alone says nothing
+                seen[text] = None
+    if seen:
+        yield Section("\n".join(seen) + "\n", path=("Headers and footers",))
+
+
+def _notes(archive: zipfile.ZipFile, part: str, tag: str, title: str) -> Iterator[Section]:
+    """A notes or comments part's entries, ``[id] text`` (a comment: ``author: text``), under
+    the heading ``title``, streamed; a broken part is skipped with a warning."""
+    from lxml import etree
+
+    try:
+        stream = archive.open(part)
+    except KeyError:
+        return
+    lines: list[str] = []
+    try:
+        with stream:
+            for _, element in etree.iterparse(stream, events=("end",), tag=f"{W}{tag}",
+                                              **SAFE_PARSING):
+                kind = element.get(f"{W}type")
+                label = (f"{element.get(f'{W}author') or 'comment'}:" if tag == "comment"
+                         else f"[{element.get(f'{W}id') or ''}]")
+                text = " ".join(" ".join(_text_of(p).split()) for p in element.iter(f"{W}p"))
+                forget(element)
+                if kind in NOT_NOTES or not text.strip():
+                    continue
+                lines.append(f"{label} {text.strip()}")
+                if len(lines) >= NOTES_PER_SECTION:
+                    yield Section("\n".join(lines) + "\n", path=(title,))
+                    lines = []
+    except etree.XMLSyntaxError:
+        yield Section("", note=f"{title.lower()} unreadable ({part} is not well-formed XML)")
+    if lines:
+        yield Section("\n".join(lines) + "\n", path=(title,))
