@@ -47,3 +47,26 @@ def test_an_equation_reads_as_a_person_would_type_it() -> None:
                '</m:t></m:r></m:e></m:rad></m:num><m:den><m:r><m:t>2a</m:t></m:r></m:den>'
                '</m:f></m:oMath>')
     assert math_text(etree.fromstring(formula)) == "x=(-b±√(b²-4ac))/2a"
+
+
+def test_a_legacy_doc_keeps_its_text_and_loses_catdoc_residue(tmp_path: Path) -> None:
+    """catdoc prints a .doc's field instructions (`HYPERLINK \\l "_Toc…"`, `PAGEREF`) and, for
+    some files, dozens of one-character lines read out of its font and style tables (Tika's
+    testControlCharacters.doc ended with 34): both are left out; a short list of one-letter
+    items (testWORD_override_list_numbering.doc: 1, B, C, A) is kept."""
+    _, by_name = drain(tmp_path, REAL / "testControlCharacters.doc",
+                       REAL / "testWORD_override_list_numbering.doc")
+    assert {job["status"] for job in by_name.values()} == {"completed"}, by_name
+    with sqlite3.connect(tmp_path / "data" / "index.db") as conn:
+        texts = {name: text for name, text in conn.execute(
+            "SELECT d.source_name, group_concat(c.text, '') FROM chunks c "
+            "JOIN documents d ON d.id = c.document_id GROUP BY d.id")}
+    manual = texts["testControlCharacters.doc"]
+    assert "Istruzioni per passare un CDR da off-line a on-line" in manual
+    assert "HYPERLINK" not in manual and "PAGEREF" not in manual and "_Toc" not in manual
+    longest = run = 0
+    for line in manual.splitlines():
+        run = run + 1 if len(line.strip()) <= 2 else 0
+        longest = max(longest, run)
+    assert longest < 8, f"{longest} short lines in a row"
+    assert "Test 4: ListFormatOverride\n1\nB\nC\nA" in texts["testWORD_override_list_numbering.doc"]

@@ -17,12 +17,14 @@ whole process group when the time is up, even if the worker that started them wa
 
 from __future__ import annotations
 
+import codecs
 import os
+import re
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from agent.errors import PermanentError
 from agent.pipeline.readers.extract import ExtractOptions
@@ -53,11 +55,7 @@ def extract_doc(path: Path, options: ExtractOptions = ExtractOptions()) -> Itera
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE) as reader:
         assert reader.stdout is not None
         any_text = False
-        while True:
-            block = reader.stdout.read(SECTION_CHARS)
-            if not block:
-                break
-            text = block.decode("utf-8", errors="replace").replace("\x00", "")
+        for text in without_residue(_blocks(reader.stdout)):
             any_text = any_text or bool(text.strip())
             yield Section(text)
         problem = (reader.stderr.read(2000) if reader.stderr else b"").decode(errors="replace")
@@ -75,6 +73,44 @@ def extract_doc(path: Path, options: ExtractOptions = ExtractOptions()) -> Itera
 
         # some files catdoc cannot parse (an OLE summary it does not know) LibreOffice can
         yield from converted(path, "doc", "docx", extract_docx, options)
+
+
+def _blocks(stream: IO[bytes]) -> Iterator[str]:
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    while block := stream.read(SECTION_CHARS):
+        yield decoder.decode(block).replace("\x00", "")
+    yield decoder.decode(b"", final=True)
+
+
+# Word field instructions catdoc prints with the fields' results (a table of contents' links).
+FIELD_CODE = re.compile(r'\b(?:HYPERLINK(?: \\[lo])? "[^"\n]*"|PAGEREF _?\w+(?: \\[hp])*'
+                        r'|TOC(?: \\[a-z](?: "[^"\n]*")?)+)|(?<=  )(?:PAGE|NUMPAGES)(?=  )')
+RESIDUE_RUN = 8  # this many lines in a row of at most 2 characters are not text
+
+
+def without_residue(blocks: Iterable[str]) -> Iterator[str]:
+    """catdoc's text without field instructions and without the runs of one- or
+    two-character lines it reads out of a document's font and style tables (a real .doc
+    ended with 34 of them); a short run (a list's "A", "B", "C") is kept."""
+    carry = ""
+    short: list[str] = []
+    for block in blocks:
+        lines = (carry + block).split("\n")
+        carry = lines.pop()
+        out: list[str] = []
+        for line in lines:
+            if len(line.strip()) <= 2:
+                short.append(line)
+                continue
+            if len(short) < RESIDUE_RUN:
+                out += short
+            short = []
+            out.append(FIELD_CODE.sub("", line))
+        if out:
+            yield "\n".join(out) + "\n"
+    tail = ([] if len(short) >= RESIDUE_RUN else short) + ([carry] if carry else [])
+    if tail:
+        yield "\n".join(tail) + "\n"
 
 
 def extract_xls(path: Path, options: ExtractOptions = ExtractOptions()) -> Iterator[Section]:
