@@ -132,7 +132,37 @@ def test_wide_mail_is_read_and_encrypted_mail_is_never_indexed(tmp_path: Path) -
         HEAD.format(subject="Sealed") + "Content-Type: application/pkcs7-mime; "
         'smime-type=enveloped-data; name="smime.p7m"\r\nContent-Transfer-Encoding: base64'
         "\r\n\r\nMIAGCSqGSIb3DQEHA6CAMIACAQAxggE=\r\n")
+    # Outlook and Exchange send PGP/MIME as two attachments of a multipart/mixed mail (the
+    # shape mail clients document and handle: a "PGPMIME version identification" control part
+    # and the armoured ciphertext as encrypted.asc); no public .msg of it was found
+    armour = base64.b64encode(b"-----BEGIN PGP MESSAGE-----\n\nhQEMA5uvCiphertextWord\n"
+                              b"=xxxx\n-----END PGP MESSAGE-----\n").decode()
+    (inbox / "outlook-pgp.eml").write_text(
+        HEAD.format(subject="Quarterly") + 'Content-Type: multipart/mixed; boundary="OB"\r\n'
+        '\r\n--OB\r\nContent-Type: text/plain\r\n\r\n\r\n--OB\r\n'
+        'Content-Type: application/pgp-encrypted; name="PGPMIME version identification"\r\n'
+        "Content-Disposition: attachment; filename=\"PGPMIME version identification\"\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\nVmVyc2lvbjogMQ0K\r\n--OB\r\n"
+        'Content-Type: application/octet-stream; name="encrypted.asc"\r\n'
+        'Content-Disposition: attachment; filename="encrypted.asc"\r\n'
+        f"Content-Transfer-Encoding: base64\r\n\r\n{armour}\r\n--OB--\r\n")
+    # a readable mail with an encrypted file attached under a harmless name: the mail is read,
+    # the attachment is not, whatever libmagic would call it
+    (inbox / "attached-secret.eml").write_text(
+        HEAD.format(subject="The harbour rota") + 'Content-Type: multipart/mixed; '
+        'boundary="AB"\r\n\r\n--AB\r\nContent-Type: text/plain\r\n\r\nThe harbour rota '
+        "for December is attached.\r\n--AB\r\nContent-Type: text/plain; name=\"rota.txt\"\r\n"
+        'Content-Disposition: attachment; filename="rota.txt"\r\n\r\n'
+        "-----BEGIN PGP MESSAGE-----\r\nhQEMAzzCiphertextWord\r\n-----END PGP MESSAGE-----"
+        "\r\n--AB--\r\n")
     found = _drain(config)
+    assert found["outlook-pgp.eml"]["message"] == (
+        "the mail is encrypted (PGP/MIME, carried as attachments); its text cannot be read "
+        "without the key"), found["outlook-pgp.eml"]
+    secret = found["attached-secret.eml"]
+    assert secret["status"] == "completed" and any(
+        "attachment rota.txt not read: it is encrypted (PGP)" in w
+        for w in secret["metadata"]["warnings"]), secret
     for name in ("utf16-bom.eml", "utf16be.eml", "utf32.eml"):
         assert found[name]["status"] == "completed", found[name]["message"]
     for name, kind in (("pgp-inline.eml", "PGP"), ("pgp-mime.eml", "PGP"),
@@ -149,7 +179,7 @@ def test_wide_mail_is_read_and_encrypted_mail_is_never_indexed(tmp_path: Path) -
                               "OR text LIKE '%CiphertextWord%' OR text LIKE '%MIAGCSqG%'"
                               ).fetchone()[0]
         documents = conn.execute("SELECT count(*) FROM documents").fetchone()[0]
-    assert leaked == 0 and documents == 3
+    assert leaked == 0 and documents == 4
 
 
 def test_json_lines_xml_and_hocr_are_read_as_their_text(tmp_path: Path) -> None:

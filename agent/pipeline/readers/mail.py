@@ -48,6 +48,11 @@ def mail_sections(headers: dict[str, str], body_text: str | None, body_html: str
     headers = {key: value.replace("\x00", "").strip() for key, value in headers.items()}
     if _armoured(body_text) or _armoured(body_html):
         raise _fail("the mail is encrypted (PGP); its text cannot be read without the key")
+    if any(_pgp_mime_control(name) for name, _ in attachments):
+        # Outlook and Exchange carry PGP/MIME as two attachments: this control part and the
+        # ciphertext (encrypted.asc, a .bin); the mail's text is inside the ciphertext
+        raise _fail("the mail is encrypted (PGP/MIME, carried as attachments); its text cannot "
+                    "be read without the key")
     subject = clean_heading(headers.get("Subject", "")) or "(no subject)"
     path = (f"Mail “{subject}”",)
     lines = [f"{key}: {value}" for key, value in headers.items() if value]
@@ -66,6 +71,10 @@ def mail_sections(headers: dict[str, str], body_text: str | None, body_html: str
         return
     for name, data in attachments[:MAX_ATTACHMENTS]:
         label = (f"Attachment {clean_heading(name)} of mail “{subject}”",)
+        if _armoured(data[:65536].decode("latin-1")):  # ciphertext, whatever its name says
+            yield Section("", path=label, note=f"attachment {name} not read: it is encrypted "
+                                               "(PGP)")
+            continue
         try:
             parts = list(read_attachment(data, name, depth + 1))
         except Exception as exc:  # noqa: BLE001 - one bad attachment never fails the mail
@@ -89,6 +98,15 @@ ENCRYPTED_TYPES = ("multipart/encrypted", "application/pgp-encrypted", "applicat
 def _armoured(body: str | None) -> bool:
     """The body is a PGP message (inline PGP): ciphertext, which must never be indexed."""
     return bool(body) and PGP_ARMOUR in (body or "")[:65536]
+
+
+PGP_MIME_CONTROL = ("pgpmime version identification", "pgpmime versions identification")
+
+
+def _pgp_mime_control(name: str) -> bool:
+    """The attachment that says "the rest is a PGP/MIME message" (RFC 3156's control part)."""
+    lowered = name.strip().lower()
+    return lowered in PGP_MIME_CONTROL or lowered.endswith(".pgp-encrypted")
 
 
 def _encryption_of(message: Any) -> str | None:
