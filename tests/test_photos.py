@@ -37,3 +37,25 @@ def test_a_street_sign_photo_gives_every_word_the_cli_reads(tmp_path: Path) -> N
     assert expected <= set(text.split()), sorted(expected - set(text.split()))
     found = cli(config, "search", "Bokale Angelu", "--json")
     assert found.returncode == 0 and '"file": "baiona_color.jpg"' in found.stdout, found.stdout
+
+
+def test_a_page_in_a_script_no_language_reads_is_left_out_as_image_or_in_a_pdf(
+        tmp_path: Path) -> None:
+    """Unstructured's picture of Simplified Chinese text, as a JPEG and as the page of a PDF:
+    both are left out naming the package that reads Han, never indexed as made-up Latin
+    (before: `MeO AMAD, SSRN MOE ASA” …` was indexed from both, with no warning; OSD called
+    the enlarged page Latin)."""
+    from PIL import Image
+
+    picture = Path(__file__).parent / "fixtures" / "real" / "unstructured" / "chi_sim_image.jpeg"
+    staged = tmp_path / "staged"
+    staged.mkdir()
+    Image.open(picture).convert("RGB").save(staged / "notice.pdf", resolution=150)
+    _, by_name = drain(tmp_path, picture, staged / "notice.pdf")
+    for name in ("chi_sim_image.jpeg", "notice.pdf"):
+        job = by_name[name]
+        assert job["status"] == "failed", job
+        assert "a page in Han script was not read" in job["message"], job["message"]
+        assert "tesseract-ocr-chi-sim" in job["message"], job["message"]
+    with sqlite3.connect(tmp_path / "data" / "index.db") as conn:
+        assert conn.execute("SELECT count(*) FROM chunks").fetchone()[0] == 0

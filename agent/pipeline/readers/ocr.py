@@ -55,6 +55,8 @@ CONFIDENT_WORD = 60  # Tesseract's word confidence (0–100) from which a word c
 DOUBTFUL_CHARS = 100  # fewer confidently read characters than this: read the page as rendered
 DOUBTFUL_MEAN = 75  # or a mean word confidence under this
 DOUBTFUL_ANGLE = 2.0  # or a turn this large (an illustration can fool the deskew: c02-22.pdf)
+GARBAGE_MEAN = 35  # a mean word confidence under this, and
+GARBAGE_SHARE = 0.15  # fewer sure characters than this share of those read: nothing was read
 GARBLED_MEAN = 60  # a mean word confidence under this: check the page's script
 SCRIPT_CONFIDENCE = 2.0  # OSD's script confidence needed to leave a page out (Latin pages
 # misjudged as Cyrillic score ≈ 0.6; real Hebrew and Devanagari pages 30–40)
@@ -303,12 +305,20 @@ class PageReader:
             if best.doubtful and _is_photo(image) and time.monotonic() < deadline:
                 extra = _sparse_words(api, rendered, deadline, best.text)
         if best.mean < GARBLED_MEAN and best.text.strip():
-            found = page_script(best.page, tessdata_dir(self.options.tessdata_dir))
-            if found is not None and found[1] >= SCRIPT_CONFIDENCE \
-                    and not reads_script(found[0], self.options.languages):
+            folder = tessdata_dir(self.options.tessdata_dir)
+            found = page_script(best.page, folder)
+            garbage = best.garbage
+            if garbage and (found is None or reads_script(found[0], self.options.languages)):
+                found = page_script(rendered, folder)  # OSD misjudges an enlarged small page
+            if found is not None and not reads_script(found[0], self.options.languages) \
+                    and (found[1] >= SCRIPT_CONFIDENCE or garbage):
                 return PageText("", f"a page in {found[0]} script was not read: no language "
                                     f"for it is installed (Debian: {script_package(found[0])},"
                                     " then add it to ocr.languages)")
+            if garbage:
+                return PageText("", f"OCR read no sure words (mean confidence {best.mean}): "
+                                    "the page was left out; it may be in a script no configured "
+                                    "language reads (ocr.languages)")
         return PageText(best.text + (f"\n{extra}\n" if extra else ""))
 
     def read_pages(self, items: Iterable[tuple[K, Any]]) -> Iterator[tuple[K, PageText]]:
@@ -392,6 +402,13 @@ class _Read:
         words = api.MapWordConfidences()
         confident = sum(len(word) for word, conf in words if conf >= CONFIDENT_WORD)
         return cls(page, text, confident, int(api.MeanTextConf()), cut=not finished)
+
+    @property
+    def garbage(self) -> bool:
+        """Nearly nothing of the read is sure: Latin letters made up for another script, or
+        for a picture with no text (a Han page read as Latin: mean 22, 12 sure of 150)."""
+        letters = sum(c.isalnum() for c in self.text)
+        return self.mean < GARBAGE_MEAN and self.confident_chars < GARBAGE_SHARE * letters
 
     @property
     def doubtful(self) -> bool:
