@@ -42,14 +42,12 @@ from typing import Any, TypeVar
 from agent.errors import PermanentError
 from agent.pipeline.pagewatch import watched, watching
 from agent.pipeline.readers.pageprep import WORK_PIXELS, as_rendered, prepare
+from agent.pipeline.readers.photos import is_photo, sparse_words
 from agent.stages import Stage
 
 K = TypeVar("K")
 TESSDATA_DIRS = ("/usr/share/tesseract-ocr/5/tessdata", "/usr/share/tesseract-ocr/4.00/tessdata",
                  "/usr/share/tessdata")
-PHOTO_FORMATS = ("JPEG", "MPO", "HEIF", "HEIC", "WEBP")
-CAMERA_MAKE = 0x010F  # the EXIF tag naming a camera's maker
-SPARSE_CONFIDENT = 80  # a sparse read's word is added from this confidence (a sign's: 88–92)
 KNOWN_DPI = 200  # a picture that says it is at least this fine is a scan: never enlarged
 CONFIDENT_WORD = 60  # Tesseract's word confidence (0–100) from which a word counts as read
 DOUBTFUL_CHARS = 100  # fewer confidently read characters than this: read the page as rendered
@@ -302,8 +300,8 @@ class PageReader:
                 if plain.confident_chars > best.confident_chars and not plain.cut:
                     best = plain
             extra = ""
-            if best.doubtful and _is_photo(image) and time.monotonic() < deadline:
-                extra = _sparse_words(api, rendered, deadline, best.text)
+            if best.doubtful and is_photo(image) and time.monotonic() < deadline:
+                extra = sparse_words(api, rendered, deadline, best.text)
         if best.mean < GARBLED_MEAN and best.text.strip():
             folder = tessdata_dir(self.options.tessdata_dir)
             found = page_script(best.page, folder)
@@ -415,42 +413,6 @@ class _Read:
         return self.confident_chars < DOUBTFUL_CHARS or self.mean < DOUBTFUL_MEAN
 
 
-def _is_photo(image: Any) -> bool:
-    """A camera's picture (JPEG, HEIF, WebP, or one that names its camera), not a scan."""
-    if image.info.get("photo") or getattr(image, "format", None) in PHOTO_FORMATS:
-        return True
-    try:
-        return CAMERA_MAKE in image.getexif()
-    except Exception:  # noqa: BLE001 - a broken EXIF block says nothing either way
-        return False
-
-
-def _sparse_words(api: Any, page: Any, deadline: float, known: str) -> str:
-    """The confidently read words of a sparse-text read (text anywhere, in any order: signs,
-    labels, a board in a photo) that ``known`` does not hold yet. A photo's layout defeats
-    Tesseract's page segmentation, which then reads few of its words; the sparse read finds
-    them, with more noise, so only its surest words are added (a textless photo's sparse read
-    still yields a stray `mt` at 71)."""
-    import tesserocr
-
-    mode = api.GetPageSegMode()
-    api.SetPageSegMode(tesserocr.PSM.SPARSE_TEXT)
-    try:
-        api.SetImage(page)
-        api.Recognize(timeout=max(1, int((deadline - time.monotonic()) * 1000)))
-        words = api.MapWordConfidences()
-    finally:
-        api.SetPageSegMode(mode)
-    seen = set(known.split())
-    found: list[str] = []
-    for word, confidence in words:
-        if confidence >= SPARSE_CONFIDENT and sum(c.isalnum() for c in word) >= 3 \
-                and word not in seen:
-            seen.add(word)
-            found.append(word)
-    return " ".join(found)
-
-
 def _says_fine(image: Any) -> bool:
     """Whether the picture says it is a scan or render of at least ``KNOWN_DPI``."""
     dpi = image.info.get("dpi")
@@ -494,7 +456,7 @@ def image_pages(path: Path, options: OcrOptions) -> Iterator[tuple[int, Any]]:
             except (OSError, ValueError, SyntaxError) as exc:
                 raise _fail(f"page {number} of the image is truncated or corrupt ({exc})"
                             ) from None
-            page.info["photo"] = _is_photo(image)  # the converted copy has no format of its own
+            page.info["photo"] = is_photo(image)  # the converted copy has no format of its own
             yield number, page
 
 
