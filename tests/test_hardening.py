@@ -175,10 +175,12 @@ def test_a_restart_right_after_kill_9_resumes_the_job_at_once_uncounted(tmp_path
 
 # -- 4. terminal escapes in a document ---------------------------------------------------------
 
-def test_escape_sequences_in_a_document_reach_the_terminal_escaped(tmp_path: Path) -> None:
+def test_escape_sequences_in_a_document_never_reach_the_terminal(tmp_path: Path) -> None:
     """A document holding "clear the screen" and "set the window title" sequences, searched
-    from the CLI: the human output shows them as text (\\x1b[2J), never as the bytes a
-    terminal acts on; the JSON output keeps the text as it is."""
+    from the CLI: the escape and bell characters are taken out when the text is read
+    (pipeline.hygiene), so neither the human nor the JSON output carries a byte a terminal
+    acts on; what is left of the sequences shows as text, and a bidirectional override is
+    shown escaped (\\u202e), not obeyed."""
     config = agent_config(tmp_path)
     (tmp_path / "inbox").mkdir()
     (tmp_path / "inbox" / "log.txt").write_text(
@@ -189,10 +191,11 @@ def test_escape_sequences_in_a_document_reach_the_terminal_escaped(tmp_path: Pat
     human = cli(config, "search", "fog horn lamp")
     assert human.returncode == 0, human.stderr
     assert "\x1b" not in human.stdout and "\x07" not in human.stdout
-    assert "\u202e" not in human.stdout
-    assert "\\x1b[2J" in human.stdout and "\\x1b]0;pwned\\x07" in human.stdout
+    assert "\u202e" not in human.stdout and "\\u202e" in human.stdout
+    assert "[2J **lamp**" in human.stdout and "]0;pwned" in human.stdout
     machine = json.loads(cli(config, "search", "fog horn lamp", "--json").stdout)
-    assert "\x1b[2J" in machine["results"][0]["snippet"]
+    snippet = machine["results"][0]["snippet"]
+    assert "[2J" in snippet and "\x1b" not in snippet and "\x07" not in snippet
     listing = cli(config, "jobs")
     assert "\x1b" not in listing.stdout
 
