@@ -43,6 +43,7 @@ def test_each_rule_on_the_text_a_reader_hands_over() -> None:
     assert clean_text("don´t") == "don´t", "no Latin-1 letter: left as it is"
     assert clean_text("cafe\u0301") == "caf\u00e9"  # NFC
     assert clean_text("\x01 first\n\uf0a7 second\nx\x1cy") == "• first\n• second\nxy"
+    assert clean_text("old Mac\rline ends\r\nand Windows") == "old Mac\nline ends\nand Windows"
     assert clean_text("plain text, untouched") == "plain text, untouched"
 
 

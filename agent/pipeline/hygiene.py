@@ -8,8 +8,9 @@ are stored as they are read and can be found.
   (``Lucene\\x02BM25`` keeps its hyphen: a compound, not a syllable break);
 - spacing accents a PDF draws apart (``prote´ge´``, ``J ´ egou``, ``Oguz ˘``) put back on their
   letter when they make a Latin letter (``protégé``, ``Jégou``); orphans dropped;
-- C0/C1 controls other than tab and newline removed, and private-use symbols dropped; either at
-  the start of a line (a font's bullet) becomes "•".
+- line ends as ``\\n`` (a lone carriage return too); other C0/C1 controls but tab removed,
+  and private-use symbols dropped; either at the start of a line (a font's bullet) becomes
+  "•".
 
 Right-to-left text is left in the order its reader gives (a known gap).
 """
@@ -44,6 +45,7 @@ def clean_text(text: str) -> str:
     """``text`` with the rules above applied; text with nothing to clean is returned as is."""
     if not _SUSPECT.search(text):
         return text
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # a line end, not a control
     text = _HYPHEN.sub(_join, text)
     text = _BULLET.sub(r"\1•", text)
     text = _DROPPED.sub("", text)
