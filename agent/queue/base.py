@@ -130,13 +130,17 @@ class Job:
     finished_at: float | None = None
     claimed_by: str | None = None
     lease_token: str | None = None
+    _record: JobRecord | None = field(default=None, repr=False, compare=False)
 
     @property
     def record(self) -> JobRecord:
-        """``metadata`` read as the typed record the agent writes (``agent.queue.record``)."""
-        from agent.queue.record import JobRecord
+        """``metadata`` read as the typed record the agent writes (``agent.queue.record``),
+        validated once per snapshot (a page row reads it four times)."""
+        if self._record is None:
+            from agent.queue.record import JobRecord
 
-        return JobRecord.of(self.metadata)
+            self._record = JobRecord.of(self.metadata)
+        return self._record
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready view (names shown escaped); the lease token stays private to its holder."""
